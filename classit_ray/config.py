@@ -1,0 +1,437 @@
+"""The typed config tree: one dataclass per pipeline component, one root `Config`.
+
+Every stage reads its settings from here; Ray Tune overrides fields by dotted path
+(`"budget.instruct_fraction": 0.1`). Loading, saving, overrides and validation live at the bottom
+of this file: validation collects *every* problem and raises them together in one `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import reprlib
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+# The six sources of the BabyLM text release, in the order the release lists them.
+BABYLM_SOURCES = ("bnc_spoken", "childes", "gutenberg", "open_subtitles", "simple_wiki", "switchboard")
+
+# CLASS_IT instruction configs and the corpus source each one was built from. A source that feeds
+# instruction pairs is held out of pretraining by default so that no word counts twice.
+INSTRUCT_SOURCES = {"switchboard": "switchboard", "simple_wiki": "simple_wiki"}
+
+CURRICULA = ("merged", "switchboard>wiki", "wiki>switchboard")
+LOSS_ON = ("reply", "all")
+EVAL_TASKS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "reading", "glue")
+
+
+@dataclass
+class CorpusConfig:
+    """Where the BabyLM text and the CLASS_IT-style instruction parquet live, and how to clean."""
+
+    data_dir: str = ""  # a BabyLM folder (train_100M/, train_10M/, babylm_100M/ ...); "" = toy world
+    instruct_dir: str = ""  # folder with <config>/*.parquet or <config>.parquet; "" = toy world
+    sources: list[str] = field(default_factory=lambda: list(BABYLM_SOURCES))
+    keep_speaker_labels: bool = True  # keep "A:\t" / "*MOT:\t" prefixes in the cleaned text
+    max_doc_lines: int = 64  # header-less files are cut into documents of at most this many lines
+
+
+@dataclass
+class BudgetConfig:
+    """The word budget and its split between pretraining and instruction data."""
+
+    # Defaults are the toy world's scale, so `Config()` runs on a laptop; the paper's strict track
+    # is 100_000_000. Words are whitespace tokens of the raw text.
+    total_words: int = 150_000
+    instruct_fraction: float = 0.087  # the paper: 8.7M instruction words of ~100M
+    seed: int = 0
+    instruct_configs: list[str] = field(default_factory=lambda: list(INSTRUCT_SOURCES))
+    # Share of the instruction words per config; empty = proportional to the words each holds.
+    instruct_weights: dict[str, float] = field(default_factory=dict)
+    holdout_instruct_sources: bool = True
+
+
+@dataclass
+class TokenizerConfig:
+    """Byte-level BPE trained on the pretraining split."""
+
+    vocab_size: int = 0  # 0 = the model preset's vocabulary size
+    min_frequency: int = 2
+    max_train_words: int = 0  # 0 = train on the whole pretraining split
+
+
+@dataclass
+class ModelConfig:
+    preset: str = "tiny"  # tiny | small | 100m | 140m (classit_ray.model.PRESETS)
+
+
+@dataclass
+class PretrainConfig:
+    seq_len: int = 128  # packed sequence length of the shards
+    epochs: int = 8
+    batch_size: int = 16  # sequences per optimizer step, summed over workers and micro-batches
+    micro_batch_size: int = 16
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 20
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    num_workers: int = 1
+    use_gpu: bool = False
+    compile: bool = False
+    shard_rows: int = 4096  # sequences per parquet shard file
+
+
+@dataclass
+class InstructConfig:
+    curriculum: str = "merged"  # merged | switchboard>wiki | wiki>switchboard
+    loss_on: str = "reply"  # reply | all
+    epochs: int = 10
+    batch_size: int = 16
+    micro_batch_size: int = 16
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 10
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    max_len: int = 128  # a rendered pair longer than this is truncated (reply side last)
+
+
+@dataclass
+class EvalConfig:
+    eval_dir: str = ""  # evaluation_data/ folder; "" = the toy world's
+    tasks: list[str] = field(default_factory=lambda: list(EVAL_TASKS))
+    fast: bool = True  # fast_eval/ rather than full_eval/
+    batch_size: int = 64
+    finetune_epochs: int = 0  # 0 = the official epochs (10; WSC 30)
+
+
+@dataclass
+class StudyConfig:
+    name: str = "toy"
+    storage_path: str = "~/classit_ray_results"  # local path, NFS path or s3:// URI
+    work_dir: str = ""  # where toy data and artifacts go; "" = <storage_path>/<name>
+    ray_address: str = ""  # "" = start a local Ray; "auto" = join a running cluster
+    num_cpus: int = 0  # logical CPUs for a local Ray; 0 = max(4, 2 × cores) (see runtime.py)
+    toy_words: int = 200_000  # size of the generated toy corpus when data_dir is ""
+
+
+@dataclass
+class Config:
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    instruct: InstructConfig = field(default_factory=InstructConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
+
+
+# ---- errors and type checking --------------------------------------------------------------------
+class ConfigError(ValueError):
+    """Every problem found in a config, reported together so that one run fixes them all."""
+
+    def __init__(self, problems: Iterable[str], source: str = ""):
+        self.problems: list[str] = list(problems)
+        self.source = source
+        # args = (problems, source) so that pickling (Ray ships exceptions between processes)
+        # rebuilds the error from the same arguments.
+        super().__init__(self.problems, source)
+
+    def __str__(self) -> str:
+        n = len(self.problems)
+        header = f"config has {n} problem{'' if n == 1 else 's'}:"
+        if self.source:
+            header = f"{self.source}: {header}"
+        return "\n".join([header, *(f"  - {p}" for p in self.problems)])
+
+
+# Section name -> section dataclass, and section name -> {field: resolved annotation}. The module
+# uses `from __future__ import annotations`, so the annotations are strings until resolved here.
+_SECTIONS: dict[str, type] = get_type_hints(Config)
+_FIELD_TYPES: dict[str, dict[str, Any]] = {name: get_type_hints(cls) for name, cls in _SECTIONS.items()}
+_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _describe(value: Any) -> str:
+    """`str 'many'`: the type and a length-capped repr, for messages."""
+    return f"{type(value).__name__} {reprlib.repr(value)}"
+
+
+def _did_you_mean(word: Any, choices: Iterable[Any], before: str = "", after: str = "") -> str:
+    """` (did you mean 'x'?)` for the closest of `choices` (wrapped in before/after), or ''."""
+    matches = get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f" (did you mean {before + matches[0] + after!r}?)" if matches else ""
+
+
+def _unknown_key(path: str) -> str:
+    """The problem for an unknown dotted key, suggesting the closest real key at that level."""
+    section, dot, key = path.partition(".")
+    if section in _FIELD_TYPES:
+        return f"unknown key {path!r}{_did_you_mean(key, _FIELD_TYPES[section], before=section + '.')}"
+    return f"unknown key {path!r}{_did_you_mean(section, _FIELD_TYPES, after=dot + key)}"
+
+
+def _wrong_type(path: str, tp: Any, value: Any) -> tuple[None, list[str]]:
+    name = str(tp) if get_origin(tp) else tp.__name__  # "list[str]", "int"
+    return None, [f"{path}: expected {name}, got {_describe(value)}"]
+
+
+# The Python types each scalar annotation accepts: an int is a fine float ("lr: 1" in YAML).
+# bool is an int subclass, so `_coerce` rejects it for int and float separately.
+_ACCEPTS = {str: str, int: int, float: (int, float), bool: bool}
+
+
+def _coerce(path: str, value: Any, tp: Any) -> tuple[Any, list[str]]:
+    """`value` checked against annotation `tp`: (a fresh copy, ints widened to float; problems)."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            return _wrong_type(path, tp, value)
+        items = [_coerce(f"{path}[{i}]", item, args[0]) for i, item in enumerate(value)]
+        return [v for v, _ in items], [p for _, found in items for p in found]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            return _wrong_type(path, tp, value)
+        out, problems = {}, []
+        for key, item in value.items():
+            problems += _coerce(f"{path} key {key!r}", key, args[0])[1]
+            out[key], found = _coerce(f"{path}[{key!r}]", item, args[1])
+            problems += found
+        return out, problems
+    if isinstance(value, bool) != (tp is bool) or not isinstance(value, _ACCEPTS[tp]):
+        return _wrong_type(path, tp, value)
+    return (float(value) if tp is float else value), []
+
+
+def _build_section(name: str, raw: Any, problems: list[str]) -> Any:
+    """One section dataclass from its mapping; bad keys and values are reported and defaulted."""
+    cls, types = _SECTIONS[name], _FIELD_TYPES[name]
+    if raw is None:  # `budget:` with nothing under it in YAML: all defaults
+        return cls()
+    if not isinstance(raw, Mapping):
+        problems.append(f"{name}: expected a mapping, got {_describe(raw)}")
+        return cls()
+    kwargs = {}
+    for key, value in raw.items():
+        path = f"{name}.{key}"
+        if key not in types:
+            problems.append(_unknown_key(path))
+            continue
+        value, found = _coerce(path, value, types[key])
+        problems += found
+        if not found:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_to_dict(cfg: Config) -> dict:
+    """A plain nested dict of builtins (deep-copied), ready for YAML or JSON."""
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(d: Mapping, source: str = "") -> Config:
+    """Build and validate a Config; missing keys take defaults; raises one ConfigError with all
+    problems. A field with a bad type takes its default for the range checks, so that the other
+    fields are still checked in the same pass."""
+    if not isinstance(d, Mapping):
+        raise ConfigError([f"top level: expected a mapping, got {_describe(d)}"], source)
+    problems = [_unknown_key(str(key)) for key in d if key not in _SECTIONS]
+    cfg = Config(**{name: _build_section(name, d.get(name), problems) for name in _SECTIONS})
+    problems += validate(cfg)
+    if problems:
+        raise ConfigError(problems, source)
+    return cfg
+
+
+# ---- validation ----------------------------------------------------------------------------------
+def _at_least(low: int) -> tuple:
+    return (lambda v: v >= low), f">= {low}"
+
+
+# Single-field checks: dotted path -> (test, what was expected). Each test is written so that
+# NaN fails it (every comparison with NaN is False).
+_STAGE_RANGES = {  # shared by pretrain and instruct
+    "epochs": _at_least(1), "batch_size": _at_least(1), "micro_batch_size": _at_least(1),
+    "lr": (lambda v: v > 0, "> 0"), "min_lr_ratio": (lambda v: 0 <= v <= 1, "a ratio in [0, 1]"),
+    "warmup_steps": _at_least(0), "weight_decay": _at_least(0), "grad_clip": (lambda v: v >= 0, ">= 0 (0 = off)"),
+}
+_RANGES = {
+    "corpus.sources": (bool, "at least one source"), "corpus.max_doc_lines": _at_least(1),
+    "budget.total_words": (lambda v: v > 0, "> 0"),
+    "budget.instruct_fraction": (lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
+    "tokenizer.vocab_size": (lambda v: v == 0 or v >= 512, "0 (the preset's) or >= 512"),
+    "tokenizer.min_frequency": _at_least(1), "tokenizer.max_train_words": _at_least(0),
+    **{f"{stage}.{key}": check for stage in ("pretrain", "instruct") for key, check in _STAGE_RANGES.items()},
+    "pretrain.seq_len": _at_least(8), "pretrain.num_workers": _at_least(1), "pretrain.shard_rows": _at_least(1),
+    "instruct.max_len": _at_least(8),
+    "eval.batch_size": _at_least(1), "eval.finetune_epochs": _at_least(0),
+    "study.name": (lambda v: _NAME_RE.fullmatch(v) is not None, "a non-empty name of [A-Za-z0-9_.-]"),
+    "study.num_cpus": _at_least(0), "study.toy_words": _at_least(1000),
+}
+
+
+def _get(cfg: Config, path: str) -> Any:
+    section, key = path.split(".")
+    return getattr(getattr(cfg, section), key)
+
+
+def _budget_problems(cfg: Config) -> list[str]:
+    """Instruction weights, and the budgets that leave a stage with no data at all."""
+    b, sources, problems = cfg.budget, cfg.corpus.sources, []
+    for name, weight in b.instruct_weights.items():
+        if name not in b.instruct_configs:
+            problems.append(f"budget.instruct_weights: key {name!r} is not a budget.instruct_configs entry; "
+                            f"expected one of {b.instruct_configs}")
+        if not weight >= 0:
+            problems.append(f"budget.instruct_weights[{name!r}]: expected >= 0, got {weight!r}")
+    if b.instruct_weights and not sum(b.instruct_weights.values()) > 0:
+        problems.append(f"budget.instruct_weights: expected weights summing to > 0, got {b.instruct_weights}")
+
+    uses_instruct = b.instruct_fraction > 0
+    split = f"budget.total_words {b.total_words} × instruct_fraction {b.instruct_fraction}"
+    if uses_instruct and not b.instruct_configs:
+        problems.append(f"impossible budget: budget.instruct_fraction {b.instruct_fraction} > 0 but "
+                        "budget.instruct_configs is empty; expected a config or instruct_fraction 0")
+    holdout = uses_instruct and b.holdout_instruct_sources
+    held = {INSTRUCT_SOURCES.get(c) for c in b.instruct_configs} if holdout else set()
+    if sources and set(sources) <= held:
+        problems.append(f"impossible budget: no pretraining source left: corpus.sources {sources} are all held "
+                        "out for instruction data; expected another source or budget.holdout_instruct_sources false")
+    if b.total_words > 0 and 0 <= b.instruct_fraction < 1:  # otherwise already reported as out of range
+        if round(b.total_words * (1 - b.instruct_fraction)) < 1:
+            problems.append(f"impossible budget: {split} leaves 0 pretraining words; expected >= 1")
+        if uses_instruct and round(b.total_words * b.instruct_fraction) < 1:
+            problems.append(f"impossible budget: {split} leaves 0 instruction words; expected >= 1")
+    return problems
+
+
+def _batch_problems(cfg: Config) -> list[str]:
+    """The global batch is split over workers and micro-batches, so it must divide evenly."""
+    workers, problems = cfg.pretrain.num_workers, []
+    for stage in ("pretrain", "instruct"):
+        s = getattr(cfg, stage)
+        if min(s.batch_size, s.micro_batch_size, workers) >= 1 and s.batch_size % (s.micro_batch_size * workers):
+            problems.append(f"{stage}.batch_size: expected a multiple of {stage}.micro_batch_size × "
+                            f"pretrain.num_workers = {s.micro_batch_size} × {workers}, got {s.batch_size}")
+    return problems
+
+
+def validate(cfg: Config) -> list[str]:
+    """Every range and consistency problem of `cfg` (whose field types are assumed right)."""
+    from .model import PRESETS  # imported here, not at the top: model.py may import this module
+
+    problems = [f"{path}: expected {expected}, got {reprlib.repr(_get(cfg, path))}"
+                for path, (ok, expected) in _RANGES.items() if not ok(_get(cfg, path))]
+    choices = {"corpus.sources": BABYLM_SOURCES, "budget.instruct_configs": tuple(INSTRUCT_SOURCES),
+               "model.preset": tuple(PRESETS), "instruct.curriculum": CURRICULA, "instruct.loss_on": LOSS_ON,
+               "eval.tasks": EVAL_TASKS}
+    for path, allowed in choices.items():
+        value = _get(cfg, path)
+        for item in value if isinstance(value, list) else [value]:
+            if item not in allowed:
+                problems.append(f"{path}: unknown value {item!r}{_did_you_mean(item, allowed)}; "
+                                f"expected one of {', '.join(allowed)}")
+    return problems + _budget_problems(cfg) + _batch_problems(cfg)
+
+
+# ---- overrides, files, hashing -------------------------------------------------------------------
+def _parse_cli_overrides(items: Iterable[str], problems: list[str]) -> list[tuple[str, Any]]:
+    """`key=value` strings -> (key, value) pairs, the value read as YAML ("0.1" -> 0.1)."""
+    pairs = []
+    for item in items:
+        key, eq, text = item.partition("=")
+        if not eq:
+            problems.append(f"override {item!r}: expected key=value")
+            continue
+        try:
+            pairs.append((key.strip(), yaml.safe_load(text)))
+        except yaml.YAMLError as err:
+            problems.append(f"override {item!r}: value is not valid YAML ({' '.join(str(err).split())})")
+    return pairs
+
+
+def apply_overrides(cfg: Config, overrides: Mapping[str, Any] | Iterable[str]) -> Config:
+    """A new validated Config with `overrides` applied; `cfg` itself is left untouched.
+
+    `overrides` maps dotted paths to values (as Ray Tune passes them) or is a list of command-line
+    `key=value` strings."""
+    problems: list[str] = []
+    if isinstance(overrides, str):  # a lone "key=value" would otherwise be iterated by character
+        overrides = [overrides]
+    pairs = overrides.items() if isinstance(overrides, Mapping) else _parse_cli_overrides(overrides, problems)
+    data = config_to_dict(cfg)  # a deep copy: editing it cannot reach `cfg`
+    for path, value in pairs:
+        section, dot, key = str(path).partition(".")
+        if not dot:
+            problems.append(f"override {path!r}: expected a dotted path 'section.field'")
+        elif section in data and key in data[section]:
+            data[section][key] = value
+        else:
+            problems.append(_unknown_key(str(path)))
+    try:
+        new = config_from_dict(data)
+    except ConfigError as err:
+        problems += err.problems
+    if problems:
+        raise ConfigError(problems)
+    return new
+
+
+def _file_format(path: Path) -> str:
+    formats = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+    if path.suffix.lower() not in formats:
+        raise ConfigError([f"unsupported suffix {path.suffix!r}; expected .yaml, .yml or .json"], str(path))
+    return formats[path.suffix.lower()]
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read and validate a YAML or JSON config; every error names the file."""
+    path = Path(path).expanduser()
+    fmt, source = _file_format(path), str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([f"cannot read the file: {err.strerror or err}"], source) from None
+    try:
+        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ConfigError([f"not valid {fmt.upper()}: {' '.join(str(err).split())}"], source) from None
+    return config_from_dict({} if data is None else data, source)  # an empty file = all defaults
+
+
+def save_config(cfg: Config, path: str | os.PathLike) -> None:
+    """Write `cfg` as YAML or JSON (by suffix) atomically: a crash leaves the old file or none."""
+    path = Path(path).expanduser()
+    data = config_to_dict(cfg)
+    json_file = _file_format(path) == "json"
+    text = json.dumps(data, indent=2) + "\n" if json_file else yaml.safe_dump(data, sort_keys=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a config is read by other users and workers
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def config_hash(obj: Any) -> str:
+    """A stable 16-hex-digit sha256 of a dict or dataclass: canonical JSON, keys sorted."""
+    data = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]

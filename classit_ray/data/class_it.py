@@ -1,0 +1,60 @@
+"""Read instruction pairs in the CLASS_IT release layout (`colinglab/CLASS_IT` on the HF hub).
+
+Each config (`switchboard`, `simple_wiki`) is parquet with string columns `prompt`, `reply`,
+`source`, `text`. Accepted on disk: the hub download layout `<dir>/<config>/*.parquet`, or a
+single `<dir>/<config>.parquet`. Only `prompt` and `reply` are required; `source` and `text` are
+filled in when absent. Pair words = whitespace tokens of prompt + reply (the budget's unit).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+REQUIRED_COLUMNS = ("prompt", "reply")
+COLUMNS = ("prompt", "reply", "source", "text")
+
+
+class InstructDataError(ValueError):
+    """Instruction parquet is missing or malformed; the message names the file and column."""
+
+
+def config_files(instruct_dir: str | Path, config: str) -> list[Path]:
+    root = Path(instruct_dir).expanduser()
+    if not root.is_dir():
+        raise InstructDataError(f"{root}: instruction data folder not found; expected {config}/*.parquet inside it")
+    files = sorted((root / config).glob("*.parquet")) if (root / config).is_dir() else []
+    if not files and (root / f"{config}.parquet").is_file():
+        files = [root / f"{config}.parquet"]
+    if not files:
+        raise InstructDataError(f"{root}: no parquet for instruction config {config!r}; expected {config}/*.parquet or {config}.parquet")
+    return files
+
+
+def read_pairs(instruct_dir: str | Path, config: str) -> pd.DataFrame:
+    """All pairs of one config, in file order, with a `words` column; validated per file."""
+    frames = []
+    for path in config_files(instruct_dir, config):
+        try:
+            schema = pq.read_schema(path)
+        except Exception as e:  # pyarrow raises several types for a file that is not parquet
+            raise InstructDataError(f"{path}: not a readable parquet file ({e})") from None
+        missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
+        if missing:
+            raise InstructDataError(f"{path}: missing column(s) {', '.join(missing)}; expected prompt, reply (found: {', '.join(schema.names)})")
+        frame = pq.read_table(path, columns=[c for c in COLUMNS if c in schema.names]).to_pandas()
+        for column in REQUIRED_COLUMNS:
+            bad = frame[column].map(lambda v: not isinstance(v, str) or not v.strip())
+            if bad.any():
+                row = int(bad.to_numpy().nonzero()[0][0])
+                raise InstructDataError(f"{path}: row {row}: column {column!r} must be a non-empty string, got {frame[column].iloc[row]!r}")
+        frames.append(frame)
+    pairs = pd.concat(frames, ignore_index=True)
+    if "source" not in pairs:
+        pairs["source"] = config
+    if "text" not in pairs:
+        pairs["text"] = pairs["prompt"] + "\n" + pairs["reply"]
+    pairs["words"] = pairs["prompt"].str.split().str.len() + pairs["reply"].str.split().str.len()
+    return pairs[[*COLUMNS, "words"]]

@@ -1,0 +1,223 @@
+"""Tokenize and pack text into parquet shards with Ray Data, and read shards back for training.
+
+Pretraining: documents are tokenized by a Ray Data actor pool (each actor holds the tokenizer and
+uses its Rust threads), framed as `<s> doc </s>`, and streamed — in order — to the driver, which
+cuts the running token stream into `seq_len` rows. Packing is the cheap half, so it stays
+sequential and exact: the shards equal a naive "concatenate everything, cut every seq_len tokens"
+packer token for token; only the final partial row (< seq_len tokens) is dropped, and counted.
+
+Instruction pairs: rendered by the template (`template.py`) into one row per pair with its reply
+mask; packing or padding them is the training loop's choice.
+
+A shard set is a directory of `part-NNNNN.parquet` files (`input_ids` list<int32>, and for pairs
+`reply_mask` list<int8>) plus `manifest.json`, written atomically: a half-written set is never
+taken as finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from classit_ray.atomic import atomic_dir, read_manifest
+from classit_ray.data.template import PairRenderer
+from classit_ray.data.tokenizer import BOS, EOS, TOKENIZER_FILE, file_sha256, load_tokenizer
+
+# Documents per Ray Data batch: large enough that the tokenizer's Rust threads stay busy and
+# per-batch overhead is small, small enough to stream.
+TOKENIZE_BATCH_DOCS = 2048
+
+
+class ShardError(ValueError):
+    """A shard set is missing, unfinished or empty; the message names the directory."""
+
+
+def _flat_with_offsets(pieces: list[np.ndarray]) -> pa.ListArray:
+    lengths = np.fromiter((len(p) for p in pieces), dtype=np.int32, count=len(pieces))
+    offsets = np.zeros(len(pieces) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    values = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+
+
+class TokenizeDocuments:
+    """Ray Data actor: `text` column -> `ids` list<int32> column, each `<s> doc </s>`."""
+
+    def __init__(self, tokenizer_dir: str):
+        self.tok = load_tokenizer(tokenizer_dir)
+        self.bos, self.eos = self.tok.token_to_id(BOS), self.tok.token_to_id(EOS)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        encodings = self.tok.encode_batch_fast(batch.column("text").to_pylist(), add_special_tokens=False)
+        docs = [np.asarray([self.bos, *e.ids, self.eos], dtype=np.int32) for e in encodings]
+        return pa.table({"ids": _flat_with_offsets(docs)})
+
+
+class RenderPairs:
+    """Ray Data actor: `prompt`, `reply` -> `input_ids` list<int32>, `reply_mask` list<int8>."""
+
+    def __init__(self, tokenizer_dir: str, max_len: int):
+        self.renderer = PairRenderer(load_tokenizer(tokenizer_dir), max_len)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        ids, masks = self.renderer.render_batch(batch.column("prompt").to_pylist(), batch.column("reply").to_pylist())
+        mask_col = _flat_with_offsets(masks)
+        return pa.table({"input_ids": _flat_with_offsets(ids), "reply_mask": mask_col.cast(pa.list_(pa.int8()))})
+
+
+class SequencePacker:
+    """Cut a stream of token arrays into rows of exactly `seq_len`, carrying the remainder."""
+
+    def __init__(self, seq_len: int):
+        self.seq_len = seq_len
+        self.carry = np.zeros(0, dtype=np.int32)
+
+    def add(self, tokens: np.ndarray) -> np.ndarray:
+        """Rows completed by `tokens`, shape (n, seq_len)."""
+        stream = np.concatenate([self.carry, tokens]) if len(self.carry) else tokens
+        n = len(stream) // self.seq_len
+        self.carry = stream[n * self.seq_len :].copy()
+        return stream[: n * self.seq_len].reshape(n, self.seq_len)
+
+
+class ShardWriter:
+    """Write rows to `part-NNNNN.parquet` files of at most `rows_per_shard` rows each."""
+
+    def __init__(self, out_dir: Path, rows_per_shard: int):
+        self.out_dir, self.rows_per_shard = out_dir, rows_per_shard
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.files = 0
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        while self.pending_rows >= self.rows_per_shard:
+            self._flush(self.rows_per_shard)
+
+    def close(self) -> None:
+        if self.pending_rows:
+            self._flush(self.pending_rows)
+
+    def _flush(self, n: int) -> None:
+        table = pa.concat_tables(self.pending).combine_chunks()
+        pq.write_table(table.slice(0, n), self.out_dir / f"part-{self.files:05d}.parquet")
+        rest = table.slice(n)
+        self.pending, self.pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+        self.files += 1
+        self.rows += n
+
+
+def _packed_table(rows: np.ndarray) -> pa.Table:
+    seq_len = rows.shape[1]
+    offsets = np.arange(0, rows.size + 1, seq_len, dtype=np.int32)
+    return pa.table({"input_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(rows.reshape(-1)))})
+
+
+def _ordered_batches(ds) -> Iterator[pa.Table]:
+    """Blocks of `ds` in input order, so shards are a deterministic function of the split."""
+    ds.context.execution_options.preserve_order = True
+    return ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2)
+
+
+def _tokenizer_manifest(tokenizer_dir: Path) -> dict:
+    """Checked before any Ray work starts: a missing or unfinished tokenizer is a clear error."""
+    read_manifest(tokenizer_dir)
+    return {"tokenizer_dir": str(tokenizer_dir), "tokenizer_sha256": file_sha256(Path(tokenizer_dir) / TOKENIZER_FILE)}
+
+
+def build_pretrain_shards(split_dir: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, seq_len: int, rows_per_shard: int = 4096, num_actors: int = 1) -> dict:
+    """Tokenize the split's pretraining text and pack it into `seq_len` rows; return the manifest.
+
+    `num_actors` tokenizer actors each take one logical CPU and use every core their node gives
+    their Rust threads: on a 2-core machine one actor saturates both cores (two deadlocked a
+    2-CPU Ray and gained nothing on 4); on a cluster, use one per node.
+    """
+    import ray
+
+    split_dir, tokenizer_dir = Path(split_dir), Path(tokenizer_dir)
+    split = read_manifest(split_dir)
+    manifest = {"kind": "pretrain_shards", "seq_len": seq_len, "words": split["words"]["pretrain"], **_tokenizer_manifest(tokenizer_dir)}
+    ds = ray.data.read_parquet(str(split_dir / "pretrain.parquet")).select_columns(["text"])
+    ds = ds.map_batches(
+        TokenizeDocuments,
+        fn_constructor_kwargs={"tokenizer_dir": str(tokenizer_dir)},
+        batch_size=TOKENIZE_BATCH_DOCS,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=num_actors),
+        num_cpus=1,
+    )
+    packer = SequencePacker(seq_len)
+    documents = tokens = 0
+    with atomic_dir(out_dir, manifest) as tmp:
+        writer = ShardWriter(tmp, rows_per_shard)
+        for batch in _ordered_batches(ds):
+            column = batch.column("ids").combine_chunks()
+            documents += len(column)
+            flat = column.flatten().to_numpy()
+            tokens += len(flat)
+            rows = packer.add(flat)
+            if len(rows):
+                writer.write(_packed_table(rows))
+        writer.close()
+        if writer.rows == 0:
+            raise ShardError(f"{split_dir}: {tokens} tokens make no full sequence of {seq_len}; the pretraining split is too small")
+        manifest.update(documents=documents, tokens=tokens, sequences=writer.rows, files=writer.files, dropped_tokens=len(packer.carry))
+    return manifest
+
+
+def build_instruct_shards(pairs_parquet: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, max_len: int, rows_per_shard: int = 4096) -> dict:
+    """Render one instruction config's pairs, one row per pair with its reply mask."""
+    import ray
+
+    pairs_parquet, tokenizer_dir = Path(pairs_parquet), Path(tokenizer_dir)
+    manifest = {"kind": "instruct_shards", "config": pairs_parquet.stem, "max_len": max_len, **_tokenizer_manifest(tokenizer_dir)}
+    ds = ray.data.read_parquet(str(pairs_parquet)).select_columns(["prompt", "reply"])
+    words = int(pq.read_table(pairs_parquet, columns=["words"]).column("words").to_numpy().sum())
+    ds = ds.map_batches(
+        RenderPairs,
+        fn_constructor_kwargs={"tokenizer_dir": str(tokenizer_dir), "max_len": max_len},
+        batch_size=TOKENIZE_BATCH_DOCS,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=1),
+        num_cpus=1,
+    )
+    manifest["words"] = words
+    tokens = reply_tokens = 0
+    with atomic_dir(out_dir, manifest) as tmp:
+        writer = ShardWriter(tmp, rows_per_shard)
+        for batch in _ordered_batches(ds):
+            tokens += len(batch.column("input_ids").combine_chunks().flatten())
+            reply_tokens += int(batch.column("reply_mask").combine_chunks().flatten().to_numpy().sum())
+            writer.write(batch)
+        writer.close()
+        if writer.rows == 0:
+            raise ShardError(f"{pairs_parquet}: no instruction pairs to shard")
+        manifest.update(pairs=writer.rows, sequences=writer.rows, tokens=tokens, reply_tokens=reply_tokens, files=writer.files)
+    return manifest
+
+
+def read_shards(shard_dir: str | Path):
+    """A lazy `ray.data.Dataset` over a finished shard set (checked by its manifest)."""
+    import ray
+
+    shard_dir = Path(shard_dir)
+    try:
+        manifest = read_manifest(shard_dir)
+    except FileNotFoundError as e:
+        raise ShardError(str(e)) from None
+    if not manifest.get("sequences"):
+        raise ShardError(f"{shard_dir}: shard set is empty")
+    return ray.data.read_parquet(str(shard_dir), file_extensions=["parquet"])
+
+
+def iter_train_batches(ds, batch_size: int, **kwargs):
+    """Torch batches of packed rows: `input_ids` int64 (B, T), as the model's embedding wants."""
+    import torch
+
+    return ds.iter_torch_batches(batch_size=batch_size, dtypes=torch.long, **kwargs)

@@ -1,0 +1,60 @@
+"""Shared fixtures: one Ray session for the whole test run, and a small toy BabyLM world."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from classit_ray.config import Config
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for every test that needs it; shut down at the end so no cluster outlives the run."""
+    import ray
+
+    from classit_ray.runtime import init_ray
+
+    init_ray(num_cpus=4, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def toy_world(tmp_path_factory) -> dict:
+    """A 40K-word toy world (corpus + CLASS_IT parquet), generated once per run."""
+    from classit_ray.data.toyworld import write_toy_world
+
+    return write_toy_world(tmp_path_factory.mktemp("toy") / "world", words=40_000, seed=0)
+
+
+@pytest.fixture
+def toy_config(toy_world) -> Config:
+    """The default config pointed at the toy world, with a budget it can fill."""
+    cfg = Config()
+    corpus = dataclasses.replace(cfg.corpus, data_dir=str(toy_world["corpus_dir"]), instruct_dir=str(toy_world["instruct_dir"]))
+    budget = dataclasses.replace(cfg.budget, total_words=20_000, instruct_fraction=0.1)
+    return dataclasses.replace(cfg, corpus=corpus, budget=budget)
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory, toy_world, ray_session):
+    """Split, tokenizer and shards of the toy world, built once through the real pipeline."""
+    from classit_ray.data.prepare import prepare_data
+
+    cfg = Config()
+    cfg = dataclasses.replace(
+        cfg,
+        corpus=dataclasses.replace(cfg.corpus, data_dir=str(toy_world["corpus_dir"]), instruct_dir=str(toy_world["instruct_dir"])),
+        budget=dataclasses.replace(cfg.budget, total_words=20_000, instruct_fraction=0.1),
+        pretrain=dataclasses.replace(cfg.pretrain, seq_len=64, shard_rows=50),
+    )
+    return prepare_data(cfg, tmp_path_factory.mktemp("work"))
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path

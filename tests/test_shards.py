@@ -1,0 +1,88 @@
+"""Shards: packed rows equal a naive packer token for token; pairs carry their reply mask;
+Ray Data streams them back as torch batches; unfinished sets are never read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from classit_ray.atomic import read_manifest
+from classit_ray.data.shards import SequencePacker, ShardError, build_pretrain_shards, iter_train_batches, read_shards
+from classit_ray.data.tokenizer import BOS, EOS, REPLY, load_tokenizer
+
+
+def naive_pack(texts: list[str], tok, seq_len: int) -> np.ndarray:
+    """Reference: encode each document alone, frame <s> doc </s>, concatenate, cut every seq_len."""
+    stream = []
+    for text in texts:
+        stream += [tok.token_to_id(BOS), *tok.encode(text, add_special_tokens=False).ids, tok.token_to_id(EOS)]
+    n = len(stream) // seq_len
+    return np.asarray(stream[: n * seq_len], dtype=np.int32).reshape(n, seq_len)
+
+
+def read_rows(shard_dir) -> np.ndarray:
+    files = sorted(shard_dir.glob("part-*.parquet"))
+    return np.asarray([row for f in files for row in pq.read_table(f).column("input_ids").to_pylist()], dtype=np.int32)
+
+
+def test_packed_shards_equal_naive_packer(prepared):
+    texts = pq.read_table(prepared.split_dir / "pretrain.parquet").column("text").to_pylist()
+    tok = load_tokenizer(prepared.tokenizer_dir)
+    expected = naive_pack(texts, tok, 64)
+    np.testing.assert_array_equal(read_rows(prepared.pretrain_shards), expected)
+    m = read_manifest(prepared.pretrain_shards)
+    assert m["sequences"] == len(expected) and m["documents"] == len(texts)
+    assert m["tokens"] == expected.size + m["dropped_tokens"] and m["dropped_tokens"] < 64
+    assert m["files"] == -(-len(expected) // 50)  # shard_rows=50 rows per file
+
+
+def test_packer_carries_remainder_across_batches():
+    packer = SequencePacker(4)
+    assert packer.add(np.arange(3, dtype=np.int32)).shape == (0, 4)
+    np.testing.assert_array_equal(packer.add(np.arange(3, 9, dtype=np.int32)), [[0, 1, 2, 3], [4, 5, 6, 7]])
+    np.testing.assert_array_equal(packer.carry, [8])
+
+
+def test_instruct_shards_carry_reply_mask(prepared):
+    tok = load_tokenizer(prepared.tokenizer_dir)
+    for config, shard_dir in prepared.instruct_shards.items():
+        m = read_manifest(shard_dir)
+        pairs = pq.read_table(prepared.split_dir / "instruct" / f"{config}.parquet").to_pandas()
+        table = pq.read_table(sorted(shard_dir.glob("part-*.parquet"))[0]).to_pandas()
+        assert m["pairs"] == len(pairs)
+        ids, mask = np.asarray(table["input_ids"][0]), np.asarray(table["reply_mask"][0])
+        assert len(ids) == len(mask)
+        assert ids[int(np.argmax(mask)) - 1] == tok.token_to_id(REPLY)
+        assert tok.decode(ids[mask == 1].tolist()).strip() == pairs["reply"][0].strip()
+
+
+def test_ray_data_streams_torch_batches(prepared):
+    import torch
+
+    ds = read_shards(prepared.pretrain_shards)
+    batches = list(iter_train_batches(ds, batch_size=8, drop_last=True))
+    assert batches and all(b["input_ids"].shape == (8, 64) and b["input_ids"].dtype == torch.long for b in batches)
+    assert sum(len(b["input_ids"]) for b in batches) == read_manifest(prepared.pretrain_shards)["sequences"] // 8 * 8
+
+
+def test_unfinished_shard_set_is_never_read(tmp_path, ray_session):
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "part-00000.parquet").write_bytes(b"partial")
+    with pytest.raises(ShardError, match=r"half: no manifest\.json"):
+        read_shards(half)
+
+
+def test_failed_build_leaves_nothing(prepared, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no_tokenizer: no manifest\.json"):
+        build_pretrain_shards(prepared.split_dir, tmp_path / "no_tokenizer", tmp_path / "out", seq_len=64)
+    assert not (tmp_path / "out").exists()
+    assert not any(p.name.startswith(".out.tmp") for p in tmp_path.iterdir())
+
+
+def test_prepare_reuses_finished_stages(prepared, tmp_path):
+    from classit_ray.data.prepare import prepare_data
+
+    again = prepare_data(prepared.config, prepared.split_dir.parent.parent)
+    assert again.executed == [] and again.pretrain_shards == prepared.pretrain_shards
