@@ -89,6 +89,8 @@ class PretrainConfig:
     use_gpu: bool = False
     compile: bool = False
     shard_rows: int = 4096  # sequences per parquet shard file
+    seed: int = 0  # model initialisation and data order
+    max_steps: int = 0  # stop after this many optimizer steps (resumable); 0 = all epochs
 
 
 @dataclass
@@ -104,6 +106,8 @@ class InstructConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     max_len: int = 128  # a rendered pair longer than this is truncated (reply side last)
+    seed: int = 0  # data order
+    max_steps: int = 0  # stop each stage after this many optimizer steps (resumable); 0 = all epochs
 
 
 @dataclass
@@ -265,6 +269,7 @@ _STAGE_RANGES = {  # shared by pretrain and instruct
     "epochs": _at_least(1), "batch_size": _at_least(1), "micro_batch_size": _at_least(1),
     "lr": (lambda v: v > 0, "> 0"), "min_lr_ratio": (lambda v: 0 <= v <= 1, "a ratio in [0, 1]"),
     "warmup_steps": _at_least(0), "weight_decay": _at_least(0), "grad_clip": (lambda v: v >= 0, ">= 0 (0 = off)"),
+    "seed": _at_least(0), "max_steps": _at_least(0),
 }
 _RANGES = {
     "corpus.sources": (bool, "at least one source"), "corpus.max_doc_lines": _at_least(1),

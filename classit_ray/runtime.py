@@ -17,6 +17,9 @@ _RAY_ENV = {
     # Each process sets its own torch thread count (set_torch_threads); stop OpenMP spawning one
     # thread per core in every worker. The tokenizer actors keep their Rust threads on purpose.
     "OMP_NUM_THREADS": "1",
+    # Workers' logs are read by people: no progress bars redrawn into them.
+    "RAY_DATA_DISABLE_PROGRESS_BARS": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
 }
 
 

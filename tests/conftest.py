@@ -39,19 +39,23 @@ def toy_config(toy_world) -> Config:
     return dataclasses.replace(cfg, corpus=corpus, budget=budget)
 
 
-@pytest.fixture(scope="session")
-def prepared(tmp_path_factory, toy_world, ray_session):
-    """Split, tokenizer and shards of the toy world, built once through the real pipeline."""
-    from classit_ray.data.prepare import prepare_data
-
+def prepared_config(toy_world: dict) -> Config:
+    """The config of the `prepared` fixture (also used to regenerate stored test numbers)."""
     cfg = Config()
-    cfg = dataclasses.replace(
+    return dataclasses.replace(
         cfg,
         corpus=dataclasses.replace(cfg.corpus, data_dir=str(toy_world["corpus_dir"]), instruct_dir=str(toy_world["instruct_dir"])),
         budget=dataclasses.replace(cfg.budget, total_words=20_000, instruct_fraction=0.1),
         pretrain=dataclasses.replace(cfg.pretrain, seq_len=64, shard_rows=50),
     )
-    return prepare_data(cfg, tmp_path_factory.mktemp("work"))
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory, toy_world, ray_session):
+    """Split, tokenizer and shards of the toy world, built once through the real pipeline."""
+    from classit_ray.data.prepare import prepare_data
+
+    return prepare_data(prepared_config(toy_world), tmp_path_factory.mktemp("work"))
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:

@@ -1,0 +1,111 @@
+"""Ray Train drivers: one `TorchTrainer` per stage, and the stage sequences built from them.
+
+A stage's run name is its key (a hash of its resolved spec), never a timestamp: launching the same
+stage again resumes it from its latest checkpoint (Ray Train V2 reloads the run's checkpoint
+state from storage), and a finished stage — its named checkpoints copied into `out_dir`,
+completed atomically — is never run again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from classit_ray.atomic import atomic_dir, is_complete, read_manifest
+from classit_ray.config import Config
+from classit_ray.data.prepare import PreparedData
+from classit_ray.data.shards import read_shards
+from classit_ray.train.checkpoint import check_compatible
+from classit_ray.train.loop import train_loop_per_worker
+from classit_ray.train.stage import StageSpec, instruct_specs, pretrain_spec
+
+
+@dataclass
+class StageResult:
+    spec: StageSpec
+    out_dir: Path
+    complete: bool  # False when the run stopped at max_steps; rerun to continue it
+    executed: bool  # False when a finished stage was reused
+    metrics: dict
+    latest: str = ""  # the newest checkpoint (in Ray's storage, or in out_dir once complete)
+
+    @property
+    def final(self) -> Path:
+        return self.out_dir / "final"
+
+
+def stage_dataset(spec: StageSpec):
+    """The stage's Ray Data input, shuffled so that sources and documents mix.
+
+    Pretraining shards are in corpus order, whole sources one after another: shuffle the block
+    order (cheap) and, in the loop, rows within a buffer. Several instruction sets (the merged
+    curriculum) are shuffled globally — they are small — so every batch draws from both.
+    """
+    datasets = [read_shards(d) for d in spec.shard_dirs]
+    ds = datasets[0].union(*datasets[1:]) if len(datasets) > 1 else datasets[0]
+    if len(datasets) > 1:
+        return ds.random_shuffle(seed=spec.seed)
+    return ds.randomize_block_order(seed=spec.seed)
+
+
+def run_stage(spec: StageSpec, out_dir: Path, storage_path: Path, max_failures: int = 3) -> StageResult:
+    """Run (or resume, or reuse) one stage under Ray Train."""
+    from ray.data import ExecutionOptions
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    if is_complete(out_dir):
+        print(f"[{spec.name}] reused {out_dir}", flush=True)
+        return StageResult(spec, out_dir, True, False, read_manifest(out_dir)["metrics"], str(out_dir / "final"))
+    if spec.init_from:
+        check_compatible(spec.init_from, spec.preset, spec.vocab_size, spec.tokenizer_sha256)
+    resources = {"CPU": 1, **({"GPU": 1} if spec.use_gpu else {})}
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=dataclasses.asdict(spec),
+        scaling_config=ScalingConfig(num_workers=spec.num_workers, use_gpu=spec.use_gpu, resources_per_worker=resources),
+        run_config=RunConfig(
+            name=spec.run_name,
+            storage_path=str(Path(storage_path).expanduser().resolve()),
+            failure_config=FailureConfig(max_failures=max_failures),  # a dead worker restarts from the last checkpoint
+            checkpoint_config=CheckpointConfig(num_to_keep=None),  # every named checkpoint is kept
+        ),
+        datasets={"train": stage_dataset(spec)},
+        # Deterministic data order: a resumed run skips exactly the batches it already trained on.
+        dataset_config=DataConfig(execution_options=ExecutionOptions(preserve_order=True)),
+    )
+    t0 = time.perf_counter()
+    result = trainer.fit()
+    named = {metrics["checkpoint_name"]: checkpoint for checkpoint, metrics in result.best_checkpoints}
+    latest = result.checkpoint.path if result.checkpoint else ""
+    if "final" not in named:
+        print(f"[{spec.name}] stopped at {latest or 'no checkpoint'}; run again to continue", flush=True)
+        return StageResult(spec, out_dir, False, True, result.metrics, latest)
+    manifest = {"kind": f"{spec.stage}_stage", "spec": dataclasses.asdict(spec), "metrics": result.metrics,
+                "checkpoints": sorted(named), "seconds": time.perf_counter() - t0}
+    with atomic_dir(out_dir, manifest) as tmp:
+        for name, checkpoint in named.items():
+            checkpoint.to_directory(str(tmp / name))
+    print(f"[{spec.name}] done in {manifest['seconds']:.1f}s: {len(named)} checkpoints -> {out_dir}", flush=True)
+    return StageResult(spec, out_dir, True, True, result.metrics, str(out_dir / "final"))
+
+
+def run_pretraining(cfg: Config, data: PreparedData, work_dir: Path) -> StageResult:
+    spec = pretrain_spec(cfg, data.tokenizer_dir, data.pretrain_shards)
+    return run_stage(spec, work_dir / "pretrain" / spec.key, work_dir / "ray_results")
+
+
+def run_curriculum(cfg: Config, data: PreparedData, pretrained: Path, work_dir: Path) -> list[StageResult]:
+    """The instruction stages of `cfg.instruct.curriculum`, each starting from the one before."""
+    results: list[StageResult] = []
+    init_from = pretrained
+    for spec in instruct_specs(cfg, data.tokenizer_dir, data.instruct_shards):
+        spec = dataclasses.replace(spec, init_from=str(init_from)).with_key()
+        result = run_stage(spec, work_dir / "instruct" / spec.key, work_dir / "ray_results")
+        results.append(result)
+        if not result.complete:
+            break
+        init_from = result.final
+    return results

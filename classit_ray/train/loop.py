@@ -1,0 +1,219 @@
+"""The per-worker training loop, shared by pretraining and instruction tuning.
+
+The two stages differ only in their data (packed rows vs rendered pairs) and in which tokens the
+loss counts (`StageSpec.loss_on`); everything else — AdamW, warmup + cosine, clipping, gradient
+accumulation normalised by the global target count, checkpoints on the BabyLM word schedule,
+resume from the exact data position — is this one loop. Only `ray.train.report`,
+`get_checkpoint`, `get_context` and `get_dataset_shard` touch Ray; the Tune layer never reaches
+in here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from classit_ray.train.batches import collate_for, pad_fraction
+from classit_ray.train.checkpoint import babylm_schedule, load_optimizer, load_weights, read_state, save_checkpoint
+from classit_ray.train.objective import accumulate_step
+from classit_ray.train.stage import StageSpec
+
+SHUFFLE_BUFFER_ROWS = 2048  # local shuffle per epoch, on top of the shuffled block order
+
+
+@dataclass
+class Position:
+    """Where training is: saved in every checkpoint, so a resumed run continues exactly here."""
+
+    epoch: int = 0
+    micro_batches: int = 0  # consumed in the current epoch, on this worker
+    step: int = 0
+    words_seen: int = 0
+    tokens_seen: int = 0
+    history: list[list[float]] = field(default_factory=list)  # [step, loss, lr, words_seen]
+
+
+def build_model(spec: StageSpec, device: torch.device):
+    """A fresh LLaMA of the preset (seeded), or the weights of `spec.init_from`."""
+    from transformers import LlamaForCausalLM
+
+    from classit_ray.model import llama_config
+
+    torch.manual_seed(spec.seed)
+    model = LlamaForCausalLM(llama_config(spec.preset, spec.vocab_size, pad_token_id=0, bos_token_id=1, eos_token_id=2))
+    if spec.init_from:  # checked against this stage by the driver (check_compatible) before launch
+        load_weights(model, spec.init_from)
+    return model.to(device)
+
+
+def make_optimizer(model, spec: StageSpec, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices only (not norms); fused kernels on CUDA."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=spec.lr, betas=(0.9, 0.95), eps=1e-8, fused=device.type == "cuda")
+
+
+def make_scheduler(optimizer, spec: StageSpec, total_steps: int, done_steps: int):
+    """Linear warmup then cosine to min_lr_ratio · lr; a pure function of the step, so resuming
+    rebuilds it at `done_steps` rather than loading it."""
+    from transformers.optimization import get_cosine_with_min_lr_schedule_with_warmup
+
+    scheduler = get_cosine_with_min_lr_schedule_with_warmup(
+        optimizer, num_warmup_steps=min(spec.warmup_steps, total_steps), num_training_steps=total_steps, min_lr_rate=spec.min_lr_ratio
+    )
+    for _ in range(done_steps):
+        scheduler.step()
+    return scheduler
+
+
+def checkpoint_name(position: Position, total_steps: int, schedule: list[tuple[int, str]], words_before: int, stopping: bool) -> str | None:
+    """The name of the checkpoint due after this step, if any: the final one, a BabyLM schedule
+    point just crossed, or — when stopping at max_steps with neither due — `step_{N}`."""
+    if position.step == total_steps:
+        return "final"
+    crossed = [name for words, name in schedule if words_before < words <= position.words_seen]
+    if crossed:
+        return crossed[-1]
+    return f"step_{position.step}" if stopping else None
+
+
+class Reporter:
+    """Running metrics between reports, under stable names: `<stage>/loss`, `/tokens_per_s`, ..."""
+
+    def __init__(self, stage: str):
+        self.stage, self.losses, self.pads, self.tokens, self.t0 = stage, [], [], 0, time.perf_counter()
+
+    def add(self, loss: float, tokens: int, pad: float) -> None:
+        self.losses.append(loss)
+        self.tokens += tokens
+        self.pads.append(pad)
+
+    def flush(self, position: Position, lr: float, name: str) -> dict:
+        seconds = time.perf_counter() - self.t0
+        s = self.stage
+        metrics = {
+            f"{s}/loss": sum(self.losses) / max(len(self.losses), 1),
+            f"{s}/tokens_per_s": self.tokens / max(seconds, 1e-9),
+            f"{s}/words_seen": position.words_seen,
+            f"{s}/tokens_seen": position.tokens_seen,
+            f"{s}/lr": lr,
+            f"{s}/step": position.step,
+            f"{s}/epoch": position.epoch,
+            "checkpoint_name": name,
+        }
+        if s == "instruct":
+            metrics["instruct/pad_fraction"] = sum(self.pads) / max(len(self.pads), 1)
+        self.losses, self.pads, self.tokens, self.t0 = [], [], 0, time.perf_counter()
+        return metrics
+
+
+def train_loop_per_worker(config: dict) -> None:
+    import ray.train
+    import ray.train.torch
+
+    from classit_ray.runtime import physical_cores, set_torch_threads
+
+    spec = StageSpec(**config)
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device()
+    if device.type == "cpu":
+        set_torch_threads(max(1, physical_cores() // ctx.get_local_world_size()))
+
+    model = build_model(spec, device)
+    optimizer = make_optimizer(model, spec, device)
+    position = Position()
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            load_weights(model, directory)
+            load_optimizer(optimizer, directory)
+            position = Position(**read_state(directory)["position"])
+    total_steps = spec.steps_per_epoch * spec.epochs
+    scheduler = make_scheduler(optimizer, spec, total_steps, position.step)
+    raw_model = model
+    if world > 1:
+        model = ray.train.torch.prepare_model(model, move_to_device=False)
+    if spec.compile:
+        model = torch.compile(model)
+
+    dist = torch.distributed if world > 1 else None
+    all_reduce_sum = (lambda t: (dist.all_reduce(t), t)[1]) if dist else None
+    no_sync = model.no_sync if hasattr(model, "no_sync") else None
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
+    words_per_step = spec.batch_size * spec.words / spec.rows
+    schedule = babylm_schedule(spec.budget_words, math.ceil(words_per_step * total_steps)) if spec.budget_words else []
+    reporter = Reporter(spec.stage)
+    shard = ray.train.get_dataset_shard("train")
+    log_every = max(1, total_steps // 10)
+    if spec.max_steps and position.step >= spec.max_steps:
+        return  # resumed at its own stopping point: nothing more to do under this max_steps
+
+    while position.epoch < spec.epochs:
+        batches = iter(shard.iter_torch_batches(
+            batch_size=spec.micro_batch_size, collate_fn=collate_for(spec.stage), drop_last=True,
+            local_shuffle_buffer_size=SHUFFLE_BUFFER_ROWS, local_shuffle_seed=spec.seed * 100_003 + position.epoch,
+        ))
+        for _ in range(position.micro_batches):  # resume mid-epoch: skip what was already trained on
+            next(batches)
+        while position.micro_batches // spec.accumulation < spec.steps_per_epoch:
+            group = [{k: v.to(device) for k, v in next(batches).items()} for _ in range(spec.accumulation)]
+            model.train()
+            loss, _ = accumulate_step(model, group, spec.loss_on, world, all_reduce_sum, no_sync, autocast)
+            if spec.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+
+            tokens = torch.tensor([float(sum(int(b["attention_mask"].sum()) for b in group))], device=device)
+            if all_reduce_sum:
+                tokens = all_reduce_sum(tokens)
+            words_before = position.words_seen
+            position.step += 1
+            position.micro_batches += spec.accumulation
+            position.words_seen = round(position.step * words_per_step)
+            position.tokens_seen += int(tokens.item())
+            lr = scheduler.get_last_lr()[0]
+            position.history.append([position.step, loss, lr, position.words_seen])
+            reporter.add(loss, int(tokens.item()), sum(pad_fraction(b) for b in group) / len(group))
+            if rank == 0 and (position.step % log_every == 0 or position.step == total_steps):
+                print(f"[{spec.name}] step {position.step}/{total_steps} epoch {position.epoch + 1}/{spec.epochs} loss {loss:.4f} lr {lr:.2e} words {position.words_seen:,}", flush=True)
+
+            stopping = bool(spec.max_steps) and position.step >= spec.max_steps and position.step < total_steps
+            name = checkpoint_name(position, total_steps, schedule, words_before, stopping)
+            if name is not None:
+                _report(spec, raw_model, optimizer, position, reporter.flush(position, lr, name), name, rank)
+            if stopping:
+                return  # max_steps reached; the same run (same name) resumes from this checkpoint
+        for _ in batches:  # drain the leftover that does not fill a step, so every worker ends the epoch together
+            pass
+        position.epoch += 1
+        position.micro_batches = 0
+
+
+def _report(spec: StageSpec, model, optimizer, position: Position, metrics: dict, name: str, rank: int) -> None:
+    """Every worker reports; rank 0 attaches the checkpoint (Ray Train V2 keeps metrics only with one)."""
+    import ray.train
+
+    if rank != 0:
+        ray.train.report(metrics)
+        return
+    state = {"spec": asdict(spec), "position": asdict(position), "checkpoint_name": name, "preset": spec.preset,
+             "tokenizer_sha256": spec.tokenizer_sha256, "metrics": metrics, "versions": _versions()}
+    with tempfile.TemporaryDirectory() as directory:
+        save_checkpoint(directory, model, spec.tokenizer_dir, state, optimizer)
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory), checkpoint_dir_name=name)
+
+
+def _versions() -> dict:
+    import ray
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "ray": ray.__version__}
