@@ -10,7 +10,6 @@ gets a new directory, and nothing half-written is ever taken as finished (`atomi
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import time
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from classit_ray.atomic import is_complete, read_manifest
-from classit_ray.config import Config, ConfigError, apply_overrides, config_hash, load_config
+from classit_ray.config import Config, config_hash
 from classit_ray.model import get_preset
 
 
@@ -116,33 +115,11 @@ def summary(data: PreparedData) -> str:
     return "\n".join(lines)
 
 
-def load_with_overrides(config_path: str | None, overrides: list[str]) -> Config:
-    cfg = load_config(config_path) if config_path else Config()
-    return apply_overrides(cfg, overrides) if overrides else cfg
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m classit_ray.data.prepare", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", help="YAML/JSON config file (default: the built-in defaults)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="dotted override, e.g. budget.instruct_fraction=0.1")
-    parser.add_argument("--work-dir", help="where artifacts go (default: study.work_dir or <storage_path>/<name>)")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_with_overrides(args.config, args.overrides)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    from classit_ray.runtime import init_ray
+    from classit_ray.commands import run_command, stage_parser
 
-    work_dir = Path(args.work_dir).expanduser() if args.work_dir else work_dir_of(cfg)
-    init_ray(cfg.study.ray_address, cfg.study.num_cpus)
-    try:
-        data = prepare_data(cfg, work_dir)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(summary(data))
-    return 0
+    args = stage_parser("python -m classit_ray.data.prepare", __doc__.split("\n")[0]).parse_args(argv)
+    return run_command(args, lambda cfg, work_dir: summary(prepare_data(cfg, work_dir)))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Pretraining rows are packed to one length: the batch is a plain (B, T) tensor. Instruction rows
 are one pair each, of varying length: they are right-padded to the longest pair of the
-micro-batch, with an attention mask, and the padding is counted (`pad_fraction`) so its cost is
-visible. Padding per pair (rather than packing several pairs into a row) keeps each pair's
+micro-batch, with an attention mask, and the padding share is reported (`instruct/pad_fraction`)
+so its cost is visible. Padding per pair (rather than packing several pairs into a row) keeps each pair's
 attention to itself with no custom mask; the measured padding share on the toy world is in
 bench/RESULTS.md.
 """
@@ -39,6 +39,3 @@ def collate_pairs(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 def collate_for(stage: str):
     return collate_packed if stage == "pretrain" else collate_pairs
 
-
-def pad_fraction(batch: dict[str, torch.Tensor]) -> float:
-    return 1.0 - float(batch["attention_mask"].float().mean())

@@ -15,12 +15,13 @@ import math
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import torch
 
-from classit_ray.train.batches import collate_for, pad_fraction
+from classit_ray.train.batches import collate_for
 from classit_ray.train.checkpoint import babylm_schedule, load_optimizer, load_weights, read_state, save_checkpoint
-from classit_ray.train.objective import accumulate_step
+from classit_ray.train.objective import accumulate_step, forward_loss
 from classit_ray.train.stage import StageSpec
 
 SHUFFLE_BUFFER_ROWS = 2048  # local shuffle per epoch, on top of the shuffled block order
@@ -52,11 +53,12 @@ def build_model(spec: StageSpec, device: torch.device):
 
 
 def make_optimizer(model, spec: StageSpec, device: torch.device) -> torch.optim.Optimizer:
-    """AdamW with weight decay on matrices only (not norms); fused kernels on CUDA."""
+    """AdamW with weight decay on matrices only (not norms), fused: on CPU the per-tensor loop
+    took 4.6 ms a step against 1.6 ms fused (tiny preset, measured)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=spec.lr, betas=(0.9, 0.95), eps=1e-8, fused=device.type == "cuda")
+    return torch.optim.AdamW(groups, lr=spec.lr, betas=(0.9, 0.95), eps=1e-8, fused=True)
 
 
 def make_scheduler(optimizer, spec: StageSpec, total_steps: int, done_steps: int):
@@ -84,22 +86,31 @@ def checkpoint_name(position: Position, total_steps: int, schedule: list[tuple[i
 
 
 class Reporter:
-    """Running metrics between reports, under stable names: `<stage>/loss`, `/tokens_per_s`, ..."""
+    """Running metrics between reports, under stable names: `<stage>/loss`, `/tokens_per_s`, ...
+
+    Token counts are taken from the batches while they are still on the CPU and summed over
+    workers only at report time: no per-step device-to-host sync for bookkeeping.
+    """
 
     def __init__(self, stage: str):
-        self.stage, self.losses, self.pads, self.tokens, self.t0 = stage, [], [], 0, time.perf_counter()
+        self.stage, self.losses, self.tokens, self.slots, self.t0 = stage, [], 0, 0, time.perf_counter()
 
-    def add(self, loss: float, tokens: int, pad: float) -> None:
+    def add(self, loss: float, tokens: int, slots: int) -> None:
         self.losses.append(loss)
         self.tokens += tokens
-        self.pads.append(pad)
+        self.slots += slots
 
-    def flush(self, position: Position, lr: float, name: str) -> dict:
+    def flush(self, position: Position, lr: float, name: str, all_reduce_sum) -> dict:
         seconds = time.perf_counter() - self.t0
+        counts = torch.tensor([float(self.tokens), float(self.slots)])
+        if all_reduce_sum is not None:
+            counts = all_reduce_sum(counts.to(all_reduce_sum.device)).cpu()
+        tokens, slots = (int(v) for v in counts.tolist())
+        position.tokens_seen += tokens
         s = self.stage
         metrics = {
             f"{s}/loss": sum(self.losses) / max(len(self.losses), 1),
-            f"{s}/tokens_per_s": self.tokens / max(seconds, 1e-9),
+            f"{s}/tokens_per_s": tokens / max(seconds, 1e-9),
             f"{s}/words_seen": position.words_seen,
             f"{s}/tokens_seen": position.tokens_seen,
             f"{s}/lr": lr,
@@ -108,8 +119,8 @@ class Reporter:
             "checkpoint_name": name,
         }
         if s == "instruct":
-            metrics["instruct/pad_fraction"] = sum(self.pads) / max(len(self.pads), 1)
-        self.losses, self.pads, self.tokens, self.t0 = [], [], 0, time.perf_counter()
+            metrics["instruct/pad_fraction"] = 1 - tokens / max(slots, 1)  # padding share of the token slots
+        self.losses, self.tokens, self.slots, self.t0 = [], 0, 0, time.perf_counter()
         return metrics
 
 
@@ -140,12 +151,15 @@ def train_loop_per_worker(config: dict) -> None:
     raw_model = model
     if world > 1:
         model = ray.train.torch.prepare_model(model, move_to_device=False)
+    no_sync = model.no_sync if hasattr(model, "no_sync") else None
+    # Compile the model and the vocabulary-sized loss together: compiling the model alone left the
+    # loss eager and measured 14% slower on CPU.
+    loss_fn = partial(forward_loss, model)
     if spec.compile:
-        model = torch.compile(model)
+        loss_fn = torch.compile(loss_fn)
 
     dist = torch.distributed if world > 1 else None
-    all_reduce_sum = (lambda t: (dist.all_reduce(t), t)[1]) if dist else None
-    no_sync = model.no_sync if hasattr(model, "no_sync") else None
+    all_reduce_sum = _AllReduceSum(device) if dist else None
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
     words_per_step = spec.batch_size * spec.words / spec.rows
     schedule = babylm_schedule(spec.budget_words, math.ceil(words_per_step * total_steps)) if spec.budget_words else []
@@ -163,39 +177,49 @@ def train_loop_per_worker(config: dict) -> None:
         for _ in range(position.micro_batches):  # resume mid-epoch: skip what was already trained on
             next(batches)
         while position.micro_batches // spec.accumulation < spec.steps_per_epoch:
-            group = [{k: v.to(device) for k, v in next(batches).items()} for _ in range(spec.accumulation)]
+            cpu_group = [next(batches) for _ in range(spec.accumulation)]
+            tokens = sum(int(b["attention_mask"].sum()) for b in cpu_group)
+            slots = sum(b["attention_mask"].numel() for b in cpu_group)
+            group = [{k: v.to(device, non_blocking=True) for k, v in b.items()} for b in cpu_group]
             model.train()
-            loss, _ = accumulate_step(model, group, spec.loss_on, world, all_reduce_sum, no_sync, autocast)
+            loss, _ = accumulate_step(model, group, spec.loss_on, world, all_reduce_sum, no_sync, autocast, loss_fn)
             if spec.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
 
-            tokens = torch.tensor([float(sum(int(b["attention_mask"].sum()) for b in group))], device=device)
-            if all_reduce_sum:
-                tokens = all_reduce_sum(tokens)
             words_before = position.words_seen
             position.step += 1
             position.micro_batches += spec.accumulation
             position.words_seen = round(position.step * words_per_step)
-            position.tokens_seen += int(tokens.item())
             lr = scheduler.get_last_lr()[0]
             position.history.append([position.step, loss, lr, position.words_seen])
-            reporter.add(loss, int(tokens.item()), sum(pad_fraction(b) for b in group) / len(group))
+            reporter.add(loss, tokens, slots)
             if rank == 0 and (position.step % log_every == 0 or position.step == total_steps):
                 print(f"[{spec.name}] step {position.step}/{total_steps} epoch {position.epoch + 1}/{spec.epochs} loss {loss:.4f} lr {lr:.2e} words {position.words_seen:,}", flush=True)
 
             stopping = bool(spec.max_steps) and position.step >= spec.max_steps and position.step < total_steps
             name = checkpoint_name(position, total_steps, schedule, words_before, stopping)
             if name is not None:
-                _report(spec, raw_model, optimizer, position, reporter.flush(position, lr, name), name, rank)
+                _report(spec, raw_model, optimizer, position, reporter.flush(position, lr, name, all_reduce_sum), name, rank)
             if stopping:
                 return  # max_steps reached; the same run (same name) resumes from this checkpoint
         for _ in batches:  # drain the leftover that does not fill a step, so every worker ends the epoch together
             pass
         position.epoch += 1
         position.micro_batches = 0
+
+
+class _AllReduceSum:
+    """Sum a tensor over all workers, in place on this worker's device (gloo on CPU, NCCL on GPU)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        torch.distributed.all_reduce(t)
+        return t
 
 
 def _report(spec: StageSpec, model, optimizer, position: Position, metrics: dict, name: str, rank: int) -> None:

@@ -20,9 +20,12 @@ import torch.nn.functional as F
 IGNORE = -100
 
 
-def make_labels(input_ids: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
-    """Labels = input_ids where `target_mask` is 1, else IGNORE (prompt, padding)."""
-    return input_ids.masked_fill(target_mask == 0, IGNORE)
+def shifted_labels(input_ids: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
+    """labels[:, t] = the token position t must predict (t+1), or IGNORE where it does not count
+    (prompt, padding) and at the last position. Shifting the labels, not slicing the logits,
+    avoids copying a (B, T, V) tensor forward and backward (~10% of a CPU step, measured)."""
+    labels = input_ids.masked_fill(target_mask == 0, IGNORE)
+    return F.pad(labels[:, 1:], (0, 1), value=IGNORE)
 
 
 def target_mask_for(batch: dict[str, torch.Tensor], loss_on: str) -> torch.Tensor:
@@ -34,18 +37,12 @@ def target_mask_for(batch: dict[str, torch.Tensor], loss_on: str) -> torch.Tenso
     raise ValueError(f"loss_on must be 'reply' or 'all', got {loss_on!r}")
 
 
-def count_targets(labels: torch.Tensor) -> int:
-    """Targets a micro-batch contributes: labels after the shift (position 0 predicts nothing)."""
-    return int((labels[:, 1:] != IGNORE).sum())
-
-
 def summed_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Sum of next-token cross-entropy over target positions, in fp32.
 
-    logits: (B, T, V); labels: (B, T). Position t predicts token t+1.
+    logits: (B, T, V); labels: (B, T), already shifted (`shifted_labels`).
     """
-    vocab = logits.size(-1)
-    return F.cross_entropy(logits[:, :-1].reshape(-1, vocab).float(), labels[:, 1:].reshape(-1), ignore_index=IGNORE, reduction="sum")
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
 
 
 def forward_loss(model, batch: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
@@ -61,26 +58,32 @@ def accumulate_step(
     all_reduce_sum: Callable[[torch.Tensor], torch.Tensor] | None = None,
     no_sync: Callable[[], contextlib.AbstractContextManager] | None = None,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    loss_fn: Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[float, int]:
     """Backward over `micro_batches` so the gradient is Σ token losses / N_global.
 
-    DDP averages gradients over workers, so each local loss is scaled by world_size / N.
+    DDP averages gradients over workers, so each local loss is scaled by world_size / N. `loss_fn`
+    (batch, labels) -> summed loss defaults to `forward_loss(model, ...)`; pass a compiled one to
+    compile the model and the vocabulary-sized loss together. N stays a device tensor until the
+    end: one host sync per step, for the returned numbers.
     Returns (mean loss per target token over the whole step, N). The caller clips and steps.
     """
-    labels = [make_labels(b["input_ids"], target_mask_for(b, loss_on)) for b in micro_batches]
-    counts = torch.tensor([float(sum(count_targets(lab) for lab in labels))], device=micro_batches[0]["input_ids"].device)
+    loss_fn = loss_fn or (lambda batch, labels: forward_loss(model, batch, labels))
+    labels = [shifted_labels(b["input_ids"], target_mask_for(b, loss_on)) for b in micro_batches]
+    count = torch.stack([(lab != IGNORE).sum() for lab in labels]).sum().float().reshape(1)
     if all_reduce_sum is not None:
-        counts = all_reduce_sum(counts)
-    n_global = max(int(counts.item()), 1)
-    total = torch.zeros((), device=counts.device)
+        count = all_reduce_sum(count)
+    n_global = count.clamp(min=1).squeeze(0)
+    total = torch.zeros((), device=n_global.device)
     for i, (batch, lab) in enumerate(zip(micro_batches, labels)):
         # Skip DDP's gradient all-reduce on all but the last micro-batch of the step.
         sync = no_sync if (no_sync is not None and i < len(micro_batches) - 1) else contextlib.nullcontext
         with sync():
             with autocast():
-                loss_sum = forward_loss(model, batch, lab)
+                loss_sum = loss_fn(batch, lab)
             (loss_sum * (world_size / n_global)).backward()
-        total += loss_sum.detach()
+        total += loss_sum.detach().float()
     if all_reduce_sum is not None:
-        total = all_reduce_sum(total.reshape(1)).reshape(())
-    return float(total) / n_global, n_global
+        total = all_reduce_sum(total.reshape(1)).squeeze(0)
+    mean, n = torch.stack([total / n_global, n_global]).tolist()
+    return mean, int(n)

@@ -1,0 +1,26 @@
+"""The command lines a researcher types: a bad config or data folder is one clear message and a
+non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_bad_config_reports_every_problem_and_exits_2():
+    out = run("classit_ray.train.pretrain", "--set", "model.preset=7b", "--set", "budget.instruct_fracton=0.1")
+    assert out.returncode == 2
+    assert "config has 2 problems" in out.stderr and "did you mean 'budget.instruct_fraction'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_corpus_folder_exits_1_naming_it(tmp_path):
+    missing = tmp_path / "no_babylm_here"
+    out = run("classit_ray.data.prepare", "--work-dir", str(tmp_path / "w"), "--set", f"corpus.data_dir={missing}",
+              "--set", "budget.instruct_fraction=0", "--set", "study.num_cpus=4")
+    assert out.returncode == 1
+    assert f"error: {missing}: corpus folder not found" in out.stderr and "Traceback" not in out.stderr
