@@ -116,7 +116,6 @@ def test_bad_inputs_fail_before_compute(prepared, tmp_path):
 if __name__ == "__main__":  # regenerate the stored losses through the same code path
     import tempfile
 
-    from classit_ray.config import Config
     from classit_ray.data.prepare import prepare_data
     from classit_ray.data.toyworld import write_toy_world
     from classit_ray.runtime import init_ray

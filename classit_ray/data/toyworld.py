@@ -1,4 +1,5 @@
-"""Write the toy BabyLM world: a generated pretraining corpus and CLASS_IT-style instruction data.
+"""Write the toy BabyLM world: a generated pretraining corpus, CLASS_IT-style instruction data and
+the BabyLM 2025 evaluation data.
 
 Nothing can be downloaded here, so the project runs on a world generated from `toygrammar.py`,
 written in the *real* BabyLM layout and line formats (FORMATS.md) so that the code path the tests
@@ -6,6 +7,7 @@ exercise is the one real data takes:
 
     OUT/train_toy/{bnc_spoken,childes,gutenberg,open_subtitles,simple_wiki,switchboard}.train
     OUT/class_it/{switchboard,simple_wiki}/train-00000-of-00001.parquet   (prompt, reply, source, text)
+    OUT/evaluation_data/{full_eval,fast_eval}/...                         (see toyeval.py)
     OUT/toyworld.json                                                     (what was generated)
 
     python -m classit_ray.data.toyworld OUT --words 1000000 --seed 0
@@ -32,9 +34,10 @@ from classit_ray.data.toygrammar import (
     childes_exchange, dialogue, entity_tracking_story, lecture_qa_pair, nonce_paragraph,
     story_paragraph, wiki_article,
 )
+from classit_ray.data.toyeval import EVAL_DIR, write_toy_eval
 from classit_ray.data.toylexicon import NAMES
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: evaluation_data/ added
 METADATA = "toyworld.json"
 CORPUS_DIR = "train_toy"
 INSTRUCT_DIR = "class_it"
@@ -181,7 +184,7 @@ def _write_pairs(path: Path, config: str, pairs: Iterator[tuple[str, str]], budg
 
 def _summary(out: Path, meta: dict) -> dict:
     return {"corpus_dir": str(out / CORPUS_DIR), "instruct_dir": str(out / INSTRUCT_DIR),
-            "words": dict(meta["file_words"]), "pairs": dict(meta["pairs"])}
+            "eval_dir": str(out / EVAL_DIR), "words": dict(meta["file_words"]), "pairs": dict(meta["pairs"])}
 
 
 def _existing(out: Path, words: int, seed: int) -> dict | None:
@@ -202,7 +205,9 @@ def _existing(out: Path, words: int, seed: int) -> dict | None:
 def write_toy_world(out_dir: str | Path, words: int, seed: int = 0) -> dict:
     """Generate the toy world into `out_dir` (or reuse it); return where its parts are and their sizes.
 
-    Returns {"corpus_dir", "instruct_dir", "words": {file: words}, "pairs": {config: pairs}}.
+    Returns {"corpus_dir", "instruct_dir", "eval_dir", "words": {file: words}, "pairs": {config: pairs}};
+    "eval_dir" is the `evaluation_data/` folder (full_eval/ and fast_eval/), made from the same
+    grammar, knowledge base and corpus (`toyeval.write_toy_eval`).
     Raises ValueError if `out_dir` exists but holds something else (other parameters, or not a
     toy world at all).
     """
@@ -232,6 +237,7 @@ def write_toy_world(out_dir: str | Path, words: int, seed: int = 0) -> dict:
             path = tmp / INSTRUCT_DIR / config / PARQUET_NAME
             budget = INSTRUCT_PERCENT[config] * words // 100
             pairs[config], pair_words[config] = _write_pairs(path, config, make_pairs(_rng(seed, f"instruct:{config}")), budget)
+        write_toy_eval(tmp, seed, corpus_dir=corpus)
         meta.update(file_words=file_words, total_words=written, pairs=pairs, pair_words=pair_words)
         atomic_write_json(tmp / METADATA, meta)
     # Another process may have finished the same directory first (atomic_dir keeps theirs):
@@ -240,7 +246,7 @@ def write_toy_world(out_dir: str | Path, words: int, seed: int = 0) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write the toy BabyLM world (corpus + CLASS_IT-style parquet).")
+    parser = argparse.ArgumentParser(description="Write the toy BabyLM world (corpus, CLASS_IT-style parquet, evaluation data).")
     parser.add_argument("out", help="output folder (created; reused if it holds the same world)")
     parser.add_argument("--words", type=int, default=1_000_000, help="corpus words in total (default 1,000,000)")
     parser.add_argument("--seed", type=int, default=0)
@@ -262,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     for config, n in toy["pairs"].items():
         print(f"{config:<22}{n:>12,}{meta['pair_words'][config]:>12,}")
     made = "reused, already there" if reused else f"generated in {seconds:.1f}s ({total / seconds:,.0f} corpus words/s)"
-    print(f"\n{toy['corpus_dir']}\n{toy['instruct_dir']}\n{made}")
+    print(f"\n{toy['corpus_dir']}\n{toy['instruct_dir']}\n{toy['eval_dir']}\n{made}")
 
 
 if __name__ == "__main__":

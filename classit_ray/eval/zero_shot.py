@@ -1,0 +1,94 @@
+"""Zero-shot scoring of multiple-choice items, and the official BabyLM aggregations.
+
+Ties: the official evaluator gives a tie to index 0, which is always the correct answer, so a
+model that scores every candidate equally gets 100%. Here a candidate set tied at the top gives
+1/m credit when the correct one is among the m tied (the expected accuracy of breaking the tie at
+random), so a constant model scores chance; the share of tied items is reported per task.
+
+Aggregation, as the official evaluator does it: BLiMP and the supplement average accuracy per UID,
+then over UIDs; EWoK per domain, then over domains; entity tracking per `<file>_<numops>_ops`, then
+over ops within each file, then over files; WUG is Spearman's ρ between the model's probability of
+candidate 0 (softmax over the candidates' summed log-probs) and the human ratio.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pandas as pd
+
+from classit_ray.eval.items import ChoiceItem
+from classit_ray.eval.scorer import LanguageModel
+
+
+@dataclass
+class ItemResult:
+    item: ChoiceItem
+    scores: list[float]
+    chosen: int  # the first of the top-scoring candidates
+    credit: float  # 1, 0, or 1/m for an m-way tie that includes the correct candidate
+    tie: bool
+
+
+def score_items(lm: LanguageModel, items: list[ChoiceItem]) -> list[ItemResult]:
+    """Score every candidate of every item in one batched call."""
+    requests = [(item.context, candidate) for item in items for candidate in item.candidates]
+    flat = lm.loglikelihood(requests)
+    results, pos = [], 0
+    for item in items:
+        scores = flat[pos : pos + len(item.candidates)]
+        pos += len(item.candidates)
+        best = max(scores)
+        winners = [i for i, s in enumerate(scores) if s == best]
+        credit = (1.0 / len(winners)) if item.correct in winners else 0.0
+        results.append(ItemResult(item, scores, winners[0], credit, len(winners) > 1))
+    return results
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else float("nan")
+
+
+def accuracy_by_group(results: list[ItemResult]) -> dict[str, float]:
+    groups: dict[str, list[float]] = defaultdict(list)
+    for r in results:
+        groups[r.item.group].append(r.credit)
+    return {g: _mean(c) for g, c in groups.items()}
+
+
+def macro_accuracy(results: list[ItemResult]) -> float:
+    """Mean over groups (UIDs, domains) of the accuracy within each group."""
+    return _mean(accuracy_by_group(results).values())
+
+
+def entity_tracking_accuracy(results: list[ItemResult]) -> float:
+    """Per `<file>_<numops>_ops`, then averaged over ops within a file, then over files."""
+    per_file: dict[str, list[float]] = defaultdict(list)
+    for group, acc in accuracy_by_group(results).items():
+        per_file[group.rsplit("_", 2)[0]].append(acc)
+    return _mean(_mean(accs) for accs in per_file.values())
+
+
+def candidate0_probability(scores: list[float]) -> float:
+    """Softmax over the candidates' summed log-probs, probability of candidate 0."""
+    top = max(scores)
+    weights = [math.exp(s - top) for s in scores]
+    return weights[0] / sum(weights)
+
+
+def wug_spearman(results: list[ItemResult]) -> float:
+    model = pd.Series([candidate0_probability(r.scores) for r in results])
+    human = pd.Series([r.item.target for r in results], dtype=float)
+    return float(model.corr(human, method="spearman"))
+
+
+def tie_rate(results: list[ItemResult]) -> float:
+    return _mean(r.tie for r in results)
+
+
+def chosen_text(r: ItemResult) -> str:
+    """What the BabyLM predictions file records as `pred`: the chosen full sentence."""
+    return r.item.context + r.item.candidates[r.chosen]
