@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(total=len(args.tasks), unit="task")
 
     def step(task: str) -> None:
-        bar.set_description(task)
-        bar.update(0 if bar.n == 0 and task == args.tasks[0] else 1)
+        bar.set_postfix_str(f"{task} done")
+        bar.update(1)
 
     try:
         cfg = EvalConfig(eval_dir=args.data, tasks=args.tasks, fast=args.fast, batch_size=args.batch_size, finetune_epochs=args.finetune_epochs)
@@ -56,7 +56,6 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
         print(f"error: {e}", file=sys.stderr)
         return 1
-    bar.update(bar.total - bar.n)
     bar.close()
     width = max(map(len, report.metrics), default=10)
     print(f"\n{'metric':<{width}}  score")
