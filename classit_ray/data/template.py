@@ -31,7 +31,7 @@ class PairRenderer:
         reply = list(reply_ids) + [self.eos]
         room = self.max_len - 3  # BOS, PROMPT, REPLY
         reply = reply[: max(room - 1, 1)]  # keep at least one prompt token if the reply is huge
-        prompt = list(prompt_ids)[-(room - len(reply)) :] if room > len(reply) else []
+        prompt = list(prompt_ids)[-(room - len(reply)) :]  # room - len(reply) >= 1: the prompt's end
         ids = [self.bos, self.prompt, *prompt, self.reply, *reply]
         mask = np.zeros(len(ids), dtype=np.int8)
         mask[len(ids) - len(reply) :] = 1
