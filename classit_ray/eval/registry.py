@@ -11,6 +11,9 @@ from pathlib import Path
 
 from classit_ray.eval import formats
 from classit_ray.eval.zero_shot import ItemResult, entity_tracking_accuracy, macro_accuracy, wug_spearman
+# The metric names and directions live in classit_ray.metrics (no torch, so analysis can use them);
+# re-exported here for the evaluation code.
+from classit_ray.metrics import GLUE_TASKS, HIGHER_IS_BETTER, ZERO_SHOT_TASKS  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -33,17 +36,6 @@ TASKS: dict[str, Task] = {
     "wug_past": Task("wug_past", "wug_past_tense", "choice", "spearman", read=lambda d: formats.read_wug(d, "wug_past"), aggregate=wug_spearman),
     "reading": Task("reading", "reading", "reading", "delta_r2", read=formats.read_reading),
     "glue": Task("glue", "glue_filtered", "glue", "accuracy (F1 for mrpc, qqp)"),
-}
-
-GLUE_TASKS = ("boolq", "mnli", "mrpc", "multirc", "qqp", "rte", "wsc")
-
-# Every flat metric name the evaluation can produce, and its direction (for the analysis z-scores).
-HIGHER_IS_BETTER: dict[str, bool] = {
-    **{f"eval/{name}": task.higher_is_better for name, task in TASKS.items() if task.kind == "choice"},
-    "eval/reading_eye": True,
-    "eval/reading_spr": True,
-    **{f"eval/glue/{t}": True for t in GLUE_TASKS},
-    "eval/glue_avg": True,
 }
 
 
