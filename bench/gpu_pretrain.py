@@ -84,7 +84,7 @@ def run(spec: StageSpec, seq_len: int, warmup: int, steps: int) -> tuple[float, 
     model = build_model(spec, device)
     if model.config._attn_implementation != "sdpa":
         raise SystemExit(f"expected SDPA attention, got {model.config._attn_implementation}")
-    optimizer = make_optimizer(model, spec, device)
+    optimizer = make_optimizer(model, spec)
     scheduler = make_scheduler(optimizer, spec, warmup + steps, 0)
     loss_fn = partial(forward_loss, model)  # as train_loop_per_worker builds it
     if spec.compile:

@@ -156,7 +156,7 @@ def our_step_parts(spec: StageSpec):
     optimizer, loss_fn), `loss_fn` compiled when `spec.compile`."""
     device = torch.device("cpu")
     model = build_model(spec, device)
-    optimizer = make_optimizer(model, spec, device)
+    optimizer = make_optimizer(model, spec)
     loss_fn = partial(forward_loss, model)
     if spec.compile:
         torch._dynamo.reset()  # every compiled run compiles afresh, in its warm-up steps

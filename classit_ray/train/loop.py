@@ -52,7 +52,7 @@ def build_model(spec: StageSpec, device: torch.device):
     return model.to(device)
 
 
-def make_optimizer(model, spec: StageSpec, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(model, spec: StageSpec) -> torch.optim.Optimizer:
     """AdamW with weight decay on matrices only (not norms), fused: on CPU the per-tensor loop
     took 4.6 ms a step against 1.6 ms fused (tiny preset, measured)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
@@ -138,7 +138,7 @@ def train_loop_per_worker(config: dict) -> None:
         set_torch_threads(max(1, physical_cores() // ctx.get_local_world_size()))
 
     model = build_model(spec, device)
-    optimizer = make_optimizer(model, spec, device)
+    optimizer = make_optimizer(model, spec)
     position = Position()
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
@@ -158,8 +158,7 @@ def train_loop_per_worker(config: dict) -> None:
     if spec.compile:
         loss_fn = torch.compile(loss_fn)
 
-    dist = torch.distributed if world > 1 else None
-    all_reduce_sum = _AllReduceSum(device) if dist else None
+    all_reduce_sum = _AllReduceSum(device) if world > 1 else None
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
     words_per_step = spec.batch_size * spec.words / spec.rows
     schedule = babylm_schedule(spec.budget_words, math.ceil(words_per_step * total_steps)) if spec.budget_words else []
