@@ -36,7 +36,7 @@ def run_choice_task(task: Task, lm: LanguageModel, folder: Path, out: Path | Non
     items = task.read(folder)
     results = score_items(lm, items)
     metrics = {f"eval/{task.name}": task.aggregate(results)}
-    if task.name not in ("wug_adj", "wug_past"):  # WUG has no right answer, so no ties to count
+    if task.metric == "accuracy":  # ties only count where there is a right answer (not WUG's ρ)
         metrics[f"eval/ties/{task.name}"] = tie_rate(results)
     if out is not None:
         predictions: dict[str, dict] = {}
