@@ -125,7 +125,7 @@ def prepare(out: Path, toy_words: int):
         data = prepare_data(cfg, out)
     finally:
         ray.shutdown()
-    return data, pretrain_spec(data.config, data.tokenizer_dir, data.pretrain_shards)
+    return data, pretrain_spec(data.config, data)
 
 
 def shard_files(shard_dir: Path) -> list[Path]:

@@ -21,10 +21,10 @@ import argparse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, never a window: reports are written on headless nodes
-import matplotlib.pyplot as plt  # noqa: E402
+# Figures are built on `matplotlib.figure.Figure` directly, not through pyplot: no backend, no
+# window and no global figure registry, so reports are written on headless nodes and a notebook
+# shows a returned figure with its own inline backend.
+from matplotlib.figure import Figure
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -158,7 +158,8 @@ def plot_z_boxplots(df: pd.DataFrame, z: pd.DataFrame, by: Sequence[str], path: 
     score, labels = global_score(z), condition_labels(df, by, short=True)
     names = sorted(labels.unique())
     data = [score[labels == n].dropna().to_numpy() for n in names]
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.8 * len(names) + 1), 4))
+    fig = Figure(figsize=(max(4.0, 1.8 * len(names) + 1), 4))
+    ax = fig.subplots()
     ax.boxplot(data, tick_labels=[n.replace(", ", "\n") for n in names])
     for i, d in enumerate(data, start=1):  # the seeds themselves: a box of 3 points hides little
         ax.scatter(np.full(len(d), i) + np.linspace(-0.08, 0.08, len(d)), d, s=12, color="k", zorder=3)
@@ -173,7 +174,8 @@ def plot_task_heatmap(df: pd.DataFrame, z: pd.DataFrame, by: Sequence[str], path
     table = z.groupby(condition_labels(df, by, short=True)).mean().T  # (tasks, conditions)
     m = float(np.nanmax(np.abs(table.to_numpy()))) if table.size else 1.0
     m = m if np.isfinite(m) and m > 0 else 1.0
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.8 * table.shape[1] + 2), 0.45 * table.shape[0] + 1.5))
+    fig = Figure(figsize=(max(4.0, 1.8 * table.shape[1] + 2), 0.45 * table.shape[0] + 1.5))
+    ax = fig.subplots()
     im = ax.imshow(table.to_numpy(dtype=float), cmap="RdBu", vmin=-m, vmax=m, aspect="auto")  # 0 = white
     ax.set_yticks(range(table.shape[0]), table.index)
     ax.set_xticks(range(table.shape[1]), [c.replace(", ", "\n") for c in table.columns], fontsize=7)
@@ -189,7 +191,8 @@ def plot_score_vs_fraction(df: pd.DataFrame, score: pd.Series, fraction_col: str
     """Mean score ± 95% bootstrap CI per instruction fraction, one line per `hue` condition."""
     hue_cols = [hue] if isinstance(hue, str) else list(hue or [])
     groups = condition_labels(df, hue_cols, short=True) if hue_cols else pd.Series("", index=df.index)
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
     for name in sorted(groups.unique()):
         sub = summarize(df[groups == name], [fraction_col], score[groups == name]).sort_values(fraction_col)
         # A CI is NaN for a single seed: draw no bar rather than a misleading zero-width one.
@@ -231,13 +234,13 @@ def write_report(study_dir: str | Path, by: Sequence[str] | None = None, out: st
 
     out.parent.mkdir(parents=True, exist_ok=True)
     figures = {"Global z per condition": "global_z_boxplot.png", "Mean z per task and condition": "task_heatmap.png"}
-    plt.close(plot_z_boxplots(df, z, by, out.parent / figures["Global z per condition"]))
-    plt.close(plot_task_heatmap(df, z, by, out.parent / figures["Mean z per task and condition"]))
+    plot_z_boxplots(df, z, by, out.parent / figures["Global z per condition"])
+    plot_task_heatmap(df, z, by, out.parent / figures["Mean z per task and condition"])
     fraction = "budget.instruct_fraction"
     if fraction in df.columns and df[fraction].nunique() > 1:
         figures["Global z against the instruction fraction"] = "score_vs_fraction.png"
         hue = [c for c in by if c != fraction] or None
-        plt.close(plot_score_vs_fraction(df, score, fraction, hue, out.parent / figures["Global z against the instruction fraction"]))
+        plot_score_vs_fraction(df, score, fraction, hue, out.parent / figures["Global z against the instruction fraction"])
 
     text = [f"# Study report: {Path(study_dir).name}", "",
             f"{len(df)} trials; conditions by {', '.join(f'`{c}`' for c in by) or '(none: all trials pooled)'}.",

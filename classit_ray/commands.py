@@ -16,7 +16,7 @@ def stage_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config", help="YAML/JSON config file (default: the built-in toy-scale defaults)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="dotted override, e.g. budget.instruct_fraction=0.1")
-    parser.add_argument("--work-dir", help="where artifacts go (default: study.work_dir or <storage_path>/<name>)")
+    parser.add_argument("--work-dir", help="the artifact store (default: study.work_dir or <storage_path>/artifacts)")
     return parser
 
 

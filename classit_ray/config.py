@@ -123,10 +123,11 @@ class EvalConfig:
 class StudyConfig:
     name: str = "toy"
     storage_path: str = "~/classit_ray_results"  # local path, NFS path or s3:// URI
-    work_dir: str = ""  # where toy data and artifacts go; "" = <storage_path>/<name>
+    work_dir: str = ""  # the artifact store (toy data, stages); "" = <storage_path>/artifacts, shared by studies
     ray_address: str = ""  # "" = start a local Ray; "auto" = join a running cluster
-    num_cpus: int = 0  # logical CPUs for a local Ray; 0 = max(4, 2 × cores) (see runtime.py)
+    num_cpus: int = 0  # logical CPUs for a local Ray; 0 = enough for the trials at once (see study/resources.py)
     toy_words: int = 200_000  # size of the generated toy corpus when data_dir is ""
+    max_concurrent_trials: int = 0  # 0 = GPUs ÷ GPUs per trial on GPUs, else one trial per physical core
 
 
 @dataclass
@@ -282,7 +283,7 @@ _RANGES = {
     "instruct.max_len": _at_least(8),
     "eval.batch_size": _at_least(1), "eval.finetune_epochs": _at_least(0),
     "study.name": (lambda v: _NAME_RE.fullmatch(v) is not None, "a non-empty name of [A-Za-z0-9_.-]"),
-    "study.num_cpus": _at_least(0), "study.toy_words": _at_least(1000),
+    "study.num_cpus": _at_least(0), "study.toy_words": _at_least(1000), "study.max_concurrent_trials": _at_least(0),
 }
 
 

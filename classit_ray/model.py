@@ -24,6 +24,8 @@ class ModelPreset:
 PRESETS: dict[str, ModelPreset] = {
     # CPU presets for the toy world: a byte-level BPE of 2K/8K covers its small vocabulary.
     "tiny": ModelPreset(2048, 128, 4, 4, 4, 320, tie_embeddings=True),
+    # The toy stand-in for the paper's deeper model: as many parameters as `tiny`, twice the layers.
+    "tiny-deep": ModelPreset(2048, 96, 8, 4, 4, 224, tie_embeddings=True),
     "small": ModelPreset(8192, 256, 8, 8, 8, 1024, tie_embeddings=True),
     # The paper's two sizes: a deeper model with a smaller vocabulary, and a wider one with 32K.
     "100m": ModelPreset(16384, 576, 20, 9, 9, 1600, tie_embeddings=False),

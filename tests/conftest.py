@@ -17,7 +17,9 @@ def ray_session():
 
     from classit_ray.runtime import init_ray
 
-    init_ray(num_cpus=4, log_to_driver=False)
+    # 6 logical CPUs: two study trials at once, each with its Train worker and a Ray Data task
+    # (study/resources.py); the other tests need 4.
+    init_ray(num_cpus=6, log_to_driver=False)
     yield ray
     ray.shutdown()
 

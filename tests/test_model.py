@@ -11,7 +11,7 @@ from transformers import LlamaForCausalLM
 
 from classit_ray.model import PRESETS, llama_config, param_count
 
-NOMINAL = {"tiny": 1e6, "small": 10e6, "100m": 100e6, "140m": 140e6}
+NOMINAL = {"tiny": 1e6, "tiny-deep": 1e6, "small": 10e6, "100m": 100e6, "140m": 140e6}
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -26,6 +26,9 @@ def test_paper_presets_shapes():
     assert PRESETS["140m"].vocab_size == 32000
     assert PRESETS["100m"].num_layers == 20 and PRESETS["100m"].vocab_size < PRESETS["140m"].vocab_size
     assert PRESETS["100m"].num_layers > PRESETS["140m"].num_layers
+    # The CPU pair mirrors the paper's contrast: deeper and narrower against wider.
+    assert PRESETS["tiny-deep"].num_layers == 2 * PRESETS["tiny"].num_layers
+    assert PRESETS["tiny-deep"].hidden_size < PRESETS["tiny"].hidden_size
 
 
 def test_model_info_cli():

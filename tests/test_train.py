@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 def spec_for(prepared, **changes) -> StageSpec:
     cfg = prepared.config
     cfg = dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, batch_size=16, micro_batch_size=8, lr=3e-3, warmup_steps=5, **changes))
-    return pretrain_spec(cfg, prepared.tokenizer_dir, prepared.pretrain_shards)
+    return pretrain_spec(cfg, prepared)
 
 
 def losses_of(result) -> list[float]:
@@ -78,7 +78,7 @@ def test_pretraining_then_sequential_curriculum(prepared, tmp_path):
     assert pretrained.complete and (pretrained.final / "model.safetensors").is_file()
     names = json.loads((pretrained.out_dir / "manifest.json").read_text())["checkpoints"]
     assert "final" in names and any(n.startswith("chck_") for n in names)  # the scaled BabyLM schedule
-    stages = run_curriculum(cfg, prepared, pretrained.final, tmp_path)
+    stages = run_curriculum(cfg, prepared, pretrained, tmp_path)
     assert [s.spec.name for s in stages] == ["instruct-switchboard-then-wiki-1-switchboard", "instruct-switchboard-then-wiki-2-simple_wiki"]
     assert all(s.complete and (s.final / "model.safetensors").is_file() for s in stages)
     assert stages[1].spec.init_from == str(stages[0].final)  # stage 2 starts where stage 1 ended
@@ -89,7 +89,7 @@ def test_pretraining_then_sequential_curriculum(prepared, tmp_path):
 
 def test_merged_curriculum_interleaves_both_sources(prepared):
     cfg = dataclasses.replace(prepared.config, instruct=dataclasses.replace(prepared.config.instruct, curriculum="merged"))
-    (spec,) = instruct_specs(cfg, prepared.tokenizer_dir, prepared.instruct_shards)
+    (spec,) = instruct_specs(cfg, prepared)
     rows_of = {c: {tuple(r["input_ids"]) for r in stage_dataset(dataclasses.replace(spec, shard_dirs=[str(d)])).take_all()} for c, d in prepared.instruct_shards.items()}
     first = [tuple(r["input_ids"]) for r in stage_dataset(spec).take(40)]
     sources = {c for row in first for c, rows in rows_of.items() if row in rows}
@@ -103,7 +103,7 @@ def test_bad_inputs_fail_before_compute(prepared, tmp_path):
     with pytest.raises(ValueError, match=r"big_tokenizer: tokenizer has 50,000 tokens but model preset 'tiny' has a vocabulary of 2,048"):
         check_tokenizer_fits(fake, "tiny")
     with pytest.raises(FileNotFoundError, match=r"empty_shards: no manifest\.json"):
-        pretrain_spec(prepared.config, prepared.tokenizer_dir, tmp_path / "empty_shards")
+        pretrain_spec(prepared.config, dataclasses.replace(prepared, pretrain_shards=tmp_path / "empty_shards"))
     other = tmp_path / "other_model"
     other.mkdir()
     (other / "config.json").write_text(json.dumps({"vocab_size": 8192}))

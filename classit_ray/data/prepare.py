@@ -23,7 +23,11 @@ from classit_ray.model import get_preset
 
 @dataclass
 class PreparedData:
-    """Where each data stage's artifact is, with the manifests that describe them."""
+    """Where each data stage's artifact is, with the keys that name them.
+
+    `plan_data` fills it without building anything (paths and keys are known from the config
+    alone); `prepare_data` builds whatever is missing.
+    """
 
     config: Config
     split_dir: Path
@@ -31,20 +35,36 @@ class PreparedData:
     pretrain_shards: Path
     instruct_shards: dict[str, Path] = field(default_factory=dict)
     executed: list[str] = field(default_factory=list)  # stages computed by this call (not reused)
+    keys: dict[str, str] = field(default_factory=dict)  # "split", "tokenizer", "pretrain_shards", "instruct_shards/<config>"
+
+    def stages(self) -> dict[str, Path]:
+        """Stage name -> artifact directory, in build order."""
+        return {"split": self.split_dir, "tokenizer": self.tokenizer_dir, "pretrain_shards": self.pretrain_shards,
+                **{f"instruct_shards/{c}": d for c, d in self.instruct_shards.items()}}
 
 
 def work_dir_of(cfg: Config) -> Path:
-    return Path(cfg.study.work_dir or Path(cfg.study.storage_path) / cfg.study.name).expanduser()
+    """The artifact store: shared by every study on the same storage, so that a second study
+    reuses what the first one built (stage directories are named by content keys)."""
+    return Path(cfg.study.work_dir or Path(cfg.study.storage_path) / "artifacts").expanduser()
+
+
+def toy_world_dir(cfg: Config, work_dir: Path) -> Path:
+    # The size is in the name: a changed study.toy_words gets its own world rather than a clash.
+    return work_dir / f"toyworld-{cfg.study.toy_words}"
+
+
+def uses_toy_world(cfg: Config) -> bool:
+    return not (cfg.corpus.data_dir and (cfg.corpus.instruct_dir or cfg.budget.instruct_fraction == 0))
 
 
 def resolve_toy_world(cfg: Config, work_dir: Path) -> Config:
-    """`cfg` with empty corpus/eval paths pointed at the toy world, generating it if needed."""
-    if cfg.corpus.data_dir and (cfg.corpus.instruct_dir or cfg.budget.instruct_fraction == 0):
+    """`cfg` with empty corpus paths pointed at the toy world, generating it if needed."""
+    if not uses_toy_world(cfg):
         return cfg
     from classit_ray.data.toyworld import write_toy_world
 
-    # The size is in the name: a changed study.toy_words gets its own world rather than a clash.
-    toy = write_toy_world(work_dir / f"toyworld-{cfg.study.toy_words}", words=cfg.study.toy_words, seed=0)
+    toy = write_toy_world(toy_world_dir(cfg, work_dir), words=cfg.study.toy_words, seed=0)
     corpus = dataclasses.replace(
         cfg.corpus,
         data_dir=cfg.corpus.data_dir or str(toy["corpus_dir"]),
@@ -53,53 +73,88 @@ def resolve_toy_world(cfg: Config, work_dir: Path) -> Config:
     return dataclasses.replace(cfg, corpus=corpus)
 
 
-def _run_stage(name: str, out_dir: Path, build, done: list[str]) -> Path:
-    if not is_complete(out_dir):
-        t0 = time.perf_counter()
-        build(out_dir)
-        done.append(name)
-        print(f"[prepare] {name}: built in {time.perf_counter() - t0:.1f}s -> {out_dir}", flush=True)
-    else:
+def _corpus_identity(cfg: Config) -> dict:
+    """The corpus settings as they enter the split key. An empty path stands for the generated toy
+    world, named by its size and generator version rather than by where it was written, so that
+    keys can be computed before it exists and do not depend on the machine."""
+    from classit_ray.data.toyworld import GENERATOR_VERSION
+
+    toy = f"toyworld:{cfg.study.toy_words}:v{GENERATOR_VERSION}"
+    corpus = dataclasses.asdict(cfg.corpus)
+    for name in ("data_dir", "instruct_dir"):
+        corpus[name] = corpus[name] or toy
+    return corpus
+
+
+def plan_data(cfg: Config, work_dir: Path) -> PreparedData:
+    """Every data stage's key and directory for `cfg`, computed from the config alone.
+
+    A stage's key hashes its own settings and its inputs' keys, so equal keys mean equal artifacts.
+    """
+    from classit_ray.data.budget import split_targets
+
+    split_key = config_hash({"corpus": _corpus_identity(cfg), "budget": dataclasses.asdict(cfg.budget)})
+    vocab = cfg.tokenizer.vocab_size or get_preset(cfg.model.preset).vocab_size
+    tok_key = config_hash({"split": split_key, "vocab": vocab, "tokenizer": dataclasses.asdict(cfg.tokenizer)})
+    rows = cfg.pretrain.shard_rows
+    shard_key = config_hash({"tokenizer": tok_key, "seq_len": cfg.pretrain.seq_len, "rows": rows})
+    keys = {"split": split_key, "tokenizer": tok_key, "pretrain_shards": shard_key}
+    instruct_shards = {}
+    if split_targets(cfg.budget)[1] > 0:
+        for config in cfg.budget.instruct_configs:
+            key = config_hash({"tokenizer": tok_key, "config": config, "max_len": cfg.instruct.max_len, "rows": rows})
+            keys[f"instruct_shards/{config}"] = key
+            instruct_shards[config] = work_dir / "shards" / f"instruct-{config}-{key}"
+    return PreparedData(cfg, work_dir / "split" / split_key, work_dir / "tokenizer" / tok_key,
+                        work_dir / "shards" / f"pretrain-{shard_key}", instruct_shards, [], keys)
+
+
+def _run_stage(name: str, out_dir: Path, build) -> bool:
+    """Build `out_dir` unless it is complete; True when it was built by this call."""
+    if is_complete(out_dir):
         print(f"[prepare] {name}: reused {out_dir}", flush=True)
-    return out_dir
+        return False
+    t0 = time.perf_counter()
+    build(out_dir)
+    print(f"[prepare] {name}: built in {time.perf_counter() - t0:.1f}s -> {out_dir}", flush=True)
+    return True
 
 
-def prepare_data(cfg: Config, work_dir: Path) -> PreparedData:
-    """Run (or reuse) every data stage for `cfg`. Ray must be initialised by the caller."""
+def prepare_data(cfg: Config, work_dir: Path, run_once=None) -> PreparedData:
+    """Run (or reuse) every data stage for `cfg`. Ray must be initialised by the caller.
+
+    `run_once(stage_name, key, fn)`, when given, wraps each build so that concurrent callers
+    (the trials of a study) compute a shared stage once (`study/once.py`); the default calls `fn()`.
+    """
     from classit_ray.data.budget import split_budget
     from classit_ray.data.shards import build_instruct_shards, build_pretrain_shards
     from classit_ray.data.tokenizer import train_tokenizer
 
+    plan = plan_data(cfg, work_dir)
+    once = run_once or (lambda name, key, fn: fn())
+    if uses_toy_world(cfg):
+        once("toyworld", f"toyworld-{cfg.study.toy_words}", lambda: resolve_toy_world(cfg, work_dir))
     cfg = resolve_toy_world(cfg, work_dir)
     done: list[str] = []
-    split_key = config_hash({"corpus": dataclasses.asdict(cfg.corpus), "budget": dataclasses.asdict(cfg.budget)})
-    split_dir = _run_stage("split", work_dir / "split" / split_key, lambda d: split_budget(cfg.corpus, cfg.budget, d), done)
 
+    def stage(name: str, out_dir: Path, build) -> None:
+        if once(name, out_dir.name, lambda: _run_stage(name, out_dir, build)):
+            done.append(name)
+
+    split_dir, tokenizer_dir = plan.split_dir, plan.tokenizer_dir
     vocab = cfg.tokenizer.vocab_size or get_preset(cfg.model.preset).vocab_size
-    tok_key = config_hash({"split": split_key, "vocab": vocab, "tokenizer": dataclasses.asdict(cfg.tokenizer)})
-    tokenizer_dir = _run_stage(
-        "tokenizer",
-        work_dir / "tokenizer" / tok_key,
-        lambda d: train_tokenizer(split_dir, vocab, d, cfg.tokenizer.min_frequency, cfg.tokenizer.max_train_words),
-        done,
-    )
-
+    stage("split", split_dir, lambda d: split_budget(cfg.corpus, cfg.budget, d))
+    stage("tokenizer", tokenizer_dir,
+          lambda d: train_tokenizer(split_dir, vocab, d, cfg.tokenizer.min_frequency, cfg.tokenizer.max_train_words))
     seq_len, rows = cfg.pretrain.seq_len, cfg.pretrain.shard_rows
-    shard_key = config_hash({"tokenizer": tok_key, "seq_len": seq_len, "rows": rows})
-    pretrain_shards = _run_stage(
-        "pretrain_shards", work_dir / "shards" / f"pretrain-{shard_key}", lambda d: build_pretrain_shards(split_dir, tokenizer_dir, d, seq_len, rows), done
-    )
-
-    instruct_shards = {}
-    for config in read_manifest(split_dir)["table"]["instruct"]:
-        key = config_hash({"tokenizer": tok_key, "config": config, "max_len": cfg.instruct.max_len, "rows": rows})
-        instruct_shards[config] = _run_stage(
-            f"instruct_shards[{config}]",
-            work_dir / "shards" / f"instruct-{config}-{key}",
-            lambda d, c=config: build_instruct_shards(split_dir / "instruct" / f"{c}.parquet", tokenizer_dir, d, cfg.instruct.max_len, rows),
-            done,
-        )
-    return PreparedData(cfg, split_dir, tokenizer_dir, pretrain_shards, instruct_shards, done)
+    stage("pretrain_shards", plan.pretrain_shards, lambda d: build_pretrain_shards(split_dir, tokenizer_dir, d, seq_len, rows))
+    present = read_manifest(split_dir)["table"]["instruct"]
+    instruct_shards = {c: d for c, d in plan.instruct_shards.items() if c in present}
+    for config, shard_dir in instruct_shards.items():
+        stage(f"instruct_shards[{config}]", shard_dir,
+              lambda d, c=config: build_instruct_shards(split_dir / "instruct" / f"{c}.parquet", tokenizer_dir, d, cfg.instruct.max_len, rows))
+    keys = {k: v for k, v in plan.keys.items() if not k.startswith("instruct_shards/") or k.split("/", 1)[1] in instruct_shards}
+    return PreparedData(cfg, split_dir, tokenizer_dir, plan.pretrain_shards, instruct_shards, done, keys)
 
 
 def summary(data: PreparedData) -> str:

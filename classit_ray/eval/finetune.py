@@ -88,14 +88,22 @@ def join_fields(row: dict, text_fields: tuple[str, ...], separator: str) -> str:
 def load_classifier(model_dir: str | Path, num_labels: int, device: str = "cpu"):
     """(LlamaForSequenceClassification in fp32, its tokenizer set to right padding)."""
     from transformers import AutoTokenizer, LlamaForSequenceClassification
+    from transformers.utils import logging as transformers_logging
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     if tokenizer.pad_token_id is None or tokenizer.eos_token is None:
         raise ValueError(f"{model_dir}: the tokenizer needs a pad token (last-token pooling) and an EOS token (field separator)")
     tokenizer.padding_side = "right"
-    model = LlamaForSequenceClassification.from_pretrained(
-        str(model_dir), num_labels=num_labels, pad_token_id=tokenizer.pad_token_id, dtype=torch.float32
-    )
+    # The classification head is new by design; transformers' load report says so at warning
+    # level once per task, which buries a study's log. Errors still show.
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        model = LlamaForSequenceClassification.from_pretrained(
+            str(model_dir), num_labels=num_labels, pad_token_id=tokenizer.pad_token_id, dtype=torch.float32
+        )
+    finally:
+        transformers_logging.set_verbosity(verbosity)
     return model.to(device), tokenizer
 
 

@@ -20,7 +20,7 @@ def run_stages(stage: str, cfg: Config, work_dir: Path) -> str:
     data = prepare_data(cfg, work_dir)
     results = [run_pretraining(data.config, data, work_dir)]
     if stage == "instruct" and results[0].complete:
-        results += run_curriculum(data.config, data, results[0].final, work_dir)
+        results += run_curriculum(data.config, data, results[0], work_dir)
     lines = []
     for r in results:
         losses = {k: round(v, 4) for k, v in r.metrics.items() if k.endswith("/loss")}

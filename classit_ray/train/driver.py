@@ -19,7 +19,7 @@ from classit_ray.data.prepare import PreparedData
 from classit_ray.data.shards import read_shards
 from classit_ray.train.checkpoint import check_compatible
 from classit_ray.train.loop import train_loop_per_worker
-from classit_ray.train.stage import StageSpec, instruct_specs, pretrain_spec
+from classit_ray.train.stage import StageSpec, chain, instruct_specs, pretrain_spec
 
 
 @dataclass
@@ -52,8 +52,11 @@ def stage_dataset(spec: StageSpec):
     return ds
 
 
-def run_stage(spec: StageSpec, out_dir: Path, storage_path: Path, max_failures: int = 3) -> StageResult:
-    """Run (or resume, or reuse) one stage under Ray Train."""
+def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_failures: int = 3, callbacks=()) -> StageResult:
+    """Run (or resume, or reuse) one stage under Ray Train.
+
+    `storage_path` holds Ray Train's run state (a local path, or a URI such as s3://);
+    `callbacks` are Ray Train `UserCallback`s (a study passes Tune's report callback)."""
     from ray.data import ExecutionOptions
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -70,9 +73,10 @@ def run_stage(spec: StageSpec, out_dir: Path, storage_path: Path, max_failures: 
         scaling_config=ScalingConfig(num_workers=spec.num_workers, use_gpu=spec.use_gpu, resources_per_worker=resources),
         run_config=RunConfig(
             name=spec.run_name,
-            storage_path=str(Path(storage_path).expanduser().resolve()),
+            storage_path=_storage(storage_path),
             failure_config=FailureConfig(max_failures=max_failures),  # a dead worker restarts from the last checkpoint
             checkpoint_config=CheckpointConfig(num_to_keep=None),  # every named checkpoint is kept
+            callbacks=list(callbacks),
         ),
         datasets={"train": stage_dataset(spec)},
         # Deterministic data order: a resumed run skips exactly the batches it already trained on.
@@ -94,20 +98,33 @@ def run_stage(spec: StageSpec, out_dir: Path, storage_path: Path, max_failures: 
     return StageResult(spec, out_dir, True, True, result.metrics, str(out_dir / "final"))
 
 
-def run_pretraining(cfg: Config, data: PreparedData, work_dir: Path) -> StageResult:
-    spec = pretrain_spec(cfg, data.tokenizer_dir, data.pretrain_shards)
-    return run_stage(spec, work_dir / "pretrain" / spec.key, work_dir / "ray_results")
+def _storage(path: str | Path) -> str:
+    path = str(path)
+    return path if "://" in path else str(Path(path).expanduser().resolve())
 
 
-def run_curriculum(cfg: Config, data: PreparedData, pretrained: Path, work_dir: Path) -> list[StageResult]:
-    """The instruction stages of `cfg.instruct.curriculum`, each starting from the one before."""
+def stage_dir(work_dir: Path, spec: StageSpec) -> Path:
+    """Where a finished stage's checkpoints live in the artifact store."""
+    return work_dir / spec.stage / spec.key
+
+
+def run_pretraining(cfg: Config, data: PreparedData, work_dir: Path, **kwargs) -> StageResult:
+    spec = pretrain_spec(cfg, data)
+    return run_stage(spec, stage_dir(work_dir, spec), work_dir / "ray_results", **kwargs)
+
+
+def run_curriculum(cfg: Config, data: PreparedData, pretrained: StageResult, work_dir: Path, run=None) -> list[StageResult]:
+    """The instruction stages of `cfg.instruct.curriculum`, each starting from the one before.
+
+    `run(spec, out_dir)` runs one stage (default: `run_stage` with the store's Ray storage)."""
+    run = run or (lambda spec, out_dir: run_stage(spec, out_dir, work_dir / "ray_results"))
     results: list[StageResult] = []
-    init_from = pretrained
-    for spec in instruct_specs(cfg, data.tokenizer_dir, data.instruct_shards):
-        spec = dataclasses.replace(spec, init_from=str(init_from)).with_key()
-        result = run_stage(spec, work_dir / "instruct" / spec.key, work_dir / "ray_results")
+    before = pretrained
+    for spec in instruct_specs(cfg, data):
+        spec = chain(spec, before.final, before.spec.key)
+        result = run(spec, stage_dir(work_dir, spec))
         results.append(result)
         if not result.complete:
             break
-        init_from = result.final
+        before = result
     return results

@@ -135,7 +135,7 @@ def train_loop_per_worker(config: dict) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
     if device.type == "cpu":
-        set_torch_threads(max(1, physical_cores() // ctx.get_local_world_size()))
+        set_torch_threads(spec.torch_threads or max(1, physical_cores() // ctx.get_local_world_size()))
 
     model = build_model(spec, device)
     optimizer = make_optimizer(model, spec)

@@ -13,11 +13,17 @@ from pathlib import Path
 
 from classit_ray.atomic import read_manifest
 from classit_ray.config import Config, config_hash
+from classit_ray.data.prepare import PreparedData
 from classit_ray.model import get_preset
 
-# Fields that do not change what a finished stage contains: left out of its key, so a run
-# stopped by max_steps resumes under the same name, and the worker count can change.
-_NOT_IN_KEY = ("max_steps", "num_workers", "use_gpu", "run_name")
+# Left out of a stage's key:
+# - what does not change what a finished stage contains, so that a run stopped by max_steps
+#   resumes under the same name and the worker or thread count can change;
+# - paths, which differ between machines and stores: the inputs are named by their keys instead
+#   (`inputs`), and what is derived from them (row and word counts, the tokenizer hash) with them.
+# The key can therefore be computed from the config before any input exists (a study's plan).
+_NOT_IN_KEY = ("max_steps", "num_workers", "use_gpu", "torch_threads", "run_name",
+               "tokenizer_dir", "shard_dirs", "init_from", "rows", "words", "tokenizer_sha256")
 
 
 @dataclass
@@ -47,10 +53,14 @@ class StageSpec:
     init_from: str = ""  # checkpoint directory to start from; "" = random init
     budget_words: int = 0  # scales the BabyLM checkpoint schedule; 0 = final checkpoint only
     max_steps: int = 0  # stop (resumably) after this many optimizer steps; 0 = train to the end
+    inputs: list[str] = dataclasses.field(default_factory=list)  # keys of the tokenizer, shards and init checkpoint
+    torch_threads: int = 0  # CPU threads per worker; 0 = the node's cores / its workers
     run_name: str = ""  # filled by `with_key`
 
     @property
     def key(self) -> str:
+        if not self.inputs:
+            raise ValueError(f"stage {self.name!r}: no input keys; build specs with pretrain_spec/instruct_specs")
         return config_hash({k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_IN_KEY})
 
     def with_key(self) -> StageSpec:
@@ -67,7 +77,9 @@ class StageSpec:
         return micro_batches // self.accumulation
 
 
-def _shards_summary(shard_dirs: list[Path]) -> tuple[int, int, str]:
+def _shards_summary(shard_dirs: list[Path], resolve: bool) -> tuple[int, int, str]:
+    if not resolve:  # planning: the shards do not exist yet, and these fields are not in the key
+        return 0, 0, ""
     manifests = [read_manifest(d) for d in shard_dirs]
     return sum(m["sequences"] for m in manifests), sum(m["words"] for m in manifests), manifests[0]["tokenizer_sha256"]
 
@@ -84,18 +96,22 @@ def check_tokenizer_fits(tokenizer_dir: Path, preset: str) -> int:
     return vocab
 
 
-def pretrain_spec(cfg: Config, tokenizer_dir: Path, shard_dir: Path) -> StageSpec:
-    vocab = check_tokenizer_fits(tokenizer_dir, cfg.model.preset)
-    rows, words, sha = _shards_summary([shard_dir])
+def pretrain_spec(cfg: Config, data: PreparedData, resolve: bool = True) -> StageSpec:
+    """The pretraining stage of `cfg` on `data`. With `resolve=False` nothing is read from disk:
+    the counts stay 0, but the key is the one the real stage will have."""
+    vocab = check_tokenizer_fits(data.tokenizer_dir, cfg.model.preset) if resolve else get_preset(cfg.model.preset).vocab_size
+    shard_dir = data.pretrain_shards
+    rows, words, sha = _shards_summary([shard_dir], resolve)
     p = cfg.pretrain
-    if rows < p.batch_size:
+    if resolve and rows < p.batch_size:
         raise ValueError(f"{shard_dir}: {rows} sequences, fewer than one batch of {p.batch_size}; lower pretrain.batch_size or add data")
     return StageSpec(
-        stage="pretrain", name="pretrain", preset=cfg.model.preset, vocab_size=vocab, tokenizer_dir=str(tokenizer_dir),
+        stage="pretrain", name="pretrain", preset=cfg.model.preset, vocab_size=vocab, tokenizer_dir=str(data.tokenizer_dir),
         tokenizer_sha256=sha, shard_dirs=[str(shard_dir)], rows=rows, words=words, epochs=p.epochs,
         batch_size=p.batch_size, micro_batch_size=p.micro_batch_size, lr=p.lr, min_lr_ratio=p.min_lr_ratio,
         warmup_steps=p.warmup_steps, weight_decay=p.weight_decay, grad_clip=p.grad_clip, loss_on="all", seed=p.seed,
         num_workers=p.num_workers, use_gpu=p.use_gpu, compile=p.compile, budget_words=cfg.budget.total_words, max_steps=p.max_steps,
+        inputs=[data.keys["tokenizer"], data.keys["pretrain_shards"]],
     ).with_key()
 
 
@@ -107,18 +123,19 @@ CURRICULUM_STAGES = {
 }
 
 
-def instruct_specs(cfg: Config, tokenizer_dir: Path, instruct_shards: dict[str, Path]) -> list[StageSpec]:
-    """One spec per stage of the curriculum, without `init_from` and key: the driver fills both
-    once the stage before has finished (stage 1 starts from the pretrained model)."""
-    vocab = check_tokenizer_fits(tokenizer_dir, cfg.model.preset)
+def instruct_specs(cfg: Config, data: PreparedData, resolve: bool = True) -> list[StageSpec]:
+    """One spec per stage of the curriculum, without its starting checkpoint and key: `chain`
+    fills both (stage 1 starts from the pretrained model, each later one from the one before)."""
+    tokenizer_dir, instruct_shards = data.tokenizer_dir, data.instruct_shards
+    vocab = check_tokenizer_fits(tokenizer_dir, cfg.model.preset) if resolve else get_preset(cfg.model.preset).vocab_size
     i = cfg.instruct
     specs = []
     for n, configs in enumerate(CURRICULUM_STAGES[i.curriculum], 1):
         present = [c for c in configs if c in instruct_shards]
         if not present:
             raise ValueError(f"curriculum {i.curriculum!r} stage {n} needs instruction data {configs}, but the split has none; raise budget.instruct_fraction")
-        rows, words, sha = _shards_summary([instruct_shards[c] for c in present])
-        if rows < i.batch_size:
+        rows, words, sha = _shards_summary([instruct_shards[c] for c in present], resolve)
+        if resolve and rows < i.batch_size:
             raise ValueError(f"instruction data {present}: {rows} pairs, fewer than one batch of {i.batch_size}; lower instruct.batch_size or raise the fraction")
         slug = i.curriculum.replace(">", "-then-")
         specs.append(StageSpec(
@@ -128,5 +145,12 @@ def instruct_specs(cfg: Config, tokenizer_dir: Path, instruct_shards: dict[str, 
             min_lr_ratio=i.min_lr_ratio, warmup_steps=i.warmup_steps, weight_decay=i.weight_decay, grad_clip=i.grad_clip,
             loss_on=i.loss_on, seed=i.seed, num_workers=cfg.pretrain.num_workers, use_gpu=cfg.pretrain.use_gpu,
             compile=cfg.pretrain.compile, max_steps=i.max_steps,
+            inputs=[data.keys["tokenizer"], *(data.keys[f"instruct_shards/{c}"] for c in present)],
         ))
     return specs
+
+
+def chain(spec: StageSpec, init_from: str | Path, init_key: str) -> StageSpec:
+    """`spec` starting from the checkpoint `init_from`, whose identity is `init_key` (the key of
+    the stage that wrote it, or a hash of a user's path): part of this stage's key."""
+    return dataclasses.replace(spec, init_from=str(init_from), inputs=[*spec.inputs, init_key]).with_key()

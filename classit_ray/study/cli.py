@@ -1,0 +1,97 @@
+"""The command line every study script shares, and the two scales it switches between.
+
+A study script builds a `StudyDefinition` for the toy scale, hands it to `main`, and this module
+applies what the user asked for: `--scale paper`, real data folders, a cluster address, storage,
+seeds, the search algorithm, overrides. Errors in any of it are reported before Ray starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Callable
+
+from classit_ray.config import Config, ConfigError, apply_overrides, load_config
+from classit_ray.study.definition import SEED, StudyDefinition
+
+# The paper's recipe (CLASS-IT, strict track): 100M words, the two paper presets, GPU training.
+# Grid axes set by a study (sizes, curricula, fractions) override these.
+PAPER_OVERRIDES = {
+    "budget.total_words": 100_000_000,
+    "tokenizer.vocab_size": 0,  # each preset's own vocabulary (16K for 100m, 32K for 140m)
+    "pretrain.seq_len": 512, "pretrain.epochs": 10, "pretrain.batch_size": 256, "pretrain.micro_batch_size": 32,
+    "pretrain.lr": 6e-4, "pretrain.warmup_steps": 1000, "pretrain.shard_rows": 65536,
+    "pretrain.use_gpu": True, "pretrain.compile": True, "pretrain.num_workers": 1,
+    "instruct.epochs": 3, "instruct.batch_size": 64, "instruct.micro_batch_size": 32, "instruct.lr": 5e-5,
+    "instruct.warmup_steps": 100, "instruct.max_len": 512,
+    "eval.fast": False, "eval.finetune_epochs": 0, "eval.batch_size": 128,
+    "study.toy_words": 2_000_000,
+}
+PAPER_PRESETS = ["100m", "140m"]
+
+
+def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--scale", choices=("toy", "paper"), default="toy",
+                        help="toy: CPU presets on the generated toy world (default); paper: 100M words, the paper's presets, GPUs")
+    parser.add_argument("--data-dir", help="a BabyLM corpus folder (train_100M/ or its parent) instead of the toy world")
+    parser.add_argument("--instruct-dir", help="folder of CLASS_IT instruction parquet (default: the toy world's pairs)")
+    parser.add_argument("--eval-dir", help="the BabyLM evaluation_data/ folder (default: the toy world's)")
+    parser.add_argument("--address", default=None, help="'auto' joins a running Ray cluster (after `ray up cluster.yaml`)")
+    parser.add_argument("--storage", help="results and artifacts root: a path, NFS mount or s3:// URI (default: ~/classit_ray_results)")
+    parser.add_argument("--work-dir", help="artifact store (default: <storage>/artifacts); needed with s3:// storage")
+    parser.add_argument("--name", help="study name (its folder under the storage)")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds per cell")
+    parser.add_argument("--algorithm", choices=("grid", "optuna"), default=None, help="grid search, or an Optuna search")
+    parser.add_argument("--num-samples", type=int, default=None, help="Optuna: trials to run")
+    parser.add_argument("--asha", action="store_true", help="stop weak trials early on instruct/loss (ASHA)")
+    parser.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: GPUs ÷ GPUs per trial, or cores)")
+    parser.add_argument("--config", help="YAML/JSON base config (default: the built-in defaults)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="dotted override of the base config, e.g. pretrain.epochs=2")
+    parser.add_argument("--dry-run", action="store_true", help="print the cells, the unique stages and their resources, then exit")
+    return parser
+
+
+def apply_arguments(study: StudyDefinition, args: argparse.Namespace, paper_grid: dict | None = None) -> StudyDefinition:
+    """`study` (the toy definition) changed as the command line asks."""
+    base: Config = load_config(args.config) if args.config else study.base
+    grid = dict(study.grid)
+    overrides: dict = {}
+    if args.scale == "paper":
+        overrides.update(PAPER_OVERRIDES)
+        grid.update(paper_grid or {})
+    paths = {"corpus.data_dir": args.data_dir, "corpus.instruct_dir": args.instruct_dir, "eval.eval_dir": args.eval_dir,
+             "study.ray_address": args.address, "study.storage_path": args.storage, "study.work_dir": args.work_dir,
+             "study.name": args.name, "study.max_concurrent_trials": args.max_concurrent}
+    overrides.update({k: v for k, v in paths.items() if v is not None})
+    base = apply_overrides(base, overrides)
+    if args.overrides:
+        base = apply_overrides(base, args.overrides)
+    if args.seeds is not None:
+        grid[SEED] = list(range(args.seeds))
+    return dataclasses.replace(
+        study, base=base, grid=grid,
+        algorithm=args.algorithm or study.algorithm,
+        num_samples=args.num_samples if args.num_samples is not None else study.num_samples,
+        asha=args.asha or study.asha,
+    )
+
+
+def main(build: Callable[[], StudyDefinition], prog: str, description: str, paper_grid: dict | None = None,
+         argv: list[str] | None = None) -> int:
+    """Parse the command line, then check, plan and run the study `build()` returns."""
+    from classit_ray.study.runner import run_study
+
+    args = study_parser(prog, description).parse_args(argv)
+    try:
+        study = apply_arguments(build(), args, paper_grid)
+        run_study(study, dry_run=args.dry_run)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError) as err:  # our own data errors name the file and field
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,138 @@
+"""A study: a base config, the axes it varies, and how Ray Tune explores them.
+
+One definition serves both searches. `algorithm="grid"` crosses every axis (`tune.grid_search`);
+`algorithm="optuna"` lets Optuna pick `num_samples` points, drawing the grid axes as categorical
+choices and the `search` dimensions from their ranges. A point of either is a *cell*: a dict of
+dotted config paths (as `apply_overrides` takes them) plus `seed`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from classit_ray.config import Config, ConfigError, apply_overrides, config_hash, config_to_dict
+
+# The seed axis sets both training seeds: a seed is one replicate of the whole cell (its own
+# pretraining too). The data sample (`budget.seed`) stays fixed, so seeds share the data stages.
+SEED = "seed"
+SEED_PATHS = ("pretrain.seed", "instruct.seed")
+ALGORITHMS = ("grid", "optuna")
+SEARCH_KINDS = ("uniform", "loguniform", "int")
+
+
+@dataclass
+class StudyDefinition:
+    base: Config
+    grid: dict[str, list] = field(default_factory=dict)  # axis (dotted path or "seed") -> values
+    # Optuna only: dotted path -> (kind, low, high), kind in SEARCH_KINDS.
+    search: dict[str, tuple] = field(default_factory=dict)
+    algorithm: str = "grid"
+    num_samples: int = 1  # Optuna: trials to run; grid: repeats of the whole grid
+    metric: str = "eval/blimp"  # what Optuna optimises (a per-trial metric)
+    mode: str = "max"
+    asha: bool = False  # stop weak trials early on instruct/loss (reported during instruction tuning)
+
+    @property
+    def name(self) -> str:
+        return self.base.study.name
+
+    def fingerprint(self) -> str:
+        """Identifies the Tune experiment: rerunning the same definition resumes it; a changed
+        definition is a new experiment (its stages still reuse the artifact store)."""
+        return config_hash({"base": config_to_dict(self.base), "grid": self.grid, "search": {k: list(v) for k, v in self.search.items()},
+                            "algorithm": self.algorithm, "num_samples": self.num_samples, "metric": self.metric,
+                            "mode": self.mode, "asha": self.asha})
+
+
+def cell_config(base: Config, cell: dict[str, Any]) -> Config:
+    """The full config of one cell: `base` with the cell's values applied (validated)."""
+    overrides: dict[str, Any] = {}
+    for path, value in cell.items():
+        if path == SEED:
+            overrides.update({p: value for p in SEED_PATHS})
+        else:
+            overrides[path] = value
+    return apply_overrides(base, overrides)
+
+
+def grid_cells(study: StudyDefinition, group: Callable[[dict], Any] | None = None) -> list[dict[str, Any]]:
+    """Every cell of the grid (the last axis varies fastest).
+
+    With `group` (a cell -> its pretraining key), cells are dealt round-robin over the groups:
+    trials started together then need different pretrainings and run side by side, instead of
+    all waiting on the one pretraining they share.
+    """
+    axes = list(study.grid)
+    cells = [dict(zip(axes, values)) for values in itertools.product(*(study.grid[a] for a in axes))]
+    if group is None:
+        return cells
+    groups: dict[Any, list[dict]] = {}
+    for cell in cells:
+        groups.setdefault(group(cell), []).append(cell)
+    queues = list(groups.values())
+    return [q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)]
+
+
+def check_definition(study: StudyDefinition) -> list[dict[str, Any]]:
+    """Every problem of the definition and of each grid cell, raised as one ConfigError before any
+    trial starts; returns the grid cells."""
+    problems: list[str] = []
+    if study.algorithm not in ALGORITHMS:
+        problems.append(f"study algorithm: expected one of {ALGORITHMS}, got {study.algorithm!r}")
+    if study.num_samples < 1:
+        problems.append(f"study num_samples: expected >= 1, got {study.num_samples}")
+    if study.mode not in ("min", "max"):
+        problems.append(f"study mode: expected 'min' or 'max', got {study.mode!r}")
+    for axis, values in study.grid.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            problems.append(f"grid axis {axis!r}: expected a non-empty list of values, got {values!r}")
+    for path, dim in study.search.items():
+        if study.algorithm != "optuna":
+            problems.append(f"search dimension {path!r}: ranges need algorithm 'optuna'; a grid takes lists in `grid`")
+        if not (isinstance(dim, (list, tuple)) and len(dim) == 3 and dim[0] in SEARCH_KINDS and dim[1] < dim[2]):
+            problems.append(f"search dimension {path!r}: expected (kind, low, high) with kind in {SEARCH_KINDS} and low < high, got {dim!r}")
+    if problems:
+        raise ConfigError(problems, "study definition")
+    cells = grid_cells(study)
+    for cell in cells:
+        for bound in _search_bounds(study):
+            try:
+                cell_config(study.base, {**cell, **bound})
+            except ConfigError as err:
+                problems += [f"cell {_label(cell)}: {p}" for p in err.problems if f"{p}" not in problems]
+    if problems:
+        raise ConfigError(sorted(set(problems), key=problems.index), "study definition")
+    return cells
+
+
+def _search_bounds(study: StudyDefinition) -> list[dict[str, Any]]:
+    """Both ends of every search range, so that validation sees the extremes Optuna may draw."""
+    if not study.search:
+        return [{}]
+    return [{p: d[1] for p, d in study.search.items()}, {p: d[2] for p, d in study.search.items()}]
+
+
+def _label(cell: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in cell.items()) or "(base)"
+
+
+CELL = "cell"  # a grid trial's config: {"cell": {axis: value, ...}}
+
+
+def tune_space(study: StudyDefinition, cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Tune `param_space` of the definition.
+
+    A grid is one `grid_search` over the cells, in the order given: Tune would otherwise order
+    the trials by sorted axis names, which can start three trials that share one pretraining.
+    """
+    from ray import tune
+
+    if study.algorithm == "grid":
+        return {CELL: tune.grid_search(cells)}
+    space: dict[str, Any] = {axis: tune.choice(list(values)) for axis, values in study.grid.items()}
+    for path, (kind, low, high) in study.search.items():
+        space[path] = {"uniform": tune.uniform, "loguniform": tune.loguniform, "int": tune.randint}[kind](low, high)
+    return space

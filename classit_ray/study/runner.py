@@ -1,0 +1,294 @@
+"""Run a study on Ray Tune: check it, plan it, launch or resume it, write its results table.
+
+    <storage_path>/artifacts/...           stages by key, shared by every study (study/trial.py)
+    <storage_path>/<name>/tune-<fp>/       the Tune experiment of this definition (fp = fingerprint)
+    <storage_path>/<name>/results.parquet  one row per cell (also results.csv), then report.md
+
+Rerunning the same command after the driver died restores the Tune experiment (`Tuner.restore`)
+and continues it; finished trials are not rerun, and a rerun trial finds its finished stages in
+the artifact store. A changed definition gets a new experiment but still reuses every stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from classit_ray.atomic import atomic_write_text
+from classit_ray.config import Config, ConfigError, config_hash, config_to_dict
+from classit_ray.data.prepare import PreparedData, plan_data, uses_toy_world, work_dir_of
+from classit_ray.study.definition import CELL, StudyDefinition, cell_config, check_definition, grid_cells, tune_space
+from classit_ray.study.resources import plan_resources
+from classit_ray.study.trial import _config_columns, cell_trainable, eval_key
+from classit_ray.train.driver import stage_dir
+from classit_ray.train.stage import chain, instruct_specs, pretrain_spec
+
+# Tune fills these into every result; they describe the run, not the cell.
+_TUNE_NOISE = ("timestamp", "date", "pid", "hostname", "node_ip", "time_this_iter_s", "time_since_restore",
+               "iterations_since_restore", "checkpoint_dir_name", "done", "training_iteration", "config", "should_checkpoint")
+
+
+def is_uri(path: str) -> bool:
+    return "://" in str(path)
+
+
+def study_dir(cfg: Config) -> str:
+    storage = cfg.study.storage_path
+    return f"{storage.rstrip('/')}/{cfg.study.name}" if is_uri(storage) else str(Path(storage).expanduser() / cfg.study.name)
+
+
+# ---- checks before any trial ---------------------------------------------------------------------
+def _writable(path: str) -> str | None:
+    """None if `path` (a folder, local or URI) can be written, else why not."""
+    try:
+        if is_uri(path):
+            import pyarrow.fs
+
+            fs, root = pyarrow.fs.FileSystem.from_uri(path)
+            fs.create_dir(root, recursive=True)
+            with fs.open_output_stream(f"{root}/.write-probe") as f:
+                f.write(b"ok")
+            fs.delete_file(f"{root}/.write-probe")
+        else:
+            folder = Path(path).expanduser()
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write-probe-{os.getpid()}"
+            probe.write_text("ok")
+            probe.unlink()
+    except Exception as err:  # noqa: BLE001 - any failure here means "not writable"; say which
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def check_inputs(cfg: Config) -> None:
+    """Data, evaluation and storage paths, all checked before Ray starts: one ConfigError."""
+    from classit_ray.data.corpus import CorpusError, find_corpus_dir
+
+    problems = []
+    if cfg.corpus.data_dir:
+        try:
+            find_corpus_dir(cfg.corpus.data_dir)
+        except CorpusError as err:
+            problems.append(f"corpus.data_dir: {err}")
+    if cfg.eval.eval_dir:
+        root = Path(cfg.eval.eval_dir).expanduser()
+        if not root.is_dir() or not any((root / d).is_dir() for d in ("fast_eval", "full_eval")) and root.name not in ("fast_eval", "full_eval"):
+            problems.append(f"eval.eval_dir: {root}: expected the BabyLM evaluation_data/ folder (holding fast_eval/ and full_eval/)")
+    elif not uses_toy_world(cfg):
+        problems.append("eval.eval_dir: empty, but the corpus is not the toy world; expected --eval-dir pointing at evaluation_data/")
+    if is_uri(cfg.study.storage_path) and not cfg.study.work_dir:
+        problems.append(f"study.work_dir: empty with storage {cfg.study.storage_path}; stage artifacts need a filesystem that every "
+                        "node shares (an NFS/EFS mount): set study.work_dir to it")
+    for field, path in (("study.storage_path", study_dir(cfg)), ("study.work_dir", str(work_dir_of(cfg)))):
+        why = _writable(path)
+        if why:
+            problems.append(f"{field}: {path} is not writable ({why})")
+    if problems:
+        raise ConfigError(problems, "study inputs")
+
+
+# ---- the plan: cells and their unique stages -----------------------------------------------------
+@dataclass(frozen=True)
+class PlannedStage:
+    kind: str  # split | tokenizer | pretrain_shards | instruct_shards/<config> | pretrain | instruct | eval
+    key: str
+    path: str
+
+
+def plan_cell(cfg: Config, work_dir: Path) -> list[PlannedStage]:
+    """Every stage of one cell with the key it will have, computed without running anything."""
+    data: PreparedData = plan_data(cfg, work_dir)
+    stages = [PlannedStage(kind, data.keys[kind], str(path)) for kind, path in data.stages().items()]
+    spec = pretrain_spec(cfg, data, resolve=False)
+    stages.append(PlannedStage("pretrain", spec.key, str(stage_dir(work_dir, spec))))
+    model_key = spec.key
+    if cfg.budget.instruct_fraction > 0:
+        before = spec
+        for s in instruct_specs(cfg, data, resolve=False):
+            s = chain(s, stage_dir(work_dir, before) / "final", before.key)
+            stages.append(PlannedStage("instruct", s.key, str(stage_dir(work_dir, s))))
+            before = s
+        model_key = before.key
+    key = eval_key(model_key, cfg)
+    stages.append(PlannedStage("eval", key, str(work_dir / "eval" / key)))
+    return stages
+
+
+def ordered_cells(study: StudyDefinition, work_dir: Path) -> list[dict]:
+    """The grid's cells, dealt round-robin over their pretrainings (see `grid_cells`)."""
+    def pretraining(cell: dict) -> str:
+        return next(s.key for s in plan_cell(cell_config(study.base, cell), work_dir) if s.kind == "pretrain")
+
+    return grid_cells(study, group=pretraining)
+
+
+def dry_run_report(study: StudyDefinition, cells: list[dict], work_dir: Path) -> str:
+    cfg = study.base
+    plan = plan_resources(cfg)
+    lines = [f"study {study.name!r}: {study.algorithm}, artifact store {work_dir}, results in {study_dir(cfg)}"]
+    if study.algorithm == "optuna":
+        lines.append(f"Optuna: {study.num_samples} trials maximising {study.metric} ({study.mode}) over "
+                     f"{ {**{k: list(v) for k, v in study.grid.items()}, **study.search} }; cells are chosen as it goes.")
+        cells = cells[:0]
+    per_kind: dict[str, dict[str, str]] = {}
+    requested: dict[str, int] = {}
+    lines.append(f"\n{len(cells) * study.num_samples if study.algorithm == 'grid' else 0} cell(s):")
+    for n, cell in enumerate(cells, 1):
+        stages = plan_cell(cell_config(cfg, cell), work_dir)
+        lines.append(f"  {n:3d}. {', '.join(f'{k}={v}' for k, v in cell.items()) or '(base config)'}  "
+                     f"-> pretrain {next(s.key for s in stages if s.kind == 'pretrain')}")
+        for s in stages:
+            kind = s.kind.split("/")[0]
+            per_kind.setdefault(kind, {})[s.key] = s.path
+            requested[kind] = requested.get(kind, 0) + 1
+    if cells:
+        lines.append("\nunique stages after deduplication (requested by the cells -> run):")
+        for kind, keys in per_kind.items():
+            done = sum(Path(p, "manifest.json").is_file() for p in keys.values())
+            lines.append(f"  {kind:16s} {requested[kind]:3d} -> {len(keys):3d}" + (f"  ({done} already in the store)" if done else ""))
+    lines.append("\nresources:")
+    lines += [f"  {k:16s} {v}" for k, v in plan.describe(cfg).items()]
+    return "\n".join(lines)
+
+
+# ---- the Tune run --------------------------------------------------------------------------------
+def _trial_name(trial) -> str:
+    # Named by the cell, never by a timestamp: the same cell has the same name in every run.
+    return "cell-" + config_hash({k: v for k, v in trial.config.items()})[:10]
+
+
+def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan, experiment: str):
+    from ray import tune
+
+    base = config_to_dict(study.base)
+    trainable = tune.with_resources(
+        tune.with_parameters(cell_trainable, base=base, work_dir=str(work_dir), threads=plan.torch_threads, asha=study.asha),
+        plan.trial_resources(),
+    )
+    path = f"{study_dir(study.base)}/{experiment}"
+    if tune.Tuner.can_restore(path):
+        print(f"[study] resuming {path}", flush=True)
+        return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
+    search_alg = scheduler = None
+    if study.algorithm == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        search_alg = OptunaSearch(metric=study.metric, mode=study.mode, seed=study.base.pretrain.seed)
+    if study.asha:
+        from ray.tune.schedulers import ASHAScheduler
+
+        scheduler = ASHAScheduler(metric="instruct/loss", mode="min", time_attr="training_iteration", grace_period=2)
+    return tune.Tuner(
+        trainable,
+        param_space=tune_space(study, cells),
+        tune_config=tune.TuneConfig(num_samples=study.num_samples, max_concurrent_trials=plan.concurrent, search_alg=search_alg,
+                                    scheduler=scheduler, trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+        run_config=tune.RunConfig(name=experiment, storage_path=study_dir(study.base),
+                                  failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
+    )
+
+
+def results_table(study: StudyDefinition, grid) -> Any:
+    """One row per trial: config columns, every reported metric, and the trial's status/error."""
+    import pandas as pd
+
+    rows = []
+    for result in grid:
+        config = result.config or {}
+        params = dict(config.get(CELL, config))
+        row: dict[str, Any] = {}
+        try:
+            row.update(_config_columns(cell_config(study.base, params)))
+        except ConfigError:
+            pass
+        row.update({f"cell.{k}" if k == "seed" else k: v for k, v in params.items() if "." not in k})
+        row.update({k: v for k, v in (result.metrics or {}).items() if k not in _TUNE_NOISE})
+        row["status"] = "error" if result.error else "ok"
+        row["error"] = "" if result.error is None else _one_line(result.error)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    key_cols = [c for c in (*study.grid, *study.search) if c in df.columns]
+    return df.sort_values(key_cols, kind="stable").reset_index(drop=True) if key_cols and len(df) else df
+
+
+def _one_line(error: BaseException) -> str:
+    cause = getattr(error, "cause", None) or error
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[-1] if text else ''}"
+
+
+def write_results(df, out: str) -> str:
+    """results.parquet and results.csv under `out` (a folder path or URI), each written whole."""
+    if is_uri(out):
+        import pyarrow as pa
+        import pyarrow.fs
+        import pyarrow.parquet as pq
+
+        fs, root = pyarrow.fs.FileSystem.from_uri(out)
+        fs.create_dir(root, recursive=True)
+        pq.write_table(pa.Table.from_pandas(df), f"{root}/results.parquet", filesystem=fs)
+        with fs.open_output_stream(f"{root}/results.csv") as f:
+            f.write(df.to_csv(index=False).encode())
+        return f"{out}/results.parquet"
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".results.parquet.tmp-{os.getpid()}"
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, folder / "results.parquet")
+    atomic_write_text(folder / "results.csv", df.to_csv(index=False))
+    return str(folder / "results.parquet")
+
+
+def summary_table(df) -> str:
+    """The per-condition table of `analysis.py` (global z: n, median, IQR, mean and its CI)."""
+    from classit_ray import analysis
+
+    ok = df[df["status"] == "ok"] if "status" in df else df
+    tasks = analysis.task_columns(ok)
+    if len(ok) == 0 or not tasks:
+        return "(no finished trials with evaluation metrics)"
+    z = analysis.zscores(ok, tasks)
+    summary = analysis.summarize(ok, analysis.config_columns(ok), analysis.global_score(z))
+    return analysis._markdown_table(summary)
+
+
+def run_study(study: StudyDefinition, dry_run: bool = False) -> Any:
+    """Check, plan and run `study`; return its results DataFrame (None for a dry run)."""
+    import ray
+
+    from classit_ray.runtime import init_ray
+
+    check_definition(study)
+    cfg = study.base
+    check_inputs(cfg)
+    work_dir = work_dir_of(cfg)
+    cells = ordered_cells(study, work_dir)
+    if dry_run:
+        print(dry_run_report(study, cells, work_dir))
+        return None
+    init_ray(cfg.study.ray_address, plan_resources(cfg).logical_cpus)
+    plan = plan_resources(cfg, ray.cluster_resources().get("GPU", 0.0))
+    experiment = f"tune-{study.fingerprint()}"
+    print(f"[study] {study.name}: {len(cells) * study.num_samples if study.algorithm == 'grid' else study.num_samples} trial(s), "
+          f"{plan.concurrent} at once, {plan.torch_threads or 'default'} torch thread(s) each; artifacts in {work_dir}", flush=True)
+    t0 = time.perf_counter()
+    grid = build_tuner(study, cells, work_dir, plan, experiment).fit()
+    df = results_table(study, grid)
+    path = write_results(df, study_dir(cfg))
+    failed = df[df["status"] == "error"] if len(df) else df
+    print(f"\n[study] {len(df)} trial(s) in {time.perf_counter() - t0:.0f}s, {len(failed)} failed; results: {path}")
+    for _, row in failed.iterrows():
+        print(f"  failed: {json.dumps({k: row[k] for k in (*study.grid, *study.search) if k in row})}: {row['error']}")
+    if not is_uri(study_dir(cfg)) and (df["status"] == "ok").sum() >= 1:
+        from classit_ray.analysis import write_report
+
+        try:
+            print(f"[study] report: {write_report(study_dir(cfg))}")
+        except ValueError as err:  # e.g. no varying condition or no scored task: the table still stands
+            print(f"[study] no report: {err}")
+    print("\n" + summary_table(df))
+    return df

@@ -1,0 +1,32 @@
+"""How much of a fixed word budget should be instruction data? Fraction × seed at one size.
+
+    python studies/budget_split.py                 # the toy world, CPU preset
+    python studies/budget_split.py --dry-run
+    python studies/budget_split.py --scale paper --data-dir DIR --eval-dir DIR --address auto --storage s3://...
+
+The total budget stays fixed; a fraction p of it is instruction pairs and the rest pretraining
+text, so each fraction has its own pretraining. p = 0 is the pretraining-only baseline: the model
+is evaluated straight after pretraining.
+"""
+
+import sys
+
+from classit_ray.config import Config, apply_overrides
+from classit_ray.study.cli import main
+from classit_ray.study.definition import StudyDefinition
+
+
+def build() -> StudyDefinition:
+    base = apply_overrides(Config(), {
+        "study.name": "budget_split",
+        "instruct.curriculum": "merged",
+        "eval.finetune_epochs": 1,
+    })
+    return StudyDefinition(base, grid={
+        "budget.instruct_fraction": [0.0, 0.05, 0.1, 0.2, 0.4],
+        "seed": [0],
+    })
+
+
+if __name__ == "__main__":
+    sys.exit(main(build, "studies/budget_split.py", __doc__.split("\n")[0], paper_grid={"model.preset": ["140m"]}))

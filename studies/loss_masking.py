@@ -1,0 +1,31 @@
+"""Loss on the reply only, or on the whole prompt + reply sequence? Masking × curriculum × seed.
+
+    python studies/loss_masking.py                 # the toy world, CPU preset
+    python studies/loss_masking.py --dry-run
+    python studies/loss_masking.py --scale paper --data-dir DIR --eval-dir DIR --address auto --storage s3://...
+
+Both arms share one pretraining per seed (masking only changes instruction tuning), so the
+pretraining runs once per seed however many arms there are.
+"""
+
+import sys
+
+from classit_ray.config import Config, apply_overrides
+from classit_ray.study.cli import main
+from classit_ray.study.definition import StudyDefinition
+
+
+def build() -> StudyDefinition:
+    base = apply_overrides(Config(), {
+        "study.name": "loss_masking",
+        "eval.finetune_epochs": 1,
+    })
+    return StudyDefinition(base, grid={
+        "seed": [0],
+        "instruct.loss_on": ["reply", "all"],
+        "instruct.curriculum": ["merged"],
+    })
+
+
+if __name__ == "__main__":
+    sys.exit(main(build, "studies/loss_masking.py", __doc__.split("\n")[0], paper_grid={"model.preset": ["140m"]}))
