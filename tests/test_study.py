@@ -87,6 +87,19 @@ def test_plan_keys_do_not_depend_on_where_the_store_is():
     assert [s.kind for s in plan_cell(cfg, Path("/x"))][-3:] == ["pretrain", "instruct", "eval"]  # merged: one instruction stage
 
 
+def test_trials_at_once_follow_gpus_or_cores(monkeypatch):
+    from classit_ray.study import resources
+
+    gpu = apply_overrides(Config(), {"pretrain.use_gpu": True, "pretrain.num_workers": 2})
+    assert resources.plan_resources(gpu, cluster_gpus=8).concurrent == 4  # 8 GPUs ÷ 2 per trial
+    assert resources.plan_resources(gpu, cluster_gpus=1).concurrent == 1
+    monkeypatch.setattr(resources, "physical_cores", lambda: 8)
+    cpu = resources.plan_resources(Config())
+    assert (cpu.concurrent, cpu.torch_threads) == (8, 1) and cpu.logical_cpus >= 8 * 3
+    two = resources.plan_resources(apply_overrides(Config(), {"study.max_concurrent_trials": 2}))
+    assert (two.concurrent, two.torch_threads) == (2, 4)  # the cores are shared out, never oversubscribed
+
+
 # ---- run once ------------------------------------------------------------------------------------
 def test_concurrent_callers_run_a_stage_once(ray_session, tmp_path):
     import ray
@@ -185,6 +198,19 @@ def test_a_second_study_reuses_the_first_ones_stages(toy_study):
     ok = other[other["status"] == "ok"]
     assert len(ok) == 3 and ok[["executed/data", "executed/pretrain", "executed/instruct", "executed/eval"]].sum().sum() == 0
     assert sorted(ok["eval/blimp"]) == sorted(first.loc[first["status"] == "ok", "eval/blimp"])
+
+
+@pytest.mark.slow
+def test_optuna_search_with_asha_over_the_same_definition(toy_study):
+    storage, _ = toy_study
+    study = _toy_study(storage, "optuna")
+    study = dataclasses.replace(study, grid={"instruct.curriculum": ["merged"]}, algorithm="optuna", num_samples=2,
+                                search={"instruct.lr": ("loguniform", 1e-4, 3e-3)}, asha=True)
+    df = run_study(study)
+    assert len(df) == 2 and (df["status"] == "ok").all()
+    assert df["instruct.lr"].nunique() == 2 and df["instruct.lr"].between(1e-4, 3e-3).all()  # Optuna's draws
+    assert df["executed/pretrain"].sum() == 0  # the grid study's pretraining, reused
+    assert df["eval/blimp"].notna().all()
 
 
 @pytest.mark.slow

@@ -32,7 +32,7 @@ from classit_ray.data.tokenizer import BOS, EOS, TOKENIZER_FILE, file_sha256, lo
 TOKENIZE_BATCH_DOCS = 2048
 
 
-def read_parquet(path: str | Path, columns: list[str] | None = None):
+def read_parquet(path: str | Path, columns: list[str] | None = None, num_blocks: int | None = None):
     """`ray.data.read_parquet` through Ray's row-group reader rather than the 2.60 default.
 
     The default (datasource V2) starts a fresh FooterReader actor on every read — about 3 s of
@@ -46,7 +46,7 @@ def read_parquet(path: str | Path, columns: list[str] | None = None):
     ctx = ray.data.DataContext.get_current()
     previous, ctx.use_datasource_v2 = ctx.use_datasource_v2, False
     try:
-        ds = ray.data.read_parquet(str(path), file_extensions=["parquet"])
+        ds = ray.data.read_parquet(str(path), file_extensions=["parquet"], override_num_blocks=num_blocks)
     finally:
         ctx.use_datasource_v2 = previous
     return ds.select_columns(columns) if columns else ds
@@ -231,7 +231,9 @@ def read_shards(shard_dir: str | Path):
         raise ShardError(str(e)) from None
     if not manifest.get("sequences"):
         raise ShardError(f"{shard_dir}: shard set is empty")
-    return read_parquet(shard_dir)
+    # One block per shard file, whatever the cluster: Ray would otherwise size blocks by the CPUs
+    # it has, and the training order (block shuffle, resume position) would change with them.
+    return read_parquet(shard_dir, num_blocks=manifest["files"])
 
 
 def iter_train_batches(ds, batch_size: int, **kwargs):
