@@ -90,7 +90,7 @@ def test_plan_keys_do_not_depend_on_where_the_store_is():
 def test_trials_at_once_follow_gpus_or_cores(monkeypatch):
     from classit_ray.study import resources
 
-    gpu = apply_overrides(Config(), {"pretrain.use_gpu": True, "pretrain.num_workers": 2})
+    gpu = apply_overrides(Config(), {"pretrain.use_gpu": True, "pretrain.num_workers": 2, "pretrain.micro_batch_size": 8, "instruct.micro_batch_size": 8})
     assert resources.plan_resources(gpu, cluster_gpus=8).concurrent == 4  # 8 GPUs ÷ 2 per trial
     assert resources.plan_resources(gpu, cluster_gpus=1).concurrent == 1
     monkeypatch.setattr(resources, "physical_cores", lambda: 8)
@@ -201,16 +201,28 @@ def test_a_second_study_reuses_the_first_ones_stages(toy_study):
 
 
 @pytest.mark.slow
-def test_optuna_search_with_asha_over_the_same_definition(toy_study):
+def test_optuna_search_over_the_same_definition(toy_study):
     storage, _ = toy_study
     study = _toy_study(storage, "optuna")
-    study = dataclasses.replace(study, grid={"instruct.curriculum": ["merged"]}, algorithm="optuna", num_samples=2,
-                                search={"instruct.lr": ("loguniform", 1e-4, 3e-3)}, asha=True)
+    study = dataclasses.replace(study, grid={"instruct.curriculum": ["merged"], "budget.instruct_fraction": [0.1]}, algorithm="optuna", num_samples=2,
+                                search={"instruct.lr": ("loguniform", 1e-4, 3e-3)})
     df = run_study(study)
     assert len(df) == 2 and (df["status"] == "ok").all()
     assert df["instruct.lr"].nunique() == 2 and df["instruct.lr"].between(1e-4, 3e-3).all()  # Optuna's draws
     assert df["executed/pretrain"].sum() == 0  # the grid study's pretraining, reused
     assert df["eval/blimp"].notna().all()
+    with pytest.raises(ConfigError, match="asha: not with algorithm 'optuna'"):
+        run_study(dataclasses.replace(study, asha=True), dry_run=True)
+
+
+@pytest.mark.slow
+def test_asha_sees_instruct_loss_while_instruction_tuning_runs(toy_study):
+    storage, _ = toy_study
+    study = _toy_study(storage, "asha")
+    df = run_study(dataclasses.replace(study, grid={"instruct.curriculum": ["merged"], "budget.instruct_fraction": [0.1], "instruct.lr": [2e-3]}, asha=True))
+    assert len(df) == 1 and df.loc[0, "status"] == "ok"
+    assert df.loc[0, "executed/instruct"] == 1  # a new instruction stage, which reported to Tune as it trained:
+    assert df.loc[0, "tune/reports"] == 2  # its checkpoint's instruct/loss, then the cell's row
 
 
 @pytest.mark.slow

@@ -84,6 +84,11 @@ def check_definition(study: StudyDefinition) -> list[dict[str, Any]]:
         problems.append(f"study algorithm: expected one of {ALGORITHMS}, got {study.algorithm!r}")
     if study.num_samples < 1:
         problems.append(f"study num_samples: expected >= 1, got {study.num_samples}")
+    if study.asha and study.algorithm == "optuna":
+        # OptunaSearch reads its metric from every report, and ASHA's come from inside instruction
+        # tuning, long before the evaluation that yields the metric.
+        problems.append("study asha: not with algorithm 'optuna' (Optuna needs its metric in every report); "
+                        "use ASHA with a grid, or Optuna alone")
     if study.mode not in ("min", "max"):
         problems.append(f"study mode: expected 'min' or 'max', got {study.mode!r}")
     for axis, values in study.grid.items():

@@ -29,7 +29,7 @@ from classit_ray.train.stage import chain, instruct_specs, pretrain_spec
 
 # Tune fills these into every result; they describe the run, not the cell.
 _TUNE_NOISE = ("timestamp", "date", "pid", "hostname", "node_ip", "time_this_iter_s", "time_since_restore",
-               "iterations_since_restore", "checkpoint_dir_name", "done", "training_iteration", "config", "should_checkpoint")
+               "iterations_since_restore", "checkpoint_dir_name", "done", "config", "should_checkpoint", "checkpoint_path")
 
 
 def is_uri(path: str) -> bool:
@@ -181,6 +181,7 @@ def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan,
     if study.asha:
         from ray.tune.schedulers import ASHAScheduler
 
+
         scheduler = ASHAScheduler(metric="instruct/loss", mode="min", time_attr="training_iteration", grace_period=2)
     return tune.Tuner(
         trainable,
@@ -207,6 +208,8 @@ def results_table(study: StudyDefinition, grid) -> Any:
             pass
         row.update({f"cell.{k}" if k == "seed" else k: v for k, v in params.items() if "." not in k})
         row.update({k: v for k, v in (result.metrics or {}).items() if k not in _TUNE_NOISE})
+        if "training_iteration" in row:  # reports the trial made: 1, or more with ASHA's intermediate ones
+            row["tune/reports"] = row.pop("training_iteration")
         row["status"] = "error" if result.error else "ok"
         row["error"] = "" if result.error is None else _one_line(result.error)
         rows.append(row)
