@@ -23,7 +23,7 @@ from classit_ray.config import Config, ConfigError, config_hash, config_to_dict
 from classit_ray.data.prepare import PreparedData, plan_data, uses_toy_world, work_dir_of
 from classit_ray.study.definition import CELL, StudyDefinition, cell_config, check_definition, grid_cells, tune_space
 from classit_ray.study.resources import plan_resources
-from classit_ray.study.trial import _config_columns, cell_trainable, eval_key
+from classit_ray.study.trial import config_columns, cell_trainable, eval_key
 from classit_ray.train.driver import stage_dir
 from classit_ray.train.stage import chain, instruct_specs, pretrain_spec
 
@@ -76,7 +76,8 @@ def check_inputs(cfg: Config) -> None:
             problems.append(f"corpus.data_dir: {err}")
     if cfg.eval.eval_dir:
         root = Path(cfg.eval.eval_dir).expanduser()
-        if not root.is_dir() or not any((root / d).is_dir() for d in ("fast_eval", "full_eval")) and root.name not in ("fast_eval", "full_eval"):
+        splits = ("fast_eval", "full_eval")
+        if not root.is_dir() or (root.name not in splits and not any((root / d).is_dir() for d in splits)):
             problems.append(f"eval.eval_dir: {root}: expected the BabyLM evaluation_data/ folder (holding fast_eval/ and full_eval/)")
     elif not uses_toy_world(cfg):
         problems.append("eval.eval_dir: empty, but the corpus is not the toy world; expected --eval-dir pointing at evaluation_data/")
@@ -203,7 +204,7 @@ def results_table(study: StudyDefinition, grid) -> Any:
         params = dict(config.get(CELL, config))
         row: dict[str, Any] = {}
         try:
-            row.update(_config_columns(cell_config(study.base, params)))
+            row.update(config_columns(cell_config(study.base, params)))
         except ConfigError:
             pass
         row.update({f"cell.{k}" if k == "seed" else k: v for k, v in params.items() if "." not in k})

@@ -70,7 +70,7 @@ def run_eval_stage(model_dir: Path, cfg: Config, out_dir: Path, threads: int) ->
     return manifest, True
 
 
-def _config_columns(cfg: Config) -> dict[str, Any]:
+def config_columns(cfg: Config) -> dict[str, Any]:
     """The cell's whole config as `section.field` columns; lists and dicts as JSON text."""
     cols = {}
     for section, fields in config_to_dict(cfg).items():
@@ -111,7 +111,7 @@ def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callb
     if evaluation.get("failed"):
         print(f"[eval] failed tasks for {model.final}: {evaluation['failed']}", flush=True)
 
-    row: dict[str, Any] = _config_columns(cfg)
+    row: dict[str, Any] = config_columns(cfg)
     row.update(evaluation["metrics"])
     row["pretrain/loss"] = pretrained.metrics.get("pretrain/loss")
     for r in instruct:
