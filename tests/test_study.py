@@ -176,6 +176,12 @@ def test_toy_grid_one_row_per_cell_with_real_metrics(toy_study):
     # The three curricula share one pretraining, and it ran once (they started side by side).
     assert ok["key/pretrain"].nunique() == 1 and ok["executed/pretrain"].sum() == 1
     assert (ok["executed/eval"] == 1).all() and ok["key/model"].nunique() == 3
+    # The keys the trials used are the ones the plan (and --dry-run) computed beforehand.
+    study = _toy_study(storage, "grid")
+    for _, row in ok.iterrows():
+        cell = {"model.preset": "tiny", "seed": 0, "instruct.curriculum": row["instruct.curriculum"], "budget.instruct_fraction": 0.1}
+        planned = {s.kind: s.key for s in plan_cell(cell_config(study.base, cell), storage / "artifacts")}
+        assert (planned["pretrain"], planned["eval"]) == (row["key/pretrain"], row["key/eval"])
     assert (storage / "grid" / "report.md").is_file()
 
 

@@ -73,13 +73,18 @@ def resolve_toy_world(cfg: Config, work_dir: Path) -> Config:
     return dataclasses.replace(cfg, corpus=corpus)
 
 
-def _corpus_identity(cfg: Config) -> dict:
-    """The corpus settings as they enter the split key. An empty path stands for the generated toy
-    world, named by its size and generator version rather than by where it was written, so that
-    keys can be computed before it exists and do not depend on the machine."""
+def toy_world_id(cfg: Config) -> str:
+    """What an empty data or evaluation path stands for in a key: the generated toy world, named
+    by its size and generator version rather than by where it was written, so that keys can be
+    computed before it exists and do not depend on the machine."""
     from classit_ray.data.toyworld import GENERATOR_VERSION
 
-    toy = f"toyworld:{cfg.study.toy_words}:v{GENERATOR_VERSION}"
+    return f"toyworld:{cfg.study.toy_words}:v{GENERATOR_VERSION}"
+
+
+def _corpus_identity(cfg: Config) -> dict:
+    """The corpus settings as they enter the split key (empty paths as `toy_world_id`)."""
+    toy = toy_world_id(cfg)
     corpus = dataclasses.asdict(cfg.corpus)
     for name in ("data_dir", "instruct_dir"):
         corpus[name] = corpus[name] or toy

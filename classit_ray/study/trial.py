@@ -16,7 +16,7 @@ from typing import Any
 
 from classit_ray.atomic import atomic_dir, is_complete, read_manifest
 from classit_ray.config import Config, EvalConfig, config_hash, config_from_dict, config_to_dict
-from classit_ray.data.prepare import PreparedData, prepare_data, toy_world_dir
+from classit_ray.data.prepare import PreparedData, prepare_data, toy_world_dir, toy_world_id
 from classit_ray.study.definition import CELL, cell_config
 from classit_ray.study.once import outside_placement_group, run_once
 from classit_ray.train.driver import StageResult, run_curriculum, run_stage, stage_dir
@@ -26,10 +26,8 @@ from classit_ray.train.stage import pretrain_spec
 def eval_key(model_key: str, cfg: Config) -> str:
     """Evaluation results are named by the model they score and the evaluation settings; the toy
     evaluation data by its generator, as in the split key."""
-    from classit_ray.data.toyworld import GENERATOR_VERSION
-
     ev = dataclasses.asdict(cfg.eval)
-    ev["eval_dir"] = ev["eval_dir"] or f"toyworld:{cfg.study.toy_words}:v{GENERATOR_VERSION}"
+    ev["eval_dir"] = ev["eval_dir"] or toy_world_id(cfg)
     return config_hash({"model": model_key, "eval": ev})
 
 
@@ -89,6 +87,7 @@ def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callb
     t0 = time.perf_counter()
     ray_storage = work_dir / "ray_results"
     data: PreparedData = prepare_data(cfg, work_dir, run_once=once)
+    planned = cfg  # keys come from the config as given (empty paths = the toy world), as in the plan
     cfg = resolve_eval_dir(data.config, work_dir)
 
     def stage(spec, out_dir: Path, cbs=()) -> StageResult:
@@ -106,7 +105,7 @@ def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callb
         if not all(r.complete for r in instruct):
             raise RuntimeError(f"instruction stage {instruct[-1].spec.run_name} stopped before its end; set instruct.max_steps=0")
     model = (instruct or [pretrained])[-1]
-    key = eval_key(model.spec.key, cfg)
+    key = eval_key(model.spec.key, planned)
     evaluation, evaluated = once("eval", key, lambda: run_eval_stage(model.final, cfg, work_dir / "eval" / key, threads))
     if evaluation.get("failed"):
         print(f"[eval] failed tasks for {model.final}: {evaluation['failed']}", flush=True)
