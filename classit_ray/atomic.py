@@ -21,7 +21,7 @@ from typing import Any
 MANIFEST = "manifest.json"
 
 
-def _tmp_sibling(path: Path) -> Path:
+def tmp_sibling(path: Path) -> Path:
     # Same directory as the target: rename is atomic only within one filesystem.
     return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
 
@@ -29,7 +29,7 @@ def _tmp_sibling(path: Path) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path)
+    tmp = tmp_sibling(path)
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
@@ -73,7 +73,7 @@ def atomic_dir(final: str | os.PathLike, manifest: dict | None = None) -> Iterat
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(final)
+    tmp = tmp_sibling(final)
     tmp.mkdir()
     manifest = {} if manifest is None else manifest
     try:
@@ -89,3 +89,21 @@ def atomic_dir(final: str | os.PathLike, manifest: dict | None = None) -> Iterat
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replace_dir(finished: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Move the finished directory `finished` to `final`, replacing what is there.
+
+    For outputs that a rerun with other settings should replace (unlike `atomic_dir`, whose
+    content-addressed targets are equal when both are complete). The old directory is renamed
+    aside before the new one is renamed in, and deleted last: nothing is ever half-written under
+    `final`, and a crash between the two renames leaves the old directory intact under a hidden
+    sibling name (`.NAME.tmp-*`).
+    """
+    finished, final = Path(finished), Path(final)
+    old = tmp_sibling(final) if final.exists() else None
+    if old is not None:
+        os.rename(final, old)
+    os.rename(finished, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

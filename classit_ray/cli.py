@@ -3,6 +3,7 @@
     classit-ray model-info PRESET     shape and exact parameter count of a model preset
     classit-ray toyworld OUT ...      generate the toy BabyLM world (same as python -m classit_ray.data.toyworld)
     classit-ray prepare ...           corpus -> budget split -> tokenizer -> shards (python -m classit_ray.data.prepare)
+    classit-ray instruct-pairs ...    instruction pairs from raw BabyLM files (python -m classit_ray.data.instruct_pairs)
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         from classit_ray.data.prepare import main as prepare_main
 
         return prepare_main(rest)
+    if command == "instruct-pairs":
+        from classit_ray.data.instruct_pairs.__main__ import main as instruct_pairs_main
+
+        return instruct_pairs_main(rest)
     print(f"classit-ray: unknown command {command!r}\n{__doc__}", file=sys.stderr)
     return 2
 

@@ -13,7 +13,7 @@ import pytest
 
 from classit_ray.data import toygrammar, toyworld
 from classit_ray.data.toylexicon import FACTS, NONCE_NOUNS, NONCE_VERBS, NOUNS, VERBS, ed_form, nominalize, s_form
-from classit_ray.data.toyworld import SOURCE_PERCENT, switchboard_turn_pairs, write_toy_world
+from classit_ray.data.toyworld import SOURCE_PERCENT, write_toy_world
 
 N = 40_000  # the session `toy_world` fixture's size
 SOURCES = ("bnc_spoken", "childes", "gutenberg", "open_subtitles", "simple_wiki", "switchboard")
@@ -81,9 +81,6 @@ def test_instruction_parquet_has_the_class_it_columns(toy_world):
 
 
 def test_switchboard_pairs_are_consecutive_turns_of_different_speakers(toy_world):
-    lines = ["A:\tdo you have a dog?", "B:\tyes, two dogs.", "B:\tthey are brown.", "A:\toh, really?"]
-    assert list(switchboard_turn_pairs(lines)) == [("do you have a dog?", "yes, two dogs."),
-                                                  ("they are brown.", "oh, really?")]
     rows = pq.read_table(Path(toy_world["instruct_dir"]) / "switchboard").to_pandas()
     # Pairs slide along each conversation, so a reply is the next row's prompt except where a new
     # conversation starts; and a question is answered by the other speaker, not asked twice.

@@ -10,6 +10,10 @@ pairs are held out of pretraining by default, so no word counts twice.
 Output (one directory, written atomically): `pretrain.parquet` (source, doc, text, words),
 `instruct/<config>.parquet` (prompt, reply, source, text, words), the budget table as
 `budget.md`, and `manifest.json` with the same table, the targets and the configs that made it.
+
+Words a model wrote (Q&A pairs from `instruct_pairs/`, whose manifest says `"generated": true`)
+count toward the instruction budget like any other, as BabyLM's rules require; the table shows
+them in their own column so that a study reports how much of its budget was generated.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import pyarrow.parquet as pq
 
 from classit_ray.atomic import atomic_dir, atomic_write_text
 from classit_ray.config import BABYLM_SOURCES, INSTRUCT_SOURCES, BudgetConfig, CorpusConfig
-from classit_ray.data.class_it import read_pairs
+from classit_ray.data.class_it import read_pairs, read_provenance
 from classit_ray.data.corpus import SourceStats, count_corpus, find_corpus_dir, iter_documents
 
 PRETRAIN_SCHEMA = pa.schema([("source", pa.string()), ("doc", pa.int32()), ("text", pa.string()), ("words", pa.int32())])
@@ -152,13 +156,15 @@ def sample_instruct_pairs(corpus: CorpusConfig, budget: BudgetConfig, target: in
 
 
 def budget_table(rows: dict[str, dict[str, dict]]) -> str:
-    """Markdown table of words per source per split."""
-    lines = ["| split | source | words | docs/pairs | available | share of split |", "|---|---|---:|---:|---:|---:|"]
+    """Markdown table of words per source per split; `generated`: words a model wrote."""
+    lines = ["| split | source | words | docs/pairs | available | generated | share of split |", "|---|---|---:|---:|---:|---:|---:|"]
     for split, per_source in rows.items():
         total = sum(r["words"] for r in per_source.values()) or 1
         for source, r in per_source.items():
-            lines.append(f"| {split} | {source} | {r['words']:,} | {r['items']:,} | {r['available']:,} | {100 * r['words'] / total:.1f}% |")
-        lines.append(f"| **{split}** | all | **{sum(r['words'] for r in per_source.values()):,}** | | | |")
+            lines.append(f"| {split} | {source} | {r['words']:,} | {r['items']:,} | {r['available']:,} | {r.get('generated', 0):,} | "
+                         f"{100 * r['words'] / total:.1f}% |")
+        generated = sum(r.get("generated", 0) for r in per_source.values())
+        lines.append(f"| **{split}** | all | **{sum(r['words'] for r in per_source.values()):,}** | | | {generated:,} | |")
     return "\n".join(lines) + "\n"
 
 
@@ -175,10 +181,13 @@ def split_budget(corpus: CorpusConfig, budget: BudgetConfig, out_dir: str | Path
         rows["instruct"] = {}
         for config, frame in instruct.items():
             frame.to_parquet(tmp / "instruct" / f"{config}.parquet", index=False)
-            rows["instruct"][config] = {"words": int(frame["words"].sum()), "items": len(frame), "available": instruct_available[config]}
+            words = int(frame["words"].sum())
+            generated = words if read_provenance(corpus.instruct_dir, config).get("generated") else 0
+            rows["instruct"][config] = {"words": words, "items": len(frame), "available": instruct_available[config], "generated": generated}
         manifest.update(
             targets={"pretrain": pretrain_target, "instruct": instruct_target},
             words={split: sum(r["words"] for r in per.values()) for split, per in rows.items()},
+            generated_words=sum(r.get("generated", 0) for r in rows["instruct"].values()),
             table=rows,
             max_line_words=max((st.max_line_words for st in stats.values()), default=0),
         )

@@ -4,6 +4,9 @@ Each config (`switchboard`, `simple_wiki`) is parquet with string columns `promp
 `source`, `text`. Accepted on disk: the hub download layout `<dir>/<config>/*.parquet`, or a
 single `<dir>/<config>.parquet`. Only `prompt` and `reply` are required; `source` and `text` are
 filled in when absent. Pair words = whitespace tokens of prompt + reply (the budget's unit).
+
+Pairs built by `instruct_pairs/` carry a manifest in their folder, `<dir>/<config>/_manifest.json`:
+what made them and whether a model wrote them (`"generated": true`), which the budget table reports.
 """
 
 from __future__ import annotations
@@ -11,10 +14,37 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
+
+from classit_ray.atomic import read_json
 
 REQUIRED_COLUMNS = ("prompt", "reply")
 COLUMNS = ("prompt", "reply", "source", "text")
+SCHEMA = pa.schema([(c, pa.string()) for c in COLUMNS])
+PARQUET_NAME = "train-00000-of-00001.parquet"  # the hub's name for a config's one file
+
+
+def pair_text(prompt: str, reply: str) -> str:
+    """The `text` column: the pair as one string, prompt then reply."""
+    return f"{prompt}\n{reply}"
+
+
+def pair_table(prompts: list[str], replies: list[str], source: str) -> pa.Table:
+    """Pairs in the CLASS_IT layout (`prompt, reply, source, text`)."""
+    texts = [pair_text(p, r) for p, r in zip(prompts, replies)]
+    return pa.Table.from_arrays([pa.array(prompts, pa.string()), pa.array(replies, pa.string()),
+                                 pa.array([source] * len(prompts), pa.string()), pa.array(texts, pa.string())], schema=SCHEMA)
+
+
+def pair_words(prompt: str, reply: str) -> int:
+    return len(prompt.split()) + len(reply.split())
+
+
+def read_provenance(instruct_dir: str | Path, config: str) -> dict:
+    """The manifest `instruct_pairs/` wrote beside a config's pairs, or {} for pairs from elsewhere."""
+    path = Path(instruct_dir).expanduser() / config / "_manifest.json"
+    return read_json(path) if path.is_file() else {}
 
 
 class InstructDataError(ValueError):
@@ -55,6 +85,6 @@ def read_pairs(instruct_dir: str | Path, config: str) -> pd.DataFrame:
     if "source" not in pairs:
         pairs["source"] = config
     if "text" not in pairs:
-        pairs["text"] = pairs["prompt"] + "\n" + pairs["reply"]
+        pairs["text"] = [pair_text(p, r) for p, r in zip(pairs["prompt"], pairs["reply"])]
     pairs["words"] = pairs["prompt"].str.split().str.len() + pairs["reply"].str.split().str.len()
     return pairs[[*COLUMNS, "words"]]

@@ -83,11 +83,22 @@ def toy_world_id(cfg: Config) -> str:
 
 
 def _corpus_identity(cfg: Config) -> dict:
-    """The corpus settings as they enter the split key (empty paths as `toy_world_id`)."""
+    """The corpus settings as they enter the split key (empty paths as `toy_world_id`).
+
+    Pairs built by `instruct_pairs/` are named by their manifest too: rebuilding them in the same
+    folder with other settings gives a new split rather than the stale one.
+    """
+    from classit_ray.data.class_it import read_provenance
+
     toy = toy_world_id(cfg)
     corpus = dataclasses.asdict(cfg.corpus)
     for name in ("data_dir", "instruct_dir"):
         corpus[name] = corpus[name] or toy
+    if cfg.corpus.instruct_dir:
+        built = {c: read_provenance(cfg.corpus.instruct_dir, c) for c in cfg.budget.instruct_configs}
+        built = {c: config_hash(m) for c, m in built.items() if m}
+        if built:  # absent otherwise, so that other data keeps the keys it had
+            corpus["instruct_pairs"] = built
     return corpus
 
 

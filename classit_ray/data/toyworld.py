@@ -22,18 +22,19 @@ import argparse
 import itertools
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from classit_ray.atomic import atomic_dir, atomic_write_json, read_json
 from classit_ray.config import BABYLM_SOURCES
+from classit_ray.data import class_it
 from classit_ray.data.toygrammar import (
     childes_exchange, dialogue, entity_tracking_story, lecture_qa_pair, nonce_paragraph,
     story_paragraph, wiki_article,
 )
+from classit_ray.data.instruct_pairs.switchboard import TurnRules, iter_turns, turn_pairs
 from classit_ray.data.toyeval import EVAL_DIR, write_toy_eval
 from classit_ray.data.toylexicon import NAMES
 
@@ -41,7 +42,6 @@ GENERATOR_VERSION = 2  # 2: evaluation_data/ added
 METADATA = "toyworld.json"
 CORPUS_DIR = "train_toy"
 INSTRUCT_DIR = "class_it"
-PARQUET_NAME = "train-00000-of-00001.parquet"
 
 # Percent of the words per source in the real 100M mix. The published shares sum to 99 (they are
 # rounded), so each file gets its share of that sum: CHILDES 29/99 of the words, and so on.
@@ -51,7 +51,6 @@ _PERCENT_TOTAL = sum(SOURCE_PERCENT.values())
 # Instruction words (prompt + reply) per config, in percent of the corpus words.
 INSTRUCT_PERCENT = {"switchboard": 15, "simple_wiki": 25}
 
-_PARQUET_SCHEMA = pa.schema([(c, pa.string()) for c in ("prompt", "reply", "source", "text")])
 _PARQUET_BATCH = 20_000  # rows per row group: bounded memory however large the world
 
 
@@ -104,23 +103,11 @@ SOURCE_LINES = {"bnc_spoken": _bnc_spoken_lines, "childes": _childes_lines, "gut
                 "switchboard": _switchboard_lines}
 
 
-def switchboard_turn_pairs(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
-    """(prompt, reply) for each turn followed by a turn of the other speaker, labels stripped.
-
-    `lines` are Switchboard-format turns (`A:\\tyeah`); this is how CLASS_IT made its
-    conversational pairs, so it applies to a real `switchboard.train` as well as to the toy one.
-    """
-    previous_speaker, previous_turn = None, None
-    for line in lines:
-        speaker, _, turn = line.partition(":\t")
-        if previous_speaker is not None and speaker != previous_speaker:
-            yield previous_turn, turn
-        previous_speaker, previous_turn = speaker, turn
-
-
 def _switchboard_pairs(rng: random.Random) -> Iterator[tuple[str, str]]:
     while True:  # pairs within one conversation only: the next one starts a new topic
-        yield from switchboard_turn_pairs(_conversation(rng, 2 * rng.randint(3, 10), filler_rate=0.4))
+        # CLASS_IT's rule, unfiltered: each turn prompts the other speaker's next turn.
+        conversation = _conversation(rng, 2 * rng.randint(3, 10), filler_rate=0.4)
+        yield from turn_pairs(iter_turns(conversation), TurnRules.unfiltered())
 
 
 def _simple_wiki_pairs(rng: random.Random) -> Iterator[tuple[str, str]]:
@@ -160,25 +147,18 @@ def _write_pairs(path: Path, config: str, pairs: Iterator[tuple[str, str]], budg
     n_pairs = words = 0
     prompts: list[str] = []
     replies: list[str] = []
-    with pq.ParquetWriter(path, _PARQUET_SCHEMA) as writer:
-        def flush() -> None:
-            texts = [f"{p}\n{r}" for p, r in zip(prompts, replies)]
-            columns = [pa.array(prompts, pa.string()), pa.array(replies, pa.string()),
-                       pa.array([config] * len(prompts), pa.string()), pa.array(texts, pa.string())]
-            writer.write_table(pa.Table.from_arrays(columns, schema=_PARQUET_SCHEMA))
-            prompts.clear()
-            replies.clear()
-
+    with pq.ParquetWriter(path, class_it.SCHEMA) as writer:
         for prompt, reply in pairs:
             prompts.append(prompt)
             replies.append(reply)
             n_pairs += 1
-            words += len(prompt.split()) + len(reply.split())
+            words += class_it.pair_words(prompt, reply)
             if words >= budget:
                 break
             if len(prompts) >= _PARQUET_BATCH:
-                flush()
-        flush()
+                writer.write_table(class_it.pair_table(prompts, replies, config))
+                prompts, replies = [], []
+        writer.write_table(class_it.pair_table(prompts, replies, config))
     return n_pairs, words
 
 
@@ -234,7 +214,7 @@ def write_toy_world(out_dir: str | Path, words: int, seed: int = 0) -> dict:
         pairs: dict[str, int] = {}
         pair_words: dict[str, int] = {}
         for config, make_pairs in INSTRUCT_PAIRS.items():
-            path = tmp / INSTRUCT_DIR / config / PARQUET_NAME
+            path = tmp / INSTRUCT_DIR / config / class_it.PARQUET_NAME
             budget = INSTRUCT_PERCENT[config] * words // 100
             pairs[config], pair_words[config] = _write_pairs(path, config, make_pairs(_rng(seed, f"instruct:{config}")), budget)
         write_toy_eval(tmp, seed, corpus_dir=corpus)
