@@ -128,7 +128,7 @@ def main() -> None:
 
     init_ray()
     rates = generation_rates(out, args.passages, args.max_new_tokens)
-    print(f"| generator | replicas | passages | seconds | passages/s | pairs | dropped |\n|---|---:|---:|---:|---:|---:|---:|")
+    print("| generator | replicas | passages | seconds | passages/s | pairs | dropped |\n|---|---:|---:|---:|---:|---:|---:|")
     for r in rates:
         print(f"| {r['generator']} | {r['replicas']} | {r['passages']:,} | {r['seconds']:.1f} | {r['passages_per_s']:.2f} | {r['pairs']:,} | {r['dropped']:,} |")
     print(f"\nru_maxrss of this driver: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from classit_ray.data.instruct_pairs.generate import GenerationConfig, WorkState, generate_simplewiki_pairs
-from classit_ray.data.instruct_pairs.output import MANIFEST, PairCounts, PairWriter
+from classit_ray.data.instruct_pairs.output import MANIFEST, PairCounts
 from classit_ray.data.instruct_pairs.passages import PassageRules, chunk_article, iter_articles, write_passages
-from classit_ray.data.instruct_pairs.qa import QARules, parse_pairs, qa_prompt
+from classit_ray.data.instruct_pairs.qa import QARules, parse_pairs
 from classit_ray.data.instruct_pairs.switchboard import TurnRules, build_switchboard_pairs, is_backchannel, iter_turns, turn_pairs
 from conftest import write_lines
 
@@ -367,3 +367,24 @@ def test_generated_words_count_toward_the_instruction_budget_and_show_in_the_tab
     assert "| generated |" in table
     assert f"| instruct | simple_wiki | {instruct['simple_wiki']['words']:,} | " in table
     assert re.search(rf"\| \*\*instruct\*\* \| all \| .* \| {instruct['simple_wiki']['words']:,} \| \|", table)
+
+
+def test_rebuilding_pairs_with_other_settings_changes_the_split_key(toy_world, tmp_path):
+    from classit_ray.config import Config
+    from classit_ray.data.prepare import plan_data
+
+    out = tmp_path / "pairs"
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, corpus=dataclasses.replace(cfg.corpus, data_dir=toy_world["corpus_dir"], instruct_dir=str(out)))
+    src = Path(toy_world["corpus_dir"]) / "switchboard.train"
+
+    def split_key() -> str:
+        return plan_data(cfg, tmp_path / "work").keys["split"]
+
+    before = split_key()  # no pairs built yet: the folder is named by its path alone
+    build_switchboard_pairs(src, out)
+    first = split_key()
+    build_switchboard_pairs(src, out)
+    assert split_key() == first != before  # the same pairs again: the same split
+    build_switchboard_pairs(src, out, TurnRules(min_words=1))
+    assert split_key() != first  # other pairs in the same folder: a new split, never the stale one

@@ -96,7 +96,8 @@ def _corpus_identity(cfg: Config) -> dict:
         corpus[name] = corpus[name] or toy
     if cfg.corpus.instruct_dir:
         built = {c: read_provenance(cfg.corpus.instruct_dir, c) for c in cfg.budget.instruct_configs}
-        built = {c: config_hash(m) for c, m in built.items() if m}
+        # Everything but the last run's own tally, which a no-op resume rewrites.
+        built = {c: config_hash({k: v for k, v in m.items() if k != "this_run"}) for c, m in built.items() if m}
         if built:  # absent otherwise, so that other data keeps the keys it had
             corpus["instruct_pairs"] = built
     return corpus
