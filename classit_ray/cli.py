@@ -4,6 +4,7 @@
     classit-ray toyworld OUT ...      generate the toy BabyLM world (same as python -m classit_ray.data.toyworld)
     classit-ray prepare ...           corpus -> budget split -> tokenizer -> shards (python -m classit_ray.data.prepare)
     classit-ray instruct-pairs ...    instruction pairs from raw BabyLM files (python -m classit_ray.data.instruct_pairs)
+    classit-ray check-cluster FILE    a `ray up` YAML against Ray's schema and this project's security posture
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         from classit_ray.data.prepare import main as prepare_main
 
         return prepare_main(rest)
+    if command == "check-cluster":
+        from classit_ray.study.cluster_check import main as check_cluster_main
+
+        return check_cluster_main(rest)
     if command == "instruct-pairs":
         from classit_ray.data.instruct_pairs.__main__ import main as instruct_pairs_main
 

@@ -155,7 +155,9 @@ class ConfigError(ValueError):
 
     def __str__(self) -> str:
         n = len(self.problems)
-        header = f"config has {n} problem{'' if n == 1 else 's'}:"
+        if n == 1:  # one line, like every other error a user sees
+            return f"{self.source or 'config'}: {self.problems[0]}"
+        header = f"config has {n} problems:"
         if self.source:
             header = f"{self.source}: {header}"
         return "\n".join([header, *(f"  - {p}" for p in self.problems)])

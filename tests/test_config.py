@@ -200,10 +200,10 @@ def test_several_problems_are_reported_together():
     assert_one_problem_containing(err.problems, "study.name", "'bad name!'")
 
 
-def test_single_problem_uses_the_same_format():
+def test_a_single_problem_is_one_line():
     err = ConfigError(["x: expected y, got z"])
-    assert str(err) == "config has 1 problem:\n  - x: expected y, got z"
-    assert str(ConfigError(["p"], "cfg.yaml")).startswith("cfg.yaml: config has 1 problem:")
+    assert str(err) == "config: x: expected y, got z"
+    assert str(ConfigError(["p"], "cfg.yaml")) == "cfg.yaml: p"
     assert isinstance(err, ValueError)
 
 
@@ -365,7 +365,7 @@ def test_bad_yaml_names_the_file(tmp_path):
     path.write_text("budget: [unclosed\n")
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert str(info.value).startswith(f"{path}: config has 1 problem:")
+    assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
     assert "not valid YAML" in info.value.problems[0]
 
 

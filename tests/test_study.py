@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from classit_ray.config import Config, ConfigError, apply_overrides
 from classit_ray.data.prepare import plan_data
@@ -277,28 +276,4 @@ def test_study_command_reports_bad_input_in_one_message(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "model.preset" in out.stderr and "huge" in out.stderr
 
-
-# ---- cluster YAML --------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["cluster.yaml", "cluster.local.yaml"])
-def test_cluster_yaml_passes_rays_own_validation(name):
-    from ray.autoscaler._private.util import prepare_config, validate_config
-
-    config = yaml.safe_load((ROOT / name).read_text())
-    validate_config(prepare_config(config))
-    text = (ROOT / name).read_text()
-    assert "--dashboard-host=127.0.0.1" in text and "pip install -q -e ~/classit_ray" in text
-    if config["provider"]["type"] == "aws":
-        ports = [p for p in config["provider"]["security_group"]["IpPermissions"]]
-        assert [(p["FromPort"], p["ToPort"]) for p in ports] == [(22, 22)]  # no dashboard or GCS port to the world
-        assert config["available_node_types"]["gpu_worker"]["max_workers"] >= 1
-
-
-def test_cluster_yaml_validation_rejects_a_typo():
-    import jsonschema
-    from ray.autoscaler._private.util import prepare_config, validate_config
-
-    config = yaml.safe_load((ROOT / "cluster.yaml").read_text())
-    config["max_worker"] = config.pop("max_workers")
-    with pytest.raises(jsonschema.ValidationError, match="max_worker"):
-        validate_config(prepare_config(config))
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from classit_ray.safe_loading import MODEL_LOAD_KWARGS, check_model_dir
+
 F1_TASKS = ("mrpc", "qqp")
 SMALL_BATCH_TASKS = ("boolq", "multirc")  # long passages: batch 16 instead of 32
 
@@ -90,7 +92,8 @@ def load_classifier(model_dir: str | Path, num_labels: int, device: str = "cpu")
     from transformers import AutoTokenizer, LlamaForSequenceClassification
     from transformers.utils import logging as transformers_logging
 
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    check_model_dir(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     if tokenizer.pad_token_id is None or tokenizer.eos_token is None:
         raise ValueError(f"{model_dir}: the tokenizer needs a pad token (last-token pooling) and an EOS token (field separator)")
     tokenizer.padding_side = "right"
@@ -100,7 +103,7 @@ def load_classifier(model_dir: str | Path, num_labels: int, device: str = "cpu")
     transformers_logging.set_verbosity_error()
     try:
         model = LlamaForSequenceClassification.from_pretrained(
-            str(model_dir), num_labels=num_labels, pad_token_id=tokenizer.pad_token_id, dtype=torch.float32
+            str(model_dir), num_labels=num_labels, pad_token_id=tokenizer.pad_token_id, dtype=torch.float32, **MODEL_LOAD_KWARGS
         )
     finally:
         transformers_logging.set_verbosity(verbosity)

@@ -22,6 +22,7 @@ from typing import Protocol
 import torch
 
 from classit_ray.eval.items import EvalDataError
+from classit_ray.safe_loading import MODEL_LOAD_KWARGS, check_model_dir
 
 
 class LanguageModel(Protocol):
@@ -43,13 +44,11 @@ class HFCausalLM:
     def __init__(self, model_dir: str | Path, device: str = "cpu", batch_size: int = 64):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        model_dir = Path(model_dir)
-        if not (model_dir / "config.json").is_file():
-            raise EvalDataError(f"{model_dir}: no config.json; expected a model directory saved with save_pretrained")
+        model_dir = check_model_dir(model_dir, EvalDataError)
         if not any((model_dir / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "vocab.json")):
             raise EvalDataError(f"{model_dir}: no tokenizer (tokenizer.json); the model directory must carry its tokenizer")
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        self.model = AutoModelForCausalLM.from_pretrained(str(model_dir)).to(device).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), **MODEL_LOAD_KWARGS).to(device).eval()
         self.device, self.batch_size = device, batch_size
         self.bos = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
 

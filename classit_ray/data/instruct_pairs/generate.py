@@ -36,6 +36,7 @@ from classit_ray.data.instruct_pairs.output import PairCounts, PairWriter, check
 from classit_ray.data.instruct_pairs.passages import PassageRules, write_passages
 from classit_ray.data.instruct_pairs.qa import PROMPT_TEMPLATE, PROMPT_VERSION, QARules, parse_pairs, qa_prompt
 from classit_ray.data.tokenizer import file_sha256
+from classit_ray.safe_loading import MODEL_LOAD_KWARGS, check_model_dir
 
 SOURCE = "simple_wiki"
 WORK_DIR = "_work"
@@ -90,7 +91,7 @@ class HFGenerator:
             self.tok.pad_token = self.tok.eos_token
         # bf16 on GPU; fp32 on CPU, where bf16 matmuls measured 14x slower here.
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, local_files_only=True).to(self.device).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **MODEL_LOAD_KWARGS).to(self.device).eval()
         self.chat = bool(getattr(self.tok, "chat_template", None))
 
     def __call__(self, prompts: list[str]) -> list[str]:
@@ -123,15 +124,14 @@ def generator_identity(model_dir: str | Path) -> dict:
 
     path = Path(model_dir).expanduser().resolve()
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{model_dir}: not a local model folder; expected config.json, weights and a tokenizer "
-                                "that transformers loads (the paper used a ~3B instruct model)")
+        raise FileNotFoundError(f"{model_dir}: not a local model folder; expected config.json, safetensors weights and a "
+                                "tokenizer that transformers loads (the paper used a ~3B instruct model)")
+    check_model_dir(path, FileNotFoundError)
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=True)
     except Exception as e:  # transformers raises several types for an unreadable config
         raise FileNotFoundError(f"{path}/config.json: transformers cannot load it ({e})") from None
-    weights = {p.name: p.stat().st_size for p in sorted(path.iterdir()) if p.suffix in (".safetensors", ".bin")}
-    if not weights:
-        raise FileNotFoundError(f"{path}: no weights (*.safetensors or *.bin) beside config.json")
+    weights = {p.name: p.stat().st_size for p in sorted(path.glob("*.safetensors"))}
     return {"path": str(path), "model_type": config.model_type, "config_sha256": file_sha256(path / "config.json"), "weights": weights}
 
 
