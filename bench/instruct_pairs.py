@@ -83,7 +83,7 @@ def generation_rates(out: Path, passages: int, max_new_tokens: int) -> list[dict
     from classit_ray.data.instruct_pairs.passages import PassageRules
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from test_instruct_pairs import write_tiny_random_model
+    from conftest import write_tiny_random_model
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     toy = write_toy_world(out / "toyworld", words=2_000_000, seed=0)

@@ -350,6 +350,10 @@ def validate(cfg: Config) -> list[str]:
             if item not in allowed:
                 problems.append(f"{path}: unknown value {item!r}{_did_you_mean(item, allowed)}; "
                                 f"expected one of {', '.join(allowed)}")
+    preset = PRESETS.get(cfg.model.preset)
+    if preset and cfg.tokenizer.vocab_size > preset.vocab_size:  # the embedding table must hold every token id
+        problems.append(f"tokenizer.vocab_size: {cfg.tokenizer.vocab_size} is more than model.preset {cfg.model.preset!r} "
+                        f"embeds ({preset.vocab_size}); expected 0 (the preset's) or <= {preset.vocab_size}, or a larger preset")
     return problems + _budget_problems(cfg) + _batch_problems(cfg)
 
 

@@ -64,3 +64,17 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path
+
+
+def write_tiny_random_model(out: Path, texts: list[str]) -> Path:
+    """A randomly initialised LLaMA with a byte-level BPE: a real local model folder, gibberish out."""
+    from transformers import LlamaForCausalLM
+
+    from classit_ray.data.tokenizer import build_bpe, save_hf_tokenizer
+    from classit_ray.model import llama_config
+
+    tok = build_bpe(iter([texts]), vocab_size=400, min_frequency=1)
+    save_hf_tokenizer(tok, out)
+    config = llama_config("tiny", vocab_size=tok.get_vocab_size(), bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    LlamaForCausalLM(config).save_pretrained(out)
+    return out

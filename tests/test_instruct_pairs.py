@@ -20,7 +20,7 @@ from classit_ray.data.instruct_pairs.output import MANIFEST, PairCounts
 from classit_ray.data.instruct_pairs.passages import PassageRules, chunk_article, iter_articles, write_passages
 from classit_ray.data.instruct_pairs.qa import QARules, parse_pairs
 from classit_ray.data.instruct_pairs.switchboard import TurnRules, build_switchboard_pairs, is_backchannel, iter_turns, turn_pairs
-from conftest import write_lines
+from conftest import write_lines, write_tiny_random_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -290,20 +290,6 @@ def test_a_crash_keeps_finished_passages_and_the_rerun_completes_them(ray_sessio
     expected = [p for t, text in zip(passages["title"], passages["text"]) for p in stub_pairs(t, text)]
     rows = pd.read_parquet(out / "simple_wiki")
     assert list(zip(rows["prompt"], rows["reply"])) == expected and counts.pairs == len(expected)
-
-
-def write_tiny_random_model(out: Path, texts: list[str]) -> Path:
-    """A randomly initialised LLaMA with a byte-level BPE: a real local model folder, gibberish out."""
-    from transformers import LlamaForCausalLM
-
-    from classit_ray.data.tokenizer import build_bpe, save_hf_tokenizer
-    from classit_ray.model import llama_config
-
-    tok = build_bpe(iter([texts]), vocab_size=400, min_frequency=1)
-    save_hf_tokenizer(tok, out)
-    config = llama_config("tiny", vocab_size=tok.get_vocab_size(), bos_token_id=1, eos_token_id=2, pad_token_id=0)
-    LlamaForCausalLM(config).save_pretrained(out)
-    return out
 
 
 def test_a_tiny_random_model_is_parsed_cleanly_into_counted_drops(ray_session, wiki_file, tmp_path):
