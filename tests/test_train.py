@@ -58,6 +58,43 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(prepared, twenty_steps
         torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0, msg=name)
 
 
+def test_a_killed_worker_restarts_from_its_last_checkpoint_and_ends_with_the_same_weights(prepared, twenty_steps, tmp_path):
+    """SIGKILL the Ray Train worker once checkpoints exist: Train restarts it (FailureConfig), the
+    loop resumes from the last checkpoint and its data position, and the final weights equal
+    those of the uninterrupted run bit for bit."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from ray.util.state import list_actors
+
+    spec = spec_for(prepared, max_steps=20)
+    run_dir = tmp_path / "ray" / spec.run_name
+    killed: dict = {}
+
+    def kill_after_checkpoints() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not killed:
+            saved = [d for d in run_dir.glob("chck_*") if d.is_dir()] if run_dir.is_dir() else []
+            if len(saved) >= 2:
+                workers = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")], raise_on_missing_output=False)
+                if workers:
+                    os.kill(workers[0].pid, signal.SIGKILL)
+                    killed.update(pid=workers[0].pid, checkpoints=sorted(d.name for d in saved), ended=(run_dir / "step_20").exists())
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_after_checkpoints, daemon=True)
+    killer.start()
+    result = run_stage(spec, tmp_path / "out", tmp_path / "ray", max_failures=2)
+    killer.join(timeout=1)
+    assert killed and not killed["ended"], f"the worker was not killed mid-run: {killed}"
+    assert read_state(result.latest)["position"]["step"] == 20
+    expected, got = load_file(f"{twenty_steps.latest}/model.safetensors"), load_file(f"{result.latest}/model.safetensors")
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0, msg=name)
+
+
 def test_two_workers_follow_one_worker(prepared, twenty_steps, tmp_path):
     spec = dataclasses.replace(spec_for(prepared, max_steps=10, num_workers=2), micro_batch_size=8)
     two = run_stage(spec, tmp_path / "out", tmp_path / "ray")
