@@ -184,6 +184,80 @@ def test_toy_grid_one_row_per_cell_with_real_metrics(toy_study):
     assert (storage / "grid" / "report.md").is_file()
 
 
+def _kill_ray_session_of(driver_pid: int, timeout: float = 60) -> None:
+    """SIGKILL every process of the local Ray that the driver `driver_pid` started, until none is left."""
+    import re
+    import signal
+
+    pattern = re.compile(rf"session_\S*_{driver_pid}\b")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ps = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout.splitlines()
+        alive = [int(line.split()[0]) for line in ps if pattern.search(line) and not line.split()[1].startswith("Z")]
+        if not alive:
+            return
+        for pid in alive:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.5)
+    raise AssertionError(f"processes of the killed driver's Ray would not die: {alive}")
+
+
+_KILLABLE_DRIVER = """
+import dataclasses, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_study import _toy_study
+from classit_ray.study.runner import run_study
+study = _toy_study(Path({storage!r}), "killed")
+run_study(dataclasses.replace(study, grid={{"model.preset": ["tiny"], "seed": [0], "instruct.curriculum": ["merged"],
+                                           "budget.instruct_fraction": [0.1]}}))
+"""
+
+
+@pytest.mark.slow
+def test_a_study_driver_killed_mid_study_resumes_without_recomputing(toy_study, tmp_path):
+    """SIGKILL the driver (and the Ray it started: its process group) once the pretraining has
+    finished; the same command again restores the experiment, reuses every finished stage and
+    writes the row an uninterrupted study wrote."""
+    import signal
+
+    storage = tmp_path / "storage"
+    command = [sys.executable, "-c", _KILLABLE_DRIVER.format(tests=str(ROOT / "tests"), storage=str(storage))]
+    log = open(tmp_path / "killed.log", "w")
+    driver = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 400
+    try:
+        while time.monotonic() < deadline and driver.poll() is None and not list((storage / "artifacts" / "pretrain").glob("*/manifest.json")):
+            time.sleep(0.2)
+        assert driver.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+        log.close()
+    # Ray's daemons are not all in the driver's process group and outlive it for a moment (as
+    # after a real crash); the test must not leave them running.
+    _kill_ray_session_of(driver.pid)
+    assert not (storage / "killed" / "results.parquet").exists()  # it was killed before the end
+    finished = _manifests(storage / "artifacts")
+    assert any("/pretrain/" in path for path in finished)
+
+    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    after = _manifests(storage / "artifacts")
+    assert {p: after[p] for p in finished} == finished  # no finished stage was rewritten
+    row = pd.read_parquet(storage / "killed" / "results.parquet").iloc[0]
+    assert row["status"] == "ok" and row["executed/pretrain"] == 0
+    _, uninterrupted = toy_study
+    reference = uninterrupted[(uninterrupted["instruct.curriculum"] == "merged") & (uninterrupted["status"] == "ok")].iloc[0]
+    for column in [c for c in reference.index if c.startswith(("key/", "eval/"))]:
+        assert row[column] == pytest.approx(reference[column], rel=1e-6) if isinstance(reference[column], float) else row[column] == reference[column], column
+
+
 @pytest.mark.slow
 def test_rerunning_the_same_study_recomputes_nothing(toy_study):
     storage, first = toy_study
