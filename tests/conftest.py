@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +83,21 @@ def write_tiny_random_model(out: Path, texts: list[str]) -> Path:
     config = llama_config("tiny", vocab_size=tok.get_vocab_size(), bos_token_id=1, eos_token_id=2, pad_token_id=0)
     LlamaForCausalLM(config).save_pretrained(out)
     return out
+
+
+def kill_ray_session_of(driver_pid: int, timeout: float = 60) -> None:
+    """SIGKILL every process of the local Ray that the driver `driver_pid` started, until none is left."""
+    pattern = re.compile(rf"session_\S*_{driver_pid}\b")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ps = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout.splitlines()
+        alive = [int(line.split()[0]) for line in ps if pattern.search(line) and not line.split()[1].startswith("Z")]
+        if not alive:
+            return
+        for pid in alive:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.5)
+    raise AssertionError(f"processes of the killed driver's Ray would not die: {alive}")

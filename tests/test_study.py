@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import kill_ray_session_of
 
 from classit_ray.config import Config, ConfigError, apply_overrides
 from classit_ray.data.prepare import plan_data
@@ -184,27 +185,6 @@ def test_toy_grid_one_row_per_cell_with_real_metrics(toy_study):
     assert (storage / "grid" / "report.md").is_file()
 
 
-def _kill_ray_session_of(driver_pid: int, timeout: float = 60) -> None:
-    """SIGKILL every process of the local Ray that the driver `driver_pid` started, until none is left."""
-    import re
-    import signal
-
-    pattern = re.compile(rf"session_\S*_{driver_pid}\b")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ps = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout.splitlines()
-        alive = [int(line.split()[0]) for line in ps if pattern.search(line) and not line.split()[1].startswith("Z")]
-        if not alive:
-            return
-        for pid in alive:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.5)
-    raise AssertionError(f"processes of the killed driver's Ray would not die: {alive}")
-
-
 _KILLABLE_DRIVER = """
 import dataclasses, sys
 from pathlib import Path
@@ -241,7 +221,7 @@ def test_a_study_driver_killed_mid_study_resumes_without_recomputing(toy_study, 
         log.close()
     # Ray's daemons are not all in the driver's process group and outlive it for a moment (as
     # after a real crash); the test must not leave them running.
-    _kill_ray_session_of(driver.pid)
+    kill_ray_session_of(driver.pid)
     assert not (storage / "killed" / "results.parquet").exists()  # it was killed before the end
     finished = _manifests(storage / "artifacts")
     assert any("/pretrain/" in path for path in finished)

@@ -1,5 +1,6 @@
 """Training under Ray Train on the toy world (tiny preset, CPU): stored per-step losses, exact
-resume, 2 workers vs 1, curricula, and bad inputs caught before any compute.
+resume after a stop and after a killed worker, 2 workers vs 1, curricula, and bad inputs caught
+before any compute.
 
 Regenerate the stored losses (after a deliberate change to the loop) with
 `python tests/test_train.py`, and say why in the commit.
@@ -47,21 +48,11 @@ def test_twenty_steps_reproduce_stored_losses(twenty_steps):
     assert losses == pytest.approx(json.loads(STORED.read_text())["losses"], rel=1e-4)
 
 
-def test_resume_gives_the_weights_of_an_uninterrupted_run(prepared, twenty_steps, tmp_path):
-    first = run_stage(spec_for(prepared, max_steps=10), tmp_path / "out", tmp_path / "ray")
-    assert read_state(first.latest)["position"]["step"] == 10
-    resumed = run_stage(spec_for(prepared, max_steps=20), tmp_path / "out", tmp_path / "ray")  # same run name: resumes
-    assert read_state(resumed.latest)["position"]["step"] == 20
-    assert losses_of(resumed) == pytest.approx(losses_of(twenty_steps), rel=1e-6)
-    expected, got = load_file(f"{twenty_steps.latest}/model.safetensors"), load_file(f"{resumed.latest}/model.safetensors")
-    for name in expected:
-        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0, msg=name)
-
-
-def test_a_killed_worker_restarts_from_its_last_checkpoint_and_ends_with_the_same_weights(prepared, twenty_steps, tmp_path):
-    """SIGKILL the Ray Train worker once checkpoints exist: Train restarts it (FailureConfig), the
-    loop resumes from the last checkpoint and its data position, and the final weights equal
-    those of the uninterrupted run bit for bit."""
+def test_a_stopped_run_resumes_and_a_killed_worker_restarts_with_the_uninterrupted_weights(prepared, twenty_steps, tmp_path):
+    """Two interruptions, one run: it stops at max_steps 10 and is started again to 20 (the
+    same run name resumes); during that second run its Ray Train worker is SIGKILLed once a new
+    checkpoint exists, Train restarts it (FailureConfig) from that checkpoint and its data
+    position. The losses and final weights equal the uninterrupted run's, bit for bit."""
     import os
     import signal
     import threading
@@ -69,28 +60,32 @@ def test_a_killed_worker_restarts_from_its_last_checkpoint_and_ends_with_the_sam
 
     from ray.util.state import list_actors
 
+    first = run_stage(spec_for(prepared, max_steps=10), tmp_path / "out", tmp_path / "ray")
+    assert read_state(first.latest)["position"]["step"] == 10
     spec = spec_for(prepared, max_steps=20)
     run_dir = tmp_path / "ray" / spec.run_name
+    before = {d.name for d in run_dir.glob("chck_*")}
     killed: dict = {}
 
-    def kill_after_checkpoints() -> None:
+    def kill_after_a_new_checkpoint() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not killed:
-            saved = [d for d in run_dir.glob("chck_*") if d.is_dir()] if run_dir.is_dir() else []
-            if len(saved) >= 2:
+            new = {d.name for d in run_dir.glob("chck_*") if d.is_dir()} - before
+            if new:
                 workers = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")], raise_on_missing_output=False)
                 if workers:
                     os.kill(workers[0].pid, signal.SIGKILL)
-                    killed.update(pid=workers[0].pid, checkpoints=sorted(d.name for d in saved), ended=(run_dir / "step_20").exists())
+                    killed.update(pid=workers[0].pid, after=sorted(new), ended=(run_dir / "step_20").exists())
             time.sleep(0.02)
 
-    killer = threading.Thread(target=kill_after_checkpoints, daemon=True)
+    killer = threading.Thread(target=kill_after_a_new_checkpoint, daemon=True)
     killer.start()
-    result = run_stage(spec, tmp_path / "out", tmp_path / "ray", max_failures=2)
+    resumed = run_stage(spec, tmp_path / "out", tmp_path / "ray", max_failures=2)  # same run name: resumes
     killer.join(timeout=1)
     assert killed and not killed["ended"], f"the worker was not killed mid-run: {killed}"
-    assert read_state(result.latest)["position"]["step"] == 20
-    expected, got = load_file(f"{twenty_steps.latest}/model.safetensors"), load_file(f"{result.latest}/model.safetensors")
+    assert read_state(resumed.latest)["position"]["step"] == 20
+    assert losses_of(resumed) == pytest.approx(losses_of(twenty_steps), rel=1e-6)
+    expected, got = load_file(f"{twenty_steps.latest}/model.safetensors"), load_file(f"{resumed.latest}/model.safetensors")
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0, msg=name)
 
