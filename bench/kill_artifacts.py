@@ -1,14 +1,15 @@
 """Fault injection at random points: SIGKILL a pipeline while it writes artifacts, and count the
 artifacts that read back as complete but are not.
 
-    python bench/kill_artifacts.py [--trials 24] [--rerun-every 3] [--out bench/out/kill_artifacts]
+    python bench/kill_artifacts.py [--trials 24] [--rerun-every 3] [--kill-window A B] [--out bench/out/kill_artifacts]
 
 The command under test is the pretraining command on a small toy world: the toy world, the budget
 split, the tokenizer, the pretraining shards and the instruction shards (atomic directories with a
 manifest), then a Ray Train pretraining that writes checkpoints every few steps and its finished
 stage. An uninterrupted run makes the reference. Each trial starts the same command in a fresh
 work dir, SIGKILLs it (its process group, then every process of the Ray it started) at a time
-drawn uniformly from [0.5 s, the reference's duration], and checks every directory that claims to
+drawn uniformly from [0.5 s, the reference's duration] (or `--kill-window A B`: the data stages
+finish in the first ~14 s here, so a window there aims at them), and checks every directory that claims to
 be complete — an artifact with `manifest.json`, a checkpoint with `classit_state.json` — against
 the reference: same files, same bytes (JSON only parsed: it holds timings). Every `--rerun-every`th
 trial then runs the command again to the end, which must resume and finish with the reference's
@@ -96,6 +97,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--rerun-every", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kill-window", type=float, nargs=2, metavar=("A", "B"), help="kill times drawn from [A, B] s")
     parser.add_argument("--out", default="bench/out/kill_artifacts")
     args = parser.parse_args()
     out = Path(args.out)
@@ -111,7 +113,7 @@ def main() -> None:
     wrong_total = claimed_total = reruns_ok = reruns = 0
     for trial in range(args.trials):
         work = out / f"trial-{trial:02d}"
-        at = rng.uniform(0.5, seconds)
+        at = rng.uniform(*(args.kill_window or (0.5, seconds)))
         _, finished = run(work, kill_after=at)
         claimed = claimed_complete(work)
         problems = [(d, why) for d in claimed if (why := differs(d, reference / d.relative_to(work)))]

@@ -176,6 +176,9 @@ def test_toy_grid_one_row_per_cell_with_real_metrics(toy_study):
     # The three curricula share one pretraining, and it ran once (they started side by side).
     assert ok["key/pretrain"].nunique() == 1 and ok["executed/pretrain"].sum() == 1
     assert (ok["executed/eval"] == 1).all() and ok["key/model"].nunique() == 3
+    # Each trial's wall time splits into its own compute, waiting on shared stages, and Ray's overhead.
+    assert (ok["time/compute_s"] > 0).all() and (ok["time/waited_s"] >= 0).all() and (ok["time/ray_overhead_s"] > 0).all()
+    assert (ok["time/compute_s"] + ok["time/waited_s"] + ok["time/ray_overhead_s"] - ok["time/cell_s"]).abs().max() < 1e-6
     # The keys the trials used are the ones the plan (and --dry-run) computed beforehand.
     study = _toy_study(storage, "grid")
     for _, row in ok.iterrows():

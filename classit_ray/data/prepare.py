@@ -126,15 +126,16 @@ def plan_data(cfg: Config, work_dir: Path) -> PreparedData:
                         work_dir / "shards" / f"pretrain-{shard_key}", instruct_shards, [], keys)
 
 
-def _run_stage(name: str, out_dir: Path, build) -> bool:
-    """Build `out_dir` unless it is complete; True when it was built by this call."""
+def _run_stage(name: str, out_dir: Path, build) -> float | None:
+    """Build `out_dir` unless it is complete; the seconds it took when built by this call, else None."""
     if is_complete(out_dir):
         print(f"[prepare] {name}: reused {out_dir}", flush=True)
-        return False
+        return None
     t0 = time.perf_counter()
     build(out_dir)
-    print(f"[prepare] {name}: built in {time.perf_counter() - t0:.1f}s -> {out_dir}", flush=True)
-    return True
+    seconds = time.perf_counter() - t0
+    print(f"[prepare] {name}: built in {seconds:.1f}s -> {out_dir}", flush=True)
+    return seconds
 
 
 def prepare_data(cfg: Config, work_dir: Path, run_once=None) -> PreparedData:
@@ -155,7 +156,7 @@ def prepare_data(cfg: Config, work_dir: Path, run_once=None) -> PreparedData:
     done: list[str] = []
 
     def stage(name: str, out_dir: Path, build) -> None:
-        if once(name, out_dir.name, lambda: _run_stage(name, out_dir, build)):
+        if once(name, out_dir.name, lambda: _run_stage(name, out_dir, build)) is not None:
             done.append(name)
 
     split_dir, tokenizer_dir = plan.split_dir, plan.tokenizer_dir

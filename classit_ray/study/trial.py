@@ -77,6 +77,41 @@ def config_columns(cfg: Config) -> dict[str, Any]:
     return cols
 
 
+class TrialClock:
+    """Where a trial's wall time goes: its own compute (data builds, training loops, evaluation),
+    stages it waited for or reused (computed by another trial, or before), and the rest — Ray's
+    overhead: actors, trainers, tasks and their start-up. Each stage call is timed here, and
+    `compute_of(result, elapsed)` says how much of it was this trial's compute (None: waited)."""
+
+    def __init__(self):
+        self.compute = self.waited = 0.0
+
+    def timed(self, call, compute_of):
+        t0 = time.perf_counter()
+        result = call()
+        elapsed = time.perf_counter() - t0
+        own = compute_of(result, elapsed)
+        if own is None:
+            self.waited += elapsed
+        else:
+            self.compute += min(own, elapsed)
+        return result
+
+
+def _data_compute(result, elapsed: float) -> float | None:
+    # prepare.py's builds return their seconds (None when reused); the toy world, its Config.
+    return None if result is None else result if isinstance(result, float) else elapsed
+
+
+def _training_compute(result: StageResult, elapsed: float) -> float | None:
+    return result.metrics.get(f"{result.spec.stage}/loop_s", elapsed) if result.executed else None
+
+
+def _eval_compute(result: tuple[dict, bool], elapsed: float) -> float | None:
+    manifest, executed = result
+    return manifest.get("seconds", elapsed) if executed else None
+
+
 def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callbacks=()) -> dict[str, Any]:
     """Run (or reuse) every stage of one cell; return its results row.
 
@@ -85,14 +120,16 @@ def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callb
     instruction stages' `TorchTrainer` (a study passes Tune's report callback for ASHA).
     """
     t0 = time.perf_counter()
+    clock = TrialClock()
     ray_storage = work_dir / "ray_results"
-    data: PreparedData = prepare_data(cfg, work_dir, run_once=once)
+    data: PreparedData = prepare_data(cfg, work_dir, run_once=lambda *a: clock.timed(lambda: once(*a), _data_compute))
     planned = cfg  # keys come from the config as given (empty paths = the toy world), as in the plan
     cfg = resolve_eval_dir(data.config, work_dir)
 
     def stage(spec, out_dir: Path, cbs=()) -> StageResult:
         spec = dataclasses.replace(spec, torch_threads=threads)
-        return once(spec.stage, spec.key, lambda: run_stage(spec, out_dir, ray_storage, callbacks=cbs))
+        return clock.timed(lambda: once(spec.stage, spec.key, lambda: run_stage(spec, out_dir, ray_storage, callbacks=cbs)),
+                           _training_compute)
 
     spec = pretrain_spec(cfg, data)
     pretrained = stage(spec, stage_dir(work_dir, spec))
@@ -106,7 +143,8 @@ def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callb
             raise RuntimeError(f"instruction stage {instruct[-1].spec.run_name} stopped before its end; set instruct.max_steps=0")
     model = (instruct or [pretrained])[-1]
     key = eval_key(model.spec.key, planned)
-    evaluation, evaluated = once("eval", key, lambda: run_eval_stage(model.final, cfg, work_dir / "eval" / key, threads))
+    evaluation, evaluated = clock.timed(lambda: once("eval", key, lambda: run_eval_stage(model.final, cfg, work_dir / "eval" / key, threads)),
+                                        _eval_compute)
     if evaluation.get("failed"):
         print(f"[eval] failed tasks for {model.final}: {evaluation['failed']}", flush=True)
 
@@ -123,8 +161,10 @@ def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callb
         "artifact/pretrain": str(pretrained.out_dir), "artifact/model": str(model.final), "artifact/eval": str(work_dir / "eval" / key),
         "executed/data": len(data.executed), "executed/pretrain": int(pretrained.executed),
         "executed/instruct": sum(int(r.executed) for r in instruct), "executed/eval": int(evaluated),
-        "time/cell_s": time.perf_counter() - t0,
     })
+    cell_s = time.perf_counter() - t0
+    row.update({"time/cell_s": cell_s, "time/compute_s": clock.compute, "time/waited_s": clock.waited,
+                "time/ray_overhead_s": cell_s - clock.compute - clock.waited})
     return row
 
 

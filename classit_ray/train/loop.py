@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import resource
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -92,8 +93,9 @@ class Reporter:
     workers only at report time: no per-step device-to-host sync for bookkeeping.
     """
 
-    def __init__(self, stage: str):
+    def __init__(self, stage: str, started: float):
         self.stage, self.losses, self.tokens, self.slots, self.t0 = stage, [], 0, 0, time.perf_counter()
+        self.started = started  # when this worker's loop began: `<stage>/loop_s` is the time since
 
     def add(self, loss: float, tokens: int, slots: int) -> None:
         self.losses.append(loss)
@@ -116,6 +118,8 @@ class Reporter:
             f"{s}/lr": lr,
             f"{s}/step": position.step,
             f"{s}/epoch": position.epoch,
+            f"{s}/loop_s": time.perf_counter() - self.started,  # a study subtracts it from the trial's wall time
+            f"{s}/peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # this worker's high-water mark
             "checkpoint_name": name,
         }
         if s == "instruct":
@@ -125,6 +129,7 @@ class Reporter:
 
 
 def train_loop_per_worker(config: dict) -> None:
+    started = time.perf_counter()
     import ray.train
     import ray.train.torch
 
@@ -162,7 +167,7 @@ def train_loop_per_worker(config: dict) -> None:
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
     words_per_step = spec.batch_size * spec.words / spec.rows
     schedule = babylm_schedule(spec.budget_words, math.ceil(words_per_step * total_steps)) if spec.budget_words else []
-    reporter = Reporter(spec.stage)
+    reporter = Reporter(spec.stage, started)
     shard = ray.train.get_dataset_shard("train")
     log_every = max(1, total_steps // 10)
     if spec.max_steps and position.step >= spec.max_steps:
