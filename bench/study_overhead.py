@@ -9,6 +9,9 @@ pretraining's memory as the corpus grows.
    another trial computed, and the rest: Ray's overhead (Tune trial, Train controllers and
    worker groups, Ray Data pipelines, evaluation task, their start-up).
 2. Stages executed by the grid against a naive grid, where every cell runs its own pretraining.
+   Each trial's `time/stages` gives the same split stage by stage; and, as the floor under every
+   training stage, a `TorchTrainer.fit()` whose loop does nothing, started from a Ray worker as
+   a trial's stages are (so with this project's local Ray settings).
 3. Peak RSS of the pretraining worker (`pretrain/peak_rss_mb`, its ru_maxrss) on the toy corpus
    and on one `--scale` times larger, the same number of epochs.
 
@@ -18,6 +21,7 @@ Prints markdown for bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import shutil
 import time
@@ -43,6 +47,35 @@ def overhead_table(df, title: str) -> list[str]:
     for _, row in df.sort_values("instruct.curriculum").iterrows():
         lines.append(f"| {row['instruct.curriculum']} | " + " | ".join(f"{row[c]:.1f}" for c in TIME_COLUMNS) + " |")
     return lines
+
+
+def stage_table(row) -> list[str]:
+    lines = ["| stage | seconds | own compute s | Ray overhead s |", "|---|---:|---:|---:|"]
+    for name, (seconds, own) in json.loads(row["time/stages"]).items():
+        lines.append(f"| {name} | {seconds:.2f} | {'waited' if own is None else f'{own:.2f}'} | "
+                     f"{'' if own is None else f'{seconds - own:.2f}'} |")
+    return lines
+
+
+def _empty_fit(storage: str) -> float:
+    import ray.train
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    trainer = TorchTrainer(lambda: None, scaling_config=ScalingConfig(num_workers=1),
+                           run_config=RunConfig(name=f"empty-{time.time_ns()}", storage_path=storage))
+    t0 = time.perf_counter()
+    trainer.fit()
+    return time.perf_counter() - t0
+
+
+def empty_fit_seconds(out: Path, repeats: int = 3) -> list[float]:
+    import ray
+
+    from classit_ray.study.once import outside_placement_group
+
+    task = ray.remote(_empty_fit).options(num_cpus=0, scheduling_strategy=outside_placement_group())
+    return [ray.get(task.remote(str((out / "empty_fit").resolve()))) for _ in range(repeats)]
 
 
 def peak_memory(out: Path, scale: int) -> list[dict]:
@@ -77,6 +110,10 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {physical_cores()} cores\n")
     one = run_study(study(out / "one", "one_cell", ["merged"]))
     print("\n".join(overhead_table(one, "One cell from nothing")))
+    print("\nIts stages:\n")
+    print("\n".join(stage_table(one.iloc[0])))
+    fits = empty_fit_seconds(out)
+    print(f"\nan empty TorchTrainer.fit(): {', '.join(f'{s:.2f}' for s in fits)} s (median {sorted(fits)[1]:.2f})\n")
     grid = run_study(study(out / "grid", "grid", ["merged", "switchboard>wiki", "wiki>switchboard"]))
     print()
     print("\n".join(overhead_table(grid, "Three curricula sharing one pretraining, 2 trials at once")))

@@ -79,6 +79,20 @@ def test_planned_keys_equal_the_keys_of_the_built_stages(prepared):
     assert planned == [s.key for s in instruct_specs(cfg, prepared)]
 
 
+def test_relative_paths_are_made_absolute_before_trials_change_directory(tmp_path, monkeypatch):
+    from classit_ray.study.runner import study_dir, with_absolute_paths
+
+    monkeypatch.chdir(tmp_path)
+    cfg = apply_overrides(Config(), {"study.storage_path": "results", "study.name": "s", "corpus.data_dir": "babylm",
+                                     "eval.eval_dir": "~/evaluation_data", "study.work_dir": "s3://bucket/store"})
+    assert study_dir(cfg) == str(tmp_path.resolve() / "results" / "s")  # a relative one broke Tuner.can_restore
+    fixed = with_absolute_paths(cfg)
+    assert fixed.study.storage_path == str(tmp_path.resolve() / "results")  # trials run elsewhere: it broke the artifact store
+    assert fixed.corpus.data_dir == str(tmp_path.resolve() / "babylm")
+    assert fixed.eval.eval_dir == str(Path("~/evaluation_data").expanduser().resolve())
+    assert (fixed.study.work_dir, fixed.corpus.instruct_dir) == ("s3://bucket/store", "")  # URIs and "unset" stay as they are
+
+
 def test_plan_keys_do_not_depend_on_where_the_store_is():
     cfg = Config()
     one = [s.key for s in plan_cell(cfg, Path("/store/a"))]
@@ -127,6 +141,36 @@ def test_concurrent_callers_run_a_stage_once(ray_session, tmp_path):
 
     with pytest.raises(ValueError, match="column 'prompt' missing"):  # the stage's own error, not Ray's wrapper
         run_once("test", "k2", failing)
+
+
+def test_a_waiter_takes_over_when_the_lease_holder_dies(ray_session, tmp_path):
+    import ray
+
+    from classit_ray.study.once import run_once
+
+    started, built = tmp_path / "started", tmp_path / "built"
+
+    @ray.remote(num_cpus=0, max_retries=0)
+    def caller(hang: bool):
+        def build():
+            if built.exists():
+                return "reused"
+            started.write_text("")
+            if hang:
+                time.sleep(600)  # killed before it finishes
+            built.write_text("")
+            return "built"
+
+        return run_once("test", "k3", build)
+
+    holder = caller.remote(True)
+    deadline = time.time() + 60
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    waiter = caller.remote(False)
+    time.sleep(1)  # the waiter is now waiting on the holder's lease
+    ray.cancel(holder, force=True)  # the holder's process dies, and its lease with it
+    assert ray.get(waiter, timeout=120) == "built"  # the waiter took the lease and ran the stage itself
 
 
 # ---- the toy grid end to end ---------------------------------------------------------------------
@@ -179,6 +223,11 @@ def test_toy_grid_one_row_per_cell_with_real_metrics(toy_study):
     # Each trial's wall time splits into its own compute, waiting on shared stages, and Ray's overhead.
     assert (ok["time/compute_s"] > 0).all() and (ok["time/waited_s"] >= 0).all() and (ok["time/ray_overhead_s"] > 0).all()
     assert (ok["time/compute_s"] + ok["time/waited_s"] + ok["time/ray_overhead_s"] - ok["time/cell_s"]).abs().max() < 1e-6
+    for _, row in ok.iterrows():  # and stage by stage: [seconds, own compute or None when waited on or reused]
+        stages = json.loads(row["time/stages"])
+        assert list(stages)[:3] == ["toyworld", "split", "tokenizer"] and list(stages)[-1] == "eval" and "pretrain" in stages
+        assert all(own is None or 0 <= own <= seconds for seconds, own in stages.values())
+        assert (stages["pretrain"][1] is None) == (row["executed/pretrain"] == 0)
     # The keys the trials used are the ones the plan (and --dry-run) computed beforehand.
     study = _toy_study(storage, "grid")
     for _, row in ok.iterrows():

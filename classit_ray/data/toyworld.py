@@ -182,6 +182,11 @@ def _existing(out: Path, words: int, seed: int) -> dict | None:
     return _summary(out, meta)
 
 
+def toy_world_ready(out_dir: str | Path, words: int, seed: int = 0) -> bool:
+    """True when `out_dir` holds the finished toy world of these parameters."""
+    return _existing(Path(out_dir).expanduser(), words, seed) is not None
+
+
 def write_toy_world(out_dir: str | Path, words: int, seed: int = 0) -> dict:
     """Generate the toy world into `out_dir` (or reuse it); return where its parts are and their sizes.
 

@@ -2,21 +2,26 @@
 
 The artifact store already makes a *finished* stage free to reuse (its directory is complete).
 What it cannot do alone is stop two concurrent trials — the three curricula of one cell, started
-together — from both starting the same pretraining. Ray coordinates that here: each stage key gets
-a named actor, and every trial that needs the stage calls the same actor. An actor runs one call
-at a time, so the first call does the work and later ones wait, then find the stage complete.
+together — from both starting the same pretraining. Ray coordinates that here with a lease: a
+named actor per stage key. The caller that creates it holds the lease and runs the stage in its
+own process; a caller that finds the name taken waits on the holder, then runs the stage itself,
+which now finds it complete and returns at once.
 
 Why an actor rather than a lock file: it works on any storage (a lock on s3 is not a thing), and
-it cannot go stale. The actor is owned by the trial that created it, so if that trial dies (a
-crash, a stopped trial) the actor dies with it; the waiting trials get `RayActorError` and try
-again with a fresh actor, and the stage resumes from its last checkpoint (Ray Train run names are
-stage keys). The trial whose call ran the stage removes the actor afterwards, so no process is
-left behind per stage; a caller still queued on it gets the same `RayActorError` and retries,
-now finding the stage complete.
+it cannot go stale. The lease is owned by the caller that created it, so if that caller dies (a
+crash, a stopped trial) the lease dies with it; its waiters get `RayActorError`, one of them takes
+a fresh lease, and the stage resumes from its last checkpoint (Ray Train run names are stage
+keys). The holder removes the lease when the stage is done, so no process is left behind.
+
+Why the stage runs in the caller and not in the actor: the actor then imports nothing (it holds
+an event), and the stage reuses the caller's warm imports and Ray objects. Running every stage in
+its own actor cost a process start plus `ray.data`/`torch`/`transformers` imports each, about
+2 s per stage on 2 cores (bench/study_overhead.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,47 +30,58 @@ NAMESPACE = "classit_ray"
 _RETRIES = 20
 
 
-class _Once:
-    """The actor: runs the first call's function, reports later calls as joined."""
+class _Lease:
+    """The actor: an event the holder sets when its stage call has ended (ok or not)."""
 
     def __init__(self):
-        self.done = False
+        self._ended = asyncio.Event()
+        self._ok = False
 
-    def run(self, fn: Callable[[], Any]) -> tuple[bool, Any]:
-        if self.done:
-            return False, None
-        value = fn()
-        self.done = True
-        return True, value
+    async def wait(self) -> bool:
+        await self._ended.wait()
+        return self._ok
+
+    async def release(self, ok: bool) -> None:
+        self._ok = ok
+        self._ended.set()
 
 
 def run_once(stage: str, key: str, fn: Callable[[], Any], prefix: str = "once") -> Any:
     """`fn()` run once across every concurrent caller with the same `stage` and `key`.
 
-    Callers never run `fn` at the same time: one runs it in the actor, the others wait, then run
+    Callers never run `fn` at the same time: the lease holder runs it, the others wait, then run
     it again themselves, which finds the stage complete and returns the reused result. So `fn`
     must be idempotent — check its artifact and return early when complete — and each caller gets
-    `fn`'s answer for itself (e.g. "reused", not "built").
+    `fn`'s answer for itself (e.g. "reused", not "built"). If the holder's `fn` raised, or the
+    holder died, a waiter takes the lease and runs `fn` in its turn.
     """
     import ray
-    from ray.exceptions import RayActorError, RayTaskError
+    from ray.exceptions import RayActorError
 
     name = f"{prefix}/{stage}/{key}"
-    actor_cls = ray.remote(num_cpus=0, max_restarts=0, scheduling_strategy=outside_placement_group())(_Once)
+    lease_cls = ray.remote(num_cpus=0, max_restarts=0, scheduling_strategy=outside_placement_group())(_Lease)
     for attempt in range(_RETRIES):
         try:
-            actor = actor_cls.options(name=name, namespace=NAMESPACE, get_if_exists=True, lifetime=None).remote()
-            ran, value = ray.get(actor.run.remote(fn))
-        except RayActorError:  # the owner died, or the runner removed it: try again with a fresh one
-            time.sleep(min(0.2 * 2**attempt, 5.0))
+            lease = lease_cls.options(name=name, namespace=NAMESPACE, lifetime=None).remote()
+        except ValueError:  # taken: another caller runs the stage now
+            try:
+                if ray.get(ray.get_actor(name, namespace=NAMESPACE).wait.remote()):
+                    return fn()  # it finished: this finds the stage complete
+            except (ValueError, RayActorError):  # released and gone, or its holder died: look again
+                pass
+            time.sleep(min(0.1 * 2**attempt, 2.0))
             continue
-        except RayTaskError as err:  # fn raised: hand the caller its own error, not Ray's wrapper
-            raise (err.cause if isinstance(err.cause, Exception) else err) from None
-        if ran:
-            ray.kill(actor)
+        ok = False
+        try:
+            value = fn()
+            ok = True
             return value
-        return fn()  # another caller ran it: this finds the stage complete
-    raise RuntimeError(f"stage {stage} {key}: its coordinating actor {name!r} died {_RETRIES} times; see the Ray logs")
+        finally:
+            try:
+                ray.get(lease.release.remote(ok))
+            finally:
+                ray.kill(lease)
+    raise RuntimeError(f"stage {stage} {key}: its lease {name!r} was lost {_RETRIES} times; see the Ray logs")
 
 
 def outside_placement_group():
@@ -78,4 +94,3 @@ def outside_placement_group():
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
     return PlacementGroupSchedulingStrategy(placement_group=None)
-

@@ -11,6 +11,7 @@ the artifact store. A changed definition gets a new experiment but still reuses 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -37,8 +38,23 @@ def is_uri(path: str) -> bool:
 
 
 def study_dir(cfg: Config) -> str:
+    """`<storage>/<name>`; a local storage path made absolute (Tune and pyarrow refuse relative ones)."""
     storage = cfg.study.storage_path
-    return f"{storage.rstrip('/')}/{cfg.study.name}" if is_uri(storage) else str(Path(storage).expanduser() / cfg.study.name)
+    return f"{storage.rstrip('/')}/{cfg.study.name}" if is_uri(storage) else str(Path(storage).expanduser().resolve() / cfg.study.name)
+
+
+def with_absolute_paths(cfg: Config) -> Config:
+    """`cfg` with every local path field made absolute. Tune runs each trial in its own working
+    directory, so a relative `--storage bench/out` would otherwise build the artifact store in one
+    folder and look for it in another."""
+    def absolute(path: str) -> str:
+        return path if not path or is_uri(path) else str(Path(path).expanduser().resolve())
+
+    return dataclasses.replace(
+        cfg,
+        corpus=dataclasses.replace(cfg.corpus, data_dir=absolute(cfg.corpus.data_dir), instruct_dir=absolute(cfg.corpus.instruct_dir)),
+        eval=dataclasses.replace(cfg.eval, eval_dir=absolute(cfg.eval.eval_dir)),
+        study=dataclasses.replace(cfg.study, storage_path=absolute(cfg.study.storage_path), work_dir=absolute(cfg.study.work_dir)))
 
 
 # ---- checks before any trial ---------------------------------------------------------------------
@@ -267,6 +283,7 @@ def run_study(study: StudyDefinition, dry_run: bool = False) -> Any:
     from classit_ray.runtime import init_ray
 
     check_definition(study)
+    study = dataclasses.replace(study, base=with_absolute_paths(study.base))
     cfg = study.base
     check_inputs(cfg)
     work_dir = work_dir_of(cfg)

@@ -3,7 +3,8 @@
 Ray's three layers stay apart: the per-worker loop (`train/loop.py`), the `TorchTrainer` driver
 of a stage (`train/driver.py`), and this Tune function, which only sequences stages. Every stage
 is looked up in the artifact store by its key first and run through `run_once`, so a stage that
-several trials share runs once even when they ask for it at the same moment.
+several trials share runs once even when they ask for it at the same moment. The stages' bodies
+run in the trial's `StageHost`, one process per trial outside its placement group.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,15 +59,50 @@ def _evaluate_into(model_dir: str, eval_cfg: dict, out_dir: str, threads: int) -
 
 
 def run_eval_stage(model_dir: Path, cfg: Config, out_dir: Path, threads: int) -> tuple[dict, bool]:
-    """(manifest, executed): evaluate in a Ray task that holds a GPU when training does."""
+    """(manifest, executed): evaluate here on CPU, or in a Ray task that holds a GPU when training does."""
     import ray
 
     if is_complete(out_dir):
         return read_manifest(out_dir), False
-    task = ray.remote(_evaluate_into).options(num_cpus=1, num_gpus=1 if cfg.pretrain.use_gpu else 0,
-                                              scheduling_strategy=outside_placement_group())
-    manifest = ray.get(task.remote(str(model_dir), dataclasses.asdict(cfg.eval), str(out_dir), threads))
-    return manifest, True
+    args = (str(model_dir), dataclasses.asdict(cfg.eval), str(out_dir), threads)
+    if not cfg.pretrain.use_gpu:  # this process (the trial's stage host) has torch loaded already
+        return _evaluate_into(*args), True
+    task = ray.remote(_evaluate_into).options(num_cpus=1, num_gpus=1, scheduling_strategy=outside_placement_group())
+    return ray.get(task.remote(*args)), True
+
+
+class StageHost:
+    """One process per trial, outside the trial's placement group, that runs the trial's stages.
+
+    Tune schedules whatever a trial starts into the trial's placement group, whose one CPU the
+    trial itself holds: Ray Data's tasks and Ray Train's split coordinator would wait there for
+    ever. So stages run here instead, one after another in one process that keeps its imports
+    (`ray.data`, `ray.train.torch`, `torch`) warm from stage to stage. The host is owned by the
+    trial, so it dies with it.
+    """
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        return fn()
+
+
+def hosted(host) -> Callable[[Callable[[], Any]], Any]:
+    """`run(fn)`: `fn()` in `host`, raising `fn`'s own error rather than Ray's wrapper."""
+    import ray
+    from ray.exceptions import RayTaskError
+
+    def run(fn: Callable[[], Any]) -> Any:
+        try:
+            return ray.get(host.call.remote(fn))
+        except RayTaskError as err:
+            raise (err.cause if isinstance(err.cause, Exception) else err) from None
+
+    return run
+
+
+def start_stage_host():
+    import ray
+
+    return ray.remote(num_cpus=0, max_restarts=0, scheduling_strategy=outside_placement_group())(StageHost).remote()
 
 
 def config_columns(cfg: Config) -> dict[str, Any]:
@@ -81,12 +118,14 @@ class TrialClock:
     """Where a trial's wall time goes: its own compute (data builds, training loops, evaluation),
     stages it waited for or reused (computed by another trial, or before), and the rest — Ray's
     overhead: actors, trainers, tasks and their start-up. Each stage call is timed here, and
-    `compute_of(result, elapsed)` says how much of it was this trial's compute (None: waited)."""
+    `compute_of(result, elapsed)` says how much of it was this trial's compute (None: waited).
+    `stages` keeps each stage's [seconds, own compute or None], in order, for the results row."""
 
     def __init__(self):
         self.compute = self.waited = 0.0
+        self.stages: dict[str, list] = {}
 
-    def timed(self, call, compute_of):
+    def timed(self, call, compute_of, name: str = ""):
         t0 = time.perf_counter()
         result = call()
         elapsed = time.perf_counter() - t0
@@ -94,13 +133,17 @@ class TrialClock:
         if own is None:
             self.waited += elapsed
         else:
-            self.compute += min(own, elapsed)
+            own = min(own, elapsed)
+            self.compute += own
+        if name:
+            name = name if name not in self.stages else f"{name}#{len(self.stages)}"  # a second instruction stage
+            self.stages[name] = [round(elapsed, 3), None if own is None else round(own, 3)]
         return result
 
 
-def _data_compute(result, elapsed: float) -> float | None:
-    # prepare.py's builds return their seconds (None when reused); the toy world, its Config.
-    return None if result is None else result if isinstance(result, float) else elapsed
+def _data_compute(result: float | None, elapsed: float) -> float | None:
+    # prepare.py's builds (the toy world's too) return their seconds, None when reused.
+    return result
 
 
 def _training_compute(result: StageResult, elapsed: float) -> float | None:
@@ -112,24 +155,29 @@ def _eval_compute(result: tuple[dict, bool], elapsed: float) -> float | None:
     return manifest.get("seconds", elapsed) if executed else None
 
 
-def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callbacks=()) -> dict[str, Any]:
+def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callbacks=(), run=None) -> dict[str, Any]:
     """Run (or reuse) every stage of one cell; return its results row.
 
-    `once(stage, key, fn)` coordinates shared stages (default: Ray actors; see once.py),
-    `threads` pins torch threads per training worker and evaluation, `callbacks` go to the
-    instruction stages' `TorchTrainer` (a study passes Tune's report callback for ASHA).
+    `once(stage, key, fn)` coordinates shared stages (default: Ray leases; see once.py), `run(fn)`
+    runs a stage's body (a trial passes its `StageHost`; default: here), `threads` pins torch
+    threads per training worker and evaluation, `callbacks` go to the instruction stages'
+    `TorchTrainer` (a study passes Tune's report callback for ASHA).
     """
     t0 = time.perf_counter()
     clock = TrialClock()
     ray_storage = work_dir / "ray_results"
-    data: PreparedData = prepare_data(cfg, work_dir, run_once=lambda *a: clock.timed(lambda: once(*a), _data_compute))
+    run = run or (lambda fn: fn())
+
+    def shared(stage: str, key: str, fn, compute_of):
+        return clock.timed(lambda: once(stage, key, lambda: run(fn)), compute_of, stage)
+
+    data: PreparedData = prepare_data(cfg, work_dir, run_once=lambda name, key, fn: shared(name, key, fn, _data_compute))
     planned = cfg  # keys come from the config as given (empty paths = the toy world), as in the plan
     cfg = resolve_eval_dir(data.config, work_dir)
 
     def stage(spec, out_dir: Path, cbs=()) -> StageResult:
         spec = dataclasses.replace(spec, torch_threads=threads)
-        return clock.timed(lambda: once(spec.stage, spec.key, lambda: run_stage(spec, out_dir, ray_storage, callbacks=cbs)),
-                           _training_compute)
+        return shared(spec.stage, spec.key, lambda: run_stage(spec, out_dir, ray_storage, callbacks=cbs), _training_compute)
 
     spec = pretrain_spec(cfg, data)
     pretrained = stage(spec, stage_dir(work_dir, spec))
@@ -143,8 +191,7 @@ def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callb
             raise RuntimeError(f"instruction stage {instruct[-1].spec.run_name} stopped before its end; set instruct.max_steps=0")
     model = (instruct or [pretrained])[-1]
     key = eval_key(model.spec.key, planned)
-    evaluation, evaluated = clock.timed(lambda: once("eval", key, lambda: run_eval_stage(model.final, cfg, work_dir / "eval" / key, threads)),
-                                        _eval_compute)
+    evaluation, evaluated = shared("eval", key, lambda: run_eval_stage(model.final, cfg, work_dir / "eval" / key, threads), _eval_compute)
     if evaluation.get("failed"):
         print(f"[eval] failed tasks for {model.final}: {evaluation['failed']}", flush=True)
 
@@ -164,7 +211,7 @@ def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callb
     })
     cell_s = time.perf_counter() - t0
     row.update({"time/cell_s": cell_s, "time/compute_s": clock.compute, "time/waited_s": clock.waited,
-                "time/ray_overhead_s": cell_s - clock.compute - clock.waited})
+                "time/ray_overhead_s": cell_s - clock.compute - clock.waited, "time/stages": json.dumps(clock.stages)})
     return row
 
 
@@ -179,6 +226,12 @@ def cell_trainable(config: dict, base: dict | None = None, work_dir: str = "", t
         from ray.tune.integration.ray_train import TuneReportCallback
 
         callbacks = (TuneReportCallback(),)
-    row = run_cell(cfg, Path(work_dir), threads=threads, callbacks=callbacks)
+    import ray
+
+    host = start_stage_host()
+    try:
+        row = run_cell(cfg, Path(work_dir), threads=threads, callbacks=callbacks, run=hosted(host))
+    finally:
+        ray.kill(host)
     tune.report({k: v for k, v in row.items() if v is not None})
 
