@@ -58,7 +58,6 @@ def stage_table(row) -> list[str]:
 
 
 def _empty_fit(storage: str) -> float:
-    import ray.train
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
