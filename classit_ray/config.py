@@ -22,6 +22,19 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
+def is_uri(path: str | Path) -> bool:
+    """A storage URI (s3://, gs://, ...) rather than a local or NFS path."""
+    return "://" in str(path)
+
+
+def absolute_path(path: str | Path) -> str:
+    """A local path made absolute (`~` expanded); a URI, or "" (unset), as it is. Tune and Ray
+    Train run trials and workers in directories of their own, where a relative path means
+    something else, and pyarrow refuses relative storage paths."""
+    path = str(path)
+    return path if not path or is_uri(path) else str(Path(path).expanduser().resolve())
+
+
 # The six sources of the BabyLM text release, in the order the release lists them.
 BABYLM_SOURCES = ("bnc_spoken", "childes", "gutenberg", "open_subtitles", "simple_wiki", "switchboard")
 

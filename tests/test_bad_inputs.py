@@ -31,24 +31,21 @@ class Env:
     tmp: Path
     toy: dict
 
-    def corpus(self) -> Path:
-        """A private copy of the toy corpus, to break."""
-        dst = self.tmp / "corpus"
+    def _copy(self, part: str, name: str) -> Path:
+        """A private copy of one part of the toy world, to break."""
+        dst = self.tmp / name
         if not dst.exists():
-            shutil.copytree(self.toy["corpus_dir"], dst)
+            shutil.copytree(self.toy[part], dst)
         return dst
+
+    def corpus(self) -> Path:
+        return self._copy("corpus_dir", "corpus")
 
     def pairs(self) -> Path:
-        dst = self.tmp / "class_it"
-        if not dst.exists():
-            shutil.copytree(self.toy["instruct_dir"], dst)
-        return dst
+        return self._copy("instruct_dir", "class_it")
 
     def eval_data(self) -> Path:
-        dst = self.tmp / "evaluation_data"
-        if not dst.exists():
-            shutil.copytree(self.toy["eval_dir"], dst)
-        return dst
+        return self._copy("eval_dir", "evaluation_data")
 
     def model(self) -> Path:
         dst = self.tmp / "model"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from classit_ray.atomic import atomic_write_text
-from classit_ray.config import Config, ConfigError, config_hash, config_to_dict
+from classit_ray.config import Config, ConfigError, absolute_path, config_hash, config_to_dict, is_uri
 from classit_ray.data.prepare import PreparedData, plan_data, uses_toy_world, work_dir_of
 from classit_ray.study.definition import CELL, StudyDefinition, cell_config, check_definition, grid_cells, tune_space
 from classit_ray.study.resources import plan_resources
@@ -33,28 +33,23 @@ _TUNE_NOISE = ("timestamp", "date", "pid", "hostname", "node_ip", "time_this_ite
                "iterations_since_restore", "checkpoint_dir_name", "done", "config", "should_checkpoint", "checkpoint_path")
 
 
-def is_uri(path: str) -> bool:
-    return "://" in str(path)
-
-
 def study_dir(cfg: Config) -> str:
     """`<storage>/<name>`; a local storage path made absolute (Tune and pyarrow refuse relative ones)."""
-    storage = cfg.study.storage_path
-    return f"{storage.rstrip('/')}/{cfg.study.name}" if is_uri(storage) else str(Path(storage).expanduser().resolve() / cfg.study.name)
+    storage = absolute_path(cfg.study.storage_path)
+    return f"{storage.rstrip('/')}/{cfg.study.name}" if is_uri(storage) else str(Path(storage) / cfg.study.name)
 
 
 def with_absolute_paths(cfg: Config) -> Config:
     """`cfg` with every local path field made absolute. Tune runs each trial in its own working
     directory, so a relative `--storage bench/out` would otherwise build the artifact store in one
     folder and look for it in another."""
-    def absolute(path: str) -> str:
-        return path if not path or is_uri(path) else str(Path(path).expanduser().resolve())
-
     return dataclasses.replace(
         cfg,
-        corpus=dataclasses.replace(cfg.corpus, data_dir=absolute(cfg.corpus.data_dir), instruct_dir=absolute(cfg.corpus.instruct_dir)),
-        eval=dataclasses.replace(cfg.eval, eval_dir=absolute(cfg.eval.eval_dir)),
-        study=dataclasses.replace(cfg.study, storage_path=absolute(cfg.study.storage_path), work_dir=absolute(cfg.study.work_dir)))
+        corpus=dataclasses.replace(cfg.corpus, data_dir=absolute_path(cfg.corpus.data_dir),
+                                   instruct_dir=absolute_path(cfg.corpus.instruct_dir)),
+        eval=dataclasses.replace(cfg.eval, eval_dir=absolute_path(cfg.eval.eval_dir)),
+        study=dataclasses.replace(cfg.study, storage_path=absolute_path(cfg.study.storage_path),
+                                  work_dir=absolute_path(cfg.study.work_dir)))
 
 
 # ---- checks before any trial ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classit_ray.atomic import atomic_dir, is_complete, read_manifest
-from classit_ray.config import Config
+from classit_ray.config import Config, absolute_path
 from classit_ray.data.prepare import PreparedData
 from classit_ray.data.shards import read_shards
 from classit_ray.train.checkpoint import check_compatible
@@ -73,7 +73,7 @@ def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_fail
         scaling_config=ScalingConfig(num_workers=spec.num_workers, use_gpu=spec.use_gpu, resources_per_worker=resources),
         run_config=RunConfig(
             name=spec.run_name,
-            storage_path=_storage(storage_path),
+            storage_path=absolute_path(storage_path),
             failure_config=FailureConfig(max_failures=max_failures),  # a dead worker restarts from the last checkpoint
             checkpoint_config=CheckpointConfig(num_to_keep=None),  # every named checkpoint is kept
             callbacks=list(callbacks),
@@ -96,11 +96,6 @@ def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_fail
             checkpoint.to_directory(str(tmp / name))
     print(f"[{spec.name}] done in {manifest['seconds']:.1f}s: {len(named)} checkpoints -> {out_dir}", flush=True)
     return StageResult(spec, out_dir, True, True, result.metrics, str(out_dir / "final"))
-
-
-def _storage(path: str | Path) -> str:
-    path = str(path)
-    return path if "://" in path else str(Path(path).expanduser().resolve())
 
 
 def stage_dir(work_dir: Path, spec: StageSpec) -> Path:
