@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from classit_ray.data.toyworld import SOURCE_LINES, write_toy_world
+from classit_ray.toyworld.world import SOURCE_LINES, write_toy_world
 
 ROOT = Path(__file__).resolve().parents[1]
 

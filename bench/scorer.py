@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from classit_ray.data.tokenizer import build_bpe, save_hf_tokenizer
-from classit_ray.data.toyworld import write_toy_world
+from classit_ray.toyworld.world import write_toy_world
 from classit_ray.eval.formats import read_blimp, task_dir
 from classit_ray.eval.scorer import HFCausalLM
 from classit_ray.model import get_preset, llama_config

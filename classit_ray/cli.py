@@ -1,7 +1,7 @@
 """`classit-ray`: one entry point over the project's commands.
 
     classit-ray model-info PRESET     shape and exact parameter count of a model preset
-    classit-ray toyworld OUT ...      generate the toy BabyLM world (same as python -m classit_ray.data.toyworld)
+    classit-ray toyworld OUT ...      generate the toy BabyLM world (same as python -m classit_ray.toyworld.world)
     classit-ray prepare ...           corpus -> budget split -> tokenizer -> shards (python -m classit_ray.data.prepare)
     classit-ray instruct-pairs ...    instruction pairs from raw BabyLM files (python -m classit_ray.data.instruct_pairs)
     classit-ray check-cluster FILE    a `ray up` YAML against Ray's schema and this project's security posture
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "model-info":
         return model_info(rest)
     if command == "toyworld":
-        from classit_ray.data.toyworld import main as toyworld_main
+        from classit_ray.toyworld.world import main as toyworld_main
 
         return toyworld_main(rest)
     if command == "prepare":

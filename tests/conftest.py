@@ -32,7 +32,7 @@ def ray_session():
 @pytest.fixture(scope="session")
 def toy_world(tmp_path_factory) -> dict:
     """A 40K-word toy world (corpus + CLASS_IT parquet), generated once per run."""
-    from classit_ray.data.toyworld import write_toy_world
+    from classit_ray.toyworld.world import write_toy_world
 
     return write_toy_world(tmp_path_factory.mktemp("toy") / "world", words=40_000, seed=0)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classit_ray.data.toyeval import write_toy_eval
-from classit_ray.data.toyreading import RT_PROCESS, BigramLM, normalize
-from classit_ray.data.toylexicon import ANIMALS, ANIMALS_AT, NOUNS, ed_form, takes_ity
+from classit_ray.toyworld.evaldata import write_toy_eval
+from classit_ray.toyworld.reading import RT_PROCESS, BigramLM, normalize
+from classit_ray.toyworld.lexicon import ANIMALS, ANIMALS_AT, NOUNS, ed_form, takes_ity
 from classit_ray.eval.formats import (
     GLUE_FIELDS, GLUE_NUM_LABELS, read_blimp, read_entity_tracking, read_ewok, read_glue, read_reading, read_supplement,
     read_wug, task_dir,

@@ -11,9 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from classit_ray.data import toygrammar, toyworld
-from classit_ray.data.toylexicon import FACTS, NONCE_NOUNS, NONCE_VERBS, NOUNS, VERBS, ed_form, nominalize, s_form
-from classit_ray.data.toyworld import SOURCE_PERCENT, write_toy_world
+from classit_ray.toyworld import grammar as toygrammar
+from classit_ray.toyworld import world as toyworld
+from classit_ray.toyworld.lexicon import FACTS, NONCE_NOUNS, NONCE_VERBS, NOUNS, VERBS, ed_form, nominalize, s_form
+from classit_ray.toyworld.world import SOURCE_PERCENT, write_toy_world
 
 N = 40_000  # the session `toy_world` fixture's size
 SOURCES = ("bnc_spoken", "childes", "gutenberg", "open_subtitles", "simple_wiki", "switchboard")

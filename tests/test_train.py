@@ -149,7 +149,7 @@ if __name__ == "__main__":  # regenerate the stored losses through the same code
     import tempfile
 
     from classit_ray.data.prepare import prepare_data
-    from classit_ray.data.toyworld import write_toy_world
+    from classit_ray.toyworld.world import write_toy_world
     from classit_ray.runtime import init_ray
 
     init_ray(num_cpus=4)

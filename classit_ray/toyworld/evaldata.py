@@ -1,6 +1,6 @@
 """Write the toy world's BabyLM 2025 evaluation data, in the real release's layout and formats.
 
-Every item is built from the toy grammar and knowledge base (`toygrammar.py`, `toylexicon.py`), so
+Every item is built from the toy grammar and knowledge base (`grammar.py`, `lexicon.py`), so
 a model pretrained on the toy corpus can beat chance, and read back by the same readers
 (`classit_ray/eval/formats.py`) that read the real files:
 
@@ -14,7 +14,7 @@ the release's fast folder names; the WUG sets are small and are the same in both
 release, `fast_eval/` also has a smaller GLUE set, for quick fine-tuning tests.
 
 Reading times (`reading/reading_data.csv`) are simulated from a KNOWN surprisal process
-(`toyreading.py`), so the reading-time regression can be checked against it.
+(`reading.py`), so the reading-time regression can be checked against it.
 
 The same seed gives byte-identical files; each task draws from its own `random.Random` stream.
 """
@@ -29,15 +29,15 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from classit_ray.data.toygrammar import (
+from classit_ray.toyworld.grammar import (
     agreement_pair, box_contents, box_story, determiner_noun_pair, noun_phrase, pronoun_agreement_pair,
     qa_congruence_pair,
 )
-from classit_ray.data.toylexicon import (
+from classit_ray.toyworld.lexicon import (
     ANIMALS, ANIMALS_AT, FACTS, HYPERNYMS, LECTURE_QUESTIONS, MASS_HYPERNYMS, NAMES, NONCE_ADJECTIVES, NONCE_VERBS,
     NOUNS, PEOPLE, PETS, PLACES, PREPOSITIONS, THINGS, VERBS, a_hypernym, article, ed_form, takes_ity,
 )
-from classit_ray.data.toyreading import BigramLM, corpus_lines, reading_rows
+from classit_ray.toyworld.reading import BigramLM, corpus_lines, reading_rows
 from classit_ray.eval.formats import FAST_NAMES, GLUE_FIELDS, GLUE_NUM_LABELS, READING_COLUMNS, READING_FILE
 
 EVAL_DIR = "evaluation_data"

@@ -1,16 +1,16 @@
 """Write the toy BabyLM world: a generated pretraining corpus, CLASS_IT-style instruction data and
 the BabyLM 2025 evaluation data.
 
-Nothing can be downloaded here, so the project runs on a world generated from `toygrammar.py`,
+Nothing can be downloaded here, so the project runs on a world generated from `grammar.py`,
 written in the *real* BabyLM layout and line formats (FORMATS.md) so that the code path the tests
 exercise is the one real data takes:
 
     OUT/train_toy/{bnc_spoken,childes,gutenberg,open_subtitles,simple_wiki,switchboard}.train
     OUT/class_it/{switchboard,simple_wiki}/train-00000-of-00001.parquet   (prompt, reply, source, text)
-    OUT/evaluation_data/{full_eval,fast_eval}/...                         (see toyeval.py)
+    OUT/evaluation_data/{full_eval,fast_eval}/...                         (see evaldata.py)
     OUT/toyworld.json                                                     (what was generated)
 
-    python -m classit_ray.data.toyworld OUT --words 1000000 --seed 0
+    python -m classit_ray.toyworld OUT --words 1000000 --seed 0
 
 The same (words, seed) gives byte-identical files. A call on an existing OUT made with the same
 parameters returns at once, so a study can call it on every run.
@@ -30,15 +30,15 @@ import pyarrow.parquet as pq
 from classit_ray.atomic import atomic_dir, atomic_write_json, read_json
 from classit_ray.config import BABYLM_SOURCES
 from classit_ray.data import class_it
-from classit_ray.data.toygrammar import (
+from classit_ray.toyworld.grammar import (
     childes_exchange, dialogue, entity_tracking_story, lecture_qa_pair, nonce_paragraph,
     story_paragraph, wiki_article,
 )
 from classit_ray.data.instruct_pairs.switchboard import TurnRules, iter_turns, turn_pairs
-from classit_ray.data.toyeval import EVAL_DIR, write_toy_eval
-from classit_ray.data.toylexicon import NAMES
+from classit_ray.toyworld import GENERATOR_VERSION
+from classit_ray.toyworld.evaldata import EVAL_DIR, write_toy_eval
+from classit_ray.toyworld.lexicon import NAMES
 
-GENERATOR_VERSION = 2  # 2: evaluation_data/ added
 METADATA = "toyworld.json"
 CORPUS_DIR = "train_toy"
 INSTRUCT_DIR = "class_it"
@@ -192,7 +192,7 @@ def write_toy_world(out_dir: str | Path, words: int, seed: int = 0) -> dict:
 
     Returns {"corpus_dir", "instruct_dir", "eval_dir", "words": {file: words}, "pairs": {config: pairs}};
     "eval_dir" is the `evaluation_data/` folder (full_eval/ and fast_eval/), made from the same
-    grammar, knowledge base and corpus (`toyeval.write_toy_eval`).
+    grammar, knowledge base and corpus (`evaldata.write_toy_eval`).
     Raises ValueError if `out_dir` exists but holds something else (other parameters, or not a
     toy world at all).
     """

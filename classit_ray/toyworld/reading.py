@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from classit_ray.data.toygrammar import story_paragraph, wiki_article
+from classit_ray.toyworld.grammar import story_paragraph, wiki_article
 
 # column: (base, a·surprisal, b·length, c·Subtlex_log10, s·previous surprisal, noise sd), in ms.
 RT_PROCESS = {"RTfirstfix": (190.0, 6.0, 4.0, 8.0, 0.0, 25.0),

@@ -1,6 +1,6 @@
 """The toy world's lexicon and knowledge base: every word with its inflections, and every fact.
 
-This file is data plus the three regular inflection rules. `toygrammar.py` builds sentences from
+This file is data plus the three regular inflection rules. `grammar.py` builds sentences from
 it, `toyworld.py` writes the BabyLM-shaped corpus with it, and the toy evaluation sets read the
 same tables, so a fact the corpus states is exactly the fact an evaluation item tests. The world
 is small on purpose (~60 nouns, ~50 verbs, 20 animal kinds, 26 thing kinds): a ~1M-parameter

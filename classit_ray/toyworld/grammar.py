@@ -2,7 +2,7 @@
 
 Every function takes an explicit `random.Random`, never the global one, so a seed fixes a corpus or
 an evaluation set. The corpus writer (`toyworld.py`) and the toy evaluation sets call the same
-functions over the same lexicon and knowledge base (`toylexicon.py`), so what an evaluation item
+functions over the same lexicon and knowledge base (`lexicon.py`), so what an evaluation item
 tests is a pattern the corpus really contains, at a real frequency:
 
 - subject-verb agreement with the head noun across a PP or a relative-clause attractor
@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from classit_ray.data.toylexicon import (
+from classit_ray.toyworld.lexicon import (
     ACTIONS, ADULT_SPEAKERS, ANIMAL_TRANSITIVES, ANIMALS, ANIMALS_AT, BACKCHANNELS, FACTS, FILLERS, HAVE,
     HYPERNYM_MEMBERS, HYPERNYMS, INTRANSITIVES, LECTURE_QUESTIONS, NAMES, NONCE_ADJECTIVES, NONCE_NOUNS,
     NONCE_VERBS, NOUNS, PERSON_ADJECTIVES, PETS, PLACES, PREPOSITIONS, THINGS, TRANSITIVES, VERBS, Noun,
