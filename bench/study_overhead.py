@@ -78,17 +78,17 @@ def empty_fit_seconds(out: Path, repeats: int = 3) -> list[float]:
 
 
 def peak_memory(out: Path, scale: int) -> list[dict]:
-    from classit_ray.data.prepare import prepare_data
-    from classit_ray.train.driver import run_pretraining
+    from classit_ray.cell.execute import execute
+    from classit_ray.cell.graph import build_graph
 
     rows = []
     for factor in (1, scale):
-        cfg = apply_overrides(Config(), {**TOY, "study.toy_words": TOY["study.toy_words"] * factor,
+        cfg = apply_overrides(Config(), {**TOY, "study.toy_words": TOY["study.toy_words"] * factor, "instruct.curriculum": "none",
                                          "budget.total_words": TOY["budget.total_words"] * factor, "budget.instruct_fraction": 0.0})
         work = out / f"memory-{factor}x"
         t0 = time.perf_counter()
-        data = prepare_data(cfg, work)
-        result = run_pretraining(data.config, data, work)
+        graph = build_graph(cfg, work)
+        result = execute(graph, graph.upto("pretrain")).runs[graph.pretrain.key].result
         rows.append({"factor": factor, "words": cfg.budget.total_words, "seconds": time.perf_counter() - t0,
                      "peak_rss_mb": result.metrics["pretrain/peak_rss_mb"], "steps": result.metrics["pretrain/step"]})
     return rows

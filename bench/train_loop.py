@@ -41,12 +41,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from classit_ray.config import Config
+from classit_ray.config import CURRICULA, Config
 from classit_ray.model import ModelPreset, get_preset
 from classit_ray.train.batches import collate_packed, collate_pairs
 from classit_ray.train.loop import build_model, make_optimizer, make_scheduler
 from classit_ray.train.objective import accumulate_step, forward_loss
-from classit_ray.train.stage import CURRICULUM_STAGES, StageSpec, pretrain_spec
+from classit_ray.train.stage import StageSpec, pretrain_spec, resolve
 
 THREADS = 2
 
@@ -115,17 +115,19 @@ def prepare(out: Path, toy_words: int):
     then Ray is shut down so that its processes stay off the two cores while we time."""
     import ray
 
+    from classit_ray.cell.execute import execute
+    from classit_ray.cell.graph import build_graph
     from classit_ray.config import apply_overrides
-    from classit_ray.data.prepare import prepare_data
     from classit_ray.runtime import init_ray
 
     cfg = apply_overrides(Config(), {"study.toy_words": toy_words})
+    graph = build_graph(cfg, out)
     init_ray()
     try:
-        data = prepare_data(cfg, out)
+        execute(graph, graph.upto("data"))
     finally:
         ray.shutdown()
-    return data, pretrain_spec(data.config, data)
+    return graph.data, resolve(pretrain_spec(cfg, graph.data))
 
 
 def shard_files(shard_dir: Path) -> list[Path]:
@@ -328,7 +330,7 @@ def first_fit_rows(lengths: list[int], width: int) -> int:
 def merged_pairs(instruct_shards: dict[str, Path]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """All pairs of the `merged` curriculum's single stage, its configs in its order, each in shard order."""
     ids, masks = [], []
-    for config in CURRICULUM_STAGES["merged"][0]:
+    for config in CURRICULA["merged"][0]:
         if config in instruct_shards:
             i, m = read_pairs(instruct_shards[config])
             ids += i
@@ -464,7 +466,7 @@ def main() -> None:
           f"accelerate {accelerate.__version__}, fp32.\n")
     print(f"- Model: preset `{spec.preset}` (hidden {p.hidden_size}, {p.num_layers} layers, {p.num_heads} heads, MLP {p.intermediate_size}, "
           f"vocab {spec.vocab_size}, tied embeddings), {total_params:,} parameters, SDPA attention.")
-    print(f"- Data: the {len(rows):,} packed rows of {seq_len} tokens that `prepare_data` builds with the default config "
+    print(f"- Data: the {len(rows):,} packed rows of {seq_len} tokens that the data stages build with the default config "
           f"(toy_words {args.toy_words:,}), read once into one tensor; every contender trains on rows 0..{need - 1} in order, batch "
           f"{spec.batch_size}, no accumulation, lr {spec.lr:g}, {spec.warmup_steps} warmup steps, cosine to {spec.min_lr_ratio:g}·lr over "
           f"{w + s} steps, weight decay {spec.weight_decay:g} (not on norms), AdamW β=(0.9, 0.95), clip {spec.grad_clip:g}.")

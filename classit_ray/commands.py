@@ -1,6 +1,12 @@
 """What every pipeline command line shares: `--config`, `--set key=value`, `--work-dir`; a bad
 config reported as one message (exit 2); bad data reported as one line naming the file (exit 1);
-Ray started with this project's settings."""
+Ray started with this project's settings; and the stage commands' body, which walks a part of
+the cell's stage graph (`cell/graph.py`):
+
+    python -m classit_ray.data.prepare      the data stages
+    python -m classit_ray.train.pretrain    + the pretraining
+    python -m classit_ray.train.instruct    + the curriculum's instruction stages
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from classit_ray.config import Config, ConfigError, apply_overrides, load_config
+from classit_ray.config import Config, ConfigError, apply_overrides, load_config, work_dir_of
 
 
 def stage_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -27,7 +33,6 @@ def load_with_overrides(config_path: str | None, overrides: list[str]) -> Config
 
 def run_command(args: argparse.Namespace, body: Callable[[Config, Path], str]) -> int:
     """Load the config, start Ray, run `body(cfg, work_dir)` and print what it returns."""
-    from classit_ray.data.prepare import work_dir_of
     from classit_ray.runtime import init_ray
 
     try:
@@ -43,3 +48,28 @@ def run_command(args: argparse.Namespace, body: Callable[[Config, Path], str]) -
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def walk_subgraph(target: str, cfg: Config, work_dir: Path) -> str:
+    """Run the nodes of the cell graph that `target` ("data", "pretrain", "instruct") needs; what
+    was built, then a line per training stage."""
+    from classit_ray.cell.execute import execute
+    from classit_ray.cell.graph import build_graph
+    from classit_ray.data.prepare import summary
+
+    graph = build_graph(cfg, work_dir)
+    done = execute(graph, graph.upto(target))
+    lines = [summary(graph.data, [r.node.data_stage for r in done.runs.values() if r.node.data_stage])]
+    for r in done.runs.values():
+        if r.node.spec is None:
+            continue
+        stage = r.result
+        losses = {k: round(v, 4) for k, v in stage.metrics.items() if k.endswith("/loss")}
+        state = "finished" if stage.complete else "stopped at max_steps (rerun to continue)"
+        lines.append(f"{r.node.label}: {state}; {losses} -> {stage.out_dir if stage.complete else stage.latest}")
+    return "\n".join(lines)
+
+
+def run_subgraph(target: str, argv: list[str] | None, prog: str, description: str) -> int:
+    args = stage_parser(prog, description).parse_args(argv)
+    return run_command(args, lambda cfg, work_dir: walk_subgraph(target, cfg, work_dir))

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -35,16 +35,43 @@ def absolute_path(path: str | Path) -> str:
     return path if not path or is_uri(path) else str(Path(path).expanduser().resolve())
 
 
-# The six sources of the BabyLM text release, in the order the release lists them.
-BABYLM_SOURCES = ("bnc_spoken", "childes", "gutenberg", "open_subtitles", "simple_wiki", "switchboard")
+def work_dir_of(cfg: Config) -> Path:
+    """The artifact store: shared by every study on the same storage, so that a second study
+    reuses what the first one built (stage directories are named by content keys)."""
+    return Path(cfg.study.work_dir or Path(cfg.study.storage_path) / "artifacts").expanduser()
+
+
+# Choices are types: the allowed values of a field live in its annotation, and validation reads
+# them from there (`_coerce`). The tuples beside them are the same values, for code that iterates.
+Source = Literal["bnc_spoken", "childes", "gutenberg", "open_subtitles", "simple_wiki", "switchboard"]
+BABYLM_SOURCES: tuple[str, ...] = get_args(Source)  # the six sources of the text release, in its order
 
 # CLASS_IT instruction configs and the corpus source each one was built from. A source that feeds
 # instruction pairs is held out of pretraining by default so that no word counts twice.
-INSTRUCT_SOURCES = {"switchboard": "switchboard", "simple_wiki": "simple_wiki"}
+InstructSource = Literal["switchboard", "simple_wiki"]
+INSTRUCT_SOURCES: dict[str, str] = {"switchboard": "switchboard", "simple_wiki": "simple_wiki"}
 
-CURRICULA = ("merged", "switchboard>wiki", "wiki>switchboard")
-LOSS_ON = ("reply", "all")
+# The curricula: name -> the instruction configs of each stage, in order; each stage starts from
+# the checkpoint of the one before, the first from the pretrained model. This table is the only
+# place that says what a curriculum is: validation, the stage graph and the command lines read it.
+# `none` is the pretrained model itself (the paper's reference point: no instruction tuning).
+Curriculum = Literal["none", "merged", "switchboard>wiki", "wiki>switchboard"]
+CURRICULA: dict[str, tuple[tuple[str, ...], ...]] = {
+    "none": (),
+    "merged": (("switchboard", "simple_wiki"),),
+    "switchboard>wiki": (("switchboard",), ("simple_wiki",)),
+    "wiki>switchboard": (("simple_wiki",), ("switchboard",)),
+}
+assert tuple(CURRICULA) == get_args(Curriculum)
+
+LossOn = Literal["reply", "all"]
 EVAL_TASKS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "reading", "glue")
+
+# Checkpoint sets for learning curves (`eval.checkpoints`), besides explicit `chck_*` names:
+# `log` = the BabyLM checkpoints at 1, 2 and 5 × 10^k million words, `all` = every one written.
+CHECKPOINT_SETS = {"log": (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), "all": None}
+BABYLM_CHECKPOINT_MILLIONS = (*range(1, 10), *range(10, 100, 10), *range(100, 1001, 100))
+BABYLM_WORDS = 100_000_000  # the strict track's budget, which the checkpoint names refer to
 
 
 @dataclass
@@ -53,7 +80,7 @@ class CorpusConfig:
 
     data_dir: str = ""  # a BabyLM folder (train_100M/, train_10M/, babylm_100M/ ...); "" = toy world
     instruct_dir: str = ""  # folder with <config>/*.parquet or <config>.parquet; "" = toy world
-    sources: list[str] = field(default_factory=lambda: list(BABYLM_SOURCES))
+    sources: list[Source] = field(default_factory=lambda: list(BABYLM_SOURCES))
     keep_speaker_labels: bool = True  # keep "A:\t" / "*MOT:\t" prefixes in the cleaned text
     max_doc_lines: int = 64  # header-less files are cut into documents of at most this many lines
 
@@ -67,7 +94,7 @@ class BudgetConfig:
     total_words: int = 150_000
     instruct_fraction: float = 0.087  # the paper: 8.7M instruction words of ~100M
     seed: int = 0
-    instruct_configs: list[str] = field(default_factory=lambda: list(INSTRUCT_SOURCES))
+    instruct_configs: list[InstructSource] = field(default_factory=lambda: list(INSTRUCT_SOURCES))
     # Share of the instruction words per config; empty = proportional to the words each holds.
     instruct_weights: dict[str, float] = field(default_factory=dict)
     holdout_instruct_sources: bool = True
@@ -108,8 +135,8 @@ class PretrainConfig:
 
 @dataclass
 class InstructConfig:
-    curriculum: str = "merged"  # merged | switchboard>wiki | wiki>switchboard
-    loss_on: str = "reply"  # reply | all
+    curriculum: Curriculum = "merged"  # see CURRICULA; "none" = the pretrained model, no instruction tuning
+    loss_on: LossOn = "reply"
     epochs: int = 10
     batch_size: int = 16
     micro_batch_size: int = 16
@@ -130,6 +157,10 @@ class EvalConfig:
     fast: bool = True  # fast_eval/ rather than full_eval/
     batch_size: int = 64
     finetune_epochs: int = 0  # 0 = the official epochs (10; WSC 30)
+    # Learning curve: the pretraining's intermediate checkpoints on which the fast zero-shot tasks
+    # are scored, once per pretraining: `chck_*` names, or a set from CHECKPOINT_SETS; [] = none.
+    # Default `log`: 6-10 points along the run at the cost of that many zero-shot evaluations.
+    checkpoints: list[str] = field(default_factory=lambda: ["log"])
 
 
 @dataclass
@@ -229,12 +260,17 @@ def _coerce(path: str, value: Any, tp: Any) -> tuple[Any, list[str]]:
             out[key], found = _coerce(f"{path}[{key!r}]", item, args[1])
             problems += found
         return out, problems
+    if origin is Literal:
+        if value not in args or isinstance(value, bool):
+            allowed = [str(a) for a in args]
+            return None, [f"{path}: unknown value {value!r}{_did_you_mean(value, allowed)}; expected one of {', '.join(allowed)}"]
+        return value, []
     if isinstance(value, bool) != (tp is bool) or not isinstance(value, _ACCEPTS[tp]):
         return _wrong_type(path, tp, value)
     return (float(value) if tp is float else value), []
 
 
-def _build_section(name: str, raw: Any, problems: list[str]) -> Any:
+def _build_section(name: str, raw: Any, problems: list[str], bad: set[str]) -> Any:
     """One section dataclass from its mapping; bad keys and values are reported and defaulted."""
     cls, types = _SECTIONS[name], _FIELD_TYPES[name]
     if raw is None:  # `budget:` with nothing under it in YAML: all defaults
@@ -250,7 +286,9 @@ def _build_section(name: str, raw: Any, problems: list[str]) -> Any:
             continue
         value, found = _coerce(path, value, types[key])
         problems += found
-        if not found:
+        if found:
+            bad.add(path)
+        else:
             kwargs[key] = value
     return cls(**kwargs)
 
@@ -267,8 +305,9 @@ def config_from_dict(d: Mapping, source: str = "") -> Config:
     if not isinstance(d, Mapping):
         raise ConfigError([f"top level: expected a mapping, got {_describe(d)}"], source)
     problems = [_unknown_key(str(key)) for key in d if key not in _SECTIONS]
-    cfg = Config(**{name: _build_section(name, d.get(name), problems) for name in _SECTIONS})
-    problems += validate(cfg)
+    bad: set[str] = set()  # fields that took their default for being wrong: not checked against others
+    cfg = Config(**{name: _build_section(name, d.get(name), problems, bad) for name in _SECTIONS})
+    problems += validate(cfg, bad)
     if problems:
         raise ConfigError(problems, source)
     return cfg
@@ -348,15 +387,13 @@ def _batch_problems(cfg: Config) -> list[str]:
     return problems
 
 
-def validate(cfg: Config) -> list[str]:
+def validate(cfg: Config, bad: set[str] = frozenset()) -> list[str]:
     """Every range and consistency problem of `cfg` (whose field types are assumed right)."""
     from .model import PRESETS  # imported here, not at the top: model.py may import this module
 
     problems = [f"{path}: expected {expected}, got {reprlib.repr(_get(cfg, path))}"
                 for path, (ok, expected) in _RANGES.items() if not ok(_get(cfg, path))]
-    choices = {"corpus.sources": BABYLM_SOURCES, "budget.instruct_configs": tuple(INSTRUCT_SOURCES),
-               "model.preset": tuple(PRESETS), "instruct.curriculum": CURRICULA, "instruct.loss_on": LOSS_ON,
-               "eval.tasks": EVAL_TASKS}
+    choices = {"model.preset": tuple(PRESETS), "eval.tasks": EVAL_TASKS}
     for path, allowed in choices.items():
         value = _get(cfg, path)
         for item in value if isinstance(value, list) else [value]:
@@ -367,7 +404,67 @@ def validate(cfg: Config) -> list[str]:
     if preset and cfg.tokenizer.vocab_size > preset.vocab_size:  # the embedding table must hold every token id
         problems.append(f"tokenizer.vocab_size: {cfg.tokenizer.vocab_size} is more than model.preset {cfg.model.preset!r} "
                         f"embeds ({preset.vocab_size}); expected 0 (the preset's) or <= {preset.vocab_size}, or a larger preset")
-    return problems + _budget_problems(cfg) + _batch_problems(cfg)
+    problems += _budget_problems(cfg) + _batch_problems(cfg)
+    if not bad & {"instruct.curriculum", "budget.instruct_fraction", "budget.instruct_configs", "budget.instruct_weights"}:
+        problems += _curriculum_problems(cfg)
+    return problems + _checkpoint_problems(cfg)
+
+
+def _curriculum_problems(cfg: Config) -> list[str]:
+    """A curriculum needs instruction data for each of its stages, and instruction data needs a
+    curriculum to be trained on: neither is left to fail (or to be skipped) at run time."""
+    b, curriculum = cfg.budget, cfg.instruct.curriculum
+    needed = sorted({c for stage in CURRICULA.get(curriculum, ()) for c in stage})
+    if not needed:
+        return []
+    if not b.instruct_fraction > 0:
+        return [f"instruct.curriculum: {curriculum!r} trains on instruction data, but budget.instruct_fraction is "
+                f"{b.instruct_fraction}; expected instruct.curriculum 'none' (the pretrained model alone) or a fraction > 0"]
+    weights = b.instruct_weights
+    missing = [c for c in needed if c not in b.instruct_configs or (weights and not weights.get(c, 0) > 0)]
+    if missing:
+        return [f"instruct.curriculum: {curriculum!r} needs instruction data {missing}, which the budget does not provide "
+                f"(budget.instruct_configs {b.instruct_configs}" + (f", budget.instruct_weights {weights}" if weights else "")
+                + "); expected those configs in the budget, or another curriculum"]
+    return []
+
+
+def checkpoint_millions(selection: Iterable[str]) -> tuple[list[int] | None, list[str]]:
+    """`eval.checkpoints` -> (the BabyLM millions it names, None for every one; unknown entries)."""
+    millions: set[int] = set()
+    unknown = []
+    for entry in selection:
+        if entry in CHECKPOINT_SETS:
+            if CHECKPOINT_SETS[entry] is None:
+                return None, unknown
+            millions.update(CHECKPOINT_SETS[entry])
+        elif (m := re.fullmatch(r"chck_(\d+)M", entry)) and int(m.group(1)) in BABYLM_CHECKPOINT_MILLIONS:
+            millions.add(int(m.group(1)))
+        else:
+            unknown.append(entry)
+    return sorted(millions), unknown
+
+
+def _checkpoint_problems(cfg: Config) -> list[str]:
+    """Named checkpoints must be ones the pretraining's schedule writes. It writes `chck_{m}M`
+    once m/100 of the budget has been seen, and sees at most epochs × its words, so a name past
+    that can never exist (a set such as `log` takes only the points the run reaches)."""
+    names = cfg.eval.checkpoints
+    millions, unknown = checkpoint_millions(names)
+    problems = []
+    if unknown:
+        problems.append(f"eval.checkpoints: unknown {unknown}; expected chck_<N>M names of the BabyLM schedule "
+                        f"(N in 1-9, 10-90, 100-1000) or one of {', '.join(CHECKPOINT_SETS)}")
+    b, p = cfg.budget, cfg.pretrain
+    if b.total_words > 0 and 0 <= b.instruct_fraction < 1 and p.epochs >= 1:
+        reach = p.epochs * round(b.total_words * (1 - b.instruct_fraction))  # words seen at most
+        explicit = [n for n in names if n not in CHECKPOINT_SETS and n not in unknown]
+        never = [n for n in explicit if int(n[5:-1]) * 1_000_000 * b.total_words / BABYLM_WORDS > reach]
+        if never:
+            problems.append(f"eval.checkpoints: {never} are never written: pretraining sees at most {reach:,} words "
+                            f"(pretrain.epochs {p.epochs} × {reach // p.epochs:,} pretraining words), and chck_<N>M "
+                            f"is written after N/100 of budget.total_words; expected names within that reach")
+    return problems
 
 
 # ---- overrides, files, hashing -------------------------------------------------------------------

@@ -5,15 +5,19 @@
     python studies/curriculum_grid.py --scale paper --data-dir DIR --eval-dir DIR --address auto --storage s3://...
 
 The paper's grid is {100m, 140m} × {merged, switchboard>wiki, wiki>switchboard} × 8.7% instruction
-words × seeds; `--scale paper` switches to it. The toy grid keeps its shape with the CPU presets
-`tiny` (wider) and `tiny-deep` (twice the layers). Every cell of one size and seed shares one
-pretraining: it runs once. Copy this file to define a study of your own.
+words × seeds; `--scale paper` switches to it (classit_ray/recipes.py). The toy grid keeps its shape
+with the CPU presets `tiny` (wider) and `tiny-deep` (twice the layers). Every cell of one size and
+seed shares one pretraining: it runs once, and its evaluation is the baseline cell (curriculum
+`none`, added by the definition) that every curriculum is compared to. Each cell evaluates every
+endpoint: the pretrained model, the end of stage 1 of a sequential curriculum, and the final model;
+each pretraining's checkpoints give a learning curve. Copy this file to define a study of your own.
 """
 
 import sys
 
 from classit_ray.config import Config, apply_overrides
-from classit_ray.study.cli import PAPER_PRESETS, main
+from classit_ray.recipes import PAPER
+from classit_ray.study.cli import main
 from classit_ray.study.definition import StudyDefinition
 
 
@@ -33,4 +37,4 @@ def build() -> StudyDefinition:
 
 
 if __name__ == "__main__":
-    sys.exit(main(build, "studies/curriculum_grid.py", __doc__.split("\n")[0], paper_grid={"model.preset": PAPER_PRESETS}))
+    sys.exit(main(build, "studies/curriculum_grid.py", __doc__.split("\n")[0], paper_grid={"model.preset": list(PAPER.presets)}))

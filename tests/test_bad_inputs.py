@@ -62,9 +62,9 @@ def prepare(*args: str) -> Callable[[Env], tuple[Callable, list[str]]]:
 
 
 def pretrain(*args: str):
-    from classit_ray.train.cli import run_cli
+    from classit_ray.commands import run_subgraph
 
-    return lambda env: (lambda argv: run_cli("pretrain", argv), ["--work-dir", str(env.tmp / "work"), *args])
+    return lambda env: (lambda argv: run_subgraph("pretrain", argv, "pretrain", ""), ["--work-dir", str(env.tmp / "work"), *args])
 
 
 def evaluate(*args: str):
@@ -165,7 +165,7 @@ class Row:
 
 
 C, P = "--set", "corpus.data_dir={corpus}"
-NO_PAIRS = "budget.instruct_fraction=0"
+NO_PAIRS = ("--set", "budget.instruct_fraction=0", "--set", "instruct.curriculum=none")  # pretraining data only
 ROWS = [
     # configs (issue 3)
     Row("unknown key, with a did-you-mean", nothing, prepare(C, "budget.instruct_fracton=0.1"), 2,
@@ -174,16 +174,24 @@ ROWS = [
     Row("out-of-range value", nothing, prepare(C, "budget.instruct_fraction=1.5"), 2, ("budget.instruct_fraction", "[0, 1)", "1.5")),
     Row("impossible budget", nothing, prepare(C, "budget.total_words=1", C, "budget.instruct_fraction=0.4"), 2,
         ("impossible budget", "0 instruction words")),
+    Row("curriculum needing a source the budget lacks", nothing, prepare(C, "budget.instruct_configs=[switchboard]"), 2,
+        ("instruct.curriculum", "'merged' needs instruction data ['simple_wiki']", "budget.instruct_configs")),
+    Row("instruction fraction 0 with a curriculum", nothing, prepare(C, "budget.instruct_fraction=0"), 2,
+        ("instruct.curriculum", "budget.instruct_fraction is 0", "'none'")),
+    Row("learning-curve checkpoint the schedule never writes", nothing, prepare(C, "eval.checkpoints=[chck_1000M]"), 2,
+        ("eval.checkpoints", "chck_1000M", "never written")),
+    Row("unknown learning-curve checkpoint", nothing, prepare(C, "eval.checkpoints=[chck_3000M]"), 2,
+        ("eval.checkpoints", "unknown ['chck_3000M']")),
     Row("config file that is not YAML", write("broken.yaml", "budget: [unclosed\n"), prepare("--config", "{tmp}/broken.yaml"), 2,
         ("broken.yaml", "not valid YAML")),
     # corpus (issue 3)
-    Row("missing corpus folder", nothing, prepare(C, "corpus.data_dir={tmp}/nowhere", C, NO_PAIRS), 1,
+    Row("missing corpus folder", nothing, prepare(C, "corpus.data_dir={tmp}/nowhere", *NO_PAIRS), 1,
         ("nowhere: corpus folder not found", "train_100M")),
-    Row("empty corpus file", write("childes.train", "", base="corpus"), prepare(C, P, C, NO_PAIRS), 1,
+    Row("empty corpus file", write("childes.train", "", base="corpus"), prepare(C, P, *NO_PAIRS), 1,
         ("childes.train: empty file",)),
-    Row("non-UTF-8 corpus file", write("gutenberg.train", b"Once upon a time.\n\xff\xfe broken\n", base="corpus"), prepare(C, P, C, NO_PAIRS), 1,
+    Row("non-UTF-8 corpus file", write("gutenberg.train", b"Once upon a time.\n\xff\xfe broken\n", base="corpus"), prepare(C, P, *NO_PAIRS), 1,
         ("gutenberg.train:2: not UTF-8",)),
-    Row("budget larger than the corpus", nothing, prepare(C, P, C, NO_PAIRS, C, "budget.total_words=100000000"), 1,
+    Row("budget larger than the corpus", nothing, prepare(C, P, *NO_PAIRS, C, "budget.total_words=100000000"), 1,
         ("budget asks for 100,000,000 pretraining words", "lower budget.total_words")),
     # instruction parquet (issue 3)
     Row("fraction the pairs cannot fill", nothing,

@@ -81,8 +81,11 @@ def test_failed_build_leaves_nothing(prepared, tmp_path):
     assert not any(p.name.startswith(".out.tmp") for p in tmp_path.iterdir())
 
 
-def test_prepare_reuses_finished_stages(prepared, tmp_path):
-    from classit_ray.data.prepare import prepare_data
+def test_prepare_reuses_finished_stages(prepared):
+    from classit_ray.cell.execute import execute
+    from classit_ray.cell.graph import build_graph
 
-    again = prepare_data(prepared.config, prepared.split_dir.parent.parent)
-    assert again.executed == [] and again.pretrain_shards == prepared.pretrain_shards
+    graph = build_graph(prepared.config, prepared.split_dir.parent.parent)
+    again = execute(graph, graph.upto("data"))  # what `python -m classit_ray.data.prepare` runs
+    assert [r.node.kind for r in again.runs.values()] == ["split", "tokenizer", "pretrain_shards", "instruct_shards", "instruct_shards"]
+    assert not any(r.executed for r in again.runs.values()) and graph.data.pretrain_shards == prepared.pretrain_shards

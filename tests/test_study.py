@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,11 +16,10 @@ import pandas as pd
 import pytest
 from conftest import kill_ray_session_of
 
+from classit_ray.cell.graph import build_graph
 from classit_ray.config import Config, ConfigError, apply_overrides
-from classit_ray.data.prepare import plan_data
-from classit_ray.study.definition import StudyDefinition, cell_config, check_definition, grid_cells
-from classit_ray.study.runner import check_inputs, plan_cell, run_study
-from classit_ray.train.stage import instruct_specs, pretrain_spec
+from classit_ray.study.definition import StudyDefinition, cell_config, check_definition, grid_cells, study_cells
+from classit_ray.study.runner import check_inputs, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,9 +34,38 @@ def test_grid_cells_cross_every_axis_and_seed_sets_both_training_seeds():
 
 
 def test_cells_are_dealt_round_robin_over_their_pretrainings():
-    study = StudyDefinition(Config(), grid={"model.preset": ["tiny", "tiny-deep"], "instruct.curriculum": ["merged", "switchboard>wiki"]})
-    cells = grid_cells(study, group=lambda c: c["model.preset"])
+    study = StudyDefinition(Config(), grid={"model.preset": ["tiny", "tiny-deep"], "instruct.curriculum": ["merged", "switchboard>wiki"]},
+                            baseline=False)
+    cells = study_cells(study, group=lambda c: c["model.preset"])
     assert [c["model.preset"] for c in cells] == ["tiny", "tiny-deep", "tiny", "tiny-deep"]
+
+
+def test_each_cell_gets_its_pretrained_baseline_once_and_extra_cells_cross_the_seeds():
+    study = StudyDefinition(Config(), grid={"model.preset": ["tiny"], "seed": [0, 1], "instruct.loss_on": ["reply", "all"],
+                                            "instruct.curriculum": ["merged", "wiki>switchboard"]},
+                            extra_cells=[{"budget.instruct_fraction": 0.0, "instruct.curriculum": "none"}])
+    cells = study_cells(study)
+    baselines = [c for c in cells if c["instruct.curriculum"] == "none" and "budget.instruct_fraction" not in c]
+    # 8 tuned cells share 2 pretrainings (one per seed): one baseline each, without the instruct.* axes it ignores.
+    assert baselines == [{"model.preset": "tiny", "seed": 0, "instruct.curriculum": "none"},
+                         {"model.preset": "tiny", "seed": 1, "instruct.curriculum": "none"}]
+    assert [c for c in cells if c.get("budget.instruct_fraction") == 0.0] == [
+        {"budget.instruct_fraction": 0.0, "instruct.curriculum": "none", "seed": 0},
+        {"budget.instruct_fraction": 0.0, "instruct.curriculum": "none", "seed": 1}]
+    assert len(cells) == 8 + 2 + 2
+    graphs = [build_graph(cell_config(study.base, c), "/store") for c in cells]
+    none = graphs[cells.index(baselines[0])]
+    tuned = graphs[cells.index({"model.preset": "tiny", "seed": 0, "instruct.loss_on": "reply", "instruct.curriculum": "merged"})]
+    # The baseline trains nothing: its graph is the tuned cell's pretraining and that pretraining's evaluation.
+    assert not none.of_kind("instruct") and none.pretrain.key == tuned.pretrain.key
+    assert none.final_eval.key == tuned.evaluations["pretrain"].key
+    assert len(study_cells(dataclasses.replace(study, baseline=False))) == 8 + 2
+
+
+def test_none_crossed_with_instruction_axes_is_refused():
+    study = StudyDefinition(Config(), grid={"instruct.curriculum": ["none", "merged"], "instruct.lr": [1e-3, 1e-4]})
+    with pytest.raises(ConfigError, match=r"'none' crossed with \['instruct.lr'\], which mean nothing without instruction tuning"):
+        check_definition(study)
 
 
 def test_bad_study_definitions_fail_together_before_any_trial():
@@ -70,13 +99,23 @@ def test_bad_paths_fail_with_the_field_named(tmp_path):
 
 
 # ---- keys known before anything runs -------------------------------------------------------------
-def test_planned_keys_equal_the_keys_of_the_built_stages(prepared):
-    cfg = prepared.config
-    plan = plan_data(cfg, prepared.split_dir.parent.parent)
-    assert {k: v for k, v in plan.keys.items() if k in prepared.keys} == prepared.keys
-    assert pretrain_spec(cfg, plan, resolve=False).key == pretrain_spec(cfg, prepared).key
-    planned = [s.key for s in instruct_specs(cfg, plan, resolve=False)]
-    assert planned == [s.key for s in instruct_specs(cfg, prepared)]
+def test_a_cell_is_one_graph_with_an_evaluation_at_every_endpoint():
+    kinds = lambda cur: [n.label for n in build_graph(apply_overrides(Config(), {"instruct.curriculum": cur}), "/x").nodes  # noqa: E731
+                         if n.kind in ("pretrain", "instruct", "eval", "curve")]
+    assert kinds("none") == ["pretrain", "eval@pretrain", "learning curve"]
+    assert kinds("merged") == ["pretrain", "eval@pretrain", "learning curve", "instruct 1/1 (switchboard+simple_wiki)", "eval@final"]
+    assert kinds("wiki>switchboard") == ["pretrain", "eval@pretrain", "learning curve", "instruct 1/2 (simple_wiki)", "eval@stage1",
+                                         "instruct 2/2 (switchboard)", "eval@final"]
+    graph = build_graph(apply_overrides(Config(), {"instruct.curriculum": "wiki>switchboard", "eval.checkpoints": []}), "/x")
+    assert not graph.of_kind("curve")
+    assert [n.kind for n in graph.upto("pretrain")] == ["toyworld", "split", "tokenizer", "pretrain_shards", "pretrain"]
+    # Each node needs only nodes before it, and a stage starts from the final checkpoint of the one before.
+    seen: set[str] = set()
+    for node in graph.nodes:
+        assert set(node.needs) <= seen, node.label
+        seen.add(node.key)
+    one, two = graph.of_kind("instruct")
+    assert two.spec.init_from == f"{one.path}/final" and one.key in two.needs
 
 
 def test_relative_paths_are_made_absolute_before_trials_change_directory(tmp_path, monkeypatch):
@@ -95,10 +134,9 @@ def test_relative_paths_are_made_absolute_before_trials_change_directory(tmp_pat
 
 def test_plan_keys_do_not_depend_on_where_the_store_is():
     cfg = Config()
-    one = [s.key for s in plan_cell(cfg, Path("/store/a"))]
-    two = [s.key for s in plan_cell(cfg, Path("/elsewhere/b"))]
+    one = [n.key for n in build_graph(cfg, Path("/store/a")).nodes]
+    two = [n.key for n in build_graph(cfg, Path("/elsewhere/b")).nodes]
     assert one == two
-    assert [s.kind for s in plan_cell(cfg, Path("/x"))][-3:] == ["pretrain", "instruct", "eval"]  # merged: one instruction stage
 
 
 def test_trials_at_once_follow_gpus_or_cores(monkeypatch):
@@ -175,8 +213,8 @@ def test_a_waiter_takes_over_when_the_lease_holder_dies(ray_session, tmp_path):
 
 # ---- the toy grid end to end ---------------------------------------------------------------------
 def _toy_study(storage: Path, name: str) -> StudyDefinition:
-    """The curriculum grid at its smallest: one tiny size, the three curricula, one seed, plus a
-    fraction the toy pairs cannot fill (those trials fail; the others must not)."""
+    """The curriculum grid at its smallest: one tiny size, the three curricula and the baseline,
+    one seed, plus a fraction the toy pairs cannot fill (those trials fail; the others must not)."""
     sys.path.insert(0, str(ROOT / "studies"))
     try:
         import curriculum_grid
@@ -186,7 +224,7 @@ def _toy_study(storage: Path, name: str) -> StudyDefinition:
     base = apply_overrides(study.base, {
         "study.name": name, "study.storage_path": str(storage), "study.toy_words": 40_000, "study.max_concurrent_trials": 2,
         "budget.total_words": 20_000, "pretrain.seq_len": 64, "pretrain.epochs": 1, "pretrain.shard_rows": 200,
-        "instruct.epochs": 1, "eval.tasks": ["blimp", "ewok", "wug_adj", "reading", "glue"], "eval.finetune_epochs": 1,
+        "instruct.epochs": 1, "eval.tasks": ["blimp", "ewok", "wug_adj", "reading"],  # GLUE: test_finetune.py
     })
     return dataclasses.replace(study, base=base, grid={"model.preset": ["tiny"], "seed": [0],
                                                        "instruct.curriculum": ["merged", "switchboard>wiki", "wiki>switchboard"],
@@ -206,34 +244,57 @@ def toy_study(ray_session, tmp_path_factory):
 
 @pytest.mark.slow
 def test_toy_grid_one_row_per_cell_with_real_metrics(toy_study):
+    from classit_ray.analysis import stage_deltas
+
     storage, df = toy_study
-    assert len(df) == 6 and (storage / "grid" / "results.parquet").is_file() and (storage / "grid" / "results.csv").is_file()
+    assert len(df) == 8 and (storage / "grid" / "results.parquet").is_file() and (storage / "grid" / "results.csv").is_file()
     ok, failed = df[df["status"] == "ok"], df[df["status"] == "error"]
-    assert len(ok) == 3 and sorted(ok["instruct.curriculum"]) == ["merged", "switchboard>wiki", "wiki>switchboard"]
+    assert len(ok) == 4 and sorted(ok["instruct.curriculum"]) == ["merged", "none", "switchboard>wiki", "wiki>switchboard"]
     # A trial that fails reports its error and leaves the others alone.
-    assert len(failed) == 3 and (failed["budget.instruct_fraction"] == 0.95).all()
+    assert len(failed) == 4 and (failed["budget.instruct_fraction"] == 0.95).all()
     assert failed["error"].str.contains("BudgetError: .*instruct_fraction 0.95").all()
-    for metric in ("eval/blimp", "eval/ewok", "eval/wug_adj", "eval/reading_eye", "eval/glue_avg", "pretrain/loss", "instruct/loss"):
+    for metric in ("eval/blimp", "eval/ewok", "eval/wug_adj", "eval/reading_eye", "pretrain/loss", "eval/blimp@pretrain", "curve"):
         assert ok[metric].notna().all(), metric
-    assert ok["eval/blimp"].between(0, 1).all() and (ok["instruct/loss"] > 0).all()
-    assert ok["eval/blimp"].nunique() > 1  # three different models, three different scores
-    # The three curricula share one pretraining, and it ran once (they started side by side).
+    assert ok["eval/blimp"].between(0, 1).all()
+    assert ok["eval/blimp"].nunique() > 1  # different models, different scores
+    tuned, none = ok[ok["instruct.curriculum"] != "none"], ok[ok["instruct.curriculum"] == "none"].iloc[0]
+    assert (tuned["instruct/loss"] > 0).all()
+    # The baseline trains nothing: its model is the shared pretraining, and its final score is the pretrained score.
+    assert none["executed/instruct"] == 0 and none["key/model"] == none["key/pretrain"] and pd.isna(none["instruct/loss"])
+    assert none["eval/blimp"] == none["eval/blimp@pretrain"] and none["key/eval"] == none["key/eval@pretrain"]
+    # A sequential cell has its stage-1 scores; the merged one (one stage) has none.
+    sequential = ok["instruct.curriculum"].isin(["switchboard>wiki", "wiki>switchboard"])
+    assert ok.loc[sequential, "eval/blimp@stage1"].notna().all() and ok.loc[~sequential, "eval/blimp@stage1"].isna().all()
+    # Gain and forgetting are the differences of the row's own scores.
+    deltas = stage_deltas(ok).set_index(["trial", "task"])
+    for i, row in ok.iterrows():
+        assert deltas.loc[(i, "eval/blimp"), "gain"] == pytest.approx(row["eval/blimp"] - row["eval/blimp@pretrain"])
+        stage1 = row["eval/blimp@stage1"]
+        forgetting = deltas.loc[(i, "eval/blimp"), "forgetting"]
+        assert forgetting == pytest.approx(stage1 - row["eval/blimp"]) if pd.notna(stage1) else pd.isna(forgetting)
+    # Every cell shares one pretraining, its evaluation and its learning curve, each computed once
+    # (they started side by side); every other evaluation is a cell's own.
     assert ok["key/pretrain"].nunique() == 1 and ok["executed/pretrain"].sum() == 1
-    assert (ok["executed/eval"] == 1).all() and ok["key/model"].nunique() == 3
+    assert ok["key/curve"].nunique() == 1 and ok["executed/curve"].sum() == 1 and ok["curve"].nunique() == 1
+    assert ok["key/eval@pretrain"].nunique() == 1 and ok["executed/eval"].sum() == 1 + 1 + 2 + 2  # pretrain, merged, 2 × (stage 1, final)
+    assert ok["key/model"].nunique() == 4
+    points = json.loads(ok["curve"].iloc[0])
+    assert points and [p["words_seen"] for p in points] == sorted(p["words_seen"] for p in points)
+    assert all(0 <= p["metrics"]["eval/blimp"] <= 1 and p["checkpoint"].startswith("chck_") for p in points)
     # Each trial's wall time splits into its own compute, waiting on shared stages, and Ray's overhead.
-    assert (ok["time/compute_s"] > 0).all() and (ok["time/waited_s"] >= 0).all() and (ok["time/ray_overhead_s"] > 0).all()
+    assert (ok["time/compute_s"] >= 0).all() and (ok["time/waited_s"] >= 0).all() and (ok["time/ray_overhead_s"] > 0).all()
     assert (ok["time/compute_s"] + ok["time/waited_s"] + ok["time/ray_overhead_s"] - ok["time/cell_s"]).abs().max() < 1e-6
     for _, row in ok.iterrows():  # and stage by stage: [seconds, own compute or None when waited on or reused]
         stages = json.loads(row["time/stages"])
-        assert list(stages)[:3] == ["toyworld", "split", "tokenizer"] and list(stages)[-1] == "eval" and "pretrain" in stages
+        assert list(stages)[:3] == ["toyworld", "split", "tokenizer"] and "pretrain" in stages and "eval@pretrain" in stages
         assert all(own is None or 0 <= own <= seconds for seconds, own in stages.values())
         assert (stages["pretrain"][1] is None) == (row["executed/pretrain"] == 0)
-    # The keys the trials used are the ones the plan (and --dry-run) computed beforehand.
+    # What each trial walked is, node for node, the graph the plan (and --dry-run) built beforehand.
     study = _toy_study(storage, "grid")
     for _, row in ok.iterrows():
         cell = {"model.preset": "tiny", "seed": 0, "instruct.curriculum": row["instruct.curriculum"], "budget.instruct_fraction": 0.1}
-        planned = {s.kind: s.key for s in plan_cell(cell_config(study.base, cell), storage / "artifacts")}
-        assert (planned["pretrain"], planned["eval"]) == (row["key/pretrain"], row["key/eval"])
+        planned = [n.key for n in build_graph(cell_config(study.base, cell), storage / "artifacts").nodes]
+        assert json.loads(row["keys/graph"]) == planned
     assert (storage / "grid" / "report.md").is_file()
 
 
@@ -307,7 +368,7 @@ def test_a_second_study_reuses_the_first_ones_stages(toy_study):
     other = run_study(_toy_study(storage, "another_study"))  # a new Tune experiment, the same artifact store
     assert _manifests(storage / "artifacts") == before
     ok = other[other["status"] == "ok"]
-    assert len(ok) == 3 and ok[["executed/data", "executed/pretrain", "executed/instruct", "executed/eval"]].sum().sum() == 0
+    assert len(ok) == 4 and ok[["executed/data", "executed/pretrain", "executed/instruct", "executed/eval", "executed/curve"]].sum().sum() == 0
     assert sorted(ok["eval/blimp"]) == sorted(first.loc[first["status"] == "ok", "eval/blimp"])
 
 
@@ -330,7 +391,8 @@ def test_optuna_search_over_the_same_definition(toy_study):
 def test_asha_sees_instruct_loss_while_instruction_tuning_runs(toy_study):
     storage, _ = toy_study
     study = _toy_study(storage, "asha")
-    df = run_study(dataclasses.replace(study, grid={"instruct.curriculum": ["merged"], "budget.instruct_fraction": [0.1], "instruct.lr": [2e-3]}, asha=True))
+    df = run_study(dataclasses.replace(study, grid={"instruct.curriculum": ["merged"], "budget.instruct_fraction": [0.1], "instruct.lr": [2e-3]},
+                                       asha=True, baseline=False))
     assert len(df) == 1 and df.loc[0, "status"] == "ok"
     assert df.loc[0, "executed/instruct"] == 1  # a new instruction stage, which reported to Tune as it trained:
     assert df.loc[0, "tune/reports"] == 2  # its checkpoint's instruct/loss, then the cell's row
@@ -349,14 +411,17 @@ def test_notebook_runs_top_to_bottom_on_a_finished_study(toy_study, tmp_path):
     finally:
         del os.environ["CLASSIT_STUDY_DIR"]
     outputs = "".join(o.get("text", "") + json.dumps(o.get("data", {})) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "3 trials" in outputs and "image/png" in outputs and "merged" in outputs
+    assert "4 trials" in outputs and "image/png" in outputs and "merged" in outputs
 
 
 # ---- command lines -------------------------------------------------------------------------------
 @pytest.mark.parametrize("script, expected", [
-    ("curriculum_grid.py", ["6 cell(s)", "pretrain 6 -> 2", "instruct 10 -> 10", "eval 6 -> 6"]),
-    ("budget_split.py", ["5 cell(s)", "pretrain 5 -> 5", "instruct 4 -> 4"]),  # p = 0 has no instruction stage
-    ("loss_masking.py", ["2 cell(s)", "pretrain 2 -> 1", "instruct 2 -> 2"]),
+    # 3 curricula × 2 sizes + a baseline per size; evaluations: per size the pretrained model, the
+    # merged final, and stage 1 and final of each sequential curriculum; one learning curve per size.
+    ("curriculum_grid.py", ["8 cell(s)", "pretrain 8 -> 2", "instruct 10 -> 10", "eval 18 -> 12", "curve 8 -> 2"]),
+    # 4 fractions, their 4 baselines, and p = 0 (no instruction stage)
+    ("budget_split.py", ["9 cell(s)", "pretrain 9 -> 5", "instruct 4 -> 4", "eval 13 -> 9"]),
+    ("loss_masking.py", ["3 cell(s)", "pretrain 3 -> 1", "instruct 2 -> 2", "eval 5 -> 3"]),
 ])
 def test_dry_run_prints_cells_unique_stages_and_resources(script, expected, tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "studies" / script), "--dry-run", "--storage", str(tmp_path)],
@@ -372,8 +437,11 @@ def test_paper_scale_dry_run_uses_the_paper_presets(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "studies" / "curriculum_grid.py"), "--dry-run", "--scale", "paper",
                           "--storage", str(tmp_path), "--seeds", "3"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "18 cell(s)" in out.stdout and "model.preset=100m" in out.stdout and "model.preset=140m" in out.stdout
+    assert "24 cell(s)" in out.stdout and "model.preset=100m" in out.stdout and "model.preset=140m" in out.stdout  # 18 + 6 baselines
     assert "1 GPU" in out.stdout
+    # The paper's recipe (classit_ray/recipes.py): 8 epochs of pretraining, 10 of instruction tuning.
+    text = " ".join(out.stdout.split())
+    assert re.search(r"pretrain \S+ \[8 epochs", text) and re.search(r"instruct 1/1 \(switchboard\+simple_wiki\) \S+ \[10 epochs", text)
 
 
 def test_study_command_reports_bad_input_in_one_message(tmp_path):

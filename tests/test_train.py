@@ -17,8 +17,8 @@ import torch
 from safetensors.torch import load_file
 
 from classit_ray.train.checkpoint import CheckpointError, read_state
-from classit_ray.train.driver import run_curriculum, run_pretraining, run_stage, stage_dataset
-from classit_ray.train.stage import StageSpec, check_tokenizer_fits, instruct_specs, pretrain_spec
+from classit_ray.train.driver import run_stage, stage_dataset
+from classit_ray.train.stage import StageSpec, check_tokenizer_fits, instruct_specs, pretrain_spec, resolve
 
 STORED = Path(__file__).parent / "data" / "pretrain_tiny_losses.json"
 pytestmark = pytest.mark.slow
@@ -99,24 +99,31 @@ def test_two_workers_follow_one_worker(prepared, twenty_steps, tmp_path):
     assert losses_of(two) == pytest.approx(one, rel=0.05)
 
 
-def test_pretraining_then_sequential_curriculum(prepared, tmp_path):
+def test_pretraining_then_sequential_curriculum(prepared):
+    """The `instruct` part of a sequential cell's graph (what `python -m classit_ray.train.instruct`
+    runs): the data stages are reused, pretraining runs, then the two stages, each from the last."""
+    from classit_ray.cell.execute import execute
+    from classit_ray.cell.graph import build_graph
+
     cfg = prepared.config
     cfg = dataclasses.replace(
         cfg,
         pretrain=dataclasses.replace(cfg.pretrain, epochs=1, batch_size=16, micro_batch_size=16),
         instruct=dataclasses.replace(cfg.instruct, curriculum="switchboard>wiki", epochs=1, batch_size=16, micro_batch_size=16),
     )
-    pretrained = run_pretraining(cfg, prepared, tmp_path)
+    graph = build_graph(cfg, prepared.split_dir.parent.parent)  # the store the fixture's data stages are in
+    done = execute(graph, graph.upto("instruct"))
+    assert [r.node.kind for r in done.runs.values() if r.executed] == ["pretrain", "instruct", "instruct"]  # data reused
+    pretrained, *stages = [r.result for r in done.runs.values() if r.node.spec is not None]
     assert pretrained.complete and (pretrained.final / "model.safetensors").is_file()
     names = json.loads((pretrained.out_dir / "manifest.json").read_text())["checkpoints"]
     assert "final" in names and any(n.startswith("chck_") for n in names)  # the scaled BabyLM schedule
-    stages = run_curriculum(cfg, prepared, pretrained, tmp_path)
     assert [s.spec.name for s in stages] == ["instruct-switchboard-then-wiki-1-switchboard", "instruct-switchboard-then-wiki-2-simple_wiki"]
     assert all(s.complete and (s.final / "model.safetensors").is_file() for s in stages)
     assert stages[1].spec.init_from == str(stages[0].final)  # stage 2 starts where stage 1 ended
     assert all(s.metrics["instruct/loss"] > 0 for s in stages)
-    again = run_pretraining(cfg, prepared, tmp_path)
-    assert not again.executed  # a finished stage is never run twice
+    again = execute(graph, graph.upto("pretrain"))
+    assert not any(r.executed for r in again.runs.values())  # a finished stage is never run twice
 
 
 def test_merged_curriculum_interleaves_both_sources(prepared):
@@ -135,7 +142,7 @@ def test_bad_inputs_fail_before_compute(prepared, tmp_path):
     with pytest.raises(ValueError, match=r"big_tokenizer: tokenizer has 50,000 tokens but model preset 'tiny' has a vocabulary of 2,048"):
         check_tokenizer_fits(fake, "tiny")
     with pytest.raises(FileNotFoundError, match=r"empty_shards: no manifest\.json"):
-        pretrain_spec(prepared.config, dataclasses.replace(prepared, pretrain_shards=tmp_path / "empty_shards"))
+        resolve(pretrain_spec(prepared.config, dataclasses.replace(prepared, pretrain_shards=tmp_path / "empty_shards")))
     other = tmp_path / "other_model"
     other.mkdir()
     (other / "config.json").write_text(json.dumps({"vocab_size": 8192}))

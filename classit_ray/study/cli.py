@@ -13,28 +13,14 @@ import sys
 from collections.abc import Callable
 
 from classit_ray.config import Config, ConfigError, apply_overrides, load_config
+from classit_ray.recipes import RECIPES
 from classit_ray.study.definition import SEED, StudyDefinition
-
-# The paper's recipe (CLASS-IT, strict track): 100M words, the two paper presets, GPU training.
-# Grid axes set by a study (sizes, curricula, fractions) override these.
-PAPER_OVERRIDES = {
-    "budget.total_words": 100_000_000,
-    "tokenizer.vocab_size": 0,  # each preset's own vocabulary (16K for 100m, 32K for 140m)
-    "pretrain.seq_len": 512, "pretrain.epochs": 10, "pretrain.batch_size": 256, "pretrain.micro_batch_size": 32,
-    "pretrain.lr": 6e-4, "pretrain.warmup_steps": 1000, "pretrain.shard_rows": 65536,
-    "pretrain.use_gpu": True, "pretrain.compile": True, "pretrain.num_workers": 1,
-    "instruct.epochs": 3, "instruct.batch_size": 64, "instruct.micro_batch_size": 32, "instruct.lr": 5e-5,
-    "instruct.warmup_steps": 100, "instruct.max_len": 512,
-    "eval.fast": False, "eval.finetune_epochs": 0, "eval.batch_size": 128,
-    "study.toy_words": 2_000_000,
-}
-PAPER_PRESETS = ["100m", "140m"]
-
 
 def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--scale", choices=("toy", "paper"), default="toy",
-                        help="toy: CPU presets on the generated toy world (default); paper: 100M words, the paper's presets, GPUs")
+    parser.add_argument("--scale", choices=("toy", *RECIPES), default="toy",
+                        help="toy: CPU presets on the generated toy world (default); paper: the paper's recipe "
+                             "(classit_ray/recipes.py: 100M words, its presets, 8 + 10 epochs, GPUs)")
     parser.add_argument("--data-dir", help="a BabyLM corpus folder (train_100M/ or its parent) instead of the toy world")
     parser.add_argument("--instruct-dir", help="folder of CLASS_IT instruction parquet (default: the toy world's pairs)")
     parser.add_argument("--eval-dir", help="the BabyLM evaluation_data/ folder (default: the toy world's)")
@@ -59,8 +45,8 @@ def apply_arguments(study: StudyDefinition, args: argparse.Namespace, paper_grid
     base: Config = load_config(args.config) if args.config else study.base
     grid = dict(study.grid)
     overrides: dict = {}
-    if args.scale == "paper":
-        overrides.update(PAPER_OVERRIDES)
+    if args.scale != "toy":
+        overrides.update(RECIPES[args.scale].overrides)
         grid.update(paper_grid or {})
     paths = {"corpus.data_dir": args.data_dir, "corpus.instruct_dir": args.instruct_dir, "eval.eval_dir": args.eval_dir,
              "study.ray_address": args.address, "study.storage_path": args.storage, "study.work_dir": args.work_dir,

@@ -4,6 +4,13 @@ One definition serves both searches. `algorithm="grid"` crosses every axis (`tun
 `algorithm="optuna"` lets Optuna pick `num_samples` points, drawing the grid axes as categorical
 choices and the `search` dimensions from their ranges. A point of either is a *cell*: a dict of
 dotted config paths (as `apply_overrides` takes them) plus `seed`.
+
+A grid study also gets its **baseline** by default: for every cell, the same cell with no
+instruction tuning (`instruct.curriculum: none`, its `instruct.*` axes dropped), i.e. the
+pretrained model it starts from. Cells that share a pretraining share that one baseline cell; it
+trains nothing and costs one evaluation, since its pretraining and evaluation are the same
+stages its instruction-tuned siblings start from. `extra_cells` adds cells outside the cross
+product (each crossed with the seed axis), such as the budget study's all-pretraining p = 0.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ class StudyDefinition:
     metric: str = "eval/blimp"  # what Optuna optimises (a per-trial metric)
     mode: str = "max"
     asha: bool = False  # stop weak trials early on instruct/loss (reported during instruction tuning)
+    baseline: bool = True  # grid: add each cell's pretrained-only twin (instruct.curriculum none)
+    extra_cells: list[dict[str, Any]] = field(default_factory=list)  # grid: cells outside the cross product
 
     @property
     def name(self) -> str:
@@ -44,7 +53,7 @@ class StudyDefinition:
         definition is a new experiment (its stages still reuse the artifact store)."""
         return config_hash({"base": config_to_dict(self.base), "grid": self.grid, "search": {k: list(v) for k, v in self.search.items()},
                             "algorithm": self.algorithm, "num_samples": self.num_samples, "metric": self.metric,
-                            "mode": self.mode, "asha": self.asha})
+                            "mode": self.mode, "asha": self.asha, "baseline": self.baseline, "extra_cells": self.extra_cells})
 
 
 def cell_config(base: Config, cell: dict[str, Any]) -> Config:
@@ -58,15 +67,38 @@ def cell_config(base: Config, cell: dict[str, Any]) -> Config:
     return apply_overrides(base, overrides)
 
 
-def grid_cells(study: StudyDefinition, group: Callable[[dict], Any] | None = None) -> list[dict[str, Any]]:
-    """Every cell of the grid (the last axis varies fastest).
+def grid_cells(study: StudyDefinition) -> list[dict[str, Any]]:
+    """Every cell of the cross product of the grid's axes (the last axis varies fastest)."""
+    axes = list(study.grid)
+    return [dict(zip(axes, values)) for values in itertools.product(*(study.grid[a] for a in axes))]
+
+
+BASELINE = "none"  # the curriculum of a baseline cell: the pretrained model itself
+
+
+def baseline_cell(cell: dict[str, Any]) -> dict[str, Any]:
+    """`cell` without instruction tuning: its instruct.* values mean nothing there, so they go."""
+    return {**{k: v for k, v in cell.items() if not k.startswith("instruct.")}, "instruct.curriculum": BASELINE}
+
+
+def study_cells(study: StudyDefinition, group: Callable[[dict], Any] | None = None) -> list[dict[str, Any]]:
+    """The grid's cells, its extra cells (crossed with the seed axis), and, with `baseline`, each
+    one's baseline twin; a cell listed twice runs once.
 
     With `group` (a cell -> its pretraining key), cells are dealt round-robin over the groups:
     trials started together then need different pretrainings and run side by side, instead of
     all waiting on the one pretraining they share.
     """
-    axes = list(study.grid)
-    cells = [dict(zip(axes, values)) for values in itertools.product(*(study.grid[a] for a in axes))]
+    cells = grid_cells(study)
+    seeds = [{SEED: s} for s in study.grid.get(SEED, [])] or [{}]
+    cells += [{**extra, **seed} for extra in study.extra_cells for seed in seeds]
+    if study.baseline:
+        cells += [baseline_cell(c) for c in cells]
+    unique: list[dict[str, Any]] = []
+    for cell in cells:
+        if cell not in unique:
+            unique.append(cell)
+    cells = unique
     if group is None:
         return cells
     groups: dict[Any, list[dict]] = {}
@@ -78,7 +110,7 @@ def grid_cells(study: StudyDefinition, group: Callable[[dict], Any] | None = Non
 
 def check_definition(study: StudyDefinition) -> list[dict[str, Any]]:
     """Every problem of the definition and of each grid cell, raised as one ConfigError before any
-    trial starts; returns the grid cells."""
+    trial starts; returns the cells."""
     problems: list[str] = []
     if study.algorithm not in ALGORITHMS:
         problems.append(f"study algorithm: expected one of {ALGORITHMS}, got {study.algorithm!r}")
@@ -94,6 +126,13 @@ def check_definition(study: StudyDefinition) -> list[dict[str, Any]]:
     for axis, values in study.grid.items():
         if not isinstance(values, (list, tuple)) or not values:
             problems.append(f"grid axis {axis!r}: expected a non-empty list of values, got {values!r}")
+    instruct_axes = [a for a in study.grid if a.startswith("instruct.") and a != "instruct.curriculum"]
+    if BASELINE in (study.grid.get("instruct.curriculum") or []) and instruct_axes:
+        # Its cells would differ only in settings a model without instruction tuning never uses.
+        problems.append(f"grid axis 'instruct.curriculum': {BASELINE!r} crossed with {instruct_axes}, which mean nothing without "
+                        f"instruction tuning; expected {BASELINE!r} off that axis (the baseline is added per cell by default)")
+    if study.algorithm == "optuna" and study.extra_cells:
+        problems.append("study extra_cells: only with algorithm 'grid' (Optuna chooses its own cells)")
     for path, dim in study.search.items():
         if study.algorithm != "optuna":
             problems.append(f"search dimension {path!r}: ranges need algorithm 'optuna'; a grid takes lists in `grid`")
@@ -101,7 +140,7 @@ def check_definition(study: StudyDefinition) -> list[dict[str, Any]]:
             problems.append(f"search dimension {path!r}: expected (kind, low, high) with kind in {SEARCH_KINDS} and low < high, got {dim!r}")
     if problems:
         raise ConfigError(problems, "study definition")
-    cells = grid_cells(study)
+    cells = study_cells(study) if study.algorithm == "grid" else grid_cells(study)
     for cell in cells:
         for bound in _search_bounds(study):
             try:

@@ -20,13 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from classit_ray.atomic import atomic_write_text
-from classit_ray.config import Config, ConfigError, absolute_path, config_hash, config_to_dict, is_uri
-from classit_ray.data.prepare import PreparedData, plan_data, uses_toy_world, work_dir_of
-from classit_ray.study.definition import CELL, StudyDefinition, cell_config, check_definition, grid_cells, tune_space
+from classit_ray.cell.graph import CellGraph, build_graph
+from classit_ray.config import Config, ConfigError, absolute_path, config_hash, config_to_dict, is_uri, work_dir_of
+from classit_ray.study.definition import CELL, StudyDefinition, cell_config, check_definition, study_cells, tune_space
 from classit_ray.study.resources import plan_resources
-from classit_ray.study.trial import config_columns, cell_trainable, eval_key
-from classit_ray.train.driver import stage_dir
-from classit_ray.train.stage import chain, instruct_specs, pretrain_spec
+from classit_ray.study.trial import cell_trainable, config_columns
 
 # Tune fills these into every result; they describe the run, not the cell.
 _TUNE_NOISE = ("timestamp", "date", "pid", "hostname", "node_ip", "time_this_iter_s", "time_since_restore",
@@ -78,6 +76,7 @@ def _writable(path: str) -> str | None:
 def check_inputs(cfg: Config) -> None:
     """Data, evaluation and storage paths, all checked before Ray starts: one ConfigError."""
     from classit_ray.data.corpus import CorpusError, find_corpus_dir
+    from classit_ray.toyworld import corpus_is_toy
 
     problems = []
     if cfg.corpus.data_dir:
@@ -90,7 +89,7 @@ def check_inputs(cfg: Config) -> None:
         splits = ("fast_eval", "full_eval")
         if not root.is_dir() or (root.name not in splits and not any((root / d).is_dir() for d in splits)):
             problems.append(f"eval.eval_dir: {root}: expected the BabyLM evaluation_data/ folder (holding fast_eval/ and full_eval/)")
-    elif not uses_toy_world(cfg):
+    elif not corpus_is_toy(cfg):
         problems.append("eval.eval_dir: empty, but the corpus is not the toy world; expected --eval-dir pointing at evaluation_data/")
     if is_uri(cfg.study.storage_path) and not cfg.study.work_dir:
         problems.append(f"study.work_dir: empty with storage {cfg.study.storage_path}; stage artifacts need a filesystem that every "
@@ -104,41 +103,17 @@ def check_inputs(cfg: Config) -> None:
 
 
 # ---- the plan: cells and their unique stages -----------------------------------------------------
-@dataclass(frozen=True)
-class PlannedStage:
-    kind: str  # split | tokenizer | pretrain_shards | instruct_shards/<config> | pretrain | instruct | eval
-    key: str
-    path: str
-
-
-def plan_cell(cfg: Config, work_dir: Path) -> list[PlannedStage]:
-    """Every stage of one cell with the key it will have, computed without running anything."""
-    data: PreparedData = plan_data(cfg, work_dir)
-    stages = [PlannedStage(kind, data.keys[kind], str(path)) for kind, path in data.stages().items()]
-    spec = pretrain_spec(cfg, data, resolve=False)
-    stages.append(PlannedStage("pretrain", spec.key, str(stage_dir(work_dir, spec))))
-    model_key = spec.key
-    if cfg.budget.instruct_fraction > 0:
-        before = spec
-        for s in instruct_specs(cfg, data, resolve=False):
-            s = chain(s, stage_dir(work_dir, before) / "final", before.key)
-            stages.append(PlannedStage("instruct", s.key, str(stage_dir(work_dir, s))))
-            before = s
-        model_key = before.key
-    key = eval_key(model_key, cfg)
-    stages.append(PlannedStage("eval", key, str(work_dir / "eval" / key)))
-    return stages
-
-
 def ordered_cells(study: StudyDefinition, work_dir: Path) -> list[dict]:
-    """The grid's cells, dealt round-robin over their pretrainings (see `grid_cells`)."""
-    def pretraining(cell: dict) -> str:
-        return next(s.key for s in plan_cell(cell_config(study.base, cell), work_dir) if s.kind == "pretrain")
+    """The study's cells, dealt round-robin over their pretrainings (see `study_cells`)."""
+    return study_cells(study, group=lambda cell: build_graph(cell_config(study.base, cell), work_dir).pretrain.key)
 
-    return grid_cells(study, group=pretraining)
+
+def _cell_label(cell: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in cell.items()) or "(base config)"
 
 
 def dry_run_report(study: StudyDefinition, cells: list[dict], work_dir: Path) -> str:
+    """The study's plan: each cell with its stage graph, then the unique stages and resources."""
     cfg = study.base
     plan = plan_resources(cfg)
     lines = [f"study {study.name!r}: {study.algorithm}, artifact store {work_dir}, results in {study_dir(cfg)}"]
@@ -146,17 +121,19 @@ def dry_run_report(study: StudyDefinition, cells: list[dict], work_dir: Path) ->
         lines.append(f"Optuna: {study.num_samples} trials maximising {study.metric} ({study.mode}) over "
                      f"{ {**{k: list(v) for k, v in study.grid.items()}, **study.search} }; cells are chosen as it goes.")
         cells = cells[:0]
+    graphs: list[CellGraph] = [build_graph(cell_config(cfg, cell), work_dir) for cell in cells]
     per_kind: dict[str, dict[str, str]] = {}
     requested: dict[str, int] = {}
-    lines.append(f"\n{len(cells) * study.num_samples if study.algorithm == 'grid' else 0} cell(s):")
-    for n, cell in enumerate(cells, 1):
-        stages = plan_cell(cell_config(cfg, cell), work_dir)
-        lines.append(f"  {n:3d}. {', '.join(f'{k}={v}' for k, v in cell.items()) or '(base config)'}  "
-                     f"-> pretrain {next(s.key for s in stages if s.kind == 'pretrain')}")
-        for s in stages:
-            kind = s.kind.split("/")[0]
-            per_kind.setdefault(kind, {})[s.key] = s.path
-            requested[kind] = requested.get(kind, 0) + 1
+    shown: set[str] = set()
+    lines.append(f"\n{len(cells) * study.num_samples if study.algorithm == 'grid' else 0} cell(s), each a stage graph "
+                 "(a stage shown before is named by its key only):")
+    for n, (cell, graph) in enumerate(zip(cells, graphs), 1):
+        lines.append(f"  {n:3d}. {_cell_label(cell)}")
+        for node, text in zip(graph.nodes, graph.describe()):
+            per_kind.setdefault(node.kind, {})[node.key] = node.path
+            requested[node.kind] = requested.get(node.kind, 0) + 1
+            lines.append(f"         {text}" if node.key not in shown else f"         {node.label:<40s} {node.key}  (above)")
+            shown.add(node.key)
     if cells:
         lines.append("\nunique stages after deduplication (requested by the cells -> run):")
         for kind, keys in per_kind.items():
@@ -213,11 +190,9 @@ def results_table(study: StudyDefinition, grid) -> Any:
     for result in grid:
         config = result.config or {}
         params = dict(config.get(CELL, config))
-        row: dict[str, Any] = {}
-        try:
-            row.update(config_columns(cell_config(study.base, params)))
-        except ConfigError:
-            pass
+        # A cell's config was checked before any trial (check_definition); Optuna's points are
+        # drawn inside ranges whose ends were checked too, so this cannot fail.
+        row: dict[str, Any] = config_columns(cell_config(study.base, params))
         row.update({f"cell.{k}" if k == "seed" else k: v for k, v in params.items() if "." not in k})
         row.update({k: v for k, v in (result.metrics or {}).items() if k not in _TUNE_NOISE})
         if "training_iteration" in row:  # reports the trial made: 1, or more with ASHA's intermediate ones

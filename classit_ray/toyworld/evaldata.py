@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from classit_ray.toyworld import EVAL_DIR
 from classit_ray.toyworld.grammar import (
     agreement_pair, box_contents, box_story, determiner_noun_pair, noun_phrase, pronoun_agreement_pair,
     qa_congruence_pair,
@@ -40,7 +41,6 @@ from classit_ray.toyworld.lexicon import (
 from classit_ray.toyworld.reading import BigramLM, corpus_lines, reading_rows
 from classit_ray.eval.formats import FAST_NAMES, GLUE_FIELDS, GLUE_NUM_LABELS, READING_COLUMNS, READING_FILE
 
-EVAL_DIR = "evaluation_data"
 FULL, FAST = "full_eval", "fast_eval"
 
 # (full, fast) sizes.

@@ -35,13 +35,11 @@ from classit_ray.toyworld.grammar import (
     story_paragraph, wiki_article,
 )
 from classit_ray.data.instruct_pairs.switchboard import TurnRules, iter_turns, turn_pairs
-from classit_ray.toyworld import GENERATOR_VERSION
-from classit_ray.toyworld.evaldata import EVAL_DIR, write_toy_eval
+from classit_ray.toyworld import CORPUS_DIR, EVAL_DIR, GENERATOR_VERSION, INSTRUCT_DIR
+from classit_ray.toyworld.evaldata import write_toy_eval
 from classit_ray.toyworld.lexicon import NAMES
 
 METADATA = "toyworld.json"
-CORPUS_DIR = "train_toy"
-INSTRUCT_DIR = "class_it"
 
 # Percent of the words per source in the real 100M mix. The published shares sum to 99 (they are
 # rounded), so each file gets its share of that sum: CHILDES 29/99 of the words, and so on.

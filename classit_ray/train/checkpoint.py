@@ -25,11 +25,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from classit_ray.atomic import atomic_write_json, read_json
+from classit_ray.config import BABYLM_CHECKPOINT_MILLIONS, BABYLM_WORDS
 from classit_ray.data.tokenizer import TOKENIZER_FILE
 
 STATE_FILE = "classit_state.json"
 TOKENIZER_FILES = (TOKENIZER_FILE, "tokenizer_config.json", "special_tokens_map.json")
-BABYLM_BUDGET = 100_000_000
 
 
 class CheckpointError(ValueError):
@@ -38,9 +38,8 @@ class CheckpointError(ValueError):
 
 def babylm_schedule(budget_words: int, max_words_seen: int) -> list[tuple[int, str]]:
     """(words seen, name) for each BabyLM checkpoint reachable within `max_words_seen`."""
-    millions = [*range(1, 10), *range(10, 100, 10), *range(100, 1001, 100)]
-    scale = budget_words / BABYLM_BUDGET
-    points = [(max(1, round(m * 1_000_000 * scale)), f"chck_{m}M") for m in millions]
+    scale = budget_words / BABYLM_WORDS
+    points = [(max(1, round(m * 1_000_000 * scale)), f"chck_{m}M") for m in BABYLM_CHECKPOINT_MILLIONS]
     return [(w, name) for w, name in points if w <= max_words_seen]
 
 

@@ -1,4 +1,5 @@
-"""Ray Train drivers: one `TorchTrainer` per stage, and the stage sequences built from them.
+"""The Ray Train driver: one `TorchTrainer` per stage. Which stages a cell has, and in which
+order, is the stage graph's business (`classit_ray/cell/graph.py`), not this module's.
 
 A stage's run name is its key (a hash of its resolved spec), never a timestamp: launching the same
 stage again resumes it from its latest checkpoint (Ray Train V2 reloads the run's checkpoint
@@ -14,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classit_ray.atomic import atomic_dir, is_complete, read_manifest
-from classit_ray.config import Config, absolute_path
-from classit_ray.data.prepare import PreparedData
+from classit_ray.config import absolute_path
 from classit_ray.data.shards import read_shards
 from classit_ray.train.checkpoint import check_compatible
 from classit_ray.train.loop import train_loop_per_worker
-from classit_ray.train.stage import StageSpec, chain, instruct_specs, pretrain_spec
+from classit_ray.train.stage import StageSpec, resolve
 
 
 @dataclass
@@ -53,7 +53,8 @@ def stage_dataset(spec: StageSpec):
 
 
 def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_failures: int = 3, callbacks=()) -> StageResult:
-    """Run (or resume, or reuse) one stage under Ray Train.
+    """Run (or resume, or reuse) one planned stage under Ray Train (`resolve`d against its inputs
+    first, which must exist).
 
     `storage_path` holds Ray Train's run state (a local path, or a URI such as s3://);
     `callbacks` are Ray Train `UserCallback`s (a study passes Tune's report callback)."""
@@ -64,6 +65,7 @@ def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_fail
     if is_complete(out_dir):
         print(f"[{spec.name}] reused {out_dir}", flush=True)
         return StageResult(spec, out_dir, True, False, read_manifest(out_dir)["metrics"], str(out_dir / "final"))
+    spec = resolve(spec)
     if spec.init_from:
         check_compatible(spec.init_from, spec.preset, spec.vocab_size, spec.tokenizer_sha256)
     resources = {"CPU": 1, **({"GPU": 1} if spec.use_gpu else {})}
@@ -101,25 +103,3 @@ def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_fail
 def stage_dir(work_dir: Path, spec: StageSpec) -> Path:
     """Where a finished stage's checkpoints live in the artifact store."""
     return work_dir / spec.stage / spec.key
-
-
-def run_pretraining(cfg: Config, data: PreparedData, work_dir: Path, **kwargs) -> StageResult:
-    spec = pretrain_spec(cfg, data)
-    return run_stage(spec, stage_dir(work_dir, spec), work_dir / "ray_results", **kwargs)
-
-
-def run_curriculum(cfg: Config, data: PreparedData, pretrained: StageResult, work_dir: Path, run=None) -> list[StageResult]:
-    """The instruction stages of `cfg.instruct.curriculum`, each starting from the one before.
-
-    `run(spec, out_dir)` runs one stage (default: `run_stage` with the store's Ray storage)."""
-    run = run or (lambda spec, out_dir: run_stage(spec, out_dir, work_dir / "ray_results"))
-    results: list[StageResult] = []
-    before = pretrained
-    for spec in instruct_specs(cfg, data):
-        spec = chain(spec, before.final, before.spec.key)
-        result = run(spec, stage_dir(work_dir, spec))
-        results.append(result)
-        if not result.complete:
-            break
-        before = result
-    return results

@@ -1,8 +1,9 @@
 """A training stage, fully resolved: what one Ray Train run needs, as one plain dataclass.
 
 Pretraining and each instruction stage are the same loop over different data and labels, so
-both are described by a `StageSpec`. It is built from the config tree and the prepared data
-here, travels to the workers as a dict, and is recorded in every checkpoint.
+both are described by a `StageSpec`. It is planned from the config tree and the data plan
+here (its key is known before any input exists), resolved against its inputs' manifests just
+before it runs, travels to the workers as a dict, and is recorded in every checkpoint.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classit_ray.atomic import read_manifest
-from classit_ray.config import Config, config_hash
+from classit_ray.config import CURRICULA, Config, config_hash
 from classit_ray.data.prepare import PreparedData
 from classit_ray.model import get_preset
 
@@ -77,17 +78,15 @@ class StageSpec:
         return micro_batches // self.accumulation
 
 
-def _shards_summary(shard_dirs: list[Path], resolve: bool) -> tuple[int, int, str]:
-    if not resolve:  # planning: the shards do not exist yet, and these fields are not in the key
-        return 0, 0, ""
-    manifests = [read_manifest(d) for d in shard_dirs]
-    return sum(m["sequences"] for m in manifests), sum(m["words"] for m in manifests), manifests[0]["tokenizer_sha256"]
+def model_vocab(preset: str) -> int:
+    """The model's embedding rows: the preset's vocabulary, whatever size the tokenizer came out."""
+    return get_preset(preset).vocab_size
 
 
 def check_tokenizer_fits(tokenizer_dir: Path, preset: str) -> int:
     """The preset's vocabulary must hold every token id the tokenizer can emit."""
     tok = read_manifest(tokenizer_dir)
-    vocab = get_preset(preset).vocab_size
+    vocab = model_vocab(preset)
     if tok["vocab_size"] > vocab:
         raise ValueError(
             f"{tokenizer_dir}: tokenizer has {tok['vocab_size']:,} tokens but model preset {preset!r} has a vocabulary of {vocab:,}; "
@@ -96,57 +95,38 @@ def check_tokenizer_fits(tokenizer_dir: Path, preset: str) -> int:
     return vocab
 
 
-def pretrain_spec(cfg: Config, data: PreparedData, resolve: bool = True) -> StageSpec:
-    """The pretraining stage of `cfg` on `data`. With `resolve=False` nothing is read from disk:
-    the counts stay 0, but the key is the one the real stage will have."""
-    vocab = check_tokenizer_fits(data.tokenizer_dir, cfg.model.preset) if resolve else get_preset(cfg.model.preset).vocab_size
-    shard_dir = data.pretrain_shards
-    rows, words, sha = _shards_summary([shard_dir], resolve)
-    p = cfg.pretrain
-    if resolve and rows < p.batch_size:
-        raise ValueError(f"{shard_dir}: {rows} sequences, fewer than one batch of {p.batch_size}; lower pretrain.batch_size or add data")
+def _stage(cfg: Config, data: PreparedData, stage: str, name: str, shard_dirs: list[Path], inputs: list[str]) -> StageSpec:
+    """The fields both kinds of stage take from the config: the optimizer settings of `stage`'s
+    section, the model, the hardware."""
+    o, p = getattr(cfg, stage), cfg.pretrain
     return StageSpec(
-        stage="pretrain", name="pretrain", preset=cfg.model.preset, vocab_size=vocab, tokenizer_dir=str(data.tokenizer_dir),
-        tokenizer_sha256=sha, shard_dirs=[str(shard_dir)], rows=rows, words=words, epochs=p.epochs,
-        batch_size=p.batch_size, micro_batch_size=p.micro_batch_size, lr=p.lr, min_lr_ratio=p.min_lr_ratio,
-        warmup_steps=p.warmup_steps, weight_decay=p.weight_decay, grad_clip=p.grad_clip, loss_on="all", seed=p.seed,
-        num_workers=p.num_workers, use_gpu=p.use_gpu, compile=p.compile, budget_words=cfg.budget.total_words, max_steps=p.max_steps,
-        inputs=[data.keys["tokenizer"], data.keys["pretrain_shards"]],
-    ).with_key()
+        stage=stage, name=name, preset=cfg.model.preset, vocab_size=model_vocab(cfg.model.preset),
+        tokenizer_dir=str(data.tokenizer_dir), tokenizer_sha256="", shard_dirs=[str(d) for d in shard_dirs], rows=0, words=0,
+        epochs=o.epochs, batch_size=o.batch_size, micro_batch_size=o.micro_batch_size, lr=o.lr, min_lr_ratio=o.min_lr_ratio,
+        warmup_steps=o.warmup_steps, weight_decay=o.weight_decay, grad_clip=o.grad_clip,
+        loss_on="all" if stage == "pretrain" else cfg.instruct.loss_on, seed=o.seed, max_steps=o.max_steps,
+        num_workers=p.num_workers, use_gpu=p.use_gpu, compile=p.compile,
+        budget_words=cfg.budget.total_words if stage == "pretrain" else 0, inputs=inputs,
+    )
 
 
-# Curriculum -> the instruction configs of each stage, in order.
-CURRICULUM_STAGES = {
-    "merged": [["switchboard", "simple_wiki"]],
-    "switchboard>wiki": [["switchboard"], ["simple_wiki"]],
-    "wiki>switchboard": [["simple_wiki"], ["switchboard"]],
-}
+def pretrain_spec(cfg: Config, data: PreparedData) -> StageSpec:
+    """The pretraining stage of `cfg` on `data`, as planned: nothing is read from disk, the counts
+    stay 0 until `resolve`, and the key is the one the stage has when it runs."""
+    return _stage(cfg, data, "pretrain", "pretrain", [data.pretrain_shards],
+                  [data.keys["tokenizer"], data.keys["pretrain_shards"]]).with_key()
 
 
-def instruct_specs(cfg: Config, data: PreparedData, resolve: bool = True) -> list[StageSpec]:
-    """One spec per stage of the curriculum, without its starting checkpoint and key: `chain`
-    fills both (stage 1 starts from the pretrained model, each later one from the one before)."""
-    tokenizer_dir, instruct_shards = data.tokenizer_dir, data.instruct_shards
-    vocab = check_tokenizer_fits(tokenizer_dir, cfg.model.preset) if resolve else get_preset(cfg.model.preset).vocab_size
-    i = cfg.instruct
+def instruct_specs(cfg: Config, data: PreparedData) -> list[StageSpec]:
+    """One planned spec per stage of the curriculum (`config.CURRICULA`), without its starting
+    checkpoint and key: `chain` fills both (stage 1 starts from the pretrained model, each later
+    one from the one before). The curriculum `none` has no stage."""
+    curriculum = cfg.instruct.curriculum
+    slug = curriculum.replace(">", "-then-")
     specs = []
-    for n, configs in enumerate(CURRICULUM_STAGES[i.curriculum], 1):
-        present = [c for c in configs if c in instruct_shards]
-        if not present:
-            raise ValueError(f"curriculum {i.curriculum!r} stage {n} needs instruction data {configs}, but the split has none; raise budget.instruct_fraction")
-        rows, words, sha = _shards_summary([instruct_shards[c] for c in present], resolve)
-        if resolve and rows < i.batch_size:
-            raise ValueError(f"instruction data {present}: {rows} pairs, fewer than one batch of {i.batch_size}; lower instruct.batch_size or raise the fraction")
-        slug = i.curriculum.replace(">", "-then-")
-        specs.append(StageSpec(
-            stage="instruct", name=f"instruct-{slug}-{n}-{'+'.join(present)}", preset=cfg.model.preset, vocab_size=vocab,
-            tokenizer_dir=str(tokenizer_dir), tokenizer_sha256=sha, shard_dirs=[str(instruct_shards[c]) for c in present],
-            rows=rows, words=words, epochs=i.epochs, batch_size=i.batch_size, micro_batch_size=i.micro_batch_size, lr=i.lr,
-            min_lr_ratio=i.min_lr_ratio, warmup_steps=i.warmup_steps, weight_decay=i.weight_decay, grad_clip=i.grad_clip,
-            loss_on=i.loss_on, seed=i.seed, num_workers=cfg.pretrain.num_workers, use_gpu=cfg.pretrain.use_gpu,
-            compile=cfg.pretrain.compile, max_steps=i.max_steps,
-            inputs=[data.keys["tokenizer"], *(data.keys[f"instruct_shards/{c}"] for c in present)],
-        ))
+    for n, configs in enumerate(CURRICULA[curriculum], 1):
+        specs.append(_stage(cfg, data, "instruct", f"instruct-{slug}-{n}-{'+'.join(configs)}", [data.instruct_shards[c] for c in configs],
+                            [data.keys["tokenizer"], *(data.keys[f"instruct_shards/{c}"] for c in configs)]))
     return specs
 
 
@@ -154,3 +134,16 @@ def chain(spec: StageSpec, init_from: str | Path, init_key: str) -> StageSpec:
     """`spec` starting from the checkpoint `init_from`, whose identity is `init_key` (the key of
     the stage that wrote it, or a hash of a user's path): part of this stage's key."""
     return dataclasses.replace(spec, init_from=str(init_from), inputs=[*spec.inputs, init_key]).with_key()
+
+
+def resolve(spec: StageSpec) -> StageSpec:
+    """`spec` with what its inputs say filled in (rows, words, the tokenizer's hash), once they
+    exist; none of it is in the key. Raises ValueError naming the file when they cannot train it."""
+    check_tokenizer_fits(Path(spec.tokenizer_dir), spec.preset)
+    manifests = [read_manifest(d) for d in spec.shard_dirs]
+    rows, words = sum(m["sequences"] for m in manifests), sum(m["words"] for m in manifests)
+    if rows < spec.batch_size:
+        what = "sequences" if spec.stage == "pretrain" else "pairs"
+        raise ValueError(f"{', '.join(spec.shard_dirs)}: {rows} {what}, fewer than one batch of {spec.batch_size}; "
+                         f"lower {spec.stage}.batch_size or add data")
+    return dataclasses.replace(spec, rows=rows, words=words, tokenizer_sha256=manifests[0]["tokenizer_sha256"])

@@ -1,0 +1,153 @@
+"""Walk a cell's stage graph: run (or reuse) each node in order, timing where the time goes.
+
+Every node is looked up in the artifact store by its key first; `once(kind, key, fn)` wraps each
+node so that concurrent callers (the trials of a study) compute a shared node once (default: run
+it here; a study passes Ray leases, `study/once.py`), and `run(fn)` runs a node's body (a trial
+passes its stage host; default: here). Training nodes are Ray Train runs; evaluations run in this
+process on CPU, or in a Ray task that holds a GPU when training does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from classit_ray.atomic import is_complete, read_manifest
+from classit_ray.cell.graph import CellGraph, Node, curve_tasks
+from classit_ray.config import Config
+
+
+@dataclass
+class NodeRun:
+    node: Node
+    executed: bool  # computed by this walk, not reused or waited for
+    seconds: float  # wall time of the node's call, waiting included
+    compute: float | None  # of that, this walk's own compute; None when reused or computed by another caller
+    result: Any = None  # StageResult for training nodes, the manifest for evaluations
+
+
+@dataclass
+class Execution:
+    graph: CellGraph
+    runs: dict[str, NodeRun] = field(default_factory=dict)  # key -> its run, in walk order
+    stopped: Node | None = None  # a training node that stopped at max_steps: the walk ends there
+    wall: float = 0.0  # the caller's whole time for the cell, set by the caller (a trial's includes Ray's start-up)
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.runs)
+
+    def compute(self) -> float:
+        return sum(r.compute or 0.0 for r in self.runs.values())
+
+    def waited(self) -> float:
+        return sum(r.seconds for r in self.runs.values() if r.compute is None)
+
+    def timeline(self) -> dict[str, list]:
+        """Node label -> [seconds, own compute or None], in order (the results row's `time/stages`)."""
+        return {r.node.label: [round(r.seconds, 3), None if r.compute is None else round(r.compute, 3)] for r in self.runs.values()}
+
+    def executed(self, kind: str) -> int:
+        return sum(r.executed for r in self.runs.values() if r.node.kind == kind)
+
+
+def _here(fn: Callable[[], Any]) -> Any:
+    return fn()
+
+
+def _once_here(kind: str, key: str, fn: Callable[[], Any]) -> Any:
+    return fn()
+
+
+def execute(graph: CellGraph, nodes: list[Node] | None = None, once=_once_here, run=_here, threads: int = 0,
+            callbacks=()) -> Execution:
+    """Run `nodes` of `graph` (default: all) in order. `threads` pins torch threads per training
+    worker and evaluation; `callbacks` go to the instruction stages' `TorchTrainer` (a study passes
+    Tune's report callback for ASHA). Ray must be initialised for data and training nodes."""
+    from classit_ray.toyworld import with_toy_world
+
+    source = with_toy_world(graph.cfg, graph.work_dir)  # what the data and evaluation nodes read
+    done = Execution(graph)
+    for node in graph.nodes if nodes is None else nodes:
+        body, compute_of = _body(node, graph, source, threads, callbacks)
+        t0 = time.perf_counter()
+        result = once(node.kind, node.key, lambda: run(body))
+        seconds = time.perf_counter() - t0
+        own = compute_of(result, seconds)
+        if node.kind in ("eval", "curve"):
+            result = result[0]  # the manifest (the flag said whether it was computed here)
+        done.runs[node.key] = NodeRun(node, own is not None, seconds, None if own is None else min(own, seconds), result)
+        if node.spec is not None and not result.complete:
+            done.stopped = node
+            break
+    return done
+
+
+def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks):
+    """(the node's body, and `compute_of(result, seconds)`: its own compute, None when reused)."""
+    kind = node.kind
+    if kind == "toyworld":
+        return (lambda: _write_toy_world(node, source)), lambda result, s: result
+    if node.data_stage:
+        from classit_ray.data.prepare import data_builder, run_data_stage
+
+        build = data_builder(node.data_stage, graph.data, source)
+        return (lambda: run_data_stage(node.label, Path(node.path), build)), lambda result, s: result
+    if node.spec is not None:
+        from classit_ray.train.driver import run_stage
+
+        spec = dataclasses.replace(node.spec, torch_threads=threads)
+        cbs = callbacks if kind == "instruct" else ()
+        body = lambda: run_stage(spec, Path(node.path), graph.work_dir / "ray_results", callbacks=cbs)  # noqa: E731
+        return body, lambda result, s: result.metrics.get(f"{kind}/loop_s", s) if result.executed else None
+    if kind == "eval":
+        from classit_ray.eval.artifact import evaluate_into
+
+        args = (node.model, dataclasses.asdict(source.eval), node.path, threads)
+        return (lambda: _evaluation(evaluate_into, args, node, source)), _evaluation_compute
+    if kind == "curve":
+        from classit_ray.eval.artifact import curve_eval_config, curve_into
+
+        args = (node.model, list(source.eval.checkpoints), curve_eval_config(source.eval, curve_tasks(source)), node.path, threads)
+        return (lambda: _evaluation(curve_into, args, node, source)), _evaluation_compute
+    raise ValueError(f"stage graph node {node.label!r}: unknown kind {kind!r}")
+
+
+def _write_toy_world(node: Node, source: Config) -> float | None:
+    """Like a data stage: the seconds it took when generated here, else None."""
+    from classit_ray.toyworld import SEED
+    from classit_ray.toyworld.world import toy_world_ready, write_toy_world
+
+    if toy_world_ready(node.path, words=source.study.toy_words, seed=SEED):
+        return None
+    t0 = time.perf_counter()
+    write_toy_world(node.path, words=source.study.toy_words, seed=SEED)
+    return time.perf_counter() - t0
+
+
+def _evaluation(fn, args: tuple, node: Node, source: Config) -> tuple[dict, bool]:
+    """(manifest, executed): reused when complete; here on CPU (this process has torch loaded
+    already), or in a Ray task that holds a GPU when training does."""
+    if is_complete(node.path):
+        return read_manifest(node.path), False
+    if not source.pretrain.use_gpu:
+        manifest = fn(*args)
+    else:
+        import ray
+
+        from classit_ray.study.once import outside_placement_group
+
+        task = ray.remote(fn).options(num_cpus=1, num_gpus=1, scheduling_strategy=outside_placement_group())
+        manifest = ray.get(task.remote(*args))
+    if manifest.get("failed"):
+        print(f"[{node.label}] failed: {manifest['failed']}", flush=True)
+    return manifest, True
+
+
+def _evaluation_compute(result: tuple[dict, bool], seconds: float) -> float | None:
+    manifest, executed = result
+    return manifest.get("seconds", seconds) if executed else None

@@ -1,0 +1,88 @@
+"""Evaluations as artifacts of the store: a model's scores, or a pretraining's learning curve,
+written whole into a directory whose `manifest.json` marks it complete (`atomic.py`).
+
+    eval/<key>/   the BabyLM results layout of one model, and its flat metrics in the manifest
+    curve/<key>/  curve.json: the fast zero-shot tasks on each chosen chck_* checkpoint of a run,
+                  with the words each checkpoint really saw
+
+Checkpoint names are the BabyLM ones scaled by budget/100M (a toy `chck_1M` may have seen 1,500
+words), so every curve point carries `words_seen` from the checkpoint's own state: that, not the
+name, is the x axis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from classit_ray.atomic import atomic_dir, atomic_write_json, read_manifest
+from classit_ray.config import CHECKPOINT_SETS, EvalConfig, checkpoint_millions
+
+
+def _device(threads: int) -> str:
+    import torch
+
+    from classit_ray.runtime import set_torch_threads
+
+    if threads:
+        set_torch_threads(threads)
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def evaluate_into(model_dir: str, eval_cfg: dict, out_dir: str, threads: int = 0) -> dict:
+    """Score `model_dir` on `eval_cfg` into `out_dir` (the BabyLM results layout); its manifest."""
+    from classit_ray.eval.harness import evaluate
+
+    device = _device(threads)
+    manifest: dict[str, Any] = {"kind": "eval", "model": model_dir, "eval": eval_cfg}
+    t0 = time.perf_counter()
+    with atomic_dir(out_dir, manifest) as tmp:
+        report = evaluate(model_dir, EvalConfig(**eval_cfg), tmp, device=device)
+        manifest.update(metrics=report.metrics, failed=report.failed, task_seconds=report.seconds, seconds=time.perf_counter() - t0)
+    return manifest
+
+
+def chosen_checkpoints(stage_dir: str | Path, selection: list[str]) -> list[str]:
+    """The `chck_*` checkpoints of a finished stage that `selection` (`eval.checkpoints`) names,
+    in training order. A set (`log`, `all`) takes those the run wrote; a name it did not write is
+    an error, since a curve without the point asked for would look complete."""
+    written = [n for n in read_manifest(stage_dir)["checkpoints"] if n.startswith("chck_")]
+    millions, unknown = checkpoint_millions(selection)
+    if unknown:
+        raise ValueError(f"eval.checkpoints: unknown {unknown}")
+    missing = [n for n in selection if n not in CHECKPOINT_SETS and n not in written]
+    if missing:
+        raise ValueError(f"{stage_dir}: checkpoints {missing} were not written by this pretraining (it wrote {written or 'none'}); "
+                         "expected names from that list in eval.checkpoints")
+    order = sorted(written, key=lambda n: int(re.fullmatch(r"chck_(\d+)M", n).group(1)))
+    return [n for n in order if millions is None or int(n[5:-1]) in millions]
+
+
+def curve_into(stage_dir: str, selection: list[str], eval_cfg: dict, out_dir: str, threads: int = 0) -> dict:
+    """Score the chosen checkpoints of `stage_dir` on `eval_cfg`'s tasks into `out_dir/curve.json`:
+    [{"checkpoint", "words_seen", "metrics"}] in training order; its manifest."""
+    from classit_ray.eval.harness import evaluate
+    from classit_ray.train.checkpoint import read_state
+
+    device = _device(threads)
+    names = chosen_checkpoints(stage_dir, selection)
+    manifest: dict[str, Any] = {"kind": "curve", "stage": stage_dir, "eval": eval_cfg, "checkpoints": names}
+    t0 = time.perf_counter()
+    with atomic_dir(out_dir, manifest) as tmp:
+        points, failed = [], {}
+        for name in names:
+            checkpoint = Path(stage_dir) / name
+            report = evaluate(checkpoint, EvalConfig(**eval_cfg), tmp / name, device=device)
+            failed.update({f"{name}/{task}": message for task, message in report.failed.items()})
+            points.append({"checkpoint": name, "words_seen": read_state(checkpoint)["position"]["words_seen"], "metrics": report.metrics})
+        atomic_write_json(tmp / "curve.json", points)
+        manifest.update(points=points, failed=failed, seconds=time.perf_counter() - t0)
+    return manifest
+
+
+def curve_eval_config(cfg: EvalConfig, tasks: list[str]) -> dict:
+    """The settings a learning curve is scored with: `cfg` on the fast data, its zero-shot tasks only."""
+    return {**dataclasses.asdict(cfg), "tasks": list(tasks), "fast": True, "checkpoints": []}
