@@ -9,6 +9,14 @@ Tasks are on different scales (accuracy, Spearman, ΔR²), so each is z-scored a
 trials (sample std), oriented so that positive is better, and the global score of a trial is its
 mean z. Conditions are compared by the median and IQR of that score over seeds, as the paper does.
 
+Within a trial, the stages are compared in each task's own units: the instruction-tuning gain
+(final score minus the score of the pretrained model the cell started from) and the forgetting of a
+two-stage curriculum (score after stage 1 minus the final score), read from the row's
+`eval/<task>@pretrain` and `eval/<task>@stage1` columns; and the pretraining's learning curve, read
+from its JSON `curve` column. They live in this module rather than one of their own because they
+share its condition labels, figure and table helpers and its report, and the whole stays under
+~550 lines; a second module would have to import those back from here.
+
 Plain pandas / numpy / matplotlib: no Ray, no torch (only `classit_ray.metrics` is imported), so the
 analysis runs on a laptop against a copied results file.
 
@@ -18,6 +26,8 @@ analysis runs on a laptop against a copied results file.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,6 +35,7 @@ from pathlib import Path
 # window and no global figure registry, so reports are written on headless nodes and a notebook
 # shows a returned figure with its own inline backend.
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -34,6 +45,12 @@ from classit_ray import metrics  # noqa: E402
 AGGREGATE_METRICS = ("eval/glue_avg",)
 # Column names that hold artifacts rather than configuration (never a grouping variable).
 _ARTIFACT_MARKERS = ("path", "dir", "artifact", "checkpoint", "uri")
+# Suffixes of a task's score on an earlier model of the same trial: `eval/blimp@pretrain` is the
+# pretrained model the cell started from, `eval/blimp@stage1` the end of instruction stage 1 of a
+# two-stage curriculum. They are not in metrics.HIGHER_IS_BETTER, so they are never tasks.
+AT_PRETRAIN, AT_STAGE1 = "@pretrain", "@stage1"
+# Columns of learning_curves()'s long table: one row per pretraining × checkpoint × task.
+CURVE_COLUMNS = ("key/pretrain", "label", "model.preset", "pretrain.seed", "checkpoint", "words_seen", "task", "score")
 
 
 def load_study(study_dir: str | Path) -> pd.DataFrame:
@@ -55,17 +72,33 @@ def task_columns(df: pd.DataFrame) -> list[str]:
             and c in metrics.HIGHER_IS_BETTER and df[c].notna().any()]
 
 
+def _is_seed(column: str) -> bool:
+    return "/" not in column and "seed" in column.rsplit(".", 1)[-1].lower()
+
+
 def config_columns(df: pd.DataFrame, varying_only: bool = True) -> list[str]:
     """Config columns (dotted names, no `/`), without seeds and artifact paths; by default only those
     that take more than one value across trials, i.e. the conditions the study compares."""
     cols = []
     for c in df.columns:
-        leaf = c.rsplit(".", 1)[-1].lower()
-        if "." not in c or "/" in c or "seed" in leaf or any(m in c.lower() for m in _ARTIFACT_MARKERS):
+        if "." not in c or "/" in c or _is_seed(c) or any(m in c.lower() for m in _ARTIFACT_MARKERS):
             continue
         if not varying_only or df[c].nunique(dropna=False) > 1:
             cols.append(c)
     return cols
+
+
+def seed_columns(df: pd.DataFrame) -> list[str]:
+    """The seed columns (`seed`, `pretrain.seed`, `instruct.seed`, ...): replicates, not conditions."""
+    return [c for c in df.columns if _is_seed(c)]
+
+
+def _higher(task: str, directions: Mapping[str, bool] | None) -> bool:
+    if directions is None:
+        return metrics.higher_is_better(task)
+    if task not in directions:
+        raise ValueError(f"no direction for metric {task!r} in the given directions mapping")
+    return directions[task]
 
 
 def zscores(df: pd.DataFrame, tasks: Sequence[str] | None = None,
@@ -80,12 +113,7 @@ def zscores(df: pd.DataFrame, tasks: Sequence[str] | None = None,
     tasks = list(task_columns(df) if tasks is None else tasks)
     z = pd.DataFrame(index=df.index)
     for t in tasks:
-        if directions is None:
-            higher = metrics.higher_is_better(t)
-        elif t in directions:
-            higher = directions[t]
-        else:
-            raise ValueError(f"no direction for metric {t!r} in the given directions mapping")
+        higher = _higher(t, directions)
         x = pd.to_numeric(df[t], errors="coerce").astype(float)
         scored = x.dropna()
         if len(scored) < 2 or scored.nunique() < 2:  # exact tie test: no float-noise std
@@ -144,6 +172,127 @@ def summarize(df: pd.DataFrame, by: Sequence[str], score: pd.Series) -> pd.DataF
                      "q3": q3, "iqr": q3 - q1, "mean": s.mean() if len(s) else np.nan,
                      "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows)
+
+
+def _numeric(col: pd.Series | None, index: pd.Index) -> pd.Series:
+    """A column as floats (NaN where absent or not a number)."""
+    return pd.Series(np.nan, index=index) if col is None else pd.to_numeric(col, errors="coerce").astype(float)
+
+
+def stage_deltas(df: pd.DataFrame, by: Sequence[str] | None = None,
+                 directions: Mapping[str, bool] | None = None) -> pd.DataFrame:
+    """Per trial and task, in the task's own units and oriented so that positive is better:
+
+    - `gain` = `eval/<t>` - `eval/<t>@pretrain`: what instruction tuning added to the very model the
+      cell started from (same size and seed), so no across-trial noise enters the difference;
+    - `forgetting` = `eval/<t>@stage1` - `eval/<t>`: positive when the score dropped during
+      instruction stage 2; NaN without a stage 1 (single-stage or no instruction tuning).
+
+    Both are negated for lower-is-better metrics. Long format: `trial` (the row's index), the `by`
+    columns (default: the varying config columns), the seed columns, `task`, `gain`, `forgetting`.
+    Rows without an instruction stage (curriculum `none`, instruction fraction 0) are kept: their
+    gain is exactly 0, the baseline the other conditions are read against (a nonzero one would say
+    that the two scores came from different models). A trial with neither number for a task (no
+    `@` columns, or a failed evaluation) has no row for it.
+    """
+    by = config_columns(df) if by is None else list(by)
+    keep = list(dict.fromkeys([*by, *seed_columns(df)]))
+    frames = []
+    for t in task_columns(df):
+        pretrain, stage1 = df.get(t + AT_PRETRAIN), df.get(t + AT_STAGE1)
+        if pretrain is None and stage1 is None:
+            continue
+        sign = 1.0 if _higher(t, directions) else -1.0
+        final = _numeric(df[t], df.index)
+        frame = df[keep].assign(task=t, gain=sign * (final - _numeric(pretrain, df.index)),
+                                forgetting=sign * (_numeric(stage1, df.index) - final))
+        frames.append(frame.rename_axis("trial").reset_index())
+    if not frames:
+        return pd.DataFrame(columns=["trial", *keep, "task", "gain", "forgetting"])
+    out = pd.concat(frames, ignore_index=True)
+    return out[out[["gain", "forgetting"]].notna().any(axis=1)].reset_index(drop=True)
+
+
+def stage_summary(deltas: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Per condition and task: n trials (seeds), mean gain with its 95% bootstrap CI, mean forgetting
+    (over the trials that have a stage 1; NaN when none has)."""
+    by = list(by)
+    rows = []
+    for key, g in deltas.groupby([*by, "task"], dropna=False, sort=True):
+        gain, forgetting = g["gain"].dropna(), g["forgetting"].dropna()
+        low, high = bootstrap_ci(gain.to_numpy())
+        rows.append({**dict(zip([*by, "task"], key)), "n": len(g), "gain": gain.mean() if len(gain) else np.nan,
+                     "gain_ci_low": low, "gain_ci_high": high,
+                     "forgetting": forgetting.mean() if len(forgetting) else np.nan})
+    return pd.DataFrame(rows, columns=[*by, "task", "n", "gain", "gain_ci_low", "gain_ci_high", "forgetting"])
+
+
+def _parse_curve(text: str, key: str) -> list[dict]:
+    """A `curve` cell's JSON: a list of {checkpoint, words_seen, metrics: {task: score}} points."""
+    try:
+        points = json.loads(text)
+        if not isinstance(points, list) or not all(
+                isinstance(p, dict) and isinstance(p["checkpoint"], str) and isinstance(p["metrics"], dict)
+                and float(p["words_seen"]) >= 0 for p in points):
+            raise ValueError("not a list of points")
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"curve of pretraining {key!r} is not a JSON list of {{checkpoint, words_seen, metrics}} "
+                         f"points ({e}): {text[:200]!r}") from None
+    return points
+
+
+def _pretraining_labels(df: pd.DataFrame, first: pd.DataFrame) -> pd.Series:
+    """A label per pretraining (`first`: one row per `key/pretrain`): `model.preset` and
+    `pretrain.seed`, plus any other config column that is constant within each pretraining and
+    varies across them (the instruction fraction changes the pretraining's words, for one)."""
+    cols = [c for c in ("model.preset", "pretrain.seed") if c in df.columns]
+    per_key = df.groupby("key/pretrain", dropna=False)
+    cols += [c for c in config_columns(df, varying_only=False) if c not in cols
+             and first[c].nunique(dropna=False) > 1 and per_key[c].nunique(dropna=False).max() == 1]
+    return condition_labels(first, cols, short=True) if cols else first["key/pretrain"].astype(str)
+
+
+def learning_curves(df: pd.DataFrame) -> pd.DataFrame:
+    """The pretraining learning curves as a long table, one row per pretraining × checkpoint × task
+    (columns CURVE_COLUMNS), sorted by pretraining, task and words seen.
+
+    Each pretraining (`key/pretrain`) is read once: every trial that shares it carries the same
+    `curve`, and a disagreement is a ValueError rather than a silent choice. With
+    `pretrain/words_seen`, the pretrained model's own `eval/<t>@pretrain` is appended as checkpoint
+    `final` at that x, for the curve's tasks, unless a checkpoint already sits there. `words_seen`
+    is what the model really saw; checkpoint names are the BabyLM names scaled by the budget.
+    Empty (same columns) when the table has no curve.
+    """
+    empty = pd.DataFrame(columns=list(CURVE_COLUMNS))
+    if "curve" not in df.columns:
+        return empty
+    has_curve = df["curve"].map(lambda v: isinstance(v, str) and v.strip() != "")
+    if not has_curve.any():
+        return empty
+    if "key/pretrain" not in df.columns:
+        raise ValueError("the results table has a curve column but no key/pretrain to tell pretrainings apart")
+    rows = df[has_curve]
+    first = rows.groupby("key/pretrain", sort=True).head(1).set_index("key/pretrain", drop=False)
+    labels = _pretraining_labels(df, first)
+    points = []
+    for key, group in rows.groupby("key/pretrain", sort=True):
+        curves = [_parse_curve(text, key) for text in group["curve"]]
+        if len({json.dumps(c, sort_keys=True) for c in curves}) > 1:
+            raise ValueError(f"trials of pretraining {key!r} carry different curves (rows {list(group.index)})")
+        row = first.loc[key]
+        base = {"key/pretrain": key, "label": labels[key], "model.preset": row.get("model.preset"),
+                "pretrain.seed": row.get("pretrain.seed")}
+        for p in curves[0]:
+            points += [{**base, "checkpoint": p["checkpoint"], "words_seen": float(p["words_seen"]), "task": t,
+                        "score": float(v) if v is not None else np.nan} for t, v in p["metrics"].items()]
+        final_words = pd.to_numeric(row.get("pretrain/words_seen"), errors="coerce")
+        if pd.notna(final_words) and float(final_words) not in {float(p["words_seen"]) for p in curves[0]}:
+            tasks = dict.fromkeys(t for p in curves[0] for t in p["metrics"])
+            points += [{**base, "checkpoint": "final", "words_seen": float(final_words), "task": t,
+                        "score": float(row[t + AT_PRETRAIN])}
+                       for t in tasks if pd.notna(pd.to_numeric(row.get(t + AT_PRETRAIN), errors="coerce"))]
+    out = pd.DataFrame(points, columns=list(CURVE_COLUMNS))
+    return out.sort_values(["key/pretrain", "task", "words_seen"], kind="stable", ignore_index=True)
 
 
 def _finish(fig, path: str | Path | None):
@@ -205,9 +354,75 @@ def plot_score_vs_fraction(df: pd.DataFrame, score: pd.Series, fraction_col: str
     return _finish(fig, path)
 
 
+def _panels(n: int, width: float, height: float, ncols: int = 3) -> tuple[Figure, list]:
+    """A figure of `n` panels in rows of `ncols`, the unused ones hidden."""
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(width * ncols, height * nrows))
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def plot_gain_forgetting(deltas: pd.DataFrame, by: Sequence[str], path: str | Path | None = None) -> Figure:
+    """One panel per task (its own units and y scale): per condition, the mean gain (solid) and, where
+    the condition has a stage 1, the mean forgetting (hatched); the seeds are the dots."""
+    if deltas.empty:
+        raise ValueError("no gain or forgetting to plot: the results table has no eval/<task>@pretrain or @stage1 columns")
+    labels = condition_labels(deltas, by, short=True)
+    names = sorted(labels.unique())
+    tasks = list(dict.fromkeys(deltas["task"]))
+    fig, axes = _panels(len(tasks), max(3.0, 0.6 * len(names) + 1.2), 3.4)
+    x = np.arange(len(names))
+    any_forgetting = deltas["forgetting"].notna().any()
+    width = 0.38 if any_forgetting else 0.7
+    for ax, task in zip(axes, tasks):
+        sub = deltas["task"] == task
+        for column, offset, style in (("gain", -width / 2 if any_forgetting else 0.0, {"color": "C0"}),
+                                      ("forgetting", width / 2, {"color": "C3", "hatch": "//", "alpha": 0.6})):
+            values = [deltas.loc[sub & (labels == n), column].dropna().to_numpy() for n in names]
+            if not any(len(v) for v in values):
+                continue
+            ax.bar(x + offset, [v.mean() if len(v) else np.nan for v in values], width, **style)
+            for i, v in enumerate(values):
+                ax.scatter(np.full(len(v), x[i] + offset), v, s=8, color="k", zorder=3)
+        ax.axhline(0.0, color="grey", lw=0.8, ls="--")
+        ax.set_title(task.removeprefix("eval/"), fontsize=9)
+        ax.set_xticks(x, names, fontsize=6, rotation=40, ha="right", rotation_mode="anchor")
+        ax.set_ylabel("score difference", fontsize=8)
+    handles = [Patch(color="C0", label="gain: final − pretrained (+ = better)")]
+    if any_forgetting:
+        handles.append(Patch(facecolor="C3", hatch="//", alpha=0.6, label="forgetting: stage 1 − final (+ = lost in stage 2)"))
+    fig.legend(handles=handles, loc="upper center", ncols=len(handles), fontsize=8, bbox_to_anchor=(0.5, 1.04))
+    return _finish(fig, path)
+
+
+def plot_learning_curves(curves: pd.DataFrame, path: str | Path | None = None) -> Figure:
+    """Score against the words the model really saw (log x), one panel per task, one line per
+    pretraining; a star marks the final pretrained model where the table has it."""
+    if curves.empty:
+        raise ValueError("no learning curve to plot: the results table has no curve column or it is empty")
+    tasks = list(dict.fromkeys(curves["task"]))
+    fig, axes = _panels(len(tasks), 4.0, 3.2)
+    for ax, task in zip(axes, tasks):
+        for i, (label, line) in enumerate(curves[curves["task"] == task].groupby("label", sort=True)):
+            line = line.sort_values("words_seen")
+            ax.plot(line["words_seen"], line["score"], marker="o", ms=3, color=f"C{i % 10}", label=label)
+            final = line[line["checkpoint"] == "final"]
+            ax.scatter(final["words_seen"], final["score"], marker="*", s=60, color=f"C{i % 10}", zorder=3)
+        ax.set_xscale("log")
+        ax.set_title(task.removeprefix("eval/"), fontsize=9)
+        ax.set_xlabel("words actually seen (log; chck_* names scaled by budget)", fontsize=7)
+        ax.set_ylabel("score", fontsize=8)
+    axes[0].legend(fontsize=7)
+    return _finish(fig, path)
+
+
 def _markdown_table(df: pd.DataFrame) -> str:
     """A GitHub markdown table (pandas' to_markdown needs tabulate, which is not a dependency)."""
-    stats = {"median", "q1", "q3", "iqr", "mean", "ci_low", "ci_high"}  # rounded; config values as given
+    stats = {"median", "q1", "q3", "iqr", "mean", "ci_low", "ci_high",  # rounded; config values as given
+             "gain", "gain_ci_low", "gain_ci_high", "forgetting"}
     fmt = lambda c, v: f"{v:.3f}" if c in stats else str(v)  # noqa: E731
     lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join(fmt(c, v) for c, v in zip(df.columns, row)) + " |" for row in df.itertuples(index=False)]
@@ -251,6 +466,26 @@ def write_report(study_dir: str | Path, by: Sequence[str] | None = None, out: st
             "## Summary", "", _markdown_table(summary), ""]
     for title, name in figures.items():
         text += [f"## {title}", "", f"![{title}]({name})", ""]
+
+    deltas = stage_deltas(df, by)
+    if not deltas.empty:
+        plot_gain_forgetting(deltas, by, out.parent / "gain_forgetting.png")
+        text += ["## Instruction-tuning gain and forgetting", "",
+                 "Gain is a trial's final score minus the score of the pretrained model it started from (same",
+                 "size and seed); forgetting is its score at the end of instruction stage 1 minus the final score,",
+                 "so a positive forgetting is what stage 2 lost; both in each task's own units, oriented so that",
+                 "a positive gain is better. Per condition and task: n trials, mean gain with its 95%",
+                 "bootstrap CI, mean forgetting (NaN without a stage 1).", "",
+                 _markdown_table(stage_summary(deltas, by)), "",
+                 "![Gain and forgetting per task and condition](gain_forgetting.png)", ""]
+    curves = learning_curves(df)
+    if not curves.empty:
+        plot_learning_curves(curves, out.parent / "learning_curves.png")
+        text += ["## Learning curves of pretraining", "",
+                 "The fast zero-shot tasks on each pretraining's intermediate checkpoints (a star: the final",
+                 "pretrained model), against the words it actually saw; checkpoint names are the BabyLM ones",
+                 "scaled by the budget (total words / 100M), so `chck_1M` may have seen far fewer words.", "",
+                 "![Learning curves](learning_curves.png)", ""]
     out.write_text("\n".join(text))
     return out
 

@@ -3,16 +3,22 @@ report, on hand-made tables (fast, offline; no Ray, no torch)."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from classit_ray import analysis, metrics
-from classit_ray.analysis import bootstrap_ci, global_score, load_study, summarize, task_columns, write_report, zscores
+from classit_ray.analysis import (bootstrap_ci, global_score, learning_curves, load_study, stage_deltas, stage_summary,
+                                  summarize, task_columns, write_report, zscores)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_metrics_table_is_the_registry_table():
@@ -132,6 +138,157 @@ def test_write_report_on_a_synthetic_study(tmp_path):
         assert (study / png).stat().st_size > 0 and f"]({png})" in text
     assert "| instruct.curriculum | budget.instruct_fraction | n | median |" in text
     assert text.count("| easy_first |") == 2 and "eval/glue_avg`" not in text
+    # no @pretrain/@stage1 or curve columns: no such sections and no such figures, and no error
+    assert "gain and forgetting" not in text and "Learning curves" not in text
+    assert not (study / "gain_forgetting.png").exists() and not (study / "learning_curves.png").exists()
+
+
+def _curve(*points: tuple[str, int, dict]) -> str:
+    return json.dumps([{"checkpoint": c, "words_seen": w, "metrics": m} for c, w, m in points])
+
+
+def _staged_study(study_dir):
+    """Three curricula × three seeds with every stage-wise column, numbers chosen to be checked by hand.
+
+    Per seed s: blimp@pretrain 0.60 + 0.01 s; final = that + 0.05 (merged) or + 0.03 (switchboard>wiki),
+    stage 1 of switchboard>wiki 0.02 above its final; `none` is the pretrained model itself.
+    """
+    gains = {"none": 0.0, "merged": 0.05, "switchboard>wiki": 0.03}
+    rows = []
+    for seed in range(3):
+        curve = _curve(("chck_1M", 1500, {"eval/blimp": 0.52 + seed / 100, "eval/ewok": 0.50}),
+                       ("chck_2M", 3000, {"eval/blimp": 0.56 + seed / 100, "eval/ewok": 0.51}))
+        for curriculum, gain in gains.items():
+            pre = 0.60 + seed / 100
+            rows.append({
+                "model.preset": "tiny", "instruct.curriculum": curriculum, "budget.instruct_fraction": 0.1,
+                "pretrain.seed": seed, "instruct.seed": seed, "key/pretrain": f"pretrain-tiny-{seed}",
+                "eval/blimp": pre + gain, "eval/blimp@pretrain": pre,
+                "eval/blimp@stage1": pre + gain + 0.02 if curriculum == "switchboard>wiki" else np.nan,
+                "eval/ewok": 0.55, "eval/ewok@pretrain": 0.55, "pretrain/words_seen": 4500, "curve": curve,
+            })
+    study_dir.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(study_dir / "results.csv", index=False)
+    return study_dir
+
+
+def test_stage_columns_are_not_tasks():
+    df = pd.DataFrame({"eval/blimp": [0.6, 0.7], "eval/blimp@pretrain": [0.5, 0.55], "eval/blimp@stage1": [0.65, np.nan],
+                       "eval/glue/rte@pretrain": [0.5, 0.6]})
+    assert task_columns(df) == ["eval/blimp"]
+    assert list(zscores(df).columns) == ["eval/blimp"]
+    # the direction table itself names no staged score, so task_columns can never pick one up
+    assert not [m for m in metrics.HIGHER_IS_BETTER if "@" in m]
+
+
+def test_stage_deltas_are_the_hand_differences_oriented_by_direction(monkeypatch):
+    monkeypatch.setitem(metrics.HIGHER_IS_BETTER, "eval/perplexity", False)
+    df = pd.DataFrame({
+        "instruct.curriculum": ["none", "merged", "switchboard>wiki", "wiki>switchboard"],
+        "pretrain.seed": [0, 0, 0, 0],
+        "eval/blimp": [0.60, 0.70, 0.65, 0.58], "eval/blimp@pretrain": [0.60, 0.60, 0.60, 0.60],
+        "eval/blimp@stage1": [np.nan, np.nan, 0.72, 0.55],
+        "eval/perplexity": [30.0, 25.0, 28.0, np.nan], "eval/perplexity@pretrain": [30.0, 30.0, 30.0, 30.0],
+        "eval/perplexity@stage1": [np.nan, np.nan, 26.0, 27.0],
+    })
+    d = stage_deltas(df)
+    assert list(d.columns) == ["trial", "instruct.curriculum", "pretrain.seed", "task", "gain", "forgetting"]
+    blimp = d[d["task"] == "eval/blimp"].set_index("instruct.curriculum")
+    assert blimp["gain"].tolist() == pytest.approx([0.0, 0.10, 0.05, -0.02])
+    assert blimp.loc["none", "gain"] == 0.0  # the pretrained baseline is kept, its gain exactly 0
+    assert blimp["forgetting"].iloc[:2].isna().all()  # no stage 1
+    # switchboard>wiki: 0.72 after stage 1, 0.65 at the end -> 0.07 lost; wiki>switchboard rose 0.03
+    assert blimp["forgetting"].iloc[2:].tolist() == pytest.approx([0.07, -0.03])
+    ppl = d[d["task"] == "eval/perplexity"].set_index("instruct.curriculum")
+    # lower is better: 30 -> 25 is a gain of +5; 26 after stage 1 -> 28 at the end is a forgetting of +2
+    assert ppl["gain"].tolist() == pytest.approx([0.0, 5.0, 2.0])
+    assert ppl.loc["switchboard>wiki", "forgetting"] == pytest.approx(2.0)
+    # the wiki>switchboard perplexity was never scored at the end: no row rather than a NaN gain
+    assert "wiki>switchboard" not in ppl.index and d["trial"].tolist() == [0, 1, 2, 3, 0, 1, 2]
+
+
+def test_stage_deltas_without_stage_columns_are_empty():
+    d = stage_deltas(pd.DataFrame({"instruct.curriculum": ["a", "b"], "eval/blimp": [0.5, 0.6]}))
+    assert d.empty and list(d.columns) == ["trial", "instruct.curriculum", "task", "gain", "forgetting"]
+
+
+def test_stage_summary_means_over_seeds(tmp_path):
+    df = load_study(_staged_study(tmp_path / "study"))
+    s = stage_summary(stage_deltas(df, ["instruct.curriculum"]), ["instruct.curriculum"])
+    s = s.set_index(["instruct.curriculum", "task"])
+    assert s.loc[("merged", "eval/blimp"), ["n", "gain"]].tolist() == pytest.approx([3, 0.05])
+    assert s.loc[("switchboard>wiki", "eval/blimp"), ["gain", "forgetting"]].tolist() == pytest.approx([0.03, 0.02])
+    assert math.isnan(s.loc[("merged", "eval/blimp"), "forgetting"])
+    assert s.loc[("none", "eval/blimp"), ["gain", "gain_ci_low", "gain_ci_high"]].tolist() == [0.0, 0.0, 0.0]
+    assert s.loc[("merged", "eval/ewok"), "gain"] == 0.0 and len(s) == 6
+
+
+def test_learning_curves_parse_the_json_once_per_pretraining():
+    a = _curve(("chck_1M", 1500, {"eval/blimp": 0.5, "eval/ewok": 0.4}), ("chck_2M", 3000, {"eval/blimp": 0.6, "eval/ewok": 0.45}))
+    b = _curve(("chck_1M", 3000, {"eval/blimp": 0.55}))
+    df = pd.DataFrame({
+        "model.preset": ["tiny"] * 5, "pretrain.seed": [0] * 5,
+        "budget.instruct_fraction": [0.1, 0.1, 0.2, 0.2, 0.3],  # changes the pretraining's words, so its key
+        "instruct.curriculum": ["merged", "switchboard>wiki", "merged", "switchboard>wiki", "merged"],
+        "key/pretrain": ["pa", "pa", "pb", "pb", "pc"], "curve": [a, a, b, b, np.nan],
+        "pretrain/words_seen": [4500, 4500, 3000, 3000, 9000],
+        "eval/blimp@pretrain": [0.7, 0.7, 0.65, 0.65, 0.8], "eval/ewok@pretrain": [0.5, 0.5, np.nan, np.nan, 0.6],
+    })
+    c = learning_curves(df)
+    # pa: 2 checkpoints × 2 tasks + the pretrained model at 4500 words; pb: its only checkpoint already
+    # sits at its 3000 words, so no final point; pc has no curve
+    assert c[["key/pretrain", "task", "checkpoint", "words_seen", "score"]].values.tolist() == [
+        ["pa", "eval/blimp", "chck_1M", 1500.0, 0.5], ["pa", "eval/blimp", "chck_2M", 3000.0, 0.6],
+        ["pa", "eval/blimp", "final", 4500.0, 0.7],
+        ["pa", "eval/ewok", "chck_1M", 1500.0, 0.4], ["pa", "eval/ewok", "chck_2M", 3000.0, 0.45],
+        ["pa", "eval/ewok", "final", 4500.0, 0.5],
+        ["pb", "eval/blimp", "chck_1M", 3000.0, 0.55],
+    ]
+    assert list(c.columns) == list(analysis.CURVE_COLUMNS)
+    assert set(c["label"]) == {"preset=tiny, seed=0, instruct_fraction=0.1", "preset=tiny, seed=0, instruct_fraction=0.2"}
+    assert learning_curves(df.drop(columns="curve")).empty
+
+
+def test_learning_curves_refuse_bad_json_and_disagreeing_trials():
+    good = _curve(("chck_1M", 1500, {"eval/blimp": 0.5}))
+    df = pd.DataFrame({"key/pretrain": ["pa", "pa"], "curve": [good, _curve(("chck_1M", 1500, {"eval/blimp": 0.6}))]})
+    with pytest.raises(ValueError, match="pretraining 'pa' carry different curves"):
+        learning_curves(df)
+    with pytest.raises(ValueError, match="curve of pretraining 'pa' is not a JSON list"):
+        learning_curves(pd.DataFrame({"key/pretrain": ["pa"], "curve": ['[{"checkpoint": "chck_1M"}]']}))
+
+
+def test_write_report_adds_the_stage_sections_and_figures(tmp_path):
+    study = _staged_study(tmp_path / "study")
+    text = write_report(study).read_text()
+    assert "## Instruction-tuning gain and forgetting" in text and "## Learning curves of pretraining" in text
+    assert "Gain is a trial's final score minus the score of the pretrained model" in text
+    assert "| instruct.curriculum | task | n | gain | gain_ci_low | gain_ci_high | forgetting |" in text
+    assert "| merged | eval/blimp | 3 | 0.050 |" in text and "| none | eval/blimp | 3 | 0.000 | 0.000 | 0.000 | nan |" in text
+    assert "| switchboard>wiki | eval/blimp | 3 | 0.030 |" in text and text.count("| 0.020 |") == 1
+    for png in ("gain_forgetting.png", "learning_curves.png"):
+        assert (study / png).stat().st_size > 0 and f"]({png})" in text
+    assert "Tasks (2): `eval/blimp`, `eval/ewok`." in text  # the @ columns are not tasks
+
+
+@pytest.mark.parametrize("make", [_synthetic_study, _staged_study], ids=["plain", "staged"])
+def test_notebook_runs_on_a_hand_made_study(make, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    study = make(tmp_path / "study")
+    nb = nbformat.read(ROOT / "analysis" / "trials.ipynb", as_version=4)
+    os.environ["CLASSIT_STUDY_DIR"] = str(study)
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        del os.environ["CLASSIT_STUDY_DIR"]
+    outputs = "".join(o.get("text", "") + json.dumps(o.get("data", {})) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    if make is _staged_study:
+        # the two z figures (the fraction does not vary) and the two new ones
+        assert "gain_ci_low" in outputs and "chck_2M" in outputs and outputs.count("image/png") == 4
+    else:
+        assert "no gain or forgetting" in outputs and "no learning curves" in outputs and outputs.count("image/png") == 3
 
 
 def test_cli_writes_the_report_with_chosen_conditions(tmp_path):
