@@ -22,6 +22,9 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
+from .eval.tasks import TASK_SPECS
+
+
 def is_uri(path: str | Path) -> bool:
     """A storage URI (s3://, gs://, ...) rather than a local or NFS path."""
     return "://" in str(path)
@@ -44,7 +47,7 @@ INSTRUCT_SOURCES = {"switchboard": "switchboard", "simple_wiki": "simple_wiki"}
 
 CURRICULA = ("merged", "switchboard>wiki", "wiki>switchboard")
 LOSS_ON = ("reply", "all")
-EVAL_TASKS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "reading", "glue")
+EVAL_TASKS = tuple(TASK_SPECS)  # the evaluation tasks, in their table's order
 
 
 @dataclass
