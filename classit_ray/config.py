@@ -22,6 +22,9 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import yaml
 
+from .eval.tasks import TASK_SPECS
+
+
 def is_uri(path: str | Path) -> bool:
     """A storage URI (s3://, gs://, ...) rather than a local or NFS path."""
     return "://" in str(path)
@@ -65,7 +68,7 @@ CURRICULA: dict[str, tuple[tuple[str, ...], ...]] = {
 assert tuple(CURRICULA) == get_args(Curriculum)
 
 LossOn = Literal["reply", "all"]
-EVAL_TASKS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "reading", "glue")
+EVAL_TASKS = tuple(TASK_SPECS)  # the evaluation tasks, in their table's order
 
 # Checkpoint sets for learning curves (`eval.checkpoints`), besides explicit `chck_*` names:
 # `log` = the BabyLM checkpoints at 1, 2 and 5 × 10^k million words, `all` = every one written.

@@ -135,9 +135,36 @@ def test_cli_prints_scores_and_writes_results(random_model, toy_world, tmp_path)
     assert (tmp_path / "results" / name / "final" / "metrics.json").is_file()
 
 
-def test_config_task_names_are_the_registry():
+def test_config_registry_and_metrics_read_one_task_table():
+    from classit_ray import metrics
     from classit_ray.config import EVAL_TASKS
-    from classit_ray.eval.registry import HIGHER_IS_BETTER, TASKS
+    from classit_ray.eval import formats
+    from classit_ray.eval.registry import TASKS
+    from classit_ray.eval.tasks import GLUE_TASKS, TASK_SPECS
 
-    assert set(EVAL_TASKS) == set(TASKS)
-    assert all(HIGHER_IS_BETTER.values()) and "eval/glue_avg" in HIGHER_IS_BETTER
+    # config, registry and analysis all read the one light table
+    assert EVAL_TASKS == tuple(TASK_SPECS) == tuple(TASKS)
+    assert all(TASKS[name].spec is spec for name, spec in TASK_SPECS.items())
+    assert metrics.HIGHER_IS_BETTER.keys() == {m for spec in TASK_SPECS.values() for m in spec.scores}
+    assert metrics.GLUE_TASKS is GLUE_TASKS
+    assert tuple(formats.GLUE_FIELDS) == GLUE_TASKS  # the GLUE reader knows exactly the table's subtasks
+    assert metrics.ZERO_SHOT_TASKS == tuple(ZERO_SHOT)
+    assert all(metrics.HIGHER_IS_BETTER.values()) and "eval/glue_avg" in metrics.HIGHER_IS_BETTER
+
+
+def test_dispatch_through_the_registry_reports_each_tasks_scores(toy_world, tmp_path):
+    from classit_ray.eval.registry import TASKS
+
+    tasks = [*ZERO_SHOT, "reading"]  # all but GLUE, which fine-tunes a real model
+    report = evaluate("unused", EvalConfig(eval_dir=str(toy_world["eval_dir"]), tasks=tasks), tmp_path, lm=DummyLM())
+    assert not report.failed
+    ties = {f"eval/ties/{t}" for t in ("blimp", "blimp_supplement", "ewok", "entity_tracking")}  # not WUG's ρ
+    eye = ("RTfirstfix", "RTfirstpass", "RTgopast", "RTrightbound")
+    reading = {"eval/reading_eye", "eval/reading_spr", *(f"eval/reading_eye/{c}" for c in eye)}
+    assert report.metrics.keys() == {f"eval/{t}" for t in ZERO_SHOT} | ties | reading
+    for name in tasks:
+        assert TASKS[name].spec.scores.keys() <= report.metrics.keys()  # every declared score is reported
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json")}
+    datasets = {"blimp": "blimp_filtered", "blimp_supplement": "supplement_filtered", "ewok": "ewok_filtered",
+                "entity_tracking": "entity_tracking", "wug_adj": "wug_adj_nominalization", "wug_past": "wug_past_tense"}
+    assert written == {"metrics.json"} | {f"zero_shot/causal/{t}/{d}/predictions.json" for t, d in datasets.items()}

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from classit_ray.eval.registry import TASKS
+from classit_ray.eval.tasks import TASK_SPECS
 
 
 def model_name_and_revision(model_dir: Path) -> tuple[str, str]:
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m classit_ray.eval", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="model directory (save_pretrained layout, with its tokenizer)")
     parser.add_argument("--data", required=True, help="evaluation_data/ folder (with full_eval/ and fast_eval/)")
-    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS), help="default: all")
+    parser.add_argument("--tasks", nargs="+", choices=list(TASK_SPECS), default=list(TASK_SPECS), help="default: all")
     speed = parser.add_mutually_exclusive_group()
     speed.add_argument("--fast", dest="fast", action="store_true", default=True, help="fast_eval/ (default)")
     speed.add_argument("--full", dest="fast", action="store_false", help="full_eval/")

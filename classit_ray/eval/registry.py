@@ -1,6 +1,10 @@
-"""The evaluation tasks, one registry entry each: its folder in the BabyLM evaluation data, the
-reader of that folder's format, how its scores aggregate, its metric and `higher_is_better`.
-Adding a task is adding an entry here (and its reader), not editing a chain of ifs.
+"""The evaluation task registry: every task of the light table in `classit_ray.eval.tasks`, with
+the code it takes to run it (the reader of its folder's format, how its item scores aggregate,
+and the runner of its kind).
+
+The names, folders, kinds and metrics are decided in the light table; this module only attaches
+code to them, so adding a task is its entry there plus its reader (and aggregation) here, not
+editing a chain of ifs.
 """
 
 from __future__ import annotations
@@ -10,33 +14,41 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classit_ray.eval import formats
+from classit_ray.eval.runners import TaskContext, run_choice_task, run_glue, run_reading_task
+from classit_ray.eval.tasks import TASK_SPECS, TaskKind, TaskSpec
 from classit_ray.eval.zero_shot import ItemResult, entity_tracking_accuracy, macro_accuracy, wug_spearman
-# The metric names and directions live in classit_ray.metrics (no torch, so analysis can use them);
-# re-exported here for the evaluation code.
-from classit_ray.metrics import GLUE_TASKS, HIGHER_IS_BETTER, ZERO_SHOT_TASKS  # noqa: F401
 
 
 @dataclass(frozen=True)
 class Task:
-    name: str
-    subdir: str  # folder under full_eval/ or fast_eval/; also the <dataset> of the results layout
-    kind: str  # "choice" (zero-shot candidates), "reading" (ΔR²) or "glue" (fine-tuning)
-    metric: str
-    higher_is_better: bool = True
+    spec: TaskSpec
+    runner: Callable[[Task, Path, TaskContext], dict[str, float]]  # the runner of its kind
     read: Callable[[Path], object] | None = None  # choice and reading tasks
     aggregate: Callable[[list[ItemResult]], float] | None = None  # choice tasks
 
+    def run(self, folder: Path, context: TaskContext) -> dict[str, float]:
+        """The task's metrics on the data in `folder`; EvalDataError if that data is missing or malformed."""
+        return self.runner(self, folder, context)
 
-TASKS: dict[str, Task] = {
-    "blimp": Task("blimp", "blimp_filtered", "choice", "accuracy", read=formats.read_blimp, aggregate=macro_accuracy),
-    "blimp_supplement": Task("blimp_supplement", "supplement_filtered", "choice", "accuracy", read=formats.read_supplement, aggregate=macro_accuracy),
-    "ewok": Task("ewok", "ewok_filtered", "choice", "accuracy", read=formats.read_ewok, aggregate=macro_accuracy),
-    "entity_tracking": Task("entity_tracking", "entity_tracking", "choice", "accuracy", read=formats.read_entity_tracking, aggregate=entity_tracking_accuracy),
-    "wug_adj": Task("wug_adj", "wug_adj_nominalization", "choice", "spearman", read=lambda d: formats.read_wug(d, "wug_adj"), aggregate=wug_spearman),
-    "wug_past": Task("wug_past", "wug_past_tense", "choice", "spearman", read=lambda d: formats.read_wug(d, "wug_past"), aggregate=wug_spearman),
-    "reading": Task("reading", "reading", "reading", "delta_r2", read=formats.read_reading),
-    "glue": Task("glue", "glue_filtered", "glue", "accuracy (F1 for mrpc, qqp)"),
+
+_RUNNERS: dict[TaskKind, Callable[[Task, Path, TaskContext], dict[str, float]]] = {
+    "choice": run_choice_task, "reading": run_reading_task, "glue": run_glue,
 }
+
+# The reader and aggregation of each task. GLUE reads its subtasks' folders itself (run_glue).
+_READ_AND_AGGREGATE: dict[str, tuple[Callable[[Path], object] | None, Callable[[list[ItemResult]], float] | None]] = {
+    "blimp": (formats.read_blimp, macro_accuracy),
+    "blimp_supplement": (formats.read_supplement, macro_accuracy),
+    "ewok": (formats.read_ewok, macro_accuracy),
+    "entity_tracking": (formats.read_entity_tracking, entity_tracking_accuracy),
+    "wug_adj": (lambda d: formats.read_wug(d, "wug_adj"), wug_spearman),
+    "wug_past": (lambda d: formats.read_wug(d, "wug_past"), wug_spearman),
+    "reading": (formats.read_reading, None),
+    "glue": (None, None),
+}
+
+# A task of the light table without its code here fails at import, not when it is first evaluated.
+TASKS: dict[str, Task] = {name: Task(spec, _RUNNERS[spec.kind], *_READ_AND_AGGREGATE[name]) for name, spec in TASK_SPECS.items()}
 
 
 def get_task(name: str) -> Task:

@@ -1,0 +1,60 @@
+"""The evaluation tasks: the one list of them, and what each one reports.
+
+Each entry names a task, its folder in the BabyLM evaluation data (also the `<dataset>` of the
+results layout), its kind, its metric, and the flat metric names it reports with their direction.
+Everything else that lists tasks derives from this table: `config.EVAL_TASKS` (what
+`eval.tasks` accepts), `metrics.HIGHER_IS_BETTER` (how the analysis orients z-scores) and
+`eval.registry.TASKS` (the readers and the code that runs each kind). Adding a task is an entry
+here plus its reader in the registry.
+
+Standard library only, and no import of `classit_ray.config`: the config and the analysis import
+this table, and neither may pull in torch (the registry does) nor import itself back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+TaskKind = Literal["choice", "reading", "glue"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    subdir: str  # folder under full_eval/ or fast_eval/; also the <dataset> of the results layout
+    # "choice": the model picks among candidates by log-probability (zero-shot, no training);
+    # "reading": surprisal against human reading times (ΔR²); "glue": fine-tuning per subtask.
+    kind: TaskKind
+    metric: str  # what the score is; "accuracy" choice tasks also report their tie rate
+    # The scores the task reports, each with whether higher is better. Diagnostics it reports too
+    # (`eval/ties/<task>`, `eval/reading_eye/<column>`, `eval/glue_missing`) are not scores: the
+    # analysis ranks trials only by the metrics listed here.
+    scores: Mapping[str, bool]
+
+
+GLUE_TASKS = ("boolq", "mnli", "mrpc", "multirc", "qqp", "rte", "wsc")
+
+
+def _choice(name: str, subdir: str, metric: str) -> TaskSpec:
+    """A zero-shot task: one score under eval/<name>. Accuracy and Spearman's ρ are better higher."""
+    return TaskSpec(name, subdir, "choice", metric, {f"eval/{name}": True})
+
+
+TASK_SPECS: dict[str, TaskSpec] = {spec.name: spec for spec in (
+    _choice("blimp", "blimp_filtered", "accuracy"),
+    _choice("blimp_supplement", "supplement_filtered", "accuracy"),
+    _choice("ewok", "ewok_filtered", "accuracy"),
+    _choice("entity_tracking", "entity_tracking", "accuracy"),
+    _choice("wug_adj", "wug_adj_nominalization", "spearman"),
+    _choice("wug_past", "wug_past_tense", "spearman"),
+    # ΔR² is the share of reading-time variance surprisal explains: better higher.
+    TaskSpec("reading", "reading", "reading", "delta_r2", {"eval/reading_eye": True, "eval/reading_spr": True}),
+    TaskSpec("glue", "glue_filtered", "glue", "accuracy (F1 for mrpc, qqp)",
+             {**{f"eval/glue/{t}": True for t in GLUE_TASKS}, "eval/glue_avg": True}),
+)}
+
+# The fast zero-shot tasks: scored by the language model alone, with neither fine-tuning nor a
+# regression, so cheap enough to run on intermediate checkpoints for learning curves.
+ZERO_SHOT_TASKS = tuple(name for name, spec in TASK_SPECS.items() if spec.kind == "choice")
