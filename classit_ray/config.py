@@ -236,9 +236,18 @@ def _unknown_key(path: str) -> str:
     return f"unknown key {path!r}{_did_you_mean(section, _FIELD_TYPES, after=dot + key)}"
 
 
+def _type_name(tp: Any) -> str:
+    """"list[str]", "dict[str, float]", "int": a choice (Literal) is named by its values' type."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Literal:
+        return type(args[0]).__name__
+    if origin in (list, dict):
+        return f"{origin.__name__}[{', '.join(map(_type_name, args))}]"
+    return tp.__name__
+
+
 def _wrong_type(path: str, tp: Any, value: Any) -> tuple[None, list[str]]:
-    name = str(tp) if get_origin(tp) else tp.__name__  # "list[str]", "int"
-    return None, [f"{path}: expected {name}, got {_describe(value)}"]
+    return None, [f"{path}: expected {_type_name(tp)}, got {_describe(value)}"]
 
 
 # The Python types each scalar annotation accepts: an int is a fine float ("lr: 1" in YAML).
@@ -264,7 +273,9 @@ def _coerce(path: str, value: Any, tp: Any) -> tuple[Any, list[str]]:
             problems += found
         return out, problems
     if origin is Literal:
-        if value not in args or isinstance(value, bool):
+        if not isinstance(value, type(args[0])) or isinstance(value, bool):
+            return _wrong_type(path, tp, value)
+        if value not in args:
             allowed = [str(a) for a in args]
             return None, [f"{path}: unknown value {value!r}{_did_you_mean(value, allowed)}; expected one of {', '.join(allowed)}"]
         return value, []
@@ -424,6 +435,8 @@ def _curriculum_problems(cfg: Config) -> list[str]:
         return [f"instruct.curriculum: {curriculum!r} trains on instruction data, but budget.instruct_fraction is "
                 f"{b.instruct_fraction}; expected instruct.curriculum 'none' (the pretrained model alone) or a fraction > 0"]
     weights = b.instruct_weights
+    if weights and not (set(weights) <= set(b.instruct_configs) and all(w >= 0 for w in weights.values())):
+        return []  # bad weights are reported as such (`_budget_problems`); what they would give is moot
     missing = [c for c in needed if c not in b.instruct_configs or (weights and not weights.get(c, 0) > 0)]
     if missing:
         return [f"instruct.curriculum: {curriculum!r} needs instruction data {missing}, which the budget does not provide "

@@ -21,6 +21,6 @@ def test_bad_config_reports_every_problem_and_exits_2():
 def test_missing_corpus_folder_exits_1_naming_it(tmp_path):
     missing = tmp_path / "no_babylm_here"
     out = run("classit_ray.data.prepare", "--work-dir", str(tmp_path / "w"), "--set", f"corpus.data_dir={missing}",
-              "--set", "budget.instruct_fraction=0", "--set", "study.num_cpus=4")
+              "--set", "budget.instruct_fraction=0", "--set", "instruct.curriculum=none", "--set", "study.num_cpus=4")
     assert out.returncode == 1
     assert f"error: {missing}: corpus folder not found" in out.stderr and "Traceback" not in out.stderr

@@ -74,7 +74,7 @@ def test_missing_keys_and_empty_sections_take_defaults():
 
 
 def test_int_is_accepted_and_widened_for_float_fields():
-    cfg = config_from_dict({"pretrain": {"lr": 1, "grad_clip": 0}, "budget": {"instruct_weights": {"switchboard": 1}}})
+    cfg = config_from_dict({"pretrain": {"lr": 1, "grad_clip": 0}, "budget": {"instruct_weights": {"switchboard": 1, "simple_wiki": 1}}})
     assert cfg.pretrain.lr == 1.0 and isinstance(cfg.pretrain.lr, float)
     assert isinstance(cfg.pretrain.grad_clip, float)
     assert isinstance(cfg.budget.instruct_weights["switchboard"], float)
@@ -307,7 +307,9 @@ def test_out_of_range_values(path, value):
 ])
 def test_boundary_values_are_accepted(path, value):
     section, key = path.split(".")
-    config_from_dict({section: {key: value}})
+    # No instruction data means no curriculum to train on it: the pretrained model alone.
+    instruct = {"instruct": {"curriculum": "none"}} if path == "budget.instruct_fraction" else {}
+    config_from_dict({**instruct, section: {key: value}})
 
 
 def test_batch_must_split_over_micro_batches_and_workers():
@@ -333,7 +335,7 @@ def test_instruct_weights_are_checked():
 def test_impossible_budget_instruction_fraction_without_configs():
     problems = problems_of({"budget": {"instruct_configs": []}})
     assert_one_problem_containing(problems, "impossible budget", "budget.instruct_configs is empty")
-    config_from_dict({"budget": {"instruct_configs": [], "instruct_fraction": 0.0}})  # no instruction data: fine
+    config_from_dict({"budget": {"instruct_configs": [], "instruct_fraction": 0.0}, "instruct": {"curriculum": "none"}})  # no instruction data: fine
 
 
 def test_impossible_budget_all_sources_held_out():
@@ -341,9 +343,11 @@ def test_impossible_budget_all_sources_held_out():
     assert_one_problem_containing(problems_of(held_out), "impossible budget", "no pretraining source left")
     # Not held out, or no instruction data at all: the sources stay in pretraining.
     config_from_dict({**held_out, "budget": {"holdout_instruct_sources": False}})
-    config_from_dict({**held_out, "budget": {"instruct_fraction": 0.0}})
+    config_from_dict({**held_out, "budget": {"instruct_fraction": 0.0}, "instruct": {"curriculum": "none"}})
     # Only the configs in use are held out.
-    config_from_dict({"corpus": {"sources": ["switchboard"]}, "budget": {"instruct_configs": ["simple_wiki"]}})
+    # (every curriculum trains on both configs, so only the baseline can use one alone)
+    config_from_dict({"corpus": {"sources": ["switchboard"]}, "budget": {"instruct_configs": ["simple_wiki"]},
+                      "instruct": {"curriculum": "none"}})
 
 
 def test_impossible_budget_no_pretraining_words():
@@ -354,7 +358,7 @@ def test_impossible_budget_no_pretraining_words():
 def test_impossible_budget_no_instruction_words():
     problems = problems_of({"budget": {"total_words": 1, "instruct_fraction": 0.4}})
     assert problems == [p for p in problems if "0 instruction words" in p] and len(problems) == 1
-    config_from_dict({"budget": {"total_words": 1, "instruct_fraction": 0.0}})  # no instruction data wanted
+    config_from_dict({"budget": {"total_words": 1, "instruct_fraction": 0.0}, "instruct": {"curriculum": "none"}})  # no instruction data wanted
 
 
 # ---- files -------------------------------------------------------------------------------------
@@ -441,3 +445,29 @@ def test_config_hash_of_dataclass_matches_its_dict():
     assert config_hash(cfg) == config_hash(config_to_dict(cfg))
     assert config_hash(cfg) == config_hash(config_from_dict(json.loads(json.dumps(config_to_dict(cfg)))))
     assert config_hash(cfg) != config_hash(Config())
+
+
+def test_a_curriculum_and_the_instruction_data_it_trains_on_agree():
+    # Every choice field names its allowed values in its type; a wrong type and a wrong value differ.
+    assert_one_problem_containing(problems_of({"instruct": {"curriculum": 3}}), "instruct.curriculum: expected str, got int 3")
+    problems = problems_of({"instruct": {"curriculum": "nonne"}})
+    assert_one_problem_containing(problems, "instruct.curriculum: unknown value 'nonne'", "did you mean 'none'")
+    assert len(problems) == 1  # the field defaulted for being wrong is not checked against the others
+    # No instruction data: only the pretrained model (`none`) has nothing to train on it.
+    assert_one_problem_containing(problems_of({"budget": {"instruct_fraction": 0.0}}), "instruct.curriculum", "'merged'", "'none'")
+    config_from_dict({"budget": {"instruct_fraction": 0.1}, "instruct": {"curriculum": "none"}})  # the baseline of a tuned cell
+    # A curriculum naming a config the budget leaves out (or weighs 0) is refused before any stage.
+    for budget in ({"instruct_configs": ["simple_wiki"]}, {"instruct_weights": {"simple_wiki": 1.0, "switchboard": 0.0}}):
+        assert_one_problem_containing(problems_of({"budget": budget, "instruct": {"curriculum": "switchboard>wiki"}}),
+                                      "instruct.curriculum", "needs instruction data ['switchboard']")
+
+
+def test_learning_curve_checkpoints_are_ones_the_schedule_writes():
+    assert Config().eval.checkpoints == ["log"]
+    config_from_dict({"eval": {"checkpoints": ["all"]}})
+    config_from_dict({"eval": {"checkpoints": []}})
+    # 150,000 words × 0.913 pretraining × 8 epochs = 1,095,600 words seen; chck_N M is written at N/100 of 150,000.
+    config_from_dict({"eval": {"checkpoints": ["chck_1M", "chck_700M"]}})
+    problems = problems_of({"eval": {"checkpoints": ["chck_800M", "chck_15M", "final"]}})
+    assert_one_problem_containing(problems, "eval.checkpoints", "['chck_800M'] are never written", "1,095,600 words")
+    assert_one_problem_containing(problems, "eval.checkpoints", "unknown ['chck_15M', 'final']")
