@@ -78,11 +78,12 @@ def stage_row(done: Execution) -> dict[str, Any]:
         if endpoint != "final":
             row.update({f"{name}@{endpoint}": value for name, value in done.runs[node.key].result["metrics"].items()})
             row[f"key/eval@{endpoint}"] = node.key
-    failed = {e: sorted(done.runs[n.key].result.get("failed", {})) for e, n in ends.items()}
-    row["eval/failed_tasks"] = json.dumps(failed["final"])
+    row["eval/failed_tasks"] = json.dumps(sorted(final.get("failed", {})))
     curve = graph.of_kind("curve")
     if curve:
-        row["curve"] = json.dumps(done.runs[curve[0].key].result["points"])
+        # Keys sorted as the manifest stores them, so a trial that computed the curve and one that
+        # read it back write the same text.
+        row["curve"] = json.dumps(done.runs[curve[0].key].result["points"], sort_keys=True)
         row["key/curve"] = curve[0].key
     pre = done.runs[graph.pretrain.key].result
     row["pretrain/loss"] = pre.metrics.get("pretrain/loss")
