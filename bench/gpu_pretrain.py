@@ -23,13 +23,14 @@ Target from issue 4: >= 50% MFU on an H100.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from functools import partial
 
 import torch
 
-from classit_ray.config import PretrainConfig
+from classit_ray.config import OptimizerConfig, PretrainConfig
 from classit_ray.model import PRESETS, get_preset, param_count
 from classit_ray.train.stage import StageSpec
 
@@ -49,12 +50,10 @@ def peak_for(name: str) -> float | None:
 
 def bench_spec(preset: str, batch_size: int, compile: bool) -> StageSpec:
     """A pretraining StageSpec with the config's optimiser settings; no data behind it."""
-    p = PretrainConfig()
+    optim = dataclasses.replace(OptimizerConfig.of(PretrainConfig()), epochs=1, batch_size=batch_size, micro_batch_size=batch_size)
     return StageSpec(
         stage="pretrain", name="gpu-bench", preset=preset, vocab_size=get_preset(preset).vocab_size, tokenizer_dir="",
-        tokenizer_sha256="", shard_dirs=[], rows=0, words=0, epochs=1, batch_size=batch_size, micro_batch_size=batch_size,
-        lr=p.lr, min_lr_ratio=p.min_lr_ratio, warmup_steps=p.warmup_steps, weight_decay=p.weight_decay, grad_clip=p.grad_clip,
-        loss_on="all", seed=p.seed, use_gpu=True, compile=compile,
+        tokenizer_sha256="", shard_dirs=[], rows=0, words=0, optim=optim, loss_on="all", use_gpu=True, compile=compile,
     )
 
 
@@ -84,8 +83,8 @@ def run(spec: StageSpec, seq_len: int, warmup: int, steps: int) -> tuple[float, 
     model = build_model(spec, device)
     if model.config._attn_implementation != "sdpa":
         raise SystemExit(f"expected SDPA attention, got {model.config._attn_implementation}")
-    optimizer = make_optimizer(model, spec)
-    scheduler = make_scheduler(optimizer, spec, warmup + steps, 0)
+    optimizer = make_optimizer(model, spec.optim)
+    scheduler = make_scheduler(optimizer, spec.optim, warmup + steps, 0)
     loss_fn = partial(forward_loss, model)  # as train_loop_per_worker builds it
     if spec.compile:
         loss_fn = torch.compile(loss_fn)
@@ -97,7 +96,7 @@ def run(spec: StageSpec, seq_len: int, warmup: int, steps: int) -> tuple[float, 
     gen = torch.Generator(device=device).manual_seed(0)
     batches = []
     for _ in range(4):
-        ids = torch.randint(3, spec.vocab_size, (spec.micro_batch_size, seq_len), device=device, generator=gen)
+        ids = torch.randint(3, spec.vocab_size, (spec.optim.micro_batch_size, seq_len), device=device, generator=gen)
         batches.append({"input_ids": ids, "attention_mask": torch.ones_like(ids)})
 
     for step in range(warmup + steps):
@@ -105,7 +104,7 @@ def run(spec: StageSpec, seq_len: int, warmup: int, steps: int) -> tuple[float, 
             torch.cuda.synchronize()
             t0 = time.perf_counter()
         loss, _ = accumulate_step(model, [batches[step % len(batches)]], spec.loss_on, autocast=autocast, loss_fn=loss_fn)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), spec.optim.grad_clip)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

@@ -158,7 +158,7 @@ def our_step_parts(spec: StageSpec):
     optimizer, loss_fn), `loss_fn` compiled when `spec.compile`."""
     device = torch.device("cpu")
     model = build_model(spec, device)
-    optimizer = make_optimizer(model, spec)
+    optimizer = make_optimizer(model, spec.optim)
     loss_fn = partial(forward_loss, model)
     if spec.compile:
         torch._dynamo.reset()  # every compiled run compiles afresh, in its warm-up steps
@@ -178,8 +178,8 @@ def our_step(spec: StageSpec, model, optimizer, scheduler, loss_fn, batch: dict[
     model.train()
     loss, _ = accumulate_step(model, group, spec.loss_on, 1, None, None, loss_fn=loss_fn)
     tick()
-    if spec.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
+    if spec.optim.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), spec.optim.grad_clip)
     tick()
     optimizer.step()
     tick()
@@ -192,8 +192,8 @@ def our_step(spec: StageSpec, model, optimizer, scheduler, loss_fn, batch: dict[
 def run_ours(spec: StageSpec, rows: torch.Tensor, warmup: int, steps: int) -> tuple[float, float]:
     """(seconds for the `steps` steps after `warmup`, mean loss over all steps)."""
     model, optimizer, loss_fn = our_step_parts(spec)
-    scheduler = make_scheduler(optimizer, spec, warmup + steps, 0)
-    array, b = rows.numpy(), spec.micro_batch_size
+    scheduler = make_scheduler(optimizer, spec.optim, warmup + steps, 0)
+    array, b = rows.numpy(), spec.optim.micro_batch_size
     losses = []
     for step in range(warmup + steps):
         if step == warmup:
@@ -232,19 +232,19 @@ def run_trainer(spec: StageSpec, rows: torch.Tensor, warmup: int, steps: int, ou
 
     args = TrainingArguments(
         output_dir=str(out / "trainer"),
-        per_device_train_batch_size=spec.micro_batch_size,
-        gradient_accumulation_steps=spec.batch_size // spec.micro_batch_size,
+        per_device_train_batch_size=spec.optim.micro_batch_size,
+        gradient_accumulation_steps=spec.optim.batch_size // spec.optim.micro_batch_size,
         max_steps=warmup + steps,
-        learning_rate=spec.lr,
+        learning_rate=spec.optim.lr,
         lr_scheduler_type="cosine_with_min_lr",
-        lr_scheduler_kwargs={"min_lr_rate": spec.min_lr_ratio},
-        warmup_steps=spec.warmup_steps,
+        lr_scheduler_kwargs={"min_lr_rate": spec.optim.min_lr_ratio},
+        warmup_steps=spec.optim.warmup_steps,
         optim="adamw_torch_fused",  # the default with torch >= 2.8; named so the table can say it
-        weight_decay=spec.weight_decay,  # the Trainer also exempts norms (and biases; Llama has none)
+        weight_decay=spec.optim.weight_decay,  # the Trainer also exempts norms (and biases; Llama has none)
         adam_beta1=0.9,
         adam_beta2=0.95,
         adam_epsilon=1e-8,
-        max_grad_norm=spec.grad_clip,
+        max_grad_norm=spec.optim.grad_clip,
         train_sampling_strategy="sequential",  # the same rows in the same order as ours
         dataloader_drop_last=True,
         dataloader_num_workers=0,
@@ -256,7 +256,7 @@ def run_trainer(spec: StageSpec, rows: torch.Tensor, warmup: int, steps: int, ou
         disable_tqdm=True,
         use_cpu=True,
         torch_compile=compile,
-        seed=spec.seed,
+        seed=spec.optim.seed,
     )
     model = build_model(spec, torch.device("cpu"))  # seeded: the same initial weights as ours
     if compile:
@@ -277,8 +277,8 @@ PHASES = ("collate", "forward+backward", "clip", "optimizer.step", "scheduler+ze
 def phase_times(spec: StageSpec, rows: torch.Tensor, warmup: int, steps: int) -> dict[str, float]:
     """Mean ms per step of each phase of our step: `run_ours`'s loop with clocks between phases."""
     model, optimizer, loss_fn = our_step_parts(spec)
-    scheduler = make_scheduler(optimizer, spec, warmup + steps, 0)
-    array, b = rows.numpy(), spec.micro_batch_size
+    scheduler = make_scheduler(optimizer, spec.optim, warmup + steps, 0)
+    array, b = rows.numpy(), spec.optim.micro_batch_size
     totals = dict.fromkeys(PHASES, 0.0)
     for step in range(warmup + steps):
         stamps = [time.perf_counter()]
@@ -297,8 +297,8 @@ def op_profile(spec: StageSpec, rows: torch.Tensor, warmup: int = 3, steps: int 
     from torch.profiler import ProfilerActivity, profile
 
     model, optimizer, loss_fn = our_step_parts(spec)
-    scheduler = make_scheduler(optimizer, spec, warmup + steps, 0)
-    array, b = rows.numpy(), spec.micro_batch_size
+    scheduler = make_scheduler(optimizer, spec.optim, warmup + steps, 0)
+    array, b = rows.numpy(), spec.optim.micro_batch_size
 
     def step(i: int) -> None:
         our_step(spec, model, optimizer, scheduler, loss_fn, collate_packed({"input_ids": array[i * b : (i + 1) * b]}))
@@ -363,8 +363,8 @@ def padded_throughput(spec: StageSpec, instruct_shards: dict[str, Path], warmup:
     ids, masks = merged_pairs(instruct_shards)
     spec = dataclasses.replace(spec, loss_on="reply", compile=False)
     model, optimizer, loss_fn = our_step_parts(spec)
-    b, n = spec.micro_batch_size, len(ids) // spec.micro_batch_size
-    scheduler = make_scheduler(optimizer, spec, n, 0)
+    b, n = spec.optim.micro_batch_size, len(ids) // spec.optim.micro_batch_size
+    scheduler = make_scheduler(optimizer, spec.optim, n, 0)
     real = 0
     for k in range(n):
         if k == warmup:
@@ -410,10 +410,10 @@ def main() -> None:
     data, spec = prepare(out, args.toy_words)
     torch.set_num_threads(THREADS)
     rows = read_packed_rows(data.pretrain_shards)
-    seq_len, need = rows.shape[1], (w + s) * spec.batch_size
+    seq_len, need = rows.shape[1], (w + s) * spec.optim.batch_size
     if len(rows) < need:
         raise SystemExit(f"{len(rows)} packed rows, fewer than the {need} that {w}+{s} steps need; raise --toy-words")
-    if spec.batch_size != spec.micro_batch_size:
+    if spec.optim.batch_size != spec.optim.micro_batch_size:
         raise SystemExit("this benchmark slices one micro-batch per step; the default config has batch_size == micro_batch_size")
 
     p = get_preset(spec.preset)
@@ -436,7 +436,7 @@ def main() -> None:
         "ours+compile": ("**ours**, `pretrain.compile=true` (model and loss compiled as one)", lambda: run_ours(compiled, rows, w, s)),
         "trainer+compile": ("transformers.Trainer, `torch_compile=True`", lambda: run_trainer(spec, rows, w, s, out, compile=True)),
     }
-    tokens = s * spec.batch_size * seq_len
+    tokens = s * spec.optim.batch_size * seq_len
     runs: dict[str, list[float]] = {k: [] for k in contenders}
     stalls: list[float] = []  # per run: share of its wall time in which some task waited for a CPU
     losses: dict[str, float] = {}
@@ -452,12 +452,12 @@ def main() -> None:
     rate = {k: statistics.median(v) for k, v in runs.items()}
     share = {k: v * per_token / peak for k, v in rate.items()}
 
-    ceiling = gemm_ceiling(p, spec.vocab_size, spec.micro_batch_size * seq_len)
+    ceiling = gemm_ceiling(p, spec.vocab_size, spec.optim.micro_batch_size * seq_len)
     phases = {"ours": phase_times(spec, rows, w, s), "ours+compile": phase_times(compiled, rows, w, s)}
     profile_table, mm_share = op_profile(spec, rows)
     _, mm_share_compiled = op_profile(compiled, rows)
     max_len = data.config.instruct.max_len
-    pads = padding_table(data.instruct_shards, spec.micro_batch_size, max_len)
+    pads = padding_table(data.instruct_shards, spec.optim.micro_batch_size, max_len)
     padded_rate = padded_throughput(spec, data.instruct_shards)
 
     print("\n## Training loop vs transformers.Trainer (issue 4)\n")
@@ -468,8 +468,8 @@ def main() -> None:
           f"vocab {spec.vocab_size}, tied embeddings), {total_params:,} parameters, SDPA attention.")
     print(f"- Data: the {len(rows):,} packed rows of {seq_len} tokens that the data stages build with the default config "
           f"(toy_words {args.toy_words:,}), read once into one tensor; every contender trains on rows 0..{need - 1} in order, batch "
-          f"{spec.batch_size}, no accumulation, lr {spec.lr:g}, {spec.warmup_steps} warmup steps, cosine to {spec.min_lr_ratio:g}·lr over "
-          f"{w + s} steps, weight decay {spec.weight_decay:g} (not on norms), AdamW β=(0.9, 0.95), clip {spec.grad_clip:g}.")
+          f"{spec.optim.batch_size}, no accumulation, lr {spec.optim.lr:g}, {spec.optim.warmup_steps} warmup steps, cosine to {spec.optim.min_lr_ratio:g}·lr over "
+          f"{w + s} steps, weight decay {spec.optim.weight_decay:g} (not on norms), AdamW β=(0.9, 0.95), clip {spec.optim.grad_clip:g}.")
     print(f"- Timed: steps {w + 1}..{w + s} ({tokens:,} tokens) of each run, from the end of step {w} to the end of the last; "
           f"{args.repeats} runs of each contender, alternating; the median is reported."
           + (f" CPU pressure (Linux PSI, share of a run's wall time in which some task waited for a core): median {statistics.median(stalls):.0%}, "
@@ -483,7 +483,7 @@ def main() -> None:
     print(f"| contender | tokens/s (median) | runs | ms/step | GFLOP/s | of peak | vs Trainer (eager) | mean loss, {w + s} steps |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for key, (name, _) in contenders.items():
-        ms = spec.batch_size * seq_len / rate[key] * 1000
+        ms = spec.optim.batch_size * seq_len / rate[key] * 1000
         print(f"| {name} | {rate[key]:,.0f} | {', '.join(f'{v:,.0f}' for v in runs[key])} | {ms:.1f} | {per_token * rate[key] / 1e9:.0f} | "
               f"{share[key]:.1%} | {rate[key] / rate['trainer']:.2f}x | {losses[key]:.4f} |")
     print(f"| limit: torch.mm {max(peaks, key=peaks.get)}² | | | | {peak / 1e9:.0f} | 100% | | |")
@@ -495,17 +495,17 @@ def main() -> None:
         print(f"- {key}, >= 60% of peak: **{'met' if share[key] >= 0.6 else 'not met'}**, {share[key]:.1%} "
               f"({rate[key] * per_token / 1e9:.0f} of {peak / 1e9:.0f} GFLOP/s).")
     print(f"\nWhere our step's time goes. The model's linear-layer GEMMs at its own shapes (forward, input- and weight-gradient, "
-          f"{spec.micro_batch_size * seq_len} tokens), timed alone, reach {ceiling / 1e9:.0f} GFLOP/s = {ceiling / peak:.0%} of the peak, "
+          f"{spec.optim.micro_batch_size * seq_len} tokens), timed alone, reach {ceiling / 1e9:.0f} GFLOP/s = {ceiling / peak:.0%} of the peak, "
           f"but `aten::mm` is only {mm_share:.0%} of the eager step's CPU time (profile below; {mm_share_compiled:.0%} compiled). "
-          f"At 60% of the peak a step would take {spec.batch_size * seq_len * per_token / (0.6 * peak) * 1000:.0f} ms, of which "
-          f"the GEMMs alone take {spec.batch_size * seq_len * 6 * matmul_params(p, spec.vocab_size) / ceiling * 1000:.0f} ms. "
+          f"At 60% of the peak a step would take {spec.optim.batch_size * seq_len * per_token / (0.6 * peak) * 1000:.0f} ms, of which "
+          f"the GEMMs alone take {spec.optim.batch_size * seq_len * 6 * matmul_params(p, spec.vocab_size) / ceiling * 1000:.0f} ms. "
           f"By phase, ms per step (mean of {s} steps after {w}, one run each):\n")
     print("| phase | ours, eager | ours, compiled |")
     print("|---|---:|---:|")
     for name in PHASES:
         print(f"| {name} | {phases['ours'][name]:.1f} | {phases['ours+compile'][name]:.1f} |")
     print(f"| total | {sum(phases['ours'].values()):.1f} | {sum(phases['ours+compile'].values()):.1f} |")
-    print(f"\nInstruction pairs (toy world, default config: instruct.max_len {max_len}, micro-batch {spec.micro_batch_size}, shard order, "
+    print(f"\nInstruction pairs (toy world, default config: instruct.max_len {max_len}, micro-batch {spec.optim.micro_batch_size}, shard order, "
           "full micro-batches only, as the loop drops the last partial one): share of the token slots computed that hold no pair token.\n")
     print(f"| pairs | pairs | real tokens | right-padded per micro-batch (`collate_pairs`) | first-fit packed into rows of {max_len} |")
     print("|---|---:|---:|---:|---:|")

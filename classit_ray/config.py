@@ -15,7 +15,7 @@ import re
 import reprlib
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, make_dataclass
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
@@ -69,6 +69,10 @@ assert tuple(CURRICULA) == get_args(Curriculum)
 
 LossOn = Literal["reply", "all"]
 EVAL_TASKS = tuple(TASK_SPECS)  # the evaluation tasks, in their table's order
+EvalTask = Literal[EVAL_TASKS]  # subscripting with a tuple gives Literal["blimp", "blimp_supplement", ...]
+# The model presets; their shapes are the table in model.py, which imports this module and
+# checks that its table has exactly these names (importing model.py here would be a cycle).
+Preset = Literal["tiny", "tiny-deep", "small", "100m", "140m"]
 
 # Checkpoint sets for learning curves (`eval.checkpoints`), besides explicit `chck_*` names:
 # `log` = the BabyLM checkpoints at 1, 2 and 5 × 10^k million words, `all` = every one written.
@@ -114,49 +118,70 @@ class TokenizerConfig:
 
 @dataclass
 class ModelConfig:
-    preset: str = "tiny"  # tiny | small | 100m | 140m (classit_ray.model.PRESETS)
+    preset: Preset = "tiny"  # shapes in classit_ray.model.PRESETS
 
 
 @dataclass
-class PretrainConfig:
-    seq_len: int = 128  # packed sequence length of the shards
-    epochs: int = 8
-    batch_size: int = 16  # sequences per optimizer step, summed over workers and micro-batches
+class OptimizerConfig:
+    """How a training stage optimizes: epochs and batch, AdamW, warmup + cosine, clipping, data
+    order, and where to stop. `pretrain` and `instruct` are both one (plus fields of their own),
+    and a stage takes the settings whole (`StageSpec.optim`).
+
+    The four fields without a default are the ones the two stages set differently: each section
+    gives them in `with_defaults`."""
+
+    epochs: int
+    lr: float  # peak learning rate, reached at the end of the warmup
+    warmup_steps: int
+    weight_decay: float  # on matrices only, not norms
+    batch_size: int = 16  # sequences (pairs) per optimizer step, summed over workers and micro-batches
     micro_batch_size: int = 16
-    lr: float = 3e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 20
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
+    min_lr_ratio: float = 0.1  # the cosine ends at min_lr_ratio × lr
+    grad_clip: float = 1.0  # max gradient norm; 0 = off
+    seed: int = 0  # data order (and, for pretraining, the model's initialisation)
+    max_steps: int = 0  # stop (each stage) after this many optimizer steps, resumably; 0 = all epochs
+
+    @classmethod
+    def with_defaults(cls, **defaults: Any) -> type[OptimizerConfig]:
+        """This dataclass with `defaults` for some fields, as the base class of a stage's section.
+
+        Why a made base class rather than a field `optim: OptimizerConfig` in each section: the
+        dotted paths that users, recipes and Optuna write (`pretrain.lr`, `instruct.epochs`) are
+        two levels deep, so the fields must stay at the top of their section. And why not plain
+        inheritance: a dataclass changes an inherited default only when the field is declared
+        again, type and all, which would copy every declaration this class exists to hold once."""
+        unknown = defaults.keys() - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no fields {sorted(unknown)}")
+        return make_dataclass(cls.__name__, [(f.name, f.type, field(default=defaults.get(f.name, f.default))) for f in fields(cls)],
+                              bases=(cls,), namespace={"__module__": cls.__module__})
+
+    @classmethod
+    def of(cls, section: OptimizerConfig) -> OptimizerConfig:
+        """The optimizer settings of a stage's section (`cfg.pretrain`, `cfg.instruct`), alone."""
+        return cls(**{f.name: getattr(section, f.name) for f in fields(cls)})
+
+
+@dataclass
+class PretrainConfig(OptimizerConfig.with_defaults(epochs=8, lr=3e-3, warmup_steps=20, weight_decay=0.1)):
+    seq_len: int = 128  # packed sequence length of the shards
     num_workers: int = 1
     use_gpu: bool = False
     compile: bool = False
     shard_rows: int = 4096  # sequences per parquet shard file
-    seed: int = 0  # model initialisation and data order
-    max_steps: int = 0  # stop after this many optimizer steps (resumable); 0 = all epochs
 
 
 @dataclass
-class InstructConfig:
+class InstructConfig(OptimizerConfig.with_defaults(epochs=10, lr=1e-3, warmup_steps=10, weight_decay=0.0)):
     curriculum: Curriculum = "merged"  # see CURRICULA; "none" = the pretrained model, no instruction tuning
     loss_on: LossOn = "reply"
-    epochs: int = 10
-    batch_size: int = 16
-    micro_batch_size: int = 16
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 10
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
     max_len: int = 128  # a rendered pair longer than this is truncated (reply side last)
-    seed: int = 0  # data order
-    max_steps: int = 0  # stop each stage after this many optimizer steps (resumable); 0 = all epochs
 
 
 @dataclass
 class EvalConfig:
     eval_dir: str = ""  # evaluation_data/ folder; "" = the toy world's
-    tasks: list[str] = field(default_factory=lambda: list(EVAL_TASKS))
+    tasks: list[EvalTask] = field(default_factory=lambda: list(EVAL_TASKS))
     fast: bool = True  # fast_eval/ rather than full_eval/
     batch_size: int = 64
     finetune_epochs: int = 0  # 0 = the official epochs (10; WSC 30)
@@ -214,6 +239,7 @@ class ConfigError(ValueError):
 # uses `from __future__ import annotations`, so the annotations are strings until resolved here.
 _SECTIONS: dict[str, type] = get_type_hints(Config)
 _FIELD_TYPES: dict[str, dict[str, Any]] = {name: get_type_hints(cls) for name, cls in _SECTIONS.items()}
+STAGE_SECTIONS = tuple(name for name, cls in _SECTIONS.items() if issubclass(cls, OptimizerConfig))  # pretrain, instruct
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
@@ -334,19 +360,20 @@ def _at_least(low: int) -> tuple:
 
 # Single-field checks: dotted path -> (test, what was expected). Each test is written so that
 # NaN fails it (every comparison with NaN is False).
-_STAGE_RANGES = {  # shared by pretrain and instruct
+_OPTIMIZER_RANGES = {  # checked in every stage section
     "epochs": _at_least(1), "batch_size": _at_least(1), "micro_batch_size": _at_least(1),
     "lr": (lambda v: v > 0, "> 0"), "min_lr_ratio": (lambda v: 0 <= v <= 1, "a ratio in [0, 1]"),
     "warmup_steps": _at_least(0), "weight_decay": _at_least(0), "grad_clip": (lambda v: v >= 0, ">= 0 (0 = off)"),
     "seed": _at_least(0), "max_steps": _at_least(0),
 }
+assert _OPTIMIZER_RANGES.keys() == {f.name for f in fields(OptimizerConfig)}  # a new field needs its range
 _RANGES = {
     "corpus.sources": (bool, "at least one source"), "corpus.max_doc_lines": _at_least(1),
     "budget.total_words": (lambda v: v > 0, "> 0"),
     "budget.instruct_fraction": (lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
     "tokenizer.vocab_size": (lambda v: v == 0 or v >= 512, "0 (the preset's) or >= 512"),
     "tokenizer.min_frequency": _at_least(1), "tokenizer.max_train_words": _at_least(0),
-    **{f"{stage}.{key}": check for stage in ("pretrain", "instruct") for key, check in _STAGE_RANGES.items()},
+    **{f"{stage}.{f.name}": _OPTIMIZER_RANGES[f.name] for stage in STAGE_SECTIONS for f in fields(OptimizerConfig)},
     "pretrain.seq_len": _at_least(8), "pretrain.num_workers": _at_least(1), "pretrain.shard_rows": _at_least(1),
     "instruct.max_len": _at_least(8),
     "eval.batch_size": _at_least(1), "eval.finetune_epochs": _at_least(0),
@@ -393,7 +420,7 @@ def _budget_problems(cfg: Config) -> list[str]:
 def _batch_problems(cfg: Config) -> list[str]:
     """The global batch is split over workers and micro-batches, so it must divide evenly."""
     workers, problems = cfg.pretrain.num_workers, []
-    for stage in ("pretrain", "instruct"):
+    for stage in STAGE_SECTIONS:
         s = getattr(cfg, stage)
         if min(s.batch_size, s.micro_batch_size, workers) >= 1 and s.batch_size % (s.micro_batch_size * workers):
             problems.append(f"{stage}.batch_size: expected a multiple of {stage}.micro_batch_size × "
@@ -403,18 +430,11 @@ def _batch_problems(cfg: Config) -> list[str]:
 
 def validate(cfg: Config, bad: set[str] = frozenset()) -> list[str]:
     """Every range and consistency problem of `cfg` (whose field types are assumed right)."""
-    from .model import PRESETS  # imported here, not at the top: model.py may import this module
+    from .model import PRESETS  # imported here, not at the top: model.py imports this module
 
     problems = [f"{path}: expected {expected}, got {reprlib.repr(_get(cfg, path))}"
                 for path, (ok, expected) in _RANGES.items() if not ok(_get(cfg, path))]
-    choices = {"model.preset": tuple(PRESETS), "eval.tasks": EVAL_TASKS}
-    for path, allowed in choices.items():
-        value = _get(cfg, path)
-        for item in value if isinstance(value, list) else [value]:
-            if item not in allowed:
-                problems.append(f"{path}: unknown value {item!r}{_did_you_mean(item, allowed)}; "
-                                f"expected one of {', '.join(allowed)}")
-    preset = PRESETS.get(cfg.model.preset)
+    preset = None if "model.preset" in bad else PRESETS[cfg.model.preset]  # a bad one is reported already
     if preset and cfg.tokenizer.vocab_size > preset.vocab_size:  # the embedding table must hold every token id
         problems.append(f"tokenizer.vocab_size: {cfg.tokenizer.vocab_size} is more than model.preset {cfg.model.preset!r} "
                         f"embeds ({preset.vocab_size}); expected 0 (the preset's) or <= {preset.vocab_size}, or a larger preset")

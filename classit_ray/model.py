@@ -7,6 +7,9 @@ The table is plain numbers (no torch import) so that config validation and `--dr
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import get_args
+
+from classit_ray.config import Preset
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,7 @@ class ModelPreset:
     max_position_embeddings: int = 2048
 
 
-PRESETS: dict[str, ModelPreset] = {
+PRESETS: dict[Preset, ModelPreset] = {
     # CPU presets for the toy world: a byte-level BPE of 2K/8K covers its small vocabulary.
     "tiny": ModelPreset(2048, 128, 4, 4, 4, 320, tie_embeddings=True),
     # The toy stand-in for the paper's deeper model: as many parameters as `tiny`, twice the layers.
@@ -31,6 +34,7 @@ PRESETS: dict[str, ModelPreset] = {
     "100m": ModelPreset(16384, 576, 20, 9, 9, 1600, tie_embeddings=False),
     "140m": ModelPreset(32000, 768, 12, 12, 12, 2304, tie_embeddings=False),
 }
+assert tuple(PRESETS) == get_args(Preset)  # config.Preset names the presets for validation
 
 
 def get_preset(name: str) -> ModelPreset:

@@ -84,3 +84,24 @@ def test_unfinished_checkpoint_is_not_a_checkpoint(tiny_checkpoint, tmp_path):
     (half / "classit_state.json").unlink()
     with pytest.raises(CheckpointError, match=r"half: no classit_state\.json"):
         read_state(half)
+
+
+def test_a_stage_spec_round_trips_through_its_recorded_dict(tmp_path):
+    """What the workers receive and `classit_state.json` records (`asdict`, as JSON) rebuilds the
+    same spec, optimizer settings included; its key leaves out `optim.max_steps` (a stopped run
+    resumes under its name) and keeps every other optimizer field."""
+    import dataclasses
+
+    from classit_ray.config import Config, OptimizerConfig
+    from classit_ray.data.prepare import plan_data
+    from classit_ray.train.stage import StageSpec, pretrain_spec
+
+    spec = pretrain_spec(Config(), plan_data(Config(), tmp_path))
+    recorded = json.loads(json.dumps(dataclasses.asdict(spec)))
+    assert recorded["optim"]["lr"] == 3e-3
+    back = StageSpec.from_dict(recorded)
+    assert back == spec and isinstance(back.optim, OptimizerConfig) and back.key == spec.key
+    assert (back.accumulation, back.optim.epochs) == (1, 8)
+    assert dataclasses.replace(spec, optim=dataclasses.replace(spec.optim, max_steps=7)).key == spec.key
+    for name, value in {"lr": 1e-4, "epochs": 2, "seed": 1, "batch_size": 32}.items():
+        assert dataclasses.replace(spec, optim=dataclasses.replace(spec.optim, **{name: value})).key != spec.key, name

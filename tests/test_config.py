@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import os
 import pickle
+import typing
 
 import pytest
 
@@ -15,6 +17,9 @@ from classit_ray.config import (
     EVAL_TASKS,
     Config,
     ConfigError,
+    InstructConfig,
+    OptimizerConfig,
+    PretrainConfig,
     apply_overrides,
     config_from_dict,
     config_hash,
@@ -55,6 +60,27 @@ def a_custom_config() -> Config:
 def test_defaults_are_valid():
     assert validate(Config()) == []
     assert Config().eval.tasks == list(EVAL_TASKS)
+
+
+def test_the_stage_sections_share_one_optimizer_dataclass():
+    # Declared once: both sections have exactly OptimizerConfig's fields (and types) at their top
+    # level, so the dotted paths stay `pretrain.lr` and `instruct.lr`.
+    shared = typing.get_type_hints(OptimizerConfig)
+    for section in (PretrainConfig, InstructConfig):
+        assert issubclass(section, OptimizerConfig)
+        types = typing.get_type_hints(section)
+        assert {name: types[name] for name in shared} == shared
+        assert [f.name for f in dataclasses.fields(section)][: len(shared)] == list(shared)  # declared first, in one order
+    assert set(typing.get_type_hints(PretrainConfig)) & set(typing.get_type_hints(InstructConfig)) == set(shared)
+    # Only the defaults differ, as intended.
+    pretrain, instruct = OptimizerConfig.of(PretrainConfig()), OptimizerConfig.of(InstructConfig())
+    assert (pretrain.lr, pretrain.epochs, pretrain.warmup_steps, pretrain.weight_decay) == (3e-3, 8, 20, 0.1)
+    assert (instruct.lr, instruct.epochs, instruct.warmup_steps, instruct.weight_decay) == (1e-3, 10, 10, 0.0)
+    assert dataclasses.replace(pretrain, lr=1e-3, epochs=10, warmup_steps=10, weight_decay=0.0) == instruct
+    # Every shared field is range-checked in both sections.
+    problems = problems_of({stage: {"lr": 0.0, "max_steps": -1} for stage in ("pretrain", "instruct")})
+    for path in ("pretrain.lr", "instruct.lr", "pretrain.max_steps", "instruct.max_steps"):
+        assert_one_problem_containing(problems, f"{path}: expected")
 
 
 def test_dict_round_trip_is_plain_builtins():

@@ -91,7 +91,7 @@ def test_a_stopped_run_resumes_and_a_killed_worker_restarts_with_the_uninterrupt
 
 
 def test_two_workers_follow_one_worker(prepared, twenty_steps, tmp_path):
-    spec = dataclasses.replace(spec_for(prepared, max_steps=10, num_workers=2), micro_batch_size=8)
+    spec = spec_for(prepared, max_steps=10, num_workers=2)  # micro-batches of 8
     two = run_stage(spec, tmp_path / "out", tmp_path / "ray")
     assert spec.accumulation == 1  # same global batch of 16: 2 workers × 8
     one = losses_of(twenty_steps)[:10]

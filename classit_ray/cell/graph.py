@@ -99,7 +99,7 @@ class CellGraph:
         labels = {n.key: n.label for n in self.nodes}
         lines = []
         for n in self.nodes:
-            recipe = f"  [{n.spec.epochs} epochs, batch {n.spec.batch_size}, lr {n.spec.lr:g}]" if n.spec else ""
+            recipe = f"  [{n.spec.optim.epochs} epochs, batch {n.spec.optim.batch_size}, lr {n.spec.optim.lr:g}]" if n.spec else ""
             lines.append(f"{n.label:<40s} {n.key}{recipe}" + (f"  <- {', '.join(labels[k] for k in n.needs)}" if n.needs else ""))
         return lines
 

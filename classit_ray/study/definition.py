@@ -20,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from classit_ray.config import Config, ConfigError, apply_overrides, config_hash, config_to_dict
+from classit_ray.config import STAGE_SECTIONS, Config, ConfigError, apply_overrides, config_hash, config_to_dict
 
 # The seed axis sets both training seeds: a seed is one replicate of the whole cell (its own
 # pretraining too). The data sample (`budget.seed`) stays fixed, so seeds share the data stages.
 SEED = "seed"
-SEED_PATHS = ("pretrain.seed", "instruct.seed")
+SEED_PATHS = tuple(f"{stage}.seed" for stage in STAGE_SECTIONS)  # pretrain.seed, instruct.seed
 ALGORITHMS = ("grid", "optuna")
 SEARCH_KINDS = ("uniform", "loguniform", "int")
 

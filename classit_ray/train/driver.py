@@ -45,7 +45,7 @@ def stage_dataset(spec: StageSpec):
     """
     datasets = [read_shards(d) for d in spec.shard_dirs]
     ds = datasets[0].union(*datasets[1:]) if len(datasets) > 1 else datasets[0]
-    ds = ds.random_shuffle(seed=spec.seed) if len(datasets) > 1 else ds.randomize_block_order(seed=spec.seed)
+    ds = ds.random_shuffle(seed=spec.optim.seed) if len(datasets) > 1 else ds.randomize_block_order(seed=spec.optim.seed)
     # The split coordinator inherits this context: its progress bars would redraw into the
     # training log once per epoch.
     ds.context.enable_progress_bars = False

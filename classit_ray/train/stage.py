@@ -9,11 +9,13 @@ before it runs, travels to the workers as a dict, and is recorded in every check
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from classit_ray.atomic import read_manifest
-from classit_ray.config import CURRICULA, Config, config_hash
+from classit_ray.config import CURRICULA, Config, OptimizerConfig, config_hash
 from classit_ray.data.prepare import PreparedData
 from classit_ray.model import get_preset
 
@@ -23,7 +25,8 @@ from classit_ray.model import get_preset
 # - paths, which differ between machines and stores: the inputs are named by their keys instead
 #   (`inputs`), and what is derived from them (row and word counts, the tokenizer hash) with them.
 # The key can therefore be computed from the config before any input exists (a study's plan).
-_NOT_IN_KEY = ("max_steps", "num_workers", "use_gpu", "torch_threads", "run_name",
+# A dotted name is a field of a nested dataclass (`optim.max_steps`).
+_NOT_IN_KEY = ("optim.max_steps", "num_workers", "use_gpu", "torch_threads", "run_name",
                "tokenizer_dir", "shard_dirs", "init_from", "rows", "words", "tokenizer_sha256")
 
 
@@ -38,43 +41,44 @@ class StageSpec:
     shard_dirs: list[str]
     rows: int  # sequences (pretrain) or pairs (instruct) in one epoch, all shard sets together
     words: int  # words in one epoch of this data (for words_seen)
-    epochs: int
-    batch_size: int
-    micro_batch_size: int
-    lr: float
-    min_lr_ratio: float
-    warmup_steps: int
-    weight_decay: float
-    grad_clip: float
+    optim: OptimizerConfig  # the stage section's optimizer settings (`pretrain.*` or `instruct.*`)
     loss_on: str  # "all" for pretraining; "reply" | "all" for instruction tuning
-    seed: int
     num_workers: int = 1
     use_gpu: bool = False
     compile: bool = False
     init_from: str = ""  # checkpoint directory to start from; "" = random init
     budget_words: int = 0  # scales the BabyLM checkpoint schedule; 0 = final checkpoint only
-    max_steps: int = 0  # stop (resumably) after this many optimizer steps; 0 = train to the end
     inputs: list[str] = dataclasses.field(default_factory=list)  # keys of the tokenizer, shards and init checkpoint
     torch_threads: int = 0  # CPU threads per worker; 0 = the node's cores / its workers
     run_name: str = ""  # filled by `with_key`
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StageSpec:
+        """The inverse of `dataclasses.asdict`: a spec as it reaches the workers (Ray Train's loop
+        config) and as checkpoints record it (`classit_state.json`)."""
+        return cls(**{**d, "optim": OptimizerConfig(**d["optim"])})
 
     @property
     def key(self) -> str:
         if not self.inputs:
             raise ValueError(f"stage {self.name!r}: no input keys; build specs with pretrain_spec/instruct_specs")
-        return config_hash({k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_IN_KEY})
+        values = dataclasses.asdict(self)
+        for name in _NOT_IN_KEY:
+            parent, _, leaf = name.rpartition(".")
+            del (values[parent] if parent else values)[leaf]
+        return config_hash(values)
 
     def with_key(self) -> StageSpec:
         return dataclasses.replace(self, run_name=f"{self.name}-{self.key}")
 
     @property
     def accumulation(self) -> int:
-        return self.batch_size // (self.micro_batch_size * self.num_workers)
+        return self.optim.batch_size // (self.optim.micro_batch_size * self.num_workers)
 
     @property
     def steps_per_epoch(self) -> int:
         # Each worker gets rows // workers rows; leftovers that do not fill a step are dropped.
-        micro_batches = (self.rows // self.num_workers) // self.micro_batch_size
+        micro_batches = (self.rows // self.num_workers) // self.optim.micro_batch_size
         return micro_batches // self.accumulation
 
 
@@ -98,13 +102,11 @@ def check_tokenizer_fits(tokenizer_dir: Path, preset: str) -> int:
 def _stage(cfg: Config, data: PreparedData, stage: str, name: str, shard_dirs: list[Path], inputs: list[str]) -> StageSpec:
     """The fields both kinds of stage take from the config: the optimizer settings of `stage`'s
     section, the model, the hardware."""
-    o, p = getattr(cfg, stage), cfg.pretrain
+    p = cfg.pretrain
     return StageSpec(
         stage=stage, name=name, preset=cfg.model.preset, vocab_size=model_vocab(cfg.model.preset),
         tokenizer_dir=str(data.tokenizer_dir), tokenizer_sha256="", shard_dirs=[str(d) for d in shard_dirs], rows=0, words=0,
-        epochs=o.epochs, batch_size=o.batch_size, micro_batch_size=o.micro_batch_size, lr=o.lr, min_lr_ratio=o.min_lr_ratio,
-        warmup_steps=o.warmup_steps, weight_decay=o.weight_decay, grad_clip=o.grad_clip,
-        loss_on="all" if stage == "pretrain" else cfg.instruct.loss_on, seed=o.seed, max_steps=o.max_steps,
+        optim=OptimizerConfig.of(getattr(cfg, stage)), loss_on="all" if stage == "pretrain" else cfg.instruct.loss_on,
         num_workers=p.num_workers, use_gpu=p.use_gpu, compile=p.compile,
         budget_words=cfg.budget.total_words if stage == "pretrain" else 0, inputs=inputs,
     )
@@ -142,8 +144,8 @@ def resolve(spec: StageSpec) -> StageSpec:
     check_tokenizer_fits(Path(spec.tokenizer_dir), spec.preset)
     manifests = [read_manifest(d) for d in spec.shard_dirs]
     rows, words = sum(m["sequences"] for m in manifests), sum(m["words"] for m in manifests)
-    if rows < spec.batch_size:
+    if rows < spec.optim.batch_size:
         what = "sequences" if spec.stage == "pretrain" else "pairs"
-        raise ValueError(f"{', '.join(spec.shard_dirs)}: {rows} {what}, fewer than one batch of {spec.batch_size}; "
+        raise ValueError(f"{', '.join(spec.shard_dirs)}: {rows} {what}, fewer than one batch of {spec.optim.batch_size}; "
                          f"lower {spec.stage}.batch_size or add data")
     return dataclasses.replace(spec, rows=rows, words=words, tokenizer_sha256=manifests[0]["tokenizer_sha256"])
