@@ -8,10 +8,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from classit_ray.atomic import read_manifest
-from classit_ray.config import BudgetConfig
+from classit_ray.atomic import is_complete, read_manifest
+from classit_ray.config import BudgetConfig, CorpusConfig
 from classit_ray.data.budget import BudgetError, proportional_quotas, split_budget, split_targets
 from classit_ray.data.class_it import InstructDataError, read_pairs
+from conftest import write_lines
 
 
 def test_targets_and_quotas_are_exact():
@@ -22,11 +23,14 @@ def test_targets_and_quotas_are_exact():
     assert proportional_quotas(10, {"a": 3, "b": 1}) in ({"a": 8, "b": 2}, {"a": 7, "b": 3})
 
 
-def test_split_hits_targets_within_one_line_and_one_pair(toy_config, tmp_path):
+def test_split_hits_pretraining_target_exactly_and_instruction_within_one_pair(toy_config, tmp_path):
     m = split_budget(toy_config.corpus, toy_config.budget, tmp_path / "split")
     pretrain = pq.read_table(tmp_path / "split" / "pretrain.parquet").to_pandas()
     assert m["targets"] == {"pretrain": 18_000, "instruct": 2_000}
-    assert 0 <= m["targets"]["pretrain"] - pretrain["words"].sum() <= m["max_line_words"]
+    assert pretrain["words"].sum() == 18_000
+    # Each source meets its quota exactly: quotas ∝ available words, summing to the target.
+    table = m["table"]["pretrain"]
+    assert {s: r["words"] for s, r in table.items()} == proportional_quotas(18_000, {s: r["available"] for s, r in table.items()})
     # Charged words of each document are the raw whitespace tokens of its lines.
     assert (pretrain["text"].str.split().str.len() == pretrain["words"]).all()
     pairs = pd.concat([pd.read_parquet(p) for p in (tmp_path / "split" / "instruct").glob("*.parquet")])
@@ -64,8 +68,83 @@ def test_source_shares_follow_available_words(toy_config, tmp_path):
 def test_weighted_instruction_configs(toy_config, tmp_path):
     budget = dataclasses.replace(toy_config.budget, instruct_weights={"switchboard": 1.0, "simple_wiki": 0.0})
     m = split_budget(toy_config.corpus, budget, tmp_path / "split")
-    assert m["table"]["instruct"]["simple_wiki"]["words"] == 0
+    assert m["table"]["instruct"]["simple_wiki"] == {"words": 0, "items": 0, "available": m["table"]["instruct"]["simple_wiki"]["available"], "generated": 0}
+    assert not (tmp_path / "split" / "instruct" / "simple_wiki.parquet").exists()  # no empty file to shard
     assert m["table"]["instruct"]["switchboard"]["words"] > 1_900
+
+
+def _words(prefix: str, n: int) -> str:
+    return " ".join(f"{prefix}{i}" for i in range(n))
+
+
+def _huge_line_corpus(root):
+    """Gutenberg as three enormous header-less lines (one document), Simple Wikipedia as three
+    articles of one enormous paragraph each: no whole line fits a small quota."""
+    folder = root / "train_100M"
+    write_lines(folder / "gutenberg.train", [_words("g", 4_000), _words("h", 3_000), _words("k", 5_000)])
+    write_lines(folder / "simple_wiki.train", ["= = = Fox = = =", _words("f", 6_000), "= = = Lemon = = =", _words("l", 2_500),
+                                               "= = = Owl = = =", "An owl .", _words("o", 3_000)])
+    return folder
+
+
+def test_split_of_enormous_lines_lands_exactly_and_deterministically(tmp_path):
+    corpus = CorpusConfig(data_dir=str(_huge_line_corpus(tmp_path)), sources=["gutenberg", "simple_wiki"])
+    budget = BudgetConfig(total_words=5_003, instruct_fraction=0.0)
+    m = split_budget(corpus, budget, tmp_path / "a")
+    split_budget(corpus, budget, tmp_path / "b")
+    pretrain = pq.read_table(tmp_path / "a" / "pretrain.parquet").to_pandas()
+    assert pretrain["words"].sum() == m["words"]["pretrain"] == 5_003
+    table = m["table"]["pretrain"]
+    assert {s: r["words"] for s, r in table.items()} == proportional_quotas(5_003, {s: r["available"] for s, r in table.items()})
+    assert (pretrain["text"].str.split().str.len() == pretrain["words"]).all()
+    # The cut keeps the first words of the line, as written, and ends on a word.
+    source_lines = {line.split()[0]: line for f in ("gutenberg", "simple_wiki") for line in (tmp_path / "train_100M" / f"{f}.train").read_text().splitlines()}
+    for text in pretrain["text"]:
+        for line in text.split("\n"):
+            assert source_lines[line.split()[0]].startswith(line) and not line.endswith(" ")
+    assert (tmp_path / "a" / "pretrain.parquet").read_bytes() == (tmp_path / "b" / "pretrain.parquet").read_bytes()
+    assert (tmp_path / "a" / "budget.md").read_bytes() == (tmp_path / "b" / "budget.md").read_bytes()
+
+
+def test_exact_cut_with_speaker_labels_removed_charges_the_label_first(tmp_path):
+    long_turn = _words("w", 500)
+    path = write_lines(tmp_path / "train_100M" / "childes.train", ["= = = mother1.cha = = =", f"*MOT:\t{long_turn}", f"*A:\t{long_turn}"])
+    corpus = CorpusConfig(data_dir=str(path.parent), sources=["childes"], keep_speaker_labels=False)
+    m = split_budget(corpus, BudgetConfig(total_words=3, instruct_fraction=0.0), tmp_path / "split")
+    pretrain = pq.read_table(tmp_path / "split" / "pretrain.parquet").to_pandas()
+    assert m["words"]["pretrain"] == 3 and list(pretrain["text"]) == ["w0 w1"]  # `*MOT:` paid for, then two words
+
+
+def test_an_empty_pretraining_split_is_an_error_and_never_complete(tmp_path):
+    # 2 words at p = 0.75: both go to the one 2-word pair, none is left for pretraining.
+    pd.DataFrame({"prompt": ["hi"], "reply": ["yo"]}).to_parquet(tmp_path / "switchboard.parquet")
+    folder = _huge_line_corpus(tmp_path)
+    corpus = CorpusConfig(data_dir=str(folder), instruct_dir=str(tmp_path), sources=["gutenberg"])
+    budget = BudgetConfig(total_words=2, instruct_fraction=0.75, instruct_configs=["switchboard"])
+    with pytest.raises(BudgetError, match=r"train_100M: the pretraining split would hold no words \(target 0\)"):
+        split_budget(corpus, budget, tmp_path / "split")
+    assert not is_complete(tmp_path / "split") and not (tmp_path / "split").exists()
+
+
+def test_a_weighted_config_no_pair_fits_is_an_error_not_an_empty_file(tmp_path):
+    pd.DataFrame({"prompt": ["hi"] * 10, "reply": ["yo"] * 10}).to_parquet(tmp_path / "switchboard.parquet")
+    pd.DataFrame({"prompt": [_words("q", 30)], "reply": [_words("a", 20)]}).to_parquet(tmp_path / "simple_wiki.parquet")
+    corpus = CorpusConfig(data_dir=str(_huge_line_corpus(tmp_path)), instruct_dir=str(tmp_path), sources=["gutenberg"])
+    budget = BudgetConfig(total_words=100, instruct_fraction=0.3, instruct_weights={"switchboard": 1.0, "simple_wiki": 1.0})
+    with pytest.raises(BudgetError, match=r"'simple_wiki' gets 16 instruction words but the first pair .* has 50, and pairs are not cut"):
+        split_budget(corpus, budget, tmp_path / "split")
+    assert not (tmp_path / "split").exists()
+
+
+def test_nul_bytes_are_stripped_and_counted_in_the_budget_table(tmp_path):
+    folder = tmp_path / "train_100M"
+    folder.mkdir()
+    (folder / "gutenberg.train").write_bytes(b"Once upon\x00 a time .\nThe \x00 end\x00 .\n")
+    corpus = CorpusConfig(data_dir=str(folder), sources=["gutenberg"])
+    m = split_budget(corpus, BudgetConfig(total_words=7, instruct_fraction=0.0), tmp_path / "split")
+    text = "".join(pq.read_table(tmp_path / "split" / "pretrain.parquet").column("text").to_pylist())
+    assert "\0" not in text and m["table"]["pretrain"]["gutenberg"]["nul_bytes"] == 3
+    assert "NUL bytes stripped from the source files: gutenberg 3" in (tmp_path / "split" / "budget.md").read_text()
 
 
 def test_budget_larger_than_corpus(toy_config, tmp_path):

@@ -7,7 +7,7 @@ import tracemalloc
 import pytest
 
 from classit_ray.config import BABYLM_SOURCES, CorpusConfig
-from classit_ray.data.corpus import CorpusError, count_corpus, count_source, find_corpus_dir, iter_documents
+from classit_ray.data.corpus import CorpusError, Document, count_corpus, count_source, cut_document, find_corpus_dir, iter_documents
 from conftest import write_lines
 
 SWITCHBOARD = ["A:\tdid you see the game", "B:\tuh-huh", "A:\tthe dogs near the fence were barking"]
@@ -76,6 +76,58 @@ def test_headers_start_documents_and_labels_switch(tmp_path):
     assert [d.words for d in stripped] == [d.words for d in docs]  # the budget charge is the raw line's
     board = list(iter_documents(folder / "switchboard.train", "switchboard", CorpusConfig(keep_speaker_labels=False)))
     assert board[0].lines[1] == "uh-huh"
+
+
+def test_every_chat_speaker_code_is_stripped_and_still_charged(tmp_path):
+    lines = ["= = = family3.cha = = =", "*A:\tare you ready ?", "*R:\tyes .", "*CH1:\tme too .", "*INV:\tokay .",
+             "*sigh* said nobody .", "*Note:\tnot a code .", "** A:\tnor this ."]
+    path = write_lines(tmp_path / "childes.train", lines)
+    [doc] = iter_documents(path, "childes", CorpusConfig(keep_speaker_labels=False))
+    assert doc.lines == ["are you ready ?", "yes .", "me too .", "okay .", "*sigh* said nobody .", "*Note:\tnot a code .", "** A:\tnor this ."]
+    assert doc.words == [len(line.split()) for line in lines[1:]]  # the label is still charged
+    [kept] = iter_documents(path, "childes", CorpusConfig(keep_speaker_labels=True))
+    assert kept.lines == lines[1:]
+
+
+def test_bom_opening_a_file_is_dropped_so_the_first_header_is_a_header(tmp_path):
+    plain = write_lines(tmp_path / "plain" / "simple_wiki.train", SIMPLE_WIKI)
+    bom = tmp_path / "bom" / "simple_wiki.train"
+    bom.parent.mkdir()
+    bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    stats = count_source(bom, "simple_wiki", CorpusConfig())
+    assert stats.headers == 2 and stats.doc_words == count_source(plain, "simple_wiki", CorpusConfig()).doc_words == [6 + 4, 5]
+    assert [d.lines for d in iter_documents(bom, "simple_wiki", CorpusConfig())][0][0] == "A fox is an animal ."
+
+
+def test_crlf_reads_exactly_as_lf(tmp_path):
+    lf = write_lines(tmp_path / "lf" / "childes.train", CHILDES)
+    crlf = tmp_path / "crlf" / "childes.train"
+    crlf.parent.mkdir()
+    crlf.write_bytes(lf.read_bytes().replace(b"\n", b"\r\n"))
+    for labels in (True, False):
+        cfg = CorpusConfig(keep_speaker_labels=labels)
+        assert list(iter_documents(crlf, "childes", cfg)) == list(iter_documents(lf, "childes", cfg))
+    a, b = count_source(crlf, "childes", CorpusConfig()), count_source(lf, "childes", CorpusConfig())
+    assert (a.raw_words, a.lines, a.headers, a.doc_words) == (b.raw_words, b.lines, b.headers, b.doc_words)
+
+
+def test_nul_bytes_are_stripped_from_the_text_and_counted(tmp_path):
+    path = tmp_path / "open_subtitles.train"
+    path.write_bytes(b"where\x00 are you\n\x00\x00\nhere .\n")
+    stats = count_source(path, "open_subtitles", CorpusConfig())
+    assert stats.nul_bytes == 3 and stats.doc_words == [3 + 2]  # a line of NULs alone is blank
+    assert [d.lines for d in iter_documents(path, "open_subtitles", CorpusConfig())] == [["where are you", "here ."]]
+
+
+def test_cut_document_keeps_the_first_words_as_written():
+    doc = Document("childes", 0, ["one  two", "three\tfour five six", "seven"], [2, 4, 1])
+    assert cut_document(doc, 4) == Document("childes", 0, ["one  two", "three\tfour"], [2, 2])
+    assert cut_document(doc, 2) == Document("childes", 0, ["one  two"], [2])
+    assert cut_document(doc, 7) == doc and cut_document(doc, 0).words == []
+    # Labels off: `*MOT:` was the line's first charged word, so it is paid for first.
+    stripped = Document("childes", 0, ["look at the ball ."], [6])
+    assert cut_document(stripped, 3) == Document("childes", 0, ["look at"], [3])
+    assert cut_document(stripped, 1) == Document("childes", 0, [""], [1])
 
 
 def test_headerless_text_cut_every_max_doc_lines(tmp_path):

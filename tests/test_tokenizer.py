@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classit_ray.atomic import read_manifest
+from classit_ray.atomic import atomic_dir, is_complete, read_manifest
 from classit_ray.data.template import PairRenderer
-from classit_ray.data.tokenizer import BOS, EOS, PAD, PROMPT, REPLY, SPECIAL_TOKENS, load_tokenizer
+from classit_ray.data.tokenizer import BOS, EOS, PAD, PROMPT, REPLY, SPECIAL_TOKENS, TokenizerError, load_tokenizer, train_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +60,19 @@ def test_template_truncates_prompt_from_left_first(prepared):
     assert ids[-4:-1].tolist() == reply and mask.sum() == 4
     long_ids, long_mask = renderer.render([1, 2], list(range(300, 340)))
     assert len(long_ids) == 12 and long_mask.sum() == 8  # reply cut from the right; one prompt token kept
+
+
+@pytest.mark.parametrize("texts", [[], ["", " "]], ids=["no rows", "blank rows"])
+def test_a_tokenizer_is_never_trained_on_an_empty_split(texts, tmp_path):
+    """A complete split with no words (as splits were written before they refused to be empty)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from classit_ray.data.budget import PRETRAIN_SCHEMA
+
+    with atomic_dir(tmp_path / "split", {"kind": "budget_split", "words": {"pretrain": 0, "instruct": 0}}) as tmp:
+        rows = pa.table([["childes"] * len(texts), list(range(len(texts))), texts, [0] * len(texts)], schema=PRETRAIN_SCHEMA)
+        pq.write_table(rows, tmp / "pretrain.parquet")
+    with pytest.raises(TokenizerError, match=r"split/pretrain\.parquet: no pretraining words to train the tokenizer on"):
+        train_tokenizer(tmp_path / "split", 300, tmp_path / "tokenizer")
+    assert not is_complete(tmp_path / "tokenizer") and not (tmp_path / "tokenizer").exists()

@@ -1,15 +1,24 @@
 """Split a word budget between pretraining text and instruction pairs, deterministically by seed.
 
 instruction words = round(p · budget), pretraining words = the rest. Each split is drawn from its
-sources in proportion to the words they hold (instruction configs may be weighted instead):
-documents (or pairs) are taken in a seeded random order until the next one would overshoot, then
-the overshooting document is cut line by line. A source's shortfall carries to the next source,
-so each split lands within one line (one pair) of its target. Sources that feed instruction
-pairs are held out of pretraining by default, so no word counts twice.
+sources in proportion to the words they hold (instruction configs may be weighted instead), in a
+seeded random order of documents (pairs), taken until the next one would overshoot:
+
+- pretraining: that next document is cut, inside a line, after the word that meets the quota
+  (`corpus.cut_document`), so every source lands on its quota and the split on its target,
+  exactly to the word, however long the source's lines are;
+- instruction: a pair is never cut (half a reply is not an instruction pair), so a config stops
+  at the pair that would overshoot and its shortfall passes to the next config; the split lands
+  under its target by less than one pair. A config weighted 0 gets no pairs.
+
+Sources that feed instruction pairs are held out of pretraining by default, so no word counts
+twice. Nothing empty is written: a pretraining split of no words, or a weighted config that no
+pair fits, is an error naming the folder, raised before the split is marked complete.
 
 Output (one directory, written atomically): `pretrain.parquet` (source, doc, text, words),
-`instruct/<config>.parquet` (prompt, reply, source, text, words), the budget table as
-`budget.md`, and `manifest.json` with the same table, the targets and the configs that made it.
+`instruct/<config>.parquet` (prompt, reply, source, text, words) for each config given pairs, the
+budget table as `budget.md`, and `manifest.json` with the same table, the targets and the configs
+that made it.
 
 Words a model wrote (Q&A pairs from `instruct_pairs/`, whose manifest says `"generated": true`)
 count toward the instruction budget like any other, as BabyLM's rules require; the table shows
@@ -30,7 +39,7 @@ import pyarrow.parquet as pq
 from classit_ray.atomic import atomic_dir, atomic_write_text
 from classit_ray.config import BABYLM_SOURCES, INSTRUCT_SOURCES, BudgetConfig, CorpusConfig
 from classit_ray.data.class_it import read_pairs, read_provenance
-from classit_ray.data.corpus import SourceStats, count_corpus, find_corpus_dir, iter_documents
+from classit_ray.data.corpus import SourceStats, count_corpus, cut_document, find_corpus_dir, iter_documents
 
 PRETRAIN_SCHEMA = pa.schema([("source", pa.string()), ("doc", pa.int32()), ("text", pa.string()), ("words", pa.int32())])
 _ROW_GROUP_DOCS = 2048
@@ -83,43 +92,49 @@ def _source_rng(seed: int, source: str) -> np.random.Generator:
 
 
 def write_pretrain_split(corpus: CorpusConfig, budget: BudgetConfig, stats: dict[str, SourceStats], target: int, path: Path) -> dict[str, dict]:
-    """Sample `target` words from `stats`' sources and stream them to `path`; per-source rows."""
+    """Sample exactly `target` words from `stats`' sources and stream them to `path`; per-source rows."""
+    corpus_dir = find_corpus_dir(corpus.data_dir)
     available = {s: st.usable_words for s, st in stats.items()}
+    if target < 1:
+        raise BudgetError(f"{corpus_dir}: the pretraining split would hold no words (target {target}); "
+                          "expected at least one: raise budget.total_words or lower budget.instruct_fraction")
     if sum(available.values()) < target:
         detail = ", ".join(f"{s} {n:,}" for s, n in available.items())
         raise BudgetError(
-            f"{find_corpus_dir(corpus.data_dir)}: budget asks for {target:,} pretraining words but the pretraining sources "
+            f"{corpus_dir}: budget asks for {target:,} pretraining words but the pretraining sources "
             f"hold only {sum(available.values()):,} ({detail}); lower budget.total_words or add sources"
         )
-    quotas = proportional_quotas(target, available) if target else {s: 0 for s in stats}
-    rows, carry = {}, 0
+    # Quotas ∝ available words never exceed what a source holds, and each is met exactly.
+    quotas = proportional_quotas(target, available)
+    rows = {}
     with pq.ParquetWriter(path, PRETRAIN_SCHEMA) as writer:
         for source, st in stats.items():
-            quota = min(quotas[source] + carry, available[source])
+            quota = quotas[source]
             doc_words = np.asarray(st.doc_words, dtype=np.int64)
             whole, partial, taken = take_in_order(doc_words, _source_rng(budget.seed, source).permutation(len(doc_words)), quota)
             keep = np.zeros(len(doc_words), dtype=bool)
             keep[whole] = True
-            batch, docs = [], 0
+            batch, docs, written = [], 0, 0
             for doc in iter_documents(st.path, source, corpus):
                 if doc.index == partial:
-                    # Cut the overshooting document line by line: the shortfall is < one line.
-                    n_lines = int(np.searchsorted(np.cumsum(doc.words), quota - taken, side="right"))
-                    doc.lines, doc.words = doc.lines[:n_lines], doc.words[:n_lines]
-                    taken += sum(doc.words)
+                    doc = cut_document(doc, quota - taken)  # the words still owed: fewer than the document holds
                 elif not keep[doc.index]:
                     continue
-                if not doc.lines:
+                if not doc.words:
                     continue
                 batch.append((source, doc.index, "\n".join(doc.lines), sum(doc.words)))
                 docs += 1
+                written += sum(doc.words)
                 if len(batch) >= _ROW_GROUP_DOCS:
                     writer.write_table(_pretrain_table(batch))
                     batch = []
             if batch:
                 writer.write_table(_pretrain_table(batch))
-            carry = quota - taken
-            rows[source] = {"words": taken, "items": docs, "available": available[source], "raw_words": st.raw_words}
+            if written != quota:  # the two passes read different text
+                raise BudgetError(f"{st.path}: the split read {written:,} words of {source} where the count pass "
+                                  f"found {quota:,} to take; expected the file unchanged while the split is written")
+            rows[source] = {"words": written, "items": docs, "available": available[source], "raw_words": st.raw_words,
+                            "nul_bytes": st.nul_bytes}
     return rows
 
 
@@ -129,9 +144,10 @@ def _pretrain_table(batch: list[tuple]) -> pa.Table:
 
 
 def sample_instruct_pairs(corpus: CorpusConfig, budget: BudgetConfig, target: int) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
-    """Seeded draw of pairs per instruction config, `target` words in all (within one pair).
+    """Seeded draw of whole pairs per instruction config, `target` words in all (less by under one pair).
 
-    Returns the drawn pairs and the words each config holds in all.
+    Returns the drawn pairs of each config given any (a config weighted 0 is left out) and the
+    words each config holds in all.
     """
     if target == 0:
         return {}, {}
@@ -141,6 +157,8 @@ def sample_instruct_pairs(corpus: CorpusConfig, budget: BudgetConfig, target: in
     quotas = proportional_quotas(target, {c: weights.get(c, 0.0) for c in pairs})
     sampled, carry = {}, 0
     for config, frame in pairs.items():
+        if not weights.get(config, 0) > 0:
+            continue  # weighted out: no pairs, and no shortfall passed to it
         quota = quotas[config] + carry
         if quota > available[config]:
             raise BudgetError(
@@ -149,14 +167,22 @@ def sample_instruct_pairs(corpus: CorpusConfig, budget: BudgetConfig, target: in
                 f"lower budget.instruct_fraction or budget.total_words"
             )
         words = frame["words"].to_numpy(dtype=np.int64)
-        whole, _, taken = take_in_order(words, _source_rng(budget.seed, config).permutation(len(words)), quota)
+        order = _source_rng(budget.seed, config).permutation(len(words))
+        whole, _, taken = take_in_order(words, order, quota)
+        if not len(whole):
+            raise BudgetError(
+                f"{corpus.instruct_dir}: {config!r} gets {quota:,} instruction words but the first pair of its seeded order "
+                f"has {int(words[order[0]]):,}, and pairs are not cut, so the split would hold no {config!r} pairs; "
+                f"raise budget.instruct_fraction or budget.total_words, or weight {config!r} 0"
+            )
         sampled[config] = frame.iloc[np.sort(whole)].reset_index(drop=True)
         carry = quota - taken
     return sampled, available
 
 
 def budget_table(rows: dict[str, dict[str, dict]]) -> str:
-    """Markdown table of words per source per split; `generated`: words a model wrote."""
+    """Markdown table of words per source per split; `generated`: words a model wrote. NUL bytes
+    stripped from a source file (`corpus.iter_lines`) are listed under the table."""
     lines = ["| split | source | words | docs/pairs | available | generated | share of split |", "|---|---|---:|---:|---:|---:|---:|"]
     for split, per_source in rows.items():
         total = sum(r["words"] for r in per_source.values()) or 1
@@ -165,6 +191,10 @@ def budget_table(rows: dict[str, dict[str, dict]]) -> str:
                          f"{100 * r['words'] / total:.1f}% |")
         generated = sum(r.get("generated", 0) for r in per_source.values())
         lines.append(f"| **{split}** | all | **{sum(r['words'] for r in per_source.values()):,}** | | | {generated:,} | |")
+    nuls = {source: r["nul_bytes"] for per_source in rows.values() for source, r in per_source.items() if r.get("nul_bytes")}
+    if nuls:
+        lines.append("")
+        lines.append("NUL bytes stripped from the source files: " + ", ".join(f"{s} {n:,}" for s, n in nuls.items()))
     return "\n".join(lines) + "\n"
 
 
@@ -179,17 +209,20 @@ def split_budget(corpus: CorpusConfig, budget: BudgetConfig, out_dir: str | Path
         rows = {"pretrain": write_pretrain_split(corpus, budget, stats, pretrain_target, tmp / "pretrain.parquet")}
         (tmp / "instruct").mkdir()
         rows["instruct"] = {}
-        for config, frame in instruct.items():
+        for config, available in instruct_available.items():
+            frame = instruct.get(config)
+            if frame is None:  # weighted out: a row of zeros in the table, no file
+                rows["instruct"][config] = {"words": 0, "items": 0, "available": available, "generated": 0}
+                continue
             frame.to_parquet(tmp / "instruct" / f"{config}.parquet", index=False)
             words = int(frame["words"].sum())
             generated = words if read_provenance(corpus.instruct_dir, config).get("generated") else 0
-            rows["instruct"][config] = {"words": words, "items": len(frame), "available": instruct_available[config], "generated": generated}
+            rows["instruct"][config] = {"words": words, "items": len(frame), "available": available, "generated": generated}
         manifest.update(
             targets={"pretrain": pretrain_target, "instruct": instruct_target},
             words={split: sum(r["words"] for r in per.values()) for split, per in rows.items()},
             generated_words=sum(r.get("generated", 0) for r in rows["instruct"].values()),
             table=rows,
-            max_line_words=max((st.max_line_words for st in stats.values()), default=0),
         )
         atomic_write_text(tmp / "budget.md", budget_table(rows))
     return manifest

@@ -128,7 +128,7 @@ def data_builder(name: str, plan: PreparedData, source: Config) -> Callable[[Pat
 
     def instruct(d: Path) -> None:
         pairs = split_dir / "instruct" / f"{config}.parquet"
-        if config not in read_manifest(split_dir)["table"]["instruct"]:
+        if not read_manifest(split_dir)["table"]["instruct"].get(config, {}).get("items"):
             raise ValueError(f"{split_dir}: the split holds no {config!r} instruction pairs; "
                              "expected some (raise budget.instruct_fraction or check the instruction data)")
         build_instruct_shards(pairs, tokenizer_dir, d, source.instruct.max_len, rows)
@@ -145,7 +145,7 @@ def prepare_data(cfg: Config, work_dir: Path) -> PreparedData:
     for name, out_dir in plan.stages().items():
         if name.startswith("instruct_shards/"):
             present = read_manifest(plan.split_dir)["table"]["instruct"] if present is None else present
-            if name.removeprefix("instruct_shards/") not in present:
+            if not present.get(name.removeprefix("instruct_shards/"), {}).get("items"):
                 continue
         run_data_stage(name, out_dir, data_builder(name, plan, cfg))
     return plan

@@ -78,11 +78,30 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+class TokenizerError(ValueError):
+    """A tokenizer cannot be trained on what it was given; the message names the file."""
+
+
+def _noting_text(batches: Iterator[list[str]], seen: list[bool]) -> Iterator[list[str]]:
+    """`batches` unchanged; `seen[0]` becomes True once a text with a word has passed."""
+    for texts in batches:
+        seen[0] = seen[0] or any(not t.isspace() and t for t in texts)
+        yield texts
+
+
 def train_tokenizer(split_dir: str | Path, vocab_size: int, out_dir: str | Path, min_frequency: int = 2, max_train_words: int = 0) -> dict:
-    """Train on the split's pretraining text only, save atomically, return the manifest."""
+    """Train on the split's pretraining text only, save atomically, return the manifest.
+
+    A split with no pretraining words (one written before splits refused to be empty) is an
+    error naming its parquet: a tokenizer of bytes and special tokens alone is never saved.
+    """
     split_dir = Path(split_dir)
     split = read_manifest(split_dir)
-    tok = build_bpe(iter_split_texts(split_dir / "pretrain.parquet", max_train_words), vocab_size, min_frequency)
+    parquet, seen = split_dir / "pretrain.parquet", [False]
+    tok = build_bpe(_noting_text(iter_split_texts(parquet, max_train_words), seen), vocab_size, min_frequency)
+    if not seen[0]:
+        raise TokenizerError(f"{parquet}: no pretraining words to train the tokenizer on; expected a split "
+                             "with text (rebuild the split: remove the folder and run again)")
     manifest = {
         "kind": "tokenizer",
         "vocab_size": tok.get_vocab_size(),
