@@ -25,7 +25,9 @@ def test_metrics_table_is_the_task_table():
     from classit_ray.eval.tasks import TASK_SPECS
 
     assert metrics.HIGHER_IS_BETTER == {m: h for spec in TASK_SPECS.values() for m, h in spec.scores.items()}
-    assert metrics.ZERO_SHOT_TASKS == tuple(n for n, spec in TASK_SPECS.items() if spec.kind == "choice")
+    # The fast zero-shot tasks (learning curves): the choice tasks of the fast evaluation, not COMPS.
+    assert metrics.ZERO_SHOT_TASKS == tuple(n for n, s in TASK_SPECS.items() if s.kind == "choice" and s.fast_source == "fast_eval")
+    assert "comps" not in metrics.ZERO_SHOT_TASKS and metrics.higher_is_better("eval/comps") is True
     assert {"eval/glue_avg", *(f"eval/glue/{t}" for t in metrics.GLUE_TASKS)} <= TASK_SPECS["glue"].scores.keys()
     assert metrics.higher_is_better("eval/blimp") is True
     with pytest.raises(ValueError, match="eval/nope"):

@@ -128,6 +128,27 @@ def drop_csv_column(env: Env) -> None:
     pd.read_csv(path).drop(columns=["RTfirstpass"]).to_csv(path, index=False)
 
 
+def drop_comps_field(env: Env) -> None:
+    path = env.eval_data() / "full_eval" / "comps" / "comps_wugs.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    del rows[2]["prefix_unacceptable"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def glue_label_as_string(env: Env) -> None:
+    """A tiny glue_filtered/ whose BoolQ labels are the strings "true"/"false", the rest well formed."""
+    from classit_ray.eval.formats import GLUE_FIELDS, GLUE_NUM_LABELS
+
+    folder = env.tmp / "full_eval" / "glue_filtered"
+    folder.mkdir(parents=True)
+    for task, fields in GLUE_FIELDS.items():
+        for split in ("train", "valid"):
+            rows = [{**{f: f"the {f} {i}" for f in fields}, "label": i % GLUE_NUM_LABELS[task]} for i in range(6)]
+            if task == "boolq" and split == "train":
+                rows[1]["label"] = "true"
+            (folder / f"{task}.{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
 def model_without_tokenizer(env: Env) -> None:
     model = env.model()
     shutil.copytree(model, env.tmp / "untokenized")
@@ -210,6 +231,14 @@ ROWS = [
         ("FAILED ewok", "ewok_fast",)),
     Row("CSV without a required column", drop_csv_column, evaluate("--model", "{model}", "--data", "{eval}", "--tasks", "reading"), 1,
         ("FAILED reading", "reading_data.csv", "RTfirstpass")),
+    # evaluation (issue 15): real-release cases; a GLUE subtask fails alone, named
+    Row("COMPS JSONL row missing a field", drop_comps_field, evaluate("--model", "{model}", "--data", "{eval}/full_eval", "--tasks", "comps"), 1,
+        ("FAILED comps", "comps_wugs.jsonl:3", "prefix_unacceptable")),
+    Row("GLUE subtask label written as a string", glue_label_as_string,
+        evaluate("--model", "{model}", "--data", "{tmp}/full_eval/glue_filtered", "--finetune-epochs", "1"), 1,
+        ("FAILED glue/boolq", "boolq.train.jsonl:2", "field 'label'", "got 'true'")),
+    Row("eval data folder of no known layout", nothing, evaluate("--model", "{model}", "--data", "{tmp}"), 1,
+        ("no full_eval/ or fast_eval/ folder", "one task folder")),
     Row("model folder without a tokenizer", model_without_tokenizer, evaluate("--model", "{tmp}/untokenized", "--data", "{eval}"), 1,
         ("untokenized: no tokenizer",)),
     Row("model folder with only pickled weights", pickle_only_model, evaluate("--model", "{tmp}/pickled", "--data", "{eval}"), 1,

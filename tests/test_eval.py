@@ -168,3 +168,160 @@ def test_dispatch_through_the_registry_reports_each_tasks_scores(toy_world, tmp_
     datasets = {"blimp": "blimp_filtered", "blimp_supplement": "supplement_filtered", "ewok": "ewok_filtered",
                 "entity_tracking": "entity_tracking", "wug_adj": "wug_adj_nominalization", "wug_past": "wug_past_tense"}
     assert written == {"metrics.json"} | {f"zero_shot/causal/{t}/{d}/predictions.json" for t, d in datasets.items()}
+
+
+# ---- COMPS, data layouts and GLUE subtasks through the harness and the command line -----------------
+
+
+def comps_file(path: Path, rows: list[tuple[str, str, str]]) -> None:
+    """COMPS rows in the release's fields: (prefix_acceptable, prefix_unacceptable, property_phrase)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"id": i, "property": phrase, "prefix_acceptable": good, "prefix_unacceptable": bad,
+                                        "property_phrase": phrase, "negative_sample_type": "taxonomic"}) + "\n"
+                            for i, (good, bad, phrase) in enumerate(rows)))
+
+
+class ByContext:
+    """A fixed log-probability per context; records what is scored."""
+
+    def __init__(self, scores: dict[str, float]):
+        self.scores, self.requests = scores, []
+
+    def loglikelihood(self, requests):
+        self.requests += requests
+        return [self.scores[context] for context, _ in requests]
+
+
+def test_comps_accuracy_is_the_mean_over_its_four_subsets(tmp_path):
+    folder = tmp_path / "evaluation_data" / "full_eval" / "comps"
+    wug, wug_cat = "A wug is a dog. Therefore, a wug", "A wug is a cat. Therefore, a wug"
+    before, before_bad = "A dax is a cat. A wug is a dog. Therefore, a wug", "A dax is a dog. A wug is a cat. Therefore, a wug"
+    between, between_bad = "A wug is a dog. A dax is a cat. Therefore, a wug", "A wug is a cat. A dax is a dog. Therefore, a wug"
+    comps_file(folder / "comps_base.jsonl", [("A dog", "A cat", "can bark."), ("A robin", "A penguin", "can fly."),
+                                             ("A fish", "A bird", "can swim.")])
+    comps_file(folder / "comps_wugs.jsonl", [(wug, wug_cat, "can bark.")])
+    comps_file(folder / "comps_wugs_dist-before.jsonl", [(before, before_bad, "can bark.")])
+    comps_file(folder / "comps_wugs_dist-in-between.jsonl", [(between, between_bad, "can bark.")])
+    lm = ByContext({"A dog": -1, "A cat": -2, "A robin": -1, "A penguin": -3, "A fish": -4, "A bird": -2,  # base: 2 of 3
+                    wug: -1, wug_cat: -2, before: -3, before_bad: -1, between: -2, between_bad: -2})  # 1, 0, a tie: 1/2
+    cfg = EvalConfig(eval_dir=str(folder.parents[1]), tasks=["comps"], fast=False)
+    report = evaluate("unused", cfg, tmp_path / "results", lm=lm)
+    assert not report.failed and not report.skipped
+    assert report.metrics["eval/comps"] == pytest.approx((2 / 3 + 1 + 0 + 0.5) / 4)  # not the item mean 3.5 / 6
+    assert report.metrics["eval/ties/comps"] == pytest.approx(1 / 6)
+    assert {continuation for _, continuation in lm.requests} == {" can bark.", " can fly.", " can swim."}  # the phrase alone
+    predictions = json.loads((tmp_path / "results" / "zero_shot" / "causal" / "comps" / "comps" / "predictions.json").read_text())
+    assert list(predictions) == ["base", "wugs", "wugs_dist_before", "wugs_dist_in_between"]
+    assert predictions["base"]["predictions"] == [{"id": "base_0", "pred": "A dog can bark."}, {"id": "base_1", "pred": "A robin can fly."},
+                                                  {"id": "base_2", "pred": "A bird can swim."}]
+    # The official fast evaluation has no COMPS: a fast run lists it as skipped, not failed.
+    fast = evaluate("unused", EvalConfig(eval_dir=cfg.eval_dir, tasks=["comps"]), lm=lm)
+    assert list(fast.skipped) == ["comps"] and not fast.failed and not fast.metrics
+    # The full evaluation needs all four files: its score averages over them.
+    (folder / "comps_wugs.jsonl").unlink()
+    broken = evaluate("unused", cfg, lm=lm)
+    assert broken.failed["comps"].startswith(f"{folder / 'comps_wugs.jsonl'}: file not found") and not broken.metrics
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    from conftest import write_tiny_random_model
+
+    return write_tiny_random_model(tmp_path_factory.mktemp("tiny") / "final", ["the fox eats the berries", "a dog runs"])
+
+
+def run_cli(capsys, model: Path, data: Path, results: Path, *args: str) -> tuple[int, str, str, dict]:
+    """(exit code, stdout, stderr, metrics.json or {}) of `python -m classit_ray.eval` run in-process."""
+    from classit_ray.eval.__main__ import main
+
+    code = main(["--model", str(model), "--data", str(data), "--results", str(results), *args])
+    out = capsys.readouterr()
+    saved = results / model.parent.name / "final" / "metrics.json"
+    report = json.loads(saved.read_text()) if saved.is_file() else {}
+    if saved.is_file():
+        saved.unlink()
+    return code, out.out, out.err, report
+
+
+def test_cli_data_is_the_data_folder_a_split_folder_or_one_task_folder(tiny_model, toy_world, tmp_path, capsys):
+    data = Path(toy_world["eval_dir"])
+    cases = [  # --data, more arguments, what the first line says, scored, skipped
+        (data, ["--tasks", "blimp", "comps"], "evaluation_data/ folder; the fast evaluation reads its fast_eval/", {"eval/blimp"}, {"comps"}),
+        (data, ["--tasks", "comps", "--full"], "evaluation_data/ folder; the full evaluation reads its full_eval/", {"eval/comps"}, set()),
+        (data / "full_eval", ["--tasks", "comps"], "full_eval/ folder; the full evaluation", {"eval/comps"}, set()),  # no --full needed
+        (data / "fast_eval", ["--tasks", "wug_past", "comps"], "fast_eval/ folder; the fast evaluation", {"eval/wug_past"}, {"comps"}),
+        (data / "full_eval" / "blimp_filtered", [], "blimp_filtered/ folder of the blimp task alone; the full evaluation", {"eval/blimp"}, set()),
+        (data / "fast_eval" / "ewok_fast", [], "ewok_fast/ folder of the ewok task alone; the fast evaluation", {"eval/ewok"}, set()),
+        (data / "full_eval" / "comps", ["--tasks", "comps"], "comps/ folder of the comps task alone; the full evaluation", {"eval/comps"}, set()),
+    ]
+    for path, more, said, scored, skipped in cases:
+        code, out, err, report = run_cli(capsys, tiny_model, path, tmp_path / "results", *more)
+        assert code == 0, err
+        assert out.splitlines()[0] == f"data: {path}: {said}"
+        assert scored == {m for m in report["metrics"] if not m.startswith("eval/ties/")}, path
+        assert set(report["skipped"]) == skipped and not report["failed"]
+        assert all(f"skipped {task}: not part of the BabyLM fast evaluation" in out for task in skipped)
+
+    # The flags may not contradict the folder; a task folder holds its task alone.
+    for path, more, message in [(data / "full_eval", ["--fast"], "is full_eval data but --fast asks for fast_eval/"),
+                                (data / "full_eval" / "blimp_filtered", ["--tasks", "ewok"], "blimp task alone, but --tasks asks for ewok")]:
+        code, out, err, _ = run_cli(capsys, tiny_model, path, tmp_path / "results", *more)
+        lines = err.splitlines()
+        assert code == 1 and len(lines) == 1 and lines[0].startswith(f"error: {path}: ") and message in lines[0], err
+
+
+def test_cli_fast_entity_tracking_of_regular_alone_skips_the_other_files(tiny_model, tmp_path, capsys):
+    # The release's fast set: entity_tracking_fast/regular.jsonl alone, numops written as digits.
+    rows = [{"input_prefix": f"Box 0 contains the car. Box {n % 2} contains", "options": [" the car.", " nothing."], "numops": str(n)}
+            for n in range(3)]
+    fast = tmp_path / "evaluation_data" / "fast_eval" / "entity_tracking_fast"
+    fast.mkdir(parents=True)
+    (fast / "regular.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, out, err, report = run_cli(capsys, tiny_model, fast, tmp_path / "results")
+    assert code == 0, err
+    assert 0 <= report["metrics"]["eval/entity_tracking"] <= 1
+    assert set(report["skipped"]) == {"entity_tracking/ambiref", "entity_tracking/move_contents"} and not report["failed"]
+    assert f"skipped entity_tracking/ambiref: {fast}: no ambiref.jsonl in this fast set" in out
+    # The same folder as full data lacks two files: the task fails, named, and nothing is scored.
+    full = tmp_path / "evaluation_data" / "full_eval" / "entity_tracking"
+    shutil.copytree(fast, full)
+    code, out, err, report = run_cli(capsys, tiny_model, full, tmp_path / "results")
+    assert code == 1 and [line for line in err.splitlines() if line.startswith("FAILED")] == [
+        f"FAILED entity_tracking: {full / 'ambiref.jsonl'}: file not found; the full evaluation of entity_tracking needs "
+        "regular.jsonl, ambiref.jsonl, move_contents.jsonl"]
+    assert "eval/entity_tracking" not in report["metrics"]
+
+
+def glue_folder(root: Path, boolq_labels: list) -> Path:
+    """A tiny glue_filtered/ in the release's format: 6 train and 6 valid rows per subtask."""
+    from classit_ray.eval.formats import GLUE_FIELDS, GLUE_NUM_LABELS
+
+    folder = root / "full_eval" / "glue_filtered"
+    folder.mkdir(parents=True, exist_ok=True)
+    for task, fields in GLUE_FIELDS.items():
+        for split in ("train", "valid"):
+            labels = boolq_labels if task == "boolq" else [i % GLUE_NUM_LABELS[task] for i in range(6)]
+            rows = [{**{f: f"the {f} of row {i}" for f in fields}, "label": label, "idx": i} for i, label in enumerate(labels)]
+            (folder / f"{task}.{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_cli_a_failing_glue_subtask_is_listed_as_failed_and_no_partial_average_is_reported(tiny_model, tmp_path, capsys):
+    # BoolQ labels written as the strings "true"/"false": broken (the official reader fails on them too).
+    folder = glue_folder(tmp_path / "a", ["false", "true", "false", "true", "false", "true"])
+    code, out, err, report = run_cli(capsys, tiny_model, folder, tmp_path / "results", "--finetune-epochs", "1")
+    assert code == 1
+    assert [line for line in err.splitlines() if line.startswith(("FAILED", "error:"))] == [
+        f"FAILED glue/boolq: {folder / 'boolq.train.jsonl'}:1: field 'label' must be an integer in [0, 1] or JSON true/false; got 'false'"]
+    assert set(report["failed"]) == {"glue/boolq"}
+    assert {m for m in report["metrics"]} == {f"eval/glue/{t}" for t in ("mnli", "mrpc", "multirc", "qqp", "rte", "wsc")}  # no glue_avg
+    # A missing file fails its subtask alone, named.
+    (folder / "boolq.train.jsonl").unlink()
+    code, out, err, report = run_cli(capsys, tiny_model, folder, tmp_path / "results", "--finetune-epochs", "1")
+    assert code == 1 and report["failed"] == {"glue/boolq": f"{folder / 'boolq.train.jsonl'}: file not found"}
+    # JSON true/false, as SuperGLUE's BoolQ writes them, are labels 1/0: every subtask scores, and the average is whole.
+    folder = glue_folder(tmp_path / "b", [False, True, False, True, False, True])
+    code, out, err, report = run_cli(capsys, tiny_model, folder, tmp_path / "results", "--finetune-epochs", "1")
+    assert code == 0, err
+    assert not report["failed"] and report["metrics"]["eval/glue_avg"] == pytest.approx(
+        sum(report["metrics"][f"eval/glue/{t}"] for t in ("boolq", "mnli", "mrpc", "multirc", "qqp", "rte", "wsc")) / 7)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from classit_ray.eval.formats import (
-    GLUE_FIELDS, GLUE_NUM_LABELS, READING_COLUMNS, read_blimp, read_entity_tracking, read_ewok, read_glue, read_reading,
-    read_supplement, read_wug, task_dir,
+    GLUE_FIELDS, GLUE_NUM_LABELS, READING_COLUMNS, DataLayout, find_layout, read_blimp, read_comps, read_entity_tracking,
+    read_ewok, read_glue, read_reading, read_supplement, read_wug, task_dir,
 )
 from classit_ray.eval.items import ChoiceItem, EvalDataError
 
@@ -45,16 +45,50 @@ def test_task_dir_finds_full_and_fast_folders_under_their_release_names(tmp_path
     # A nesting some unzip tools leave behind.
     assert task_dir(root, True, "ewok_filtered") == root / "fast_eval" / "evaluation_data" / "fast_eval" / "ewok_fast"
 
-    with pytest.raises(EvalDataError, match=r"is a full_eval/ folder but fast=True"):
-        task_dir(root / "full_eval", True, "reading")
+    # A split folder finds the other one beside it (a fast evaluation reads GLUE from full_eval/).
+    assert task_dir(root / "fast_eval", False, "glue_filtered") == root / "full_eval" / "glue_filtered"
+    assert task_dir(root / "full_eval", True, "reading") == root / "fast_eval" / "reading"
+    # A task folder holds its own task, whatever the split.
+    for folder in (root / "full_eval" / "blimp_filtered", root / "fast_eval" / "blimp_fast"):
+        assert task_dir(folder, True, "blimp_filtered") == task_dir(folder, False, "blimp_filtered") == folder
+
+    lone = tmp_path / "elsewhere" / "full_eval"
+    lone.mkdir(parents=True)
+    with pytest.raises(EvalDataError, match=r"is a full_eval/ folder but fast=True asks for fast_eval/, and there is no fast_eval/"):
+        task_dir(lone, True, "reading")
+    with pytest.raises(EvalDataError, match=r"is the folder of the blimp task alone, not of ewok"):
+        task_dir(root / "full_eval" / "blimp_filtered", False, "ewok_filtered")
     with pytest.raises(EvalDataError, match=r"no supplement_fast/ or supplement_filtered/ folder"):
         task_dir(root, True, "supplement_filtered")
     with pytest.raises(EvalDataError, match=r"GLUE only in full_eval"):
         task_dir(root, True, "glue_filtered")
-    with pytest.raises(EvalDataError, match=re.escape(f"{tmp_path}: no full_eval/ folder")):
+    with pytest.raises(EvalDataError, match=re.escape(f"{tmp_path}: no full_eval/ or fast_eval/ folder")):
         task_dir(tmp_path, False, "reading")
     with pytest.raises(EvalDataError, match="not found"):
         task_dir(tmp_path / "nowhere", False, "reading")
+
+
+def test_find_layout_tells_the_data_folder_a_split_and_a_task_folder_apart(tmp_path):
+    root = tmp_path / "evaluation_data"
+    for sub in ("full_eval/comps", "full_eval/reading", "fast_eval/entity_tracking_fast", "fast_eval/wug_past_tense"):
+        (root / sub).mkdir(parents=True)
+    (root / "full_eval" / "reading" / "reading_data.csv").write_text(READING_HEADER + "\n")
+    assert find_layout(root) == DataLayout(root, "evaluation_data")
+    assert find_layout(root / "full_eval") == DataLayout(root / "full_eval", "split", "full_eval")
+    assert find_layout(root / "fast_eval") == DataLayout(root / "fast_eval", "split", "fast_eval")
+    # A task folder's split comes from the split folder it sits in, or from the release's fast name.
+    assert find_layout(root / "full_eval" / "comps") == DataLayout(root / "full_eval" / "comps", "task", "full_eval", "comps")
+    et = root / "fast_eval" / "entity_tracking_fast"
+    assert find_layout(et) == DataLayout(et, "task", "fast_eval", "entity_tracking")
+    assert find_layout(root / "fast_eval" / "wug_past_tense").task == "wug_past"
+    csv = root / "full_eval" / "reading" / "reading_data.csv"  # the path the official --data_path takes
+    assert find_layout(csv) == DataLayout(csv.parent, "task", "full_eval", "reading")
+    (tmp_path / "copy" / "blimp_fast").mkdir(parents=True)
+    (tmp_path / "copy" / "blimp_filtered").mkdir()
+    assert find_layout(tmp_path / "copy" / "blimp_fast") == DataLayout(tmp_path / "copy" / "blimp_fast", "task", "fast_eval", "blimp")
+    assert find_layout(tmp_path / "copy" / "blimp_filtered").split is None  # the name says no split
+    fails_with(lambda: find_layout(tmp_path / "copy"),
+               f"{tmp_path / 'copy'}: no full_eval/ or fast_eval/ folder; expected the BabyLM evaluation_data/ folder")
 
 
 def test_blimp_items_are_whole_sentences_grouped_by_uid(tmp_path):
@@ -108,6 +142,46 @@ def test_entity_tracking_groups_by_file_and_operations_and_adds_no_space(tmp_pat
     assert items[1].context.endswith("Box 1 contains") and items[1].id == "regular_1_ops_0"
 
 
+def test_entity_tracking_reads_numops_written_as_digits_and_a_fast_folder_of_regular_alone(tmp_path):
+    # The release's fast set is entity_tracking_fast/regular.jsonl alone (the official collation
+    # sizes only regular_*_ops there); the official reader formats numops into the group name.
+    folder = tmp_path / "fast_eval" / "entity_tracking_fast"
+    jsonl(folder / "regular.jsonl", [
+        {"input_prefix": "Box 0 contains the car, Box 1 contains nothing. Box 1 contains",
+         "options": [" nothing.", " the car."], "numops": "0"},
+        {"input_prefix": "Box 0 contains the car. Move the car from Box 0 to Box 1. Box 1 contains",
+         "options": [" the car.", " nothing."], "numops": "1"},
+        {"input_prefix": "Box 0 contains the bag. Remove the bag from Box 0. Box 0 contains",
+         "options": [" nothing.", " the bag."], "numops": 1},
+    ])
+    items = read_entity_tracking(folder)
+    assert [(i.group, i.id) for i in items] == [("regular_0_ops", "regular_0_ops_0"), ("regular_1_ops", "regular_1_ops_0"),
+                                                ("regular_1_ops", "regular_1_ops_1")]
+
+
+def comps_row(good: str, bad: str, phrase: str) -> dict:
+    return {"id": 0, "property": "can bark", "acceptable_concept": "dog", "unacceptable_concept": "cat",
+            "prefix_acceptable": good, "prefix_unacceptable": bad, "property_phrase": phrase, "negative_sample_type": "taxonomic"}
+
+
+def test_comps_scores_the_shared_property_phrase_after_each_prefix_grouped_by_subset(tmp_path):
+    folder = tmp_path / "comps"
+    jsonl(folder / "comps_base.jsonl", [comps_row("A dog", "A cat", "can bark."), comps_row("A robin", "A penguin", "can fly.")])
+    jsonl(folder / "comps_wugs_dist-in-between.jsonl", [comps_row("A wug is a dog. A dax is a cat. Therefore, a wug",
+                                                                  "A wug is a cat. A dax is a dog. Therefore, a wug", "can bark.")])
+    items = read_comps(folder)
+    assert [(i.task, i.group, i.id) for i in items] == [("comps", "base", "base_0"), ("comps", "base", "base_1"),
+                                                        ("comps", "wugs_dist_in_between", "wugs_dist_in_between_0")]
+    # Only " " + property_phrase is scored, after each prefix; candidate 0 is the acceptable one.
+    assert items[0].requests() == [("A dog", " can bark."), ("A cat", " can bark.")] and items[0].correct == 0
+    assert items[0].text(1) == "A cat can bark."  # the sentence an official prediction records
+    assert items[2].requests()[1] == ("A wug is a cat. A dax is a dog. Therefore, a wug", " can bark.")
+    jsonl(folder / "comps_wugs.jsonl", [{"prefix_acceptable": "A wug is a dog. Therefore, a wug", "property_phrase": "can bark."}])
+    fails_with(lambda: read_comps(folder), f"{folder / 'comps_wugs.jsonl'}:1: missing field 'prefix_unacceptable'")
+    jsonl(tmp_path / "other" / "comps_extra.jsonl", [comps_row("A dog", "A cat", "can bark.")])
+    fails_with(lambda: read_comps(tmp_path / "other"), f"{tmp_path / 'other'}: none of comps_base.jsonl, comps_wugs.jsonl")
+
+
 def test_wug_candidates_are_tab_separated_and_ratio_is_the_target(tmp_path):
     folder = tmp_path / "wug_adj_nominalization"
     jsonl(folder / "wug_adj.jsonl", [
@@ -137,6 +211,34 @@ def test_reading_keeps_every_column_with_numbers_as_floats_and_words_as_text(tmp
     assert frame["RTfirstfix"].tolist() == [200.0, 190.0] and math.isnan(frame["RTfirstpass"].iloc[1])
     assert frame["length"].dtype == float
     assert read_reading(path).equals(frame)  # the CSV itself, as the official --data_path gives it
+
+
+def test_reading_restores_the_context_none_that_pandas_reads_as_missing(tmp_path):
+    # "None of the city people dress like that.": "of" has the one-word context "None", an empty
+    # cell in the release (pandas reads "None" as missing); so has the word before "the". The
+    # release also carries the ERP columns the official script correlates; they are kept.
+    path = tmp_path / "reading" / "reading_data.csv"
+    path.parent.mkdir()
+    path.write_text(f"{READING_HEADER},ELAN,LAN,N400,P600,EPNP,PNP\n"
+                    ",of,,None,97.33,97.33,130.95,102.67,277.58,6.21,2,1,4,-0.51,-2.63,0.59,0.67,-1.55,-0.46\n"
+                    "None of,the,,of,90.0,100.38,100.38,100.38,245.52,7.41,3,2,2,0.17,-1.5,-1.72,0.0,-0.21,1.58\n"
+                    "Roger,smiled,,Roger,88.1,95.2,120.4,99.0,260.3,4.12,6,1,5,0.1,0.2,0.3,0.4,0.5,0.6\n", encoding="utf-8")
+    frame = read_reading(path)
+    assert frame["item"].tolist() == ["None", "None of", "Roger"]  # as the official fillna("None") gives
+    # The previous word's context: "None" where it had one (context_length 2), empty where the
+    # previous word opened the sentence (context_length 1).
+    assert frame["prev_item"].tolist() == ["", "None", ""]
+    assert frame["prev_word"].tolist() == ["None", "of", "Roger"] and "N400" in frame.columns
+
+
+def test_boolq_labels_written_true_and_false_read_as_1_and_0(tmp_path):
+    folder = tmp_path / "glue_filtered"
+    row = {"question": "does a fox eat mice", "passage": "Foxes eat berries and mice.", "idx": 0}
+    jsonl(folder / "boolq.train.jsonl", [{**row, "label": True}, {**row, "label": False}])
+    jsonl(folder / "boolq.valid.jsonl", [{**row, "label": 1}])
+    assert '"label": true' in (folder / "boolq.train.jsonl").read_text()  # JSON true, as SuperGLUE's BoolQ writes it
+    train, valid = read_glue(folder, "boolq")
+    assert [r["label"] for r in train + valid] == [1, 0, 1] and all(type(r["label"]) is int for r in train)
 
 
 def test_glue_rows_carry_the_task_fields_and_an_integer_label(tmp_path):
@@ -194,12 +296,12 @@ def test_malformed_wug_and_entity_tracking_rows_name_file_line_and_field(tmp_pat
 
     folder = tmp_path / "entity_tracking"
     row = {"input_prefix": "Box 0 contains", "options": [" the car.", " nothing."], "numops": 1}
-    jsonl(folder / "regular.jsonl", [row])
-    fails_with(lambda: read_entity_tracking(folder), f"{folder / 'ambiref.jsonl'}: file not found")
+    jsonl(folder / "other.jsonl", [row])
+    fails_with(lambda: read_entity_tracking(folder), f"{folder}: none of regular.jsonl, ambiref.jsonl, move_contents.jsonl")
     for stem in ("regular", "ambiref", "move_contents"):
-        jsonl(folder / f"{stem}.jsonl", [row, {**row, "numops": "2"}])
+        jsonl(folder / f"{stem}.jsonl", [row, {**row, "numops": "two"}])
     fails_with(lambda: read_entity_tracking(folder),
-               f"{folder / 'regular.jsonl'}:2: field 'numops' must be an integer >= 0; got '2'")
+               f"{folder / 'regular.jsonl'}:2: field 'numops' must be an integer >= 0 or a string of digits; got 'two'")
     jsonl(folder / "regular.jsonl", [{**row, "options": " the car."}])
     fails_with(lambda: read_entity_tracking(folder),
                f"{folder / 'regular.jsonl'}:1: field 'options' must be a list of at least 2 non-empty strings")
@@ -218,9 +320,10 @@ def test_malformed_reading_csv_names_the_column_and_line(tmp_path):
 
 @pytest.mark.parametrize("task, label, expected", [
     ("mnli", "entailment", "an integer in [0, 2]; got 'entailment'"),
-    ("rte", 2, "an integer in [0, 1]; got 2"),
-    ("boolq", True, "an integer in [0, 1]; got True"),
-    ("mrpc", 1.0, "an integer in [0, 1]; got 1.0"),
+    ("mnli", True, "an integer in [0, 2]; got True"),  # true/false is a two-label answer
+    ("rte", 2, "an integer in [0, 1] or JSON true/false; got 2"),
+    ("boolq", "true", "an integer in [0, 1] or JSON true/false; got 'true'"),  # a string: broken, as for the official reader
+    ("mrpc", 1.0, "an integer in [0, 1] or JSON true/false; got 1.0"),
 ])
 def test_a_glue_label_that_is_not_an_integer_of_the_task_names_file_and_line(tmp_path, task, label, expected):
     folder = tmp_path / "glue_filtered"

@@ -4,6 +4,7 @@ documented surprisal process."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -13,10 +14,10 @@ import pytest
 
 from classit_ray.toyworld.evaldata import write_toy_eval
 from classit_ray.toyworld.reading import RT_PROCESS, BigramLM, normalize
-from classit_ray.toyworld.lexicon import ANIMALS, ANIMALS_AT, NOUNS, ed_form, takes_ity
+from classit_ray.toyworld.lexicon import ANIMALS, ANIMALS_AT, FACTS, NOUNS, ed_form, takes_ity
 from classit_ray.eval.formats import (
-    GLUE_FIELDS, GLUE_NUM_LABELS, read_blimp, read_entity_tracking, read_ewok, read_glue, read_reading, read_supplement,
-    read_wug, task_dir,
+    COMPS_FILES, GLUE_FIELDS, GLUE_NUM_LABELS, read_blimp, read_comps, read_entity_tracking, read_ewok, read_glue, read_reading,
+    read_supplement, read_wug, task_dir,
 )
 
 ZERO_SHOT = {  # reader, folder, (full, fast) item counts
@@ -141,6 +142,27 @@ def test_ewok_targets_follow_the_knowledge_base(eval_dir):
             animal = item.context.split()[1]
             eaten = item.candidates[0].rstrip(".").split()[-1]
             assert eaten in {NOUNS[f].pl for f in ANIMALS[animal].foods}
+
+
+def test_comps_is_in_full_eval_alone_and_its_property_holds_of_the_acceptable_concept_only(eval_dir):
+    assert not list((eval_dir / "fast_eval").glob("comps*"))  # as in the release
+    items = read_comps(task_dir(eval_dir, False, "comps"))
+    assert Counter(i.group for i in items) == {"base": 200, "wugs": 60, "wugs_dist_before": 60, "wugs_dist_in_between": 60}
+    for stem in COMPS_FILES:
+        for line in (eval_dir / "full_eval" / "comps" / f"{stem}.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            relation, noun = row["property"].split(":")
+            other = row["unacceptable_concept"]
+            assert row["acceptable_concept"] == noun and row["property_phrase"] == f"{FACTS[noun][relation][0]}."
+            assert FACTS[other].get(relation, ("",))[0] != FACTS[noun][relation][0]  # false of the distractor
+            for prefix, concept in ((row["prefix_acceptable"], noun), (row["prefix_unacceptable"], other)):
+                if stem == "comps_base":
+                    assert prefix.split()[-1] == concept, row
+                else:  # the concept the claimed nonce word was said to be
+                    said = dict(re.findall(r"An? (\w+) is an? (\w+)\.", prefix))
+                    assert said[prefix.split()[-1]] == concept and prefix.startswith(tuple(f"A {w}" for w in said)), row
+            if stem != "comps_base":
+                assert (row["prefix_acceptable"].count(". ") == 1) == (stem == "comps_wugs")
 
 
 def test_wug_ratios_follow_the_regular_rule(eval_dir):

@@ -1,9 +1,15 @@
-"""python -m classit_ray.eval --model DIR --data EVAL_DIR [--tasks ...] [--full]
+"""python -m classit_ray.eval --model DIR --data PATH [--tasks ...] [--fast | --full]
 
 Scores one model on the BabyLM evaluation data (the real `evaluation_data/` folder or the toy
 world's), prints a score table, and writes predictions in the BabyLM results layout under
 `--results` (default `results/`): `<model>/<revision>/...`, where a checkpoint directory named
 `final` or `chck_*` gives the revision and its parent the model name.
+
+`--data` may name the `evaluation_data/` folder, its `full_eval/` or `fast_eval/`, or one task's
+folder (`.../full_eval/blimp_filtered`, `.../fast_eval/ewok_fast`, `reading/reading_data.csv`);
+the first line printed says which it found. A split folder, or a task folder inside one or
+named by the release's fast name, decides fast or full by itself; otherwise the evaluation is
+the fast one unless `--full` is given (a lone `comps/` folder is full: COMPS has no fast set).
 """
 
 from __future__ import annotations
@@ -21,13 +27,40 @@ def model_name_and_revision(model_dir: Path) -> tuple[str, str]:
     return model_dir.name, "main"
 
 
+def resolve_data(data: str, fast: bool | None, tasks: list[str] | None):
+    """(layout, fast, tasks) for `--data`, `--fast`/`--full` (None: neither) and `--tasks` (None:
+    not given): what the path is, which evaluation runs on it and on which tasks. EvalDataError
+    when the flags contradict the path."""
+    from classit_ray.eval.formats import SPLITS, find_layout
+    from classit_ray.eval.items import EvalDataError
+
+    layout = find_layout(data)
+    if fast is not None and layout.split is not None and SPLITS[fast] != layout.split:
+        raise EvalDataError(f"{layout.root}: is {layout.split} data but --{'fast' if fast else 'full'} asks for "
+                            f"{SPLITS[fast]}/; drop the flag, or pass the evaluation_data/ folder that holds both")
+    if fast is None:
+        if layout.split is not None:
+            fast = layout.split == "fast_eval"
+        else:  # a lone task folder without a fast set is full data
+            fast = not (layout.kind == "task" and TASK_SPECS[layout.task].fast_source == "skip")
+    if layout.kind == "task":
+        others = [t for t in tasks or [] if t != layout.task]
+        if others:
+            raise EvalDataError(f"{layout.root}: is the folder of the {layout.task} task alone, but --tasks asks for "
+                                f"{', '.join(others)}; pass the evaluation_data/ folder to evaluate them")
+        tasks = [layout.task]
+    return layout, fast, tasks or list(TASK_SPECS)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m classit_ray.eval", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="model directory (save_pretrained layout, with its tokenizer)")
-    parser.add_argument("--data", required=True, help="evaluation_data/ folder (with full_eval/ and fast_eval/)")
-    parser.add_argument("--tasks", nargs="+", choices=list(TASK_SPECS), default=list(TASK_SPECS), help="default: all")
+    parser.add_argument("--data", required=True,
+                        help="evaluation_data/ folder, its full_eval/ or fast_eval/, or one task folder")
+    parser.add_argument("--tasks", nargs="+", choices=list(TASK_SPECS), default=None, help="default: all (a task folder: its task)")
     speed = parser.add_mutually_exclusive_group()
-    speed.add_argument("--fast", dest="fast", action="store_true", default=True, help="fast_eval/ (default)")
+    speed.add_argument("--fast", dest="fast", action="store_true", default=None,
+                       help="fast_eval/ (the default where --data does not say)")
     speed.add_argument("--full", dest="fast", action="store_false", help="full_eval/")
     parser.add_argument("--results", default="results", help="root of the BabyLM results layout")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -43,14 +76,20 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = Path(args.model)
     name, revision = model_name_and_revision(model_dir.resolve())
     out = Path(args.results) / name / revision
-    bar = tqdm(total=len(args.tasks), unit="task")
+    try:
+        layout, fast, tasks = resolve_data(args.data, args.fast, args.tasks)
+    except EvalDataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"data: {layout.describe(fast)}", flush=True)
+    bar = tqdm(total=len(tasks), unit="task")
 
     def step(task: str) -> None:
         bar.set_postfix_str(f"{task} done")
         bar.update(1)
 
     try:
-        cfg = EvalConfig(eval_dir=args.data, tasks=args.tasks, fast=args.fast, batch_size=args.batch_size, finetune_epochs=args.finetune_epochs)
+        cfg = EvalConfig(eval_dir=args.data, tasks=tasks, fast=fast, batch_size=args.batch_size, finetune_epochs=args.finetune_epochs)
         report = evaluate(model_dir, cfg, out, progress=step)
     except EvalDataError as e:
         bar.close()
@@ -61,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'metric':<{width}}  score")
     for key, value in report.metrics.items():
         print(f"{key:<{width}}  {value:.4f}")
+    for task, reason in report.skipped.items():
+        print(f"skipped {task}: {reason}")
     for task, message in report.failed.items():
         print(f"FAILED {task}: {message}", file=sys.stderr)
     print(f"\npredictions and metrics.json in {out}")

@@ -41,7 +41,8 @@ def evaluate_into(model_dir: str, eval_cfg: dict, out_dir: str, threads: int = 0
     t0 = time.perf_counter()
     with atomic_dir(out_dir, manifest) as tmp:
         report = evaluate(model_dir, EvalConfig(**eval_cfg), tmp, device=device)
-        manifest.update(metrics=report.metrics, failed=report.failed, task_seconds=report.seconds, seconds=time.perf_counter() - t0)
+        manifest.update(metrics=report.metrics, failed=report.failed, skipped=report.skipped, task_seconds=report.seconds,
+                        seconds=time.perf_counter() - t0)
     return manifest
 
 
@@ -72,14 +73,15 @@ def curve_into(stage_dir: str, selection: list[str], eval_cfg: dict, out_dir: st
     manifest: dict[str, Any] = {"kind": "curve", "stage": stage_dir, "eval": eval_cfg, "checkpoints": names}
     t0 = time.perf_counter()
     with atomic_dir(out_dir, manifest) as tmp:
-        points, failed = [], {}
+        points, failed, skipped = [], {}, {}
         for name in names:
             checkpoint = Path(stage_dir) / name
             report = evaluate(checkpoint, EvalConfig(**eval_cfg), tmp / name, device=device)
             failed.update({f"{name}/{task}": message for task, message in report.failed.items()})
+            skipped.update({f"{name}/{task}": message for task, message in report.skipped.items()})
             points.append({"checkpoint": name, "words_seen": read_state(checkpoint)["position"]["words_seen"], "metrics": report.metrics})
         atomic_write_json(tmp / "curve.json", points)
-        manifest.update(points=points, failed=failed, seconds=time.perf_counter() - t0)
+        manifest.update(points=points, failed=failed, skipped=skipped, seconds=time.perf_counter() - t0)
     return manifest
 
 

@@ -4,10 +4,15 @@ One function per format (FORMATS.md is the reference): the zero-shot tasks read 
 the reading-time data into a DataFrame, the GLUE tasks into row dicts. JSONL is streamed line by
 line. A malformed file raises `EvalDataError` naming the file, the line and the field, and saying
 what was expected: `.../blimp_filtered/anaphor_agreement.jsonl:12: missing field 'sentence_bad'`.
+What the official pipeline (`babylm/evaluation-pipeline-2025`) accepts from the release is
+accepted here too: entity tracking's `numops` as a string of digits, BoolQ-style JSON `true` /
+`false` labels, a reading-data `item` that pandas read as missing (the word "None").
 
+Where the data is: `find_layout` tells which folder `--data` names (the `evaluation_data/` folder,
+its `full_eval/` or `fast_eval/`, or one task folder); `task_dir` finds one task's folder in it.
 The real release names some `fast_eval/` folders differently from their `full_eval/` ones
-(`blimp_fast`, `supplement_fast`, `ewok_fast`, `entity_tracking_fast`) and has GLUE only in
-`full_eval/`; `task_dir` takes the `full_eval` name and finds either.
+(`blimp_fast`, `supplement_fast`, `ewok_fast`, `entity_tracking_fast`), has GLUE and COMPS only in
+`full_eval/`, and its fast entity tracking holds `regular.jsonl` alone.
 """
 
 from __future__ import annotations
@@ -16,17 +21,23 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
 from classit_ray.eval.items import ChoiceItem, EvalDataError
+from classit_ray.eval.tasks import TASK_SPECS
 
 SPLITS = {False: "full_eval", True: "fast_eval"}
 # full_eval folder name -> its name in the release's fast_eval/ (tried first, then the full name).
 FAST_NAMES = {"blimp_filtered": "blimp_fast", "supplement_filtered": "supplement_fast",
               "ewok_filtered": "ewok_fast", "entity_tracking": "entity_tracking_fast"}
 ENTITY_TRACKING_FILES = ("regular", "ambiref", "move_contents")
+# COMPS file stem -> its subset, the UID the official evaluator groups and names predictions by.
+COMPS_FILES = {"comps_base": "base", "comps_wugs": "wugs", "comps_wugs_dist-before": "wugs_dist_before",
+               "comps_wugs_dist-in-between": "wugs_dist_in_between"}
 WUG_TASKS = ("wug_adj", "wug_past")
 
 READING_FILE = "reading_data.csv"
@@ -34,6 +45,9 @@ READING_TEXT_COLUMNS = ("item", "word", "prev_item", "prev_word")
 READING_NUMERIC_COLUMNS = ("RTfirstfix", "RTfirstpass", "RTgopast", "RTrightbound", "self_paced_reading_time",
                            "Subtlex_log10", "length", "context_length", "prev_length")
 READING_COLUMNS = READING_TEXT_COLUMNS + READING_NUMERIC_COLUMNS
+# The one context pandas reads as missing in the release: a sentence opening with "None" ("None of
+# the city people ...") gives the next word the one-word context "None", written as an empty cell.
+READING_LOST_CONTEXT = "None"
 
 # Text fields per GLUE task, in the order a classifier concatenates them.
 GLUE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -45,24 +59,76 @@ GLUE_NUM_LABELS: dict[str, int] = {task: 3 if task == "mnli" else 2 for task in 
 GLUE_SPLITS = ("train", "valid")
 
 
-def task_dir(eval_dir: str | Path, fast: bool, subdir: str) -> Path:
-    """The folder of one task: `<eval_dir>/{fast_eval|full_eval}/<subdir>` (or its fast-release name).
+# --------------------------------------------------------------------------------------- layout
 
-    `eval_dir` is the `evaluation_data/` folder holding `full_eval/` and `fast_eval/`, or one of
-    those two folders itself (which must then be the one `fast` asks for). `subdir` is the
-    `full_eval` name (`blimp_filtered`, `reading`, ...); in `fast_eval/` the release's own name
-    (`blimp_fast`) is tried first. Some unzip tools nest a folder as
-    `fast_eval/evaluation_data/fast_eval/<name>`; that is found too.
-    """
-    root = Path(eval_dir).expanduser()
-    split = SPLITS[bool(fast)]
+# Task folder name (full_eval or fast_eval release name) -> task.
+TASK_FOLDERS: dict[str, str] = {
+    **{spec.subdir: name for name, spec in TASK_SPECS.items()},
+    **{FAST_NAMES[spec.subdir]: name for name, spec in TASK_SPECS.items() if spec.subdir in FAST_NAMES},
+}
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """What an evaluation data path is: the `evaluation_data/` folder (with `full_eval/` and
+    `fast_eval/`), one of those two folders, or one task's folder (`blimp_filtered/`,
+    `entity_tracking_fast/`, `reading/` or its `reading_data.csv`)."""
+
+    root: Path  # the folder (a task's CSV is replaced by its folder)
+    kind: Literal["evaluation_data", "split", "task"]
+    split: str | None = None  # "full_eval" or "fast_eval" where the path itself says which
+    task: str | None = None  # the task a task folder holds
+
+    def describe(self, fast: bool) -> str:
+        """One line for people: which layout was found, and which evaluation runs on it."""
+        which = "fast evaluation" if fast else "full evaluation"
+        if self.kind == "evaluation_data":
+            return f"{self.root}: evaluation_data/ folder; the {which} reads its {SPLITS[fast]}/"
+        if self.kind == "split":
+            return f"{self.root}: {self.split}/ folder; the {which}"
+        return f"{self.root}: {self.root.name}/ folder of the {self.task} task alone; the {which}"
+
+
+def find_layout(path: str | Path) -> DataLayout:
+    """The layout of `path` (see `DataLayout`); EvalDataError naming the path when it is none of them."""
+    root = Path(path).expanduser()
+    if root.is_file() and root.name == READING_FILE:
+        root = root.parent
     if not root.is_dir():
         raise EvalDataError(f"{root}: evaluation folder not found; expected the BabyLM evaluation_data/ folder")
     if root.name in SPLITS.values():
-        if root.name != split:
-            raise EvalDataError(f"{root}: is a {root.name}/ folder but fast={bool(fast)} asks for {split}/; "
-                                f"pass the evaluation_data/ folder that holds both, or set fast={not fast}")
-        split_dir = root
+        return DataLayout(root, "split", root.name)
+    if any((root / split).is_dir() for split in SPLITS.values()):
+        return DataLayout(root, "evaluation_data")
+    if root.name in TASK_FOLDERS:
+        split = root.parent.name if root.parent.name in SPLITS.values() else (
+            "fast_eval" if root.name in FAST_NAMES.values() else None)
+        return DataLayout(root, "task", split, TASK_FOLDERS[root.name])
+    raise EvalDataError(f"{root}: no full_eval/ or fast_eval/ folder; expected the BabyLM evaluation_data/ folder, "
+                        f"its full_eval/ or fast_eval/, or one task folder ({', '.join(sorted(TASK_FOLDERS))})")
+
+
+def task_dir(eval_dir: str | Path, fast: bool, subdir: str) -> Path:
+    """The folder of one task: `<eval_dir>/{fast_eval|full_eval}/<subdir>` (or its fast-release name).
+
+    `eval_dir` is any layout `find_layout` knows. A `full_eval/` or `fast_eval/` folder finds the
+    other split beside it (GLUE is read from `full_eval/` in a fast evaluation); a task folder
+    holds its own task only. `subdir` is the `full_eval` name (`blimp_filtered`, `reading`, ...);
+    in `fast_eval/` the release's own name (`blimp_fast`) is tried first. Some unzip tools nest a
+    folder as `fast_eval/evaluation_data/fast_eval/<name>`; that is found too.
+    """
+    layout = find_layout(eval_dir)
+    root, split = layout.root, SPLITS[bool(fast)]
+    if layout.kind == "task":
+        if layout.task != TASK_FOLDERS[subdir]:
+            raise EvalDataError(f"{root}: is the folder of the {layout.task} task alone, not of {TASK_FOLDERS[subdir]}; "
+                                "pass the evaluation_data/ folder to evaluate other tasks")
+        return root
+    if layout.kind == "split":
+        split_dir = root if root.name == split else root.parent / split
+        if not split_dir.is_dir():
+            raise EvalDataError(f"{root}: is a {root.name}/ folder but fast={bool(fast)} asks for {split}/, and there is no "
+                                f"{split}/ beside it; pass the evaluation_data/ folder that holds both")
     else:
         split_dir = root / split
         if not split_dir.is_dir():
@@ -128,14 +194,6 @@ def _text(obj: dict, name: str, where: str, allow_empty: bool = False) -> str:
     return value
 
 
-def _integer(obj: dict, name: str, where: str, low: int = 0, high: int | None = None) -> int:
-    value = _get(obj, name, where)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value >= high):
-        wanted = f"an integer in [{low}, {high - 1}]" if high is not None else f"an integer >= {low}"
-        raise EvalDataError(f"{where}: field {name!r} must be {wanted}; got {value!r}")
-    return value
-
-
 def _number(obj: dict, name: str, where: str) -> float:
     value = _get(obj, name, where)
     try:
@@ -183,18 +241,32 @@ def read_ewok(folder: str | Path) -> list[ChoiceItem]:
     return items
 
 
+def _numops(obj: dict, where: str) -> int:
+    """`numops`: an integer >= 0, or a string of digits (the official reader only formats it into
+    the group name, so "2" and 2 are the same group there too)."""
+    value = _get(obj, "numops", where)
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise EvalDataError(f"{where}: field 'numops' must be an integer >= 0 or a string of digits; got {value!r}")
+    return value
+
+
 def read_entity_tracking(folder: str | Path) -> list[ChoiceItem]:
     """`entity_tracking/{regular,ambiref,move_contents}.jsonl`: `input_prefix` + each of `options`
-    (no space added; index 0 correct), grouped by `<file>_<numops>_ops`."""
+    (no space added; index 0 correct), grouped by `<file>_<numops>_ops`.
+
+    Reads those of the three files the folder holds (the release's fast set holds `regular.jsonl`
+    alone); whether an absent one fails the task is the harness's rule (`Task.parts`)."""
     folder = Path(folder)
     _jsonl_files(folder)  # a clear message for a missing or empty folder
+    stems = [stem for stem in ENTITY_TRACKING_FILES if (folder / f"{stem}.jsonl").is_file()]
+    if not stems:
+        present = ", ".join(p.name for p in sorted(folder.glob("*.jsonl")))
+        raise EvalDataError(f"{folder}: none of {', '.join(s + '.jsonl' for s in ENTITY_TRACKING_FILES)} (found {present})")
     items, counts = [], Counter()
-    for stem in ENTITY_TRACKING_FILES:
+    for stem in stems:
         path = folder / f"{stem}.jsonl"
-        if not path.is_file():
-            present = ", ".join(p.name for p in sorted(folder.glob("*.jsonl")))
-            raise EvalDataError(f"{path}: file not found; entity tracking needs "
-                                f"{', '.join(s + '.jsonl' for s in ENTITY_TRACKING_FILES)} (found {present})")
         for lineno, obj in _jsonl_rows(path):
             where = f"{path}:{lineno}"
             prefix = _text(obj, "input_prefix", where)
@@ -203,9 +275,34 @@ def read_entity_tracking(folder: str | Path) -> list[ChoiceItem]:
                     or not all(isinstance(o, str) and o.strip() for o in options)):
                 raise EvalDataError(f"{where}: field 'options' must be a list of at least 2 non-empty strings; "
                                     f"got {options!r}")
-            group = f"{stem}_{_integer(obj, 'numops', where)}_ops"
+            group = f"{stem}_{_numops(obj, where)}_ops"
             item_id = f"{group}_{counts[group]}"
             items.append(ChoiceItem("entity_tracking", group, item_id, prefix, tuple(options), 0, None, where))
+            counts[group] += 1
+    return items
+
+
+def read_comps(folder: str | Path) -> list[ChoiceItem]:
+    """`comps/{comps_base, comps_wugs, comps_wugs_dist-before, comps_wugs_dist-in-between}.jsonl`:
+    two candidates that share the continuation `" " + property_phrase` after different contexts,
+    `prefix_acceptable` (index 0, correct) and `prefix_unacceptable`; only the property phrase is
+    scored. Grouped by subset (`COMPS_FILES`: base, wugs, wugs_dist_before, wugs_dist_in_between),
+    the UID of the official predictions. Reads those of the four files the folder holds."""
+    folder = Path(folder)
+    _jsonl_files(folder)
+    stems = [stem for stem in COMPS_FILES if (folder / f"{stem}.jsonl").is_file()]
+    if not stems:
+        present = ", ".join(p.name for p in sorted(folder.glob("*.jsonl")))
+        raise EvalDataError(f"{folder}: none of {', '.join(s + '.jsonl' for s in COMPS_FILES)} (found {present})")
+    items, counts = [], Counter()
+    for stem in stems:
+        path, group = folder / f"{stem}.jsonl", COMPS_FILES[stem]
+        for lineno, obj in _jsonl_rows(path):
+            where = f"{path}:{lineno}"
+            prefixes = (_text(obj, "prefix_acceptable", where), _text(obj, "prefix_unacceptable", where))
+            phrase = " " + _text(obj, "property_phrase", where)
+            items.append(ChoiceItem("comps", group, f"{group}_{counts[group]}", "", (phrase, phrase), 0, None, where,
+                                    contexts=prefixes))
             counts[group] += 1
     return items
 
@@ -239,6 +336,13 @@ def read_reading(folder: str | Path) -> pd.DataFrame:
     Text columns stay strings ("NA" is a word, not a missing value); numeric columns are floats,
     an empty cell is NaN (not every RT measure exists for every word). Extra columns are kept.
     Line numbers in messages count the header as line 1.
+
+    An empty `item` is the context "None" (`READING_LOST_CONTEXT`), as the official pipeline
+    restores it (`fillna("None")` after pandas read it as missing), so every row's context is the
+    official one. An empty `prev_item` on a row whose `context_length` is 2 or more is restored the
+    same way: the previous word had a one-word context (the official script leaves it missing and
+    drops the row from the self-paced fit). An empty `prev_item` with `context_length` 1 stays
+    empty: the previous word opened the sentence.
     """
     path = Path(folder)
     path = path if path.suffix == ".csv" else path / READING_FILE
@@ -266,15 +370,31 @@ def read_reading(folder: str | Path) -> pd.DataFrame:
     empty_word = raw["word"].str.strip() == ""
     if empty_word.any():
         raise EvalDataError(f"{path}:{int(empty_word.to_numpy().argmax()) + 2}: column 'word' must not be empty")
+    frame.loc[raw["item"].str.strip() == "", "item"] = READING_LOST_CONTEXT
+    lost_previous = (raw["prev_item"].str.strip() == "") & (raw["prev_word"].str.strip() != "") & (frame["context_length"] >= 2)
+    frame.loc[lost_previous, "prev_item"] = READING_LOST_CONTEXT
     return frame
 
 
 # ------------------------------------------------------------------------------------------ GLUE
 
 
+def _label(obj: dict, where: str, num_labels: int) -> int:
+    """An integer label in [0, num_labels). A two-label task also takes JSON `true` / `false`
+    (1 / 0), as SuperGLUE's BoolQ writes them and the official reader takes them (a bool is an
+    int to torch and to its `pred == label` scoring); the strings "true" / "false" are not labels."""
+    value = _get(obj, "label", where)
+    if isinstance(value, bool) and num_labels == 2:
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < num_labels:
+        also = " or JSON true/false" if num_labels == 2 else ""
+        raise EvalDataError(f"{where}: field 'label' must be an integer in [0, {num_labels - 1}]{also}; got {value!r}")
+    return value
+
+
 def read_glue(folder: str | Path, task: str) -> tuple[list[dict], list[dict]]:
     """(train rows, valid rows) of `glue_filtered/<task>.{train,valid}.jsonl`: each row a dict of
-    the task's `GLUE_FIELDS` (strings) and `label` (an int in [0, GLUE_NUM_LABELS[task]))."""
+    the task's `GLUE_FIELDS` (strings) and `label` (an int in [0, GLUE_NUM_LABELS[task]); see `_label`)."""
     if task not in GLUE_FIELDS:
         raise ValueError(f"task must be one of {', '.join(GLUE_FIELDS)}; got {task!r}")
     folder = Path(folder)
@@ -286,7 +406,7 @@ def read_glue(folder: str | Path, task: str) -> tuple[list[dict], list[dict]]:
         for lineno, obj in _jsonl_rows(folder / f"{task}.{split}.jsonl"):
             where = f"{folder / f'{task}.{split}.jsonl'}:{lineno}"
             row = {name: _text(obj, name, where, allow_empty=True) for name in GLUE_FIELDS[task]}
-            row["label"] = _integer(obj, "label", where, 0, GLUE_NUM_LABELS[task])
+            row["label"] = _label(obj, where, GLUE_NUM_LABELS[task])
             rows.append(row)
         splits.append(rows)
     return splits[0], splits[1]

@@ -2,13 +2,14 @@
 
     results/<model>/<revision>/zero_shot/causal/<task>/<dataset>/predictions.json
     results/<model>/<revision>/finetune/<glue task>/predictions.json
-    results/<model>/<revision>/metrics.json          the flat metrics dict, and failed tasks
+    results/<model>/<revision>/metrics.json          the flat metrics dict, failed and skipped tasks
 
 Each task runs through its registry entry (`classit_ray.eval.registry`), whose runner
 (`classit_ray.eval.runners`) writes its predictions. A task whose data is missing or malformed is
-reported as failed with its message; the other tasks still run. Metric names are stable:
-`eval/blimp`, `eval/ewok`, `eval/glue/<task>`, `eval/glue_avg`, `eval/reading_eye`,
-`eval/ties/<task>`, ...
+reported as failed with its one-line message (a GLUE subtask as `glue/<subtask>`); the other
+tasks still run. A task the fast evaluation leaves out (COMPS), or a part of one that a fast set
+lacks, is reported as skipped, not failed. Metric names are stable: `eval/blimp`, `eval/ewok`,
+`eval/comps`, `eval/glue/<task>`, `eval/glue_avg`, `eval/reading_eye`, `eval/ties/<task>`, ...
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from classit_ray.eval.scorer import HFCausalLM, LanguageModel
 @dataclass
 class EvalReport:
     metrics: dict[str, float] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)  # task -> the error message
+    failed: dict[str, str] = field(default_factory=dict)  # task (or task/part) -> the error message
+    skipped: dict[str, str] = field(default_factory=dict)  # task (or task/part) -> why it did not run
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -54,16 +56,22 @@ def evaluate(
         lm = HFCausalLM(model_dir, device=device, batch_size=cfg.batch_size)
     context = TaskContext(model_dir, lm, cfg, device, out)
     for task in chosen:
-        name, t0 = task.spec.name, time.perf_counter()
-        try:
-            # GLUE ships only in full_eval/ in the real release; the official pipeline reads it there.
-            folder = formats.task_dir(cfg.eval_dir, cfg.fast and task.spec.kind != "glue", task.spec.subdir)
-            report.metrics.update(task.run(folder, context))
-        except EvalDataError as e:
-            report.failed[name] = str(e)
+        name, spec, t0 = task.spec.name, task.spec, time.perf_counter()
+        if cfg.fast and spec.fast_source == "skip":
+            report.skipped[name] = f"not part of the BabyLM fast evaluation (no {spec.subdir}/ in fast_eval/); run the full one"
+        else:
+            try:
+                folder = formats.task_dir(cfg.eval_dir, cfg.fast and spec.fast_source == "fast_eval", spec.subdir)
+                outcome = task.run(folder, context)
+                report.metrics.update(outcome.metrics)
+                report.failed.update(outcome.failed)
+                report.skipped.update(outcome.skipped)
+            except EvalDataError as e:
+                report.failed[name] = str(e)
         report.seconds[name] = time.perf_counter() - t0
         if progress:
-            progress(name)  # after each task, scored or failed
+            progress(name)  # after each task, scored, failed or skipped
     if out is not None:
-        atomic_write_json(out / "metrics.json", {"metrics": report.metrics, "failed": report.failed, "seconds": report.seconds})
+        atomic_write_json(out / "metrics.json", {"metrics": report.metrics, "failed": report.failed,
+                                                 "skipped": report.skipped, "seconds": report.seconds})
     return report

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classit_ray.eval import formats
-from classit_ray.eval.runners import TaskContext, run_choice_task, run_glue, run_reading_task
+from classit_ray.eval.runners import TaskContext, TaskOutcome, run_choice_task, run_glue, run_reading_task
 from classit_ray.eval.tasks import TASK_SPECS, TaskKind, TaskSpec
 from classit_ray.eval.zero_shot import ItemResult, entity_tracking_accuracy, macro_accuracy, wug_spearman
 
@@ -22,33 +22,37 @@ from classit_ray.eval.zero_shot import ItemResult, entity_tracking_accuracy, mac
 @dataclass(frozen=True)
 class Task:
     spec: TaskSpec
-    runner: Callable[[Task, Path, TaskContext], dict[str, float]]  # the runner of its kind
+    runner: Callable[[Task, Path, TaskContext], TaskOutcome]  # the runner of its kind
     read: Callable[[Path], object] | None = None  # choice and reading tasks
     aggregate: Callable[[list[ItemResult]], float] | None = None  # choice tasks
+    # The files a task of several files needs in a full evaluation; a fast one skips the absent.
+    parts: tuple[str, ...] = ()
 
-    def run(self, folder: Path, context: TaskContext) -> dict[str, float]:
+    def run(self, folder: Path, context: TaskContext) -> TaskOutcome:
         """The task's metrics on the data in `folder`; EvalDataError if that data is missing or malformed."""
         return self.runner(self, folder, context)
 
 
-_RUNNERS: dict[TaskKind, Callable[[Task, Path, TaskContext], dict[str, float]]] = {
+_RUNNERS: dict[TaskKind, Callable[[Task, Path, TaskContext], TaskOutcome]] = {
     "choice": run_choice_task, "reading": run_reading_task, "glue": run_glue,
 }
 
-# The reader and aggregation of each task. GLUE reads its subtasks' folders itself (run_glue).
-_READ_AND_AGGREGATE: dict[str, tuple[Callable[[Path], object] | None, Callable[[list[ItemResult]], float] | None]] = {
+# The reader, aggregation and parts of each task. GLUE reads its subtasks' files itself (run_glue).
+_CODE: dict[str, tuple] = {
     "blimp": (formats.read_blimp, macro_accuracy),
     "blimp_supplement": (formats.read_supplement, macro_accuracy),
     "ewok": (formats.read_ewok, macro_accuracy),
-    "entity_tracking": (formats.read_entity_tracking, entity_tracking_accuracy),
+    "entity_tracking": (formats.read_entity_tracking, entity_tracking_accuracy,
+                        tuple(f"{stem}.jsonl" for stem in formats.ENTITY_TRACKING_FILES)),
     "wug_adj": (lambda d: formats.read_wug(d, "wug_adj"), wug_spearman),
     "wug_past": (lambda d: formats.read_wug(d, "wug_past"), wug_spearman),
+    "comps": (formats.read_comps, macro_accuracy, tuple(f"{stem}.jsonl" for stem in formats.COMPS_FILES)),
     "reading": (formats.read_reading, None),
     "glue": (None, None),
 }
 
 # A task of the light table without its code here fails at import, not when it is first evaluated.
-TASKS: dict[str, Task] = {name: Task(spec, _RUNNERS[spec.kind], *_READ_AND_AGGREGATE[name]) for name, spec in TASK_SPECS.items()}
+TASKS: dict[str, Task] = {name: Task(spec, _RUNNERS[spec.kind], *_CODE[name]) for name, spec in TASK_SPECS.items()}
 
 
 def get_task(name: str) -> Task:

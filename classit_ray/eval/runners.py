@@ -1,18 +1,21 @@
 """How each kind of evaluation task is run on one model, and the predictions it writes.
 
 One function per kind of `classit_ray.eval.tasks` ("choice", "reading", "glue"), all with the
-signature `run(task, folder, context) -> metrics`; the registry gives every task the one of its
+signature `run(task, folder, context) -> TaskOutcome`; the registry gives every task the one of its
 kind, and the harness calls it. Predictions go to the BabyLM results layout under `context.out`:
 
     zero_shot/causal/<task>/<dataset>/predictions.json     choice tasks
     finetune/<glue task>/predictions.json                   GLUE
 
-A missing or malformed file raises `EvalDataError`; the harness reports that task as failed.
+A missing or malformed file raises `EvalDataError`; the harness reports that task as failed. A
+task made of parts reports each part that failed or was skipped under `<task>/<part>`: a GLUE
+subtask whose data is bad fails alone (`glue/boolq`) while the others fine-tune, and an entity
+tracking file that a fast set leaves out is skipped (`entity_tracking/ambiref`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +43,30 @@ class TaskContext:
     out: Path | None
 
 
-def run_choice_task(task: Task, folder: Path, context: TaskContext) -> dict[str, float]:
+@dataclass
+class TaskOutcome:
+    """What one task run gives: its metrics, and the parts of it that failed or were skipped while
+    the rest scored (`<task>/<part>` -> the one-line reason)."""
+
+    metrics: dict[str, float]
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def absent_parts(task: Task, folder: Path, fast: bool) -> dict[str, str]:
+    """The files of `task.parts` that `folder` lacks, as skipped parts of a fast evaluation (the
+    release's fast entity tracking holds `regular.jsonl` alone). A full evaluation needs every
+    part: its score averages over them, and an average over fewer would not compare."""
+    name = task.spec.name
+    absent = [part for part in task.parts if not (folder / part).is_file()]
+    if absent and not fast:
+        raise EvalDataError(f"{folder / absent[0]}: file not found; the full evaluation of {name} needs "
+                            f"{', '.join(task.parts)}")
+    return {f"{name}/{Path(part).stem}": f"{folder}: no {part} in this fast set" for part in absent}
+
+
+def run_choice_task(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
+    skipped = absent_parts(task, folder, context.cfg.fast)
     items = task.read(folder)
     results = score_items(context.lm, items)
     name = task.spec.name
@@ -52,36 +78,35 @@ def run_choice_task(task: Task, folder: Path, context: TaskContext) -> dict[str,
         for r in results:
             predictions.setdefault(r.item.group, {"predictions": []})["predictions"].append({"id": r.item.id, "pred": chosen_text(r)})
         atomic_write_json(context.out / "zero_shot" / "causal" / name / task.spec.subdir / "predictions.json", predictions)
-    return metrics
+    return TaskOutcome(metrics, skipped=skipped)
 
 
-def run_reading_task(task: Task, folder: Path, context: TaskContext) -> dict[str, float]:
+def run_reading_task(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
     from classit_ray.eval.reading import reading_scores
 
-    return {f"eval/{k}": v for k, v in reading_scores(context.lm, task.read(folder)).items()}
+    return TaskOutcome({f"eval/{k}": v for k, v in reading_scores(context.lm, task.read(folder)).items()})
 
 
-def run_glue(task: Task, folder: Path, context: TaskContext) -> dict[str, float]:
-    """Fine-tunes a copy of the model per GLUE subtask; a subtask whose data is missing is skipped
-    and counted in `eval/glue_missing`, and only all of them missing fails the task."""
+def run_glue(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
+    """Fine-tunes a copy of the model per GLUE subtask. A subtask whose data is missing or
+    malformed fails alone, as `glue/<subtask>` with its message, and the others still run.
+    `eval/glue_avg` is reported only when every subtask scored: an average over a different set of
+    tasks does not compare across models, so a partial one is never reported as the average."""
     from classit_ray.eval.finetune import FinetuneConfig, finetune_task
 
-    metrics, failures = {}, []
+    outcome = TaskOutcome({})
     for name in GLUE_TASKS:
         try:
             train, valid = formats.read_glue(folder, name)
         except EvalDataError as e:
-            failures.append(str(e))
+            outcome.failed[f"glue/{name}"] = str(e)
             continue
         result = finetune_task(context.model_dir, name, train, valid, formats.GLUE_FIELDS[name], formats.GLUE_NUM_LABELS[name],
                                FinetuneConfig(epochs=context.cfg.finetune_epochs, device=context.device))
-        metrics[f"eval/glue/{name}"] = result["score"]
+        outcome.metrics[f"eval/glue/{name}"] = result["score"]
         if context.out is not None:
             atomic_write_json(context.out / "finetune" / name / "predictions.json",
                               {"predictions": [{"id": f"{name}_{i}", "pred": int(p)} for i, p in enumerate(result["predictions"])]})
-    if not metrics:
-        raise EvalDataError("; ".join(failures) or f"{folder}: no GLUE task data")
-    metrics["eval/glue_avg"] = sum(metrics.values()) / len(metrics)
-    if failures:
-        metrics["eval/glue_missing"] = float(len(failures))
-    return metrics
+    if not outcome.failed:
+        outcome.metrics["eval/glue_avg"] = sum(outcome.metrics.values()) / len(outcome.metrics)
+    return outcome

@@ -2,6 +2,7 @@
 
 Each entry names a task, its folder in the BabyLM evaluation data (also the `<dataset>` of the
 results layout), its kind, its metric, and the flat metric names it reports with their direction.
+It also says where a fast evaluation (`eval.fast`, the BabyLM `fast_eval/` set) reads the task.
 Everything else that lists tasks derives from this table: `config.EVAL_TASKS` (what
 `eval.tasks` accepts), `metrics.HIGHER_IS_BETTER` (how the analysis orients z-scores) and
 `eval.registry.TASKS` (the readers and the code that runs each kind). Adding a task is an entry
@@ -18,6 +19,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 TaskKind = Literal["choice", "reading", "glue"]
+# Where a fast evaluation reads a task: its own folder in fast_eval/; full_eval/ (GLUE: the release
+# ships it only there and fine-tuning has no smaller set); or nowhere, because the official fast
+# evaluation leaves the task out (COMPS), so a fast run lists it as skipped rather than failed.
+FastSource = Literal["fast_eval", "full_eval", "skip"]
 
 
 @dataclass(frozen=True)
@@ -29,17 +34,18 @@ class TaskSpec:
     kind: TaskKind
     metric: str  # what the score is; "accuracy" choice tasks also report their tie rate
     # The scores the task reports, each with whether higher is better. Diagnostics it reports too
-    # (`eval/ties/<task>`, `eval/reading_eye/<column>`, `eval/glue_missing`) are not scores: the
-    # analysis ranks trials only by the metrics listed here.
+    # (`eval/ties/<task>`, `eval/reading_eye/<column>`) are not scores: the analysis ranks trials
+    # only by the metrics listed here.
     scores: Mapping[str, bool]
+    fast_source: FastSource = "fast_eval"
 
 
 GLUE_TASKS = ("boolq", "mnli", "mrpc", "multirc", "qqp", "rte", "wsc")
 
 
-def _choice(name: str, subdir: str, metric: str) -> TaskSpec:
+def _choice(name: str, subdir: str, metric: str, fast_source: FastSource = "fast_eval") -> TaskSpec:
     """A zero-shot task: one score under eval/<name>. Accuracy and Spearman's ρ are better higher."""
-    return TaskSpec(name, subdir, "choice", metric, {f"eval/{name}": True})
+    return TaskSpec(name, subdir, "choice", metric, {f"eval/{name}": True}, fast_source)
 
 
 TASK_SPECS: dict[str, TaskSpec] = {spec.name: spec for spec in (
@@ -49,12 +55,16 @@ TASK_SPECS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     _choice("entity_tracking", "entity_tracking", "accuracy"),
     _choice("wug_adj", "wug_adj_nominalization", "spearman"),
     _choice("wug_past", "wug_past_tense", "spearman"),
+    # Property knowledge: in the official full zero-shot evaluation, not in its fast one.
+    _choice("comps", "comps", "accuracy", fast_source="skip"),
     # ΔR² is the share of reading-time variance surprisal explains: better higher.
     TaskSpec("reading", "reading", "reading", "delta_r2", {"eval/reading_eye": True, "eval/reading_spr": True}),
+    # eval/glue_avg only when every subtask scored: a mean over fewer tasks is not comparable.
     TaskSpec("glue", "glue_filtered", "glue", "accuracy (F1 for mrpc, qqp)",
-             {**{f"eval/glue/{t}": True for t in GLUE_TASKS}, "eval/glue_avg": True}),
+             {**{f"eval/glue/{t}": True for t in GLUE_TASKS}, "eval/glue_avg": True}, fast_source="full_eval"),
 )}
 
 # The fast zero-shot tasks: scored by the language model alone, with neither fine-tuning nor a
-# regression, so cheap enough to run on intermediate checkpoints for learning curves.
-ZERO_SHOT_TASKS = tuple(name for name, spec in TASK_SPECS.items() if spec.kind == "choice")
+# regression, and part of the fast evaluation, so cheap enough to run on intermediate checkpoints
+# for learning curves. COMPS is zero-shot too, but only in the full evaluation.
+ZERO_SHOT_TASKS = tuple(name for name, spec in TASK_SPECS.items() if spec.kind == "choice" and spec.fast_source == "fast_eval")

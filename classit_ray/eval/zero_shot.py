@@ -6,9 +6,10 @@ model that scores every candidate equally gets 100%. Here a candidate set tied a
 random), so a constant model scores chance; the share of tied items is reported per task.
 
 Aggregation, as the official evaluator does it: BLiMP and the supplement average accuracy per UID,
-then over UIDs; EWoK per domain, then over domains; entity tracking per `<file>_<numops>_ops`, then
-over ops within each file, then over files; WUG is Spearman's ρ between the model's probability of
-candidate 0 (softmax over the candidates' summed log-probs) and the human ratio.
+then over UIDs; EWoK per domain, then over domains; COMPS per subset (base, wugs, wugs_dist_before,
+wugs_dist_in_between), then over subsets; entity tracking per `<file>_<numops>_ops`, then over ops
+within each file, then over files; WUG is Spearman's ρ between the model's probability of candidate
+0 (softmax over the candidates' summed log-probs) and the human ratio.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class ItemResult:
 
 def score_items(lm: LanguageModel, items: list[ChoiceItem]) -> list[ItemResult]:
     """Score every candidate of every item in one batched call."""
-    requests = [(item.context, candidate) for item in items for candidate in item.candidates]
+    requests = [request for item in items for request in item.requests()]
     flat = lm.loglikelihood(requests)
     results, pos = [], 0
     for item in items:
@@ -60,7 +61,7 @@ def accuracy_by_group(results: list[ItemResult]) -> dict[str, float]:
 
 
 def macro_accuracy(results: list[ItemResult]) -> float:
-    """Mean over groups (UIDs, domains) of the accuracy within each group."""
+    """Mean over groups (UIDs, domains, COMPS subsets) of the accuracy within each group."""
     return _mean(accuracy_by_group(results).values())
 
 
@@ -91,4 +92,4 @@ def tie_rate(results: list[ItemResult]) -> float:
 
 def chosen_text(r: ItemResult) -> str:
     """What the BabyLM predictions file records as `pred`: the chosen full sentence."""
-    return r.item.context + r.item.candidates[r.chosen]
+    return r.item.text(r.chosen)

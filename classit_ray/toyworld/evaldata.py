@@ -5,13 +5,14 @@ a model pretrained on the toy corpus can beat chance, and read back by the same 
 (`classit_ray/eval/formats.py`) that read the real files:
 
     OUT/evaluation_data/full_eval/{blimp_filtered, supplement_filtered, ewok_filtered, entity_tracking,
-                                   wug_adj_nominalization, wug_past_tense, reading, glue_filtered}/
+                                   wug_adj_nominalization, wug_past_tense, comps, reading, glue_filtered}/
     OUT/evaluation_data/fast_eval/{blimp_fast, supplement_fast, ewok_fast, entity_tracking_fast,
                                    wug_adj_nominalization, wug_past_tense, reading, glue_filtered}/
 
 As in the release, `fast_eval/` is a subset of `full_eval/` (the first items of each file) under
-the release's fast folder names; the WUG sets are small and are the same in both. Unlike the
-release, `fast_eval/` also has a smaller GLUE set, for quick fine-tuning tests.
+the release's fast folder names; the WUG sets are small and are the same in both; COMPS is in
+`full_eval/` only. Unlike the release, `fast_eval/` also has a smaller GLUE set, for quick
+fine-tuning tests, and all three entity-tracking files.
 
 Reading times (`reading/reading_data.csv`) are simulated from a KNOWN surprisal process
 (`reading.py`), so the reading-time regression can be checked against it.
@@ -35,11 +36,11 @@ from classit_ray.toyworld.grammar import (
     qa_congruence_pair,
 )
 from classit_ray.toyworld.lexicon import (
-    ANIMALS, ANIMALS_AT, FACTS, HYPERNYMS, LECTURE_QUESTIONS, MASS_HYPERNYMS, NAMES, NONCE_ADJECTIVES, NONCE_VERBS,
-    NOUNS, PEOPLE, PETS, PLACES, PREPOSITIONS, THINGS, VERBS, a_hypernym, article, ed_form, takes_ity,
+    ANIMALS, ANIMALS_AT, FACTS, HYPERNYMS, LECTURE_QUESTIONS, MASS_HYPERNYMS, NAMES, NONCE_ADJECTIVES, NONCE_NOUNS,
+    NONCE_VERBS, NOUNS, PEOPLE, PETS, PLACES, PREPOSITIONS, THINGS, VERBS, a_hypernym, article, ed_form, takes_ity,
 )
 from classit_ray.toyworld.reading import BigramLM, corpus_lines, reading_rows
-from classit_ray.eval.formats import FAST_NAMES, GLUE_FIELDS, GLUE_NUM_LABELS, READING_COLUMNS, READING_FILE
+from classit_ray.eval.formats import COMPS_FILES, FAST_NAMES, GLUE_FIELDS, GLUE_NUM_LABELS, READING_COLUMNS, READING_FILE
 
 FULL, FAST = "full_eval", "fast_eval"
 
@@ -49,6 +50,7 @@ SUPPLEMENT_ITEMS = (100, 30)  # per file
 EWOK_ITEMS = (100, 30)  # per domain file
 ENTITY_ITEMS = (25, 8)  # per file and number of operations (0-5)
 WUG_ITEMS = {"wug_adj_nominalization": 200, "wug_past_tense": 50}  # the same in fast_eval
+COMPS_ITEMS = {stem: 200 if stem == "comps_base" else 60 for stem in COMPS_FILES}  # full_eval only, as in the release
 READING_ROWS = (1726, 500)
 GLUE_ROWS = {"train": (300, 96), "valid": (102, 48)}  # multiples of 6: balanced for 2 and 3 labels
 
@@ -389,6 +391,65 @@ def _write_wug(root: Path, seed: int) -> None:
         _both(root, name, f"{name}.jsonl", rows, len(rows))
 
 
+# COMPS: a property of one concept against a concept that lacks it, plain or inherited by a nonce
+# concept ("A wug is a fox. Therefore, a wug eats berries and mice.").
+COMPS_RELATIONS = {"animal": ("habitat", "food", "colour", "sound", "moves"), "thing": ("colour", "size", "material", "taste")}
+
+
+def _lacks(noun: str, other: str, relation: str) -> bool:
+    """Whether the KB's `relation` of `noun` is false of `other` (for food: no food in common)."""
+    if relation not in FACTS[other] or FACTS[other][relation] == FACTS[noun][relation]:
+        return False
+    return relation != "food" or not set(ANIMALS[noun].foods) & set(ANIMALS[other].foods)
+
+
+def comps_concepts(rng: random.Random) -> tuple[str, str, str]:
+    """(noun, a noun of the same kind that lacks the property, relation): the property is
+    FACTS[noun][relation]; half the time the distractor is of the noun's own class where one lacks
+    the property (COMPS's taxonomic negatives), else any concept of its kind that lacks it."""
+    kind = "animal" if rng.random() < 0.6 else "thing"
+    pool = _ANIMAL_LIST if kind == "animal" else _THING_LIST
+    while True:
+        noun = rng.choice(pool)
+        relation = rng.choice([r for r in COMPS_RELATIONS[kind] if r in FACTS[noun]])
+        others = [o for o in pool if o != noun and _lacks(noun, o, relation)]
+        if others:
+            same_class = [o for o in others if _class_of(o) == _class_of(noun)]
+            return noun, rng.choice(same_class if same_class and rng.random() < 0.5 else others), relation
+
+
+def comps_row(rng: random.Random, stem: str) -> dict:
+    """One COMPS row of file `stem`, in the release's fields. The two sentences differ before the
+    shared `property_phrase`: base names the concept ("A fox" / "A cow"); the wugs files let a
+    nonce concept inherit from it ("A wug is a fox. Therefore, a wug"), with a second nonce concept
+    bound to the distractor before or in between (the `dist` files)."""
+    noun, other, relation = comps_concepts(rng)
+    a = lambda n: f"{article(n)} {n}"
+    if stem == "comps_base":
+        good, bad = _cap(a(noun)), _cap(a(other))
+    else:
+        wug, dax = rng.sample(NONCE_NOUNS, 2)
+        claim = f"Therefore, {a(wug)}"
+        if stem == "comps_wugs":
+            good, bad = (f"{_cap(a(wug))} is {a(n)}. {claim}" for n in (noun, other))
+        elif stem == "comps_wugs_dist-before":
+            good = f"{_cap(a(dax))} is {a(other)}. {_cap(a(wug))} is {a(noun)}. {claim}"
+            bad = f"{_cap(a(dax))} is {a(noun)}. {_cap(a(wug))} is {a(other)}. {claim}"
+        else:
+            good = f"{_cap(a(wug))} is {a(noun)}. {_cap(a(dax))} is {a(other)}. {claim}"
+            bad = f"{_cap(a(wug))} is {a(other)}. {_cap(a(dax))} is {a(noun)}. {claim}"
+    return {"property": f"{relation}:{noun}", "acceptable_concept": noun, "unacceptable_concept": other,
+            "prefix_acceptable": good, "prefix_unacceptable": bad, "property_phrase": f"{FACTS[noun][relation][0]}.",
+            "negative_sample_type": "taxonomic" if _class_of(other) == _class_of(noun) else "random"}
+
+
+def _write_comps(root: Path, seed: int) -> None:
+    for stem, n in COMPS_ITEMS.items():
+        rng = _rng(seed, f"comps:{stem}")
+        rows = _unique(lambda: comps_row(rng, stem), n, key=lambda r: (r["prefix_acceptable"], r["prefix_unacceptable"], r["property_phrase"]))
+        _write_jsonl(root / FULL / "comps" / f"{stem}.jsonl", [{"id": i, **row} for i, row in enumerate(rows)])
+
+
 def _write_reading(root: Path, seed: int, corpus_dir: Path | None) -> None:
     lm = BigramLM(corpus_lines(corpus_dir, seed))
     rows = reading_rows(lm, _rng(seed, "reading"), READING_ROWS[0])
@@ -585,6 +646,7 @@ def write_toy_eval(out_dir: str | Path, seed: int = 0, corpus_dir: str | Path | 
     _write_ewok(root, seed)
     _write_entity_tracking(root, seed)
     _write_wug(root, seed)
+    _write_comps(root, seed)
     _write_reading(root, seed, None if corpus_dir is None else Path(corpus_dir))
     _write_glue(root, seed)
     return root
