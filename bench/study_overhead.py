@@ -71,7 +71,7 @@ def _empty_fit(storage: str) -> float:
 def empty_fit_seconds(out: Path, repeats: int = 3) -> list[float]:
     import ray
 
-    from classit_ray.study.once import outside_placement_group
+    from classit_ray.runtime import outside_placement_group
 
     task = ray.remote(_empty_fit).options(num_cpus=0, scheduling_strategy=outside_placement_group())
     return [ray.get(task.remote(str((out / "empty_fit").resolve()))) for _ in range(repeats)]

@@ -64,3 +64,15 @@ def set_torch_threads(n: int | None = None) -> int:
     n = n or physical_cores()
     torch.set_num_threads(n)
     return n
+
+
+def outside_placement_group():
+    """A scheduling strategy that keeps a task or actor out of its caller's placement group.
+
+    Tune runs each trial in a placement group and, by default, schedules what the trial starts
+    into that group too. A trial's group holds one CPU, the trial's own: an evaluation task asking
+    for another would wait for it forever while the node has CPUs free.
+    """
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    return PlacementGroupSchedulingStrategy(placement_group=None)

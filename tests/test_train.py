@@ -58,6 +58,7 @@ def test_a_stopped_run_resumes_and_a_killed_worker_restarts_with_the_uninterrupt
     import threading
     import time
 
+    import ray
     from ray.util.state import list_actors
 
     first = run_stage(spec_for(prepared, max_steps=10), tmp_path / "out", tmp_path / "ray")
@@ -66,13 +67,16 @@ def test_a_stopped_run_resumes_and_a_killed_worker_restarts_with_the_uninterrupt
     run_dir = tmp_path / "ray" / spec.run_name
     before = {d.name for d in run_dir.glob("chck_*")}
     killed: dict = {}
+    gcs = ray.get_runtime_context().gcs_address
 
     def kill_after_a_new_checkpoint() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not killed:
             new = {d.name for d in run_dir.glob("chck_*") if d.is_dir()} - before
             if new:
-                workers = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")], raise_on_missing_output=False)
+                # This session's own cluster, by address: another Ray may run on the same machine.
+                workers = list_actors(address=gcs, filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")],
+                                      raise_on_missing_output=False)
                 if workers:
                     os.kill(workers[0].pid, signal.SIGKILL)
                     killed.update(pid=workers[0].pid, after=sorted(new), ended=(run_dir / "step_20").exists())

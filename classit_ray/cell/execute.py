@@ -35,7 +35,6 @@ class Execution:
     graph: CellGraph
     runs: dict[str, NodeRun] = field(default_factory=dict)  # key -> its run, in walk order
     stopped: Node | None = None  # a training node that stopped at max_steps: the walk ends there
-    wall: float = 0.0  # the caller's whole time for the cell, set by the caller (a trial's includes Ray's start-up)
 
     @property
     def keys(self) -> list[str]:
@@ -139,7 +138,7 @@ def _evaluation(fn, args: tuple, node: Node, source: Config) -> tuple[dict, bool
     else:
         import ray
 
-        from classit_ray.study.once import outside_placement_group
+        from classit_ray.runtime import outside_placement_group
 
         task = ray.remote(fn).options(num_cpus=1, num_gpus=1, scheduling_strategy=outside_placement_group())
         manifest = ray.get(task.remote(*args))

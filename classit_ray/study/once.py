@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from classit_ray.runtime import outside_placement_group
+
 NAMESPACE = "classit_ray"
 _RETRIES = 20
 
@@ -82,15 +84,3 @@ def run_once(stage: str, key: str, fn: Callable[[], Any], prefix: str = "once") 
             finally:
                 ray.kill(lease)
     raise RuntimeError(f"stage {stage} {key}: its lease {name!r} was lost {_RETRIES} times; see the Ray logs")
-
-
-def outside_placement_group():
-    """A scheduling strategy that keeps a task or actor out of its caller's placement group.
-
-    Tune runs each trial in a placement group and, by default, schedules what the trial starts
-    into that group too. A trial's group holds one CPU, the trial's own: an evaluation task asking
-    for another would wait for it forever while the node has CPUs free.
-    """
-    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-
-    return PlacementGroupSchedulingStrategy(placement_group=None)

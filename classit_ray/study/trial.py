@@ -19,7 +19,8 @@ from classit_ray.cell.execute import Execution, execute
 from classit_ray.cell.graph import DATA_KINDS, build_graph
 from classit_ray.config import Config, config_from_dict, config_to_dict
 from classit_ray.study.definition import CELL, cell_config
-from classit_ray.study.once import outside_placement_group, run_once
+from classit_ray.runtime import outside_placement_group
+from classit_ray.study.once import run_once
 
 
 class StageHost:
@@ -65,10 +66,10 @@ def config_columns(cfg: Config) -> dict[str, Any]:
     return cols
 
 
-def stage_row(done: Execution) -> dict[str, Any]:
+def stage_row(done: Execution, cell_s: float) -> dict[str, Any]:
     """The results row of a walked cell graph: its config, the final model's scores as `eval/*`,
     every earlier endpoint's as `eval/*@<endpoint>` (`@pretrain`, `@stage1`), the learning curve,
-    losses, keys, artifacts, what this walk executed, and where its time went."""
+    losses, keys, artifacts, what this walk executed, and where its `cell_s` seconds went."""
     graph = done.graph
     row: dict[str, Any] = config_columns(graph.cfg)
     ends = graph.evaluations
@@ -94,7 +95,6 @@ def stage_row(done: Execution) -> dict[str, Any]:
     if stages:
         row["instruct/loss"] = stages[-1].metrics.get("instruct/loss")
     model = (stages or [pre])[-1]
-    cell_s = done.wall
     row.update({
         "key/pretrain": graph.pretrain.key, "key/model": model.spec.key, "key/eval": ends["final"].key,
         "keys/graph": json.dumps(done.keys),  # every node this cell walked, in order: the planned graph
@@ -122,8 +122,7 @@ def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callb
         section = done.stopped.kind
         raise RuntimeError(f"{done.stopped.label} {done.stopped.key} stopped before its end ({section}.max_steps="
                            f"{getattr(cfg, section).max_steps}); a study needs whole stages: set {section}.max_steps=0")
-    done.wall = time.perf_counter() - t0
-    return stage_row(done)
+    return stage_row(done, time.perf_counter() - t0)
 
 
 def cell_trainable(config: dict, base: dict | None = None, work_dir: str = "", threads: int = 0, asha: bool = False) -> None:
