@@ -282,12 +282,13 @@ def learning_curves(df: pd.DataFrame) -> pd.DataFrame:
         row = first.loc[key]
         base = {"key/pretrain": key, "label": labels[key], "model.preset": row.get("model.preset"),
                 "pretrain.seed": row.get("pretrain.seed")}
+        # Task scores only: a curve's points also carry diagnostics such as tie rates (`eval/ties/*`).
         for p in curves[0]:
             points += [{**base, "checkpoint": p["checkpoint"], "words_seen": float(p["words_seen"]), "task": t,
-                        "score": float(v) if v is not None else np.nan} for t, v in p["metrics"].items()]
+                        "score": float(v) if v is not None else np.nan} for t, v in p["metrics"].items() if t in metrics.HIGHER_IS_BETTER]
         final_words = pd.to_numeric(row.get("pretrain/words_seen"), errors="coerce")
         if pd.notna(final_words) and float(final_words) not in {float(p["words_seen"]) for p in curves[0]}:
-            tasks = dict.fromkeys(t for p in curves[0] for t in p["metrics"])
+            tasks = dict.fromkeys(t for p in curves[0] for t in p["metrics"] if t in metrics.HIGHER_IS_BETTER)
             points += [{**base, "checkpoint": "final", "words_seen": float(final_words), "task": t,
                         "score": float(row[t + AT_PRETRAIN])}
                        for t in tasks if pd.notna(pd.to_numeric(row.get(t + AT_PRETRAIN), errors="coerce"))]

@@ -252,6 +252,17 @@ def _numops(obj: dict, where: str) -> int:
     return value
 
 
+def _known_files(folder: Path, stems) -> list[str]:
+    """Which of a task's known `<stem>.jsonl` files `folder` holds, in the task's order; an error
+    when it holds none of them (and a clear one for a missing or empty folder)."""
+    _jsonl_files(folder)
+    found = [stem for stem in stems if (folder / f"{stem}.jsonl").is_file()]
+    if not found:
+        present = ", ".join(p.name for p in sorted(folder.glob("*.jsonl")))
+        raise EvalDataError(f"{folder}: none of {', '.join(s + '.jsonl' for s in stems)} (found {present})")
+    return found
+
+
 def read_entity_tracking(folder: str | Path) -> list[ChoiceItem]:
     """`entity_tracking/{regular,ambiref,move_contents}.jsonl`: `input_prefix` + each of `options`
     (no space added; index 0 correct), grouped by `<file>_<numops>_ops`.
@@ -259,11 +270,7 @@ def read_entity_tracking(folder: str | Path) -> list[ChoiceItem]:
     Reads those of the three files the folder holds (the release's fast set holds `regular.jsonl`
     alone); whether an absent one fails the task is the harness's rule (`Task.parts`)."""
     folder = Path(folder)
-    _jsonl_files(folder)  # a clear message for a missing or empty folder
-    stems = [stem for stem in ENTITY_TRACKING_FILES if (folder / f"{stem}.jsonl").is_file()]
-    if not stems:
-        present = ", ".join(p.name for p in sorted(folder.glob("*.jsonl")))
-        raise EvalDataError(f"{folder}: none of {', '.join(s + '.jsonl' for s in ENTITY_TRACKING_FILES)} (found {present})")
+    stems = _known_files(folder, ENTITY_TRACKING_FILES)
     items, counts = [], Counter()
     for stem in stems:
         path = folder / f"{stem}.jsonl"
@@ -289,11 +296,7 @@ def read_comps(folder: str | Path) -> list[ChoiceItem]:
     scored. Grouped by subset (`COMPS_FILES`: base, wugs, wugs_dist_before, wugs_dist_in_between),
     the UID of the official predictions. Reads those of the four files the folder holds."""
     folder = Path(folder)
-    _jsonl_files(folder)
-    stems = [stem for stem in COMPS_FILES if (folder / f"{stem}.jsonl").is_file()]
-    if not stems:
-        present = ", ".join(p.name for p in sorted(folder.glob("*.jsonl")))
-        raise EvalDataError(f"{folder}: none of {', '.join(s + '.jsonl' for s in COMPS_FILES)} (found {present})")
+    stems = _known_files(folder, COMPS_FILES)
     items, counts = [], Counter()
     for stem in stems:
         path, group = folder / f"{stem}.jsonl", COMPS_FILES[stem]
