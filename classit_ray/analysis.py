@@ -17,8 +17,11 @@ from its JSON `curve` column. They live in this module rather than one of their 
 share its condition labels, figure and table helpers and its report, and the whole stays under
 ~550 lines; a second module would have to import those back from here.
 
-Plain pandas / numpy / matplotlib: no Ray, no torch (only `classit_ray.metrics` is imported), so the
-analysis runs on a laptop against a copied results file.
+The report opens with the findings of `classit_ray.comparisons`: conditions compared paired by
+pretraining (size and seed), with intervals, permutation p-values and Holm's adjustment, in words.
+
+Plain pandas / numpy / matplotlib: no Ray, no torch (only `classit_ray.metrics` is imported, and
+`classit_ray.comparisons` by the report), so the analysis runs on a laptop against a copied results file.
 
     python -m classit_ray.analysis STUDY_DIR [--by instruct.curriculum ...]
 """
@@ -122,6 +125,12 @@ def zscores(df: pd.DataFrame, tasks: Sequence[str] | None = None,
             col = (x - scored.mean()) / scored.std(ddof=1)
         z[t] = col if higher else -col
     return z
+
+
+def oriented_scores(df: pd.DataFrame, tasks: Sequence[str], directions: Mapping[str, bool] | None = None) -> pd.DataFrame:
+    """The tasks' scores in their own units, negated where lower is better (higher is always better)."""
+    return pd.DataFrame({t: _numeric(df[t], df.index) * (1.0 if _higher(t, directions) else -1.0) for t in tasks},
+                        index=df.index)
 
 
 def global_score(z: pd.DataFrame) -> pd.Series:
@@ -296,7 +305,8 @@ def learning_curves(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["key/pretrain", "task", "words_seen"], kind="stable", ignore_index=True)
 
 
-def _finish(fig, path: str | Path | None):
+def finish_figure(fig, path: str | Path | None):
+    """Lay the figure out and, with a `path`, save it as every figure of a report is saved."""
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -316,7 +326,7 @@ def plot_z_boxplots(df: pd.DataFrame, z: pd.DataFrame, by: Sequence[str], path: 
     ax.axhline(0.0, color="grey", lw=0.8, ls="--")
     ax.set_ylabel("global z (mean over tasks)")
     ax.tick_params(axis="x", labelsize=7)
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def plot_task_heatmap(df: pd.DataFrame, z: pd.DataFrame, by: Sequence[str], path: str | Path | None = None):
@@ -333,7 +343,7 @@ def plot_task_heatmap(df: pd.DataFrame, z: pd.DataFrame, by: Sequence[str], path
         if np.isfinite(v):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if abs(v) > 0.6 * m else "k")
     fig.colorbar(im, ax=ax, label="mean z")
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def plot_score_vs_fraction(df: pd.DataFrame, score: pd.Series, fraction_col: str = "budget.instruct_fraction",
@@ -352,7 +362,7 @@ def plot_score_vs_fraction(df: pd.DataFrame, score: pd.Series, fraction_col: str
     ax.set_ylabel(f"{score.name or 'score'} (mean ± 95% CI)")
     if hue_cols:
         ax.legend(fontsize=7)
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def _panels(n: int, width: float, height: float, ncols: int = 3) -> tuple[Figure, list]:
@@ -396,7 +406,7 @@ def plot_gain_forgetting(deltas: pd.DataFrame, by: Sequence[str], path: str | Pa
     if any_forgetting:
         handles.append(Patch(facecolor="C3", hatch="//", alpha=0.6, label="forgetting: stage 1 − final (+ = lost in stage 2)"))
     fig.legend(handles=handles, loc="upper center", ncols=len(handles), fontsize=8, bbox_to_anchor=(0.5, 1.04))
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def plot_learning_curves(curves: pd.DataFrame, path: str | Path | None = None) -> Figure:
@@ -417,7 +427,7 @@ def plot_learning_curves(curves: pd.DataFrame, path: str | Path | None = None) -
         ax.set_xlabel("words actually seen (log; chck_* names scaled by budget)", fontsize=7)
         ax.set_ylabel("score", fontsize=8)
     axes[0].legend(fontsize=7)
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def _markdown_table(df: pd.DataFrame) -> str:
@@ -431,11 +441,17 @@ def _markdown_table(df: pd.DataFrame) -> str:
 
 
 def write_report(study_dir: str | Path, by: Sequence[str] | None = None, out: str | Path | None = None) -> Path:
-    """Write `report.md` (default in STUDY_DIR) with the per-condition summary and figures beside it.
+    """Write `report.md` (default in STUDY_DIR) with its figures beside it, from the `status == ok`
+    trials: first the findings (`comparisons.findings`), then the per-condition summary, the z
+    figures, the table of paired comparisons, the consistency figure, and the stage sections.
 
-    `by` defaults to the config columns that vary across trials, seeds excluded.
+    `by` (the summary's conditions) defaults to the config columns that vary across trials, seeds
+    excluded; the comparisons are always of `instruct.curriculum`, paired by pretraining.
     """
     df = load_study(study_dir)
+    failed = int((df["status"] != "ok").sum()) if "status" in df.columns else 0
+    if failed:  # a failed trial has no scores; its config would still count as a condition
+        df = df[df["status"] == "ok"].reset_index(drop=True)
     out = Path(out) if out is not None else Path(study_dir) / "report.md"
     by = config_columns(df) if by is None else list(by)
     missing = [c for c in by if c not in df.columns]
@@ -458,8 +474,14 @@ def write_report(study_dir: str | Path, by: Sequence[str] | None = None, out: st
         hue = [c for c in by if c != fraction] or None
         plot_score_vs_fraction(df, score, fraction, hue, out.parent / figures["Global z against the instruction fraction"])
 
-    text = [f"# Study report: {Path(study_dir).name}", "",
-            f"{len(df)} trials; conditions by {', '.join(f'`{c}`' for c in by) or '(none: all trials pooled)'}.",
+    # Imported here, not at the top: the comparisons build on this module's z-scores and columns.
+    from classit_ray import comparisons
+
+    table = comparisons.paired_comparisons(df, tasks=tasks)
+    left_out = f" ({failed} failed trial{'s' if failed > 1 else ''} left out)" if failed else ""
+    text = [f"# Study report: {Path(study_dir).name}", "", "## Findings", "", *comparisons.findings(table), "",
+            "## The study", "",
+            f"{len(df)} trials{left_out}; conditions by {', '.join(f'`{c}`' for c in by) or '(none: all trials pooled)'}.",
             f"Tasks ({len(tasks)}): {', '.join(f'`{t}`' for t in tasks)}.", "",
             "Each task is z-scored across all trials (sample std, oriented so that higher is better); a",
             "trial's global z is its mean over tasks. Per condition: n scored seeds, median and IQR of the",
@@ -467,6 +489,18 @@ def write_report(study_dir: str | Path, by: Sequence[str] | None = None, out: st
             "## Summary", "", _markdown_table(summary), ""]
     for title, name in figures.items():
         text += [f"## {title}", "", f"![{title}]({name})", ""]
+    if not table.empty:
+        text += ["## Paired comparisons", "", "Every comparison of the findings, each task too (tasks in their own units;",
+                 "`better in`: the pairs in which the first condition is better).", "",
+                 _markdown_table(comparisons.markdown_table(table)), ""]
+    text += ["## Consistency against the baseline", ""]
+    if comparisons.consistency(table)[0].empty:
+        text += [f"No condition has a pair with the baseline (`{comparisons.FACTOR}` = `{comparisons.BASELINE}`): "
+                 "no consistency figure.", ""]
+    else:
+        comparisons.plot_consistency(table, path=out.parent / "consistency.png")
+        text += ["Per condition and task, the share of its pairs in which it beats the baseline (a tie does not).", "",
+                 "![Share of pairs beating the baseline](consistency.png)", ""]
 
     deltas = stage_deltas(df, by)
     if not deltas.empty:
