@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from classit_ray import analysis
-from classit_ray.study.definition import BASELINE  # "none": the pretrained model, no instruction tuning
+from classit_ray.config import BASELINE  # "none": the pretrained model, no instruction tuning
 
 FACTOR = "instruct.curriculum"
 GLOBAL = "global z"  # the measure name of the global score in the comparisons table

@@ -66,6 +66,7 @@ CURRICULA: dict[str, tuple[tuple[str, ...], ...]] = {
     "wiki>switchboard": (("simple_wiki",), ("switchboard",)),
 }
 assert tuple(CURRICULA) == get_args(Curriculum)
+BASELINE: Curriculum = "none"  # the curriculum of the pretrained model alone, every study's reference
 
 LossOn = Literal["reply", "all"]
 EVAL_TASKS = tuple(TASK_SPECS)  # the evaluation tasks, in their table's order

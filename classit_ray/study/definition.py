@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from classit_ray.config import STAGE_SECTIONS, Config, ConfigError, apply_overrides, config_hash, config_to_dict
+from classit_ray.config import BASELINE, STAGE_SECTIONS, Config, ConfigError, apply_overrides, config_hash, config_to_dict
 
 # The seed axis sets both training seeds: a seed is one replicate of the whole cell (its own
 # pretraining too). The data sample (`budget.seed`) stays fixed, so seeds share the data stages.
@@ -73,7 +73,6 @@ def grid_cells(study: StudyDefinition) -> list[dict[str, Any]]:
     return [dict(zip(axes, values)) for values in itertools.product(*(study.grid[a] for a in axes))]
 
 
-BASELINE = "none"  # the curriculum of a baseline cell: the pretrained model itself
 
 
 def baseline_cell(cell: dict[str, Any]) -> dict[str, Any]:
