@@ -18,8 +18,6 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-import pandas as pd
-
 from classit_ray.eval.items import ChoiceItem
 from classit_ray.eval.scorer import LanguageModel
 
@@ -81,6 +79,8 @@ def candidate0_probability(scores: list[float]) -> float:
 
 
 def wug_spearman(results: list[ItemResult]) -> float:
+    import pandas as pd  # here, not at the top: the other tasks start faster without it
+
     model = pd.Series([candidate0_probability(r.scores) for r in results])
     human = pd.Series([r.item.target for r in results], dtype=float)
     return float(model.corr(human, method="spearman"))
