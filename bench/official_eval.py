@@ -126,13 +126,14 @@ def portable_model_dir(src: Path, out: Path) -> Path:
     return out
 
 
-def benchmark_copy(folder: Path, out: Path, max_lines: int, same_option_count: bool) -> Path:
+def benchmark_copy(folder: Path, out: Path, max_lines: int, same_option_count: bool) -> tuple[Path, str]:
     """`folder`'s .jsonl files in `out` (same names), each cut to its first `max_lines` items (0: all).
 
     `same_option_count` (entity tracking) keeps only the items with the most common number of
     `options`: the official collate function takes the number of candidates of a batch's first item
     for the whole batch, so it fails on a batch where a later item has fewer (KeyError) and drops
-    the extra candidates of one that has more. The toy world's files mix 2, 3 and 4 options."""
+    the extra candidates of one that has more. The toy world's files mix 2, 3 and 4 options.
+    Returns the folder and a note of what was kept."""
     out.mkdir(parents=True)
     files = sorted(folder.glob("*.jsonl"))
     rows = {f: [line for line in f.read_text().splitlines() if line.strip()] for f in files}
@@ -144,7 +145,7 @@ def benchmark_copy(folder: Path, out: Path, max_lines: int, same_option_count: b
         if keep is not None:
             lines = [line for line in lines if len(json.loads(line)["options"]) == keep]
         (out / f.name).write_text("".join(line + "\n" for line in lines[: max_lines or None]))
-    return out
+    return out, f"{folder.name}: the items with {keep} options only" if keep is not None else ""
 
 
 def official_ids(task: str, folder: Path) -> dict[tuple[str, int], str]:
@@ -170,6 +171,14 @@ def official_ids(task: str, folder: Path) -> dict[tuple[str, int], str]:
             ids[(path.name, lineno)] = f"{uid}_{counts[uid]}"
             counts[uid] += 1
     return ids
+
+
+def official_versions(official: Path, python: str) -> str:
+    """The official clone's commit (if it is a git clone) and its environment's torch and transformers."""
+    commit = subprocess.run(["git", "-C", str(official), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    libs = subprocess.run([python, "-c", "import torch, transformers; print(f'torch {torch.__version__}, "
+                           "transformers {transformers.__version__}')"], capture_output=True, text=True)
+    return f"commit {commit.stdout.strip() or 'unknown (not a git clone)'}, {libs.stdout.strip()}"
 
 
 def run_child(cmd: list[str], cwd: Path, scores_path: Path, env: dict) -> dict:
@@ -251,11 +260,12 @@ def main() -> None:
     model = portable_model_dir(model_src, work / "model")
     split = f"{args.split}_eval"
 
-    folders, items = {}, {}
+    folders, items, notes = {}, {}, []
     for name in args.tasks:
         folder = task_dir(eval_dir, args.split == "fast", get_task(name).spec.subdir)
         if args.max_lines or name == "entity_tracking":
-            folder = benchmark_copy(folder, work / "data" / split / folder.name, args.max_lines, name == "entity_tracking")
+            folder, note = benchmark_copy(folder, work / "data" / split / folder.name, args.max_lines, name == "entity_tracking")
+            notes += [note] if note else []
         folders[name], items[name] = folder, get_task(name).read(folder)
 
     env = dict(os.environ)
@@ -294,11 +304,15 @@ def main() -> None:
         rows.append(row)
 
     import torch
+    import transformers
 
     print(f"\n## Zero-shot evaluation vs the official runner ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
-          f"{os.cpu_count()} cores, torch {torch.__version__}, load before {load_before}, after {load_average()})")
+          f"{os.cpu_count()} cores, load before {load_before}, after {load_average()})")
+    print(f"ours: torch {torch.__version__}, transformers {transformers.__version__}; "
+          f"official: {official_versions(args.official, args.official_python)}")
     print(f"model {model_src} ({'--model' if args.model else 'random ' + args.preset}); data {eval_dir} {split}"
-          f"{f', first {args.max_lines} lines per file' if args.max_lines else ''}; {args.repeats} alternating repeats\n")
+          f"{f', first {args.max_lines} items per file' if args.max_lines else ''}; {'; '.join(notes + [''])}"
+          f"{args.repeats} alternating repeats\n")
     print("| task | items | sentences | whole: ours s | official s | ours sent/s | official sent/s | ratio "
           "| scoring: ours s | official s | ours sent/s | official sent/s | ratio | same predictions | ties (ours) "
           "| disagreements: tie / other | max abs logprob diff |")
