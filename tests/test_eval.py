@@ -4,6 +4,7 @@ the one-at-a-time reference; official aggregations; a broken task fails alone; r
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -133,6 +134,22 @@ def test_ties_get_fractional_credit_and_wug_is_spearman():
     wugs = [ChoiceItem("wug_adj", "f", f"f_{i}", "", ("x", "y"), correct=-1, target=t) for i, t in enumerate([0.1, 0.5, 0.9])]
     results = score_items(Fixed([-3.0, -1.0, -2.0, -2.0, -1.0, -3.0]), wugs)
     assert wug_spearman(results) == pytest.approx(1.0)  # model preference ranks exactly like the humans'
+
+
+def test_spearman_is_pandas_spearman_with_ties_and_missing_values():
+    import random
+
+    import pandas as pd
+
+    from classit_ray.eval.zero_shot import spearman
+
+    rng = random.Random(0)
+    for n in (2, 5, 50, 200):
+        x = [rng.choice([0.1, 0.2, 0.3, rng.random()]) for _ in range(n)]  # many ties
+        y = [rng.choice([float("nan"), rng.random(), 0.5]) if i % 7 == 0 else rng.random() for i in range(n)]
+        expected = pd.Series(x).corr(pd.Series(y), method="spearman")
+        assert spearman(x, y) == pytest.approx(expected, nan_ok=True, abs=1e-12)
+    assert math.isnan(spearman([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))  # no variance: undefined, as in pandas
 
 
 def test_broken_task_fails_alone_and_results_layout(random_model, toy_world, tmp_path):
