@@ -18,7 +18,9 @@ simple reference it is tested against, to fp32 rounding):
   sequence joins a row only when that saves tokens; a row of one sequence needs no mask.
 - **A sequence's last token is never input**: it is only predicted.
 - **Rows are sorted by width and packed**, up to `batch_size` rows and `max_batch_tokens`
-  tokens, right-padded. Right padding changes nothing for the real tokens under a causal mask.
+  tokens, right-padded, and a batch ends where the next row would take its padding past a
+  quarter of its real tokens (a few long rows get a batch of their own instead of widening a
+  batch of short ones). Right padding changes nothing for the real tokens under a causal mask.
 - **Only the scored positions reach the LM head**, each once: log p = logit[target] −
   logsumexp(logits), instead of a log-softmax over every position's vocabulary.
 - Tokenization is one batched call of the fast tokenizer; no KV cache is kept.
@@ -39,6 +41,7 @@ from classit_ray.eval.items import EvalDataError
 from classit_ray.safe_loading import MODEL_LOAD_KWARGS, check_model_dir
 
 MAX_SEQUENCES_PER_ROW = 8  # sequences sharing one row's trunk; more start another row
+MAX_PADDED_SHARE = 1.25  # a batch's padded tokens / its real tokens: a wider row starts the next batch
 
 
 class LanguageModel(Protocol):
@@ -152,11 +155,15 @@ class HFCausalLM:
         rows = sorted(_plan_rows(sequences), key=_Row.width)
         scores = [0.0] * len(requests)
         batch: list[_Row] = []
+        real = 0  # tokens of the batch's rows, without padding
         for row in rows:  # ascending width: the row being added is the widest of its batch
-            if batch and (len(batch) == self.batch_size or (len(batch) + 1) * row.width() > self.max_batch_tokens):
+            padded = (len(batch) + 1) * row.width()
+            if batch and (len(batch) == self.batch_size or padded > self.max_batch_tokens
+                          or padded > MAX_PADDED_SHARE * (real + row.width())):
                 self._score_rows(batch, scores)
-                batch = []
+                batch, real = [], 0
             batch.append(row)
+            real += row.width()
         if batch:
             self._score_rows(batch, scores)
         return scores
