@@ -4,6 +4,7 @@ the one-at-a-time reference; official aggregations; a broken task fails alone; r
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -46,13 +47,49 @@ def test_constant_model_scores_chance_with_all_ties(toy_world):
     assert 0 < report.metrics["eval/entity_tracking"] < 0.6  # 1 / number of options, per group
 
 
-def test_batched_scorer_equals_one_at_a_time(random_model, toy_world):
-    from classit_ray.eval.formats import read_ewok, task_dir
+def assert_same_as_reference(lm: HFCausalLM, items: list[ChoiceItem]) -> None:
+    """The fast scorer's sums equal the one-sequence-at-a-time reference's to fp32 rounding (1e-5
+    per scored token) and choose the same candidate of every item."""
+    requests = [request for item in items for request in item.requests()]
+    fast, reference = lm.loglikelihood(requests), lm.loglikelihood_one_by_one(requests)
+    for (context, continuation), f, r in zip(requests, fast, reference):
+        assert abs(f - r) <= 1e-5 * lm.encode(context, continuation)[1], (context, continuation, f, r)
+    pos = 0
+    for item in items:
+        n = len(item.candidates)
+        ours, ref = fast[pos : pos + n], reference[pos : pos + n]
+        assert ours.index(max(ours)) == ref.index(max(ref)), item.id
+        pos += n
 
-    lm = HFCausalLM(random_model, batch_size=16)
-    items = read_ewok(task_dir(toy_world["eval_dir"], True, "ewok_filtered"))[:40]
-    requests = [(it.context, c) for it in items for c in it.candidates]
-    assert lm.loglikelihood(requests) == pytest.approx(lm.loglikelihood_one_by_one(requests), abs=1e-4)
+
+@pytest.mark.parametrize("name", ["blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "comps"])
+def test_fast_scorer_equals_the_reference_scorer(random_model, toy_world, name):
+    """Shared trunks (a context and the candidates' common first tokens, run once), rows packed in
+    small batches, the LM head on scored positions alone: none changes a score or a prediction.
+    Entity tracking takes its longest items (5 operations), whose contexts are shared by 2-4 options."""
+    from classit_ray.eval.formats import task_dir
+    from classit_ray.eval.registry import get_task
+
+    task = get_task(name)
+    items = task.read(task_dir(toy_world["eval_dir"], False, task.spec.subdir))
+    if name == "entity_tracking":
+        items = [item for item in items if item.group.endswith("_5_ops")]
+    lm = HFCausalLM(random_model, batch_size=8, max_batch_tokens=512)  # several batches, shared and plain rows mixed
+    assert_same_as_reference(lm, items[::3][:40])
+
+
+def test_fast_scorer_on_chained_contexts_prefixes_and_identical_candidates(random_model):
+    """Reading's chained contexts share all but the last word; a candidate that is the start of
+    another, or identical to another, still gets its own exact score (identical ones tie exactly)."""
+    lm = HFCausalLM(random_model, batch_size=4)
+    words = "the little dog saw a big red ball in the garden".split()
+    chained = [(" ".join(words[:i]), " " + words[i]) for i in range(1, len(words))]
+    requests = [*chained, ("The dog", " runs"), ("The dog", " runs fast."), ("", "A cat."), ("", "A cat."), ("", "A cat sat.")]
+    fast, reference = lm.loglikelihood(requests), lm.loglikelihood_one_by_one(requests)
+    assert fast == pytest.approx(reference, abs=1e-4)
+    assert fast[-3] == fast[-2]
+    lm._split = None  # a model whose logits are not the head of the decoder's output: the full model's logits
+    assert lm.loglikelihood(requests) == pytest.approx(reference, abs=1e-4)
 
 
 def test_scorer_prepends_bos_and_scores_only_the_continuation(random_model):
@@ -97,6 +134,22 @@ def test_ties_get_fractional_credit_and_wug_is_spearman():
     wugs = [ChoiceItem("wug_adj", "f", f"f_{i}", "", ("x", "y"), correct=-1, target=t) for i, t in enumerate([0.1, 0.5, 0.9])]
     results = score_items(Fixed([-3.0, -1.0, -2.0, -2.0, -1.0, -3.0]), wugs)
     assert wug_spearman(results) == pytest.approx(1.0)  # model preference ranks exactly like the humans'
+
+
+def test_spearman_is_pandas_spearman_with_ties_and_missing_values():
+    import random
+
+    import pandas as pd
+
+    from classit_ray.eval.zero_shot import spearman
+
+    rng = random.Random(0)
+    for n in (2, 5, 50, 200):
+        x = [rng.choice([0.1, 0.2, 0.3, rng.random()]) for _ in range(n)]  # many ties
+        y = [rng.choice([float("nan"), rng.random(), 0.5]) if i % 7 == 0 else rng.random() for i in range(n)]
+        expected = pd.Series(x).corr(pd.Series(y), method="spearman")
+        assert spearman(x, y) == pytest.approx(expected, nan_ok=True, abs=1e-12)
+    assert math.isnan(spearman([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))  # no variance: undefined, as in pandas
 
 
 def test_broken_task_fails_alone_and_results_layout(random_model, toy_world, tmp_path):

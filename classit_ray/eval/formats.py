@@ -23,12 +23,13 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Literal
 
 from classit_ray.eval.items import ChoiceItem, EvalDataError
 from classit_ray.eval.tasks import TASK_SPECS
+
+if TYPE_CHECKING:  # pandas is imported where the reading CSV is read: the choice tasks start faster without it
+    import pandas as pd
 
 SPLITS = {False: "full_eval", True: "fast_eval"}
 # full_eval folder name -> its name in the release's fast_eval/ (tried first, then the full name).
@@ -347,6 +348,8 @@ def read_reading(folder: str | Path) -> pd.DataFrame:
     drops the row from the self-paced fit). An empty `prev_item` with `context_length` 1 stays
     empty: the previous word opened the sentence.
     """
+    import pandas as pd
+
     path = Path(folder)
     path = path if path.suffix == ".csv" else path / READING_FILE
     if not path.is_file():

@@ -18,8 +18,6 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-import pandas as pd
-
 from classit_ray.eval.items import ChoiceItem
 from classit_ray.eval.scorer import LanguageModel
 
@@ -80,10 +78,36 @@ def candidate0_probability(scores: list[float]) -> float:
     return weights[0] / sum(weights)
 
 
+def average_ranks(values: list[float]) -> list[float]:
+    """1-based ranks, tied values sharing the mean of their ranks (pandas' `rank()`)."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in order[i : j + 1]:
+            ranks[k] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Spearman's ρ: Pearson's r of the average ranks, over the pairs with no NaN (as pandas'
+    `corr(method="spearman")`, without importing pandas for it); NaN when it is undefined."""
+    pairs = [(a, b) for a, b in zip(x, y) if not (math.isnan(a) or math.isnan(b))]
+    if len(pairs) < 2:
+        return float("nan")
+    rx, ry = average_ranks([a for a, _ in pairs]), average_ranks([b for _, b in pairs])
+    mean = (len(pairs) + 1) / 2  # the mean of any average ranks of n values
+    sxy = sum((a - mean) * (b - mean) for a, b in zip(rx, ry))
+    sxx, syy = sum((a - mean) ** 2 for a in rx), sum((b - mean) ** 2 for b in ry)
+    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
+
+
 def wug_spearman(results: list[ItemResult]) -> float:
-    model = pd.Series([candidate0_probability(r.scores) for r in results])
-    human = pd.Series([r.item.target for r in results], dtype=float)
-    return float(model.corr(human, method="spearman"))
+    return spearman([candidate0_probability(r.scores) for r in results], [float(r.item.target) for r in results])
 
 
 def tie_rate(results: list[ItemResult]) -> float:
