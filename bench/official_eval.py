@@ -15,7 +15,7 @@ each process a small wrapper times the scoring alone (ours: `score_items`; their
 records every candidate's summed log-probability; it then runs the runner's own `__main__` with the
 same arguments. The two `predictions.json` files are compared item by item (both use the BabyLM
 layout `{"<UID>": {"predictions": [{"id", "pred"}]}}`, with different UIDs and `pred` texts, mapped
-here through the file and line each item came from).
+here through the file and line each item came from; the repeats are checked to predict alike).
 
 The model is `--model`, or a randomly initialised LLaMA of `--preset` with a tokenizer trained on
 the toy corpus (the speed does not depend on the weights). The evaluator of the official pipeline
@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -241,9 +240,9 @@ def main() -> None:
 
     load_before = load_average()
     work = args.out or Path(tempfile.mkdtemp(prefix="official_eval_"))
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+    if work.exists() and any(work.iterdir()):
+        raise SystemExit(f"{work}: exists and is not empty; pass a new folder to --out")
+    work.mkdir(parents=True, exist_ok=True)
     eval_dir = args.data
     if eval_dir is None or args.model is None:
         from classit_ray.toyworld.world import write_toy_world
@@ -295,6 +294,11 @@ def main() -> None:
         agreement = compare(name, items[name], predictions(ours_out), predictions(theirs_out),
                             runs[name]["ours"][0]["scores"], runs[name]["official"][0]["scores"],
                             official_ids(OFFICIAL_TASK[name], folders[name]))
+        for who, layout in (("ours", f"*/*/zero_shot/causal/{name}/*/predictions.json"),
+                            ("official", "*/*/zero_shot/causal/*/*/predictions.json")):
+            first = predictions(next((work / who / f"{name}-0").glob(layout)))
+            if any(predictions(next((work / who / f"{name}-{rep}").glob(layout))) != first for rep in range(1, args.repeats)):
+                print(f"warning: {who} {name}: the repeats' predictions differ; compared the first repeat's")
         row = {"task": name, "items": n_items, "sentences": n_sentences, **agreement}
         for kind in ("wall_s", "scoring_s"):
             ours_t = [r[kind] for r in runs[name]["ours"]]
