@@ -10,17 +10,19 @@ minimal-pair task and the reading-time surprisals.
 
 How it is fast without changing a score (`loglikelihood`; `loglikelihood_one_by_one` is the
 simple reference it is tested against, to fp32 rounding):
-- **Shared first tokens are run once.** Consecutive requests (the candidates of one item) that
-  start with the same tokens share one row: that *trunk* (`<s>`, the context, and the candidates'
-  common first words: EWoK's `Context1` and " It ate", entity tracking's long `input_prefix`,
-  the start of a BLiMP minimal pair) is computed once, then each sequence's own tokens follow, and
-  an attention mask lets each see the trunk and itself only, at the positions it has alone. A
-  sequence joins a row only when that saves tokens; a row of one sequence needs no mask.
+- **Shared first tokens are run once, across all requests.** Sequences are taken in
+  lexicographic order of their token ids, and each row is the prefix tree of its sequences: a
+  token that several sequences reach by the same path (`<s>`; an item's context, such as EWoK's
+  `Context1` or entity tracking's long `input_prefix`; the words a minimal pair shares; a
+  template's opening shared by many items) is one input, at the position it has in each of them.
+  An attention mask lets every token see its ancestors and itself only, so each sequence is
+  computed as it would be alone. Rows hold `ROW_TOKENS` tree nodes (a sweep of 64-512 put the
+  optimum at 128: wider rows share more but attend over more).
 - **A sequence's last token is never input**: it is only predicted.
 - **Rows are sorted by width and packed**, up to `batch_size` rows and `max_batch_tokens`
   tokens, right-padded, and a batch ends where the next row would take its padding past a
   quarter of its real tokens (a few long rows get a batch of their own instead of widening a
-  batch of short ones). Right padding changes nothing for the real tokens under a causal mask.
+  batch of short ones). Padding is masked from every real token.
 - **Only the scored positions reach the LM head**, each once: log p = logit[target] −
   logsumexp(logits), instead of a log-softmax over every position's vocabulary.
 - Tokenization is one batched call of the fast tokenizer; no KV cache is kept.
@@ -35,12 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from classit_ray.eval.items import EvalDataError
 from classit_ray.safe_loading import MODEL_LOAD_KWARGS, check_model_dir
 
-MAX_SEQUENCES_PER_ROW = 8  # sequences sharing one row's trunk; more start another row
+ROW_TOKENS = 128  # a row's input tokens (more when one sequence alone is longer): a larger row shares more, and attends wider
 MAX_PADDED_SHARE = 1.25  # a batch's padded tokens / its real tokens: a wider row starts the next batch
 
 
@@ -59,41 +62,62 @@ class DummyLM:
 
 @dataclass
 class _Row:
-    """Sequences that share their first `trunk` tokens, computed once: the row's input is that
-    trunk, then each sequence's own tokens after it but its last (a last token is only predicted,
-    so it is never input). Each sequence sees the trunk and itself, at the positions it has alone."""
+    """A prefix tree of token ids laid out depth-first: node i holds one input token at position
+    `depth[i]` and attends to its ancestors and itself, so every sequence through it is computed
+    as it would be alone. `scored` lists, per scored token, (node whose output predicts it, target
+    token, request)."""
 
-    sequences: list[tuple[list[int], int, int]]  # (<s> + context + continuation ids, first scored index, request)
-    trunk: int
+    tokens: list[int]
+    parent: list[int]
+    depth: list[int]
+    scored: list[tuple[int, int, int]]
 
     def width(self) -> int:
-        return self.trunk + sum(len(ids) - self.trunk - 1 for ids, _, _ in self.sequences)
+        return len(self.tokens)
 
 
-def _common_prefix(a: list[int], b: list[int], limit: int) -> int:
-    n = 0
-    while n < limit and a[n] == b[n]:
-        n += 1
-    return n
-
-
-def _plan_rows(sequences: list[tuple[list[int], int]]) -> list[_Row]:
-    """Rows for (token ids, first scored index) in request order. A sequence joins the row before
-    it when that saves input tokens: a row of n sequences whose trunk shrinks from t to t' tokens
-    saves t - n·(t - t'). Candidates of one item come one after another, and share `<s>`, the
-    context and often the first words of the candidates (BLiMP's minimal pairs differ in a word);
-    a sequence alone is a row whose trunk is all of it but its last token."""
+def _plan_rows(sequences: list[tuple[list[int], int]], row_tokens: int = ROW_TOKENS) -> list[_Row]:
+    """Rows for (token ids, first scored index) per request. Sequences go in lexicographic order of
+    their ids, so those that share first tokens (`<s>` always; an item's context; the first words
+    of a minimal pair; a template's opening across items) sit next to each other, and each row is
+    the prefix tree of its sequences' inputs (every token but the last, which is only predicted):
+    a shared prefix is input once. A row takes sequences until the next would take it past
+    `row_tokens` nodes."""
     rows: list[_Row] = []
-    for request, (ids, first) in enumerate(sequences):
-        row = rows[-1] if rows else None
-        if row is not None and len(row.sequences) < MAX_SEQUENCES_PER_ROW:
-            trunk = _common_prefix(row.sequences[0][0], ids, min(row.trunk, len(ids) - 1))
-            if trunk >= 2 and row.trunk - len(row.sequences) * (row.trunk - trunk) >= 1:
-                row.trunk = trunk
-                row.sequences.append((ids, first, request))
-                continue
-        rows.append(_Row([(ids, first, request)], len(ids) - 1))
+    row, children = None, []
+    for request in sorted(range(len(sequences)), key=lambda r: sequences[r][0]):
+        ids, first = sequences[request]
+        new = _new_nodes(row, children, ids) if row is not None else len(ids) - 1
+        if row is None or row.width() + new > row_tokens:
+            row, children = _Row([], [], [], []), [{}]  # children[0]: the virtual root's
+            rows.append(row)
+        path = []  # path[k]: the node of input token k
+        node = 0  # 1 + node index, 0 the root
+        for k, token in enumerate(ids[:-1]):
+            child = children[node].get(token)
+            if child is None:
+                child = len(row.tokens) + 1
+                row.tokens.append(token)
+                row.parent.append(node - 1)
+                row.depth.append(k)
+                children[node][token] = child
+                children.append({})
+            path.append(child - 1)
+            node = child
+        # Token p is predicted by the output at input token p - 1.
+        row.scored.extend((path[p - 1], ids[p], request) for p in range(first, len(ids)))
     return rows
+
+
+def _new_nodes(row: _Row, children: list[dict[int, int]], ids: list[int]) -> int:
+    """How many nodes `ids`' inputs would add to `row`'s tree."""
+    node, shared = 0, 0
+    for token in ids[:-1]:
+        node = children[node].get(token)
+        if node is None:
+            break
+        shared += 1
+    return len(ids) - 1 - shared
 
 
 def _split_head(model):
@@ -172,42 +196,29 @@ class HFCausalLM:
     def _score_rows(self, rows: list[_Row], scores: list[float]) -> None:
         """Add the log-probability of every scored token of `rows` (one right-padded batch) to `scores`."""
         width = max(row.width() for row in rows)
-        shared = any(len(row.sequences) > 1 for row in rows)
-        ids = torch.full((len(rows), width), self.bos, dtype=torch.long)  # (B, T)
-        # Only for rows of several sequences: each sequence attends to the trunk and to itself.
-        allowed = torch.zeros(len(rows), width, width, dtype=torch.bool) if shared else None  # (B, T, T)
-        positions = torch.arange(width).repeat(len(rows), 1) if shared else None  # (B, T)
-        sources: dict[tuple[int, int], int] = {}  # (row, column) whose logits predict a scored token -> index
+        ids = np.full((len(rows), width), self.bos, dtype=np.int64)  # (B, T)
+        positions = np.zeros((len(rows), width), dtype=np.int64)  # (B, T): a node's depth in its tree
+        # Each node sees its ancestors and itself; padding sees itself only (no empty softmax).
+        allowed = np.zeros((len(rows), width, width), dtype=bool)  # (B, T, T)
+        sources: dict[tuple[int, int], int] = {}  # (row, node) whose output predicts a scored token -> index
         source, targets, owner = [], [], []  # one entry per scored token
         for b, row in enumerate(rows):
-            t = row.trunk
-            ids[b, :t] = torch.tensor(row.sequences[0][0][:t])
-            start = t
-            for seq, first, request in row.sequences:
-                own = seq[t:-1]  # this sequence's input after the trunk
-                end = start + len(own)
-                if own:
-                    ids[b, start:end] = torch.tensor(own)
-                if shared:
-                    positions[b, start:end] = torch.arange(t, t + len(own))
-                    allowed[b, start:end, :t] = True
-                    allowed[b, start:end, start:end] = torch.ones(len(own), len(own), dtype=torch.bool).tril()
-                # Token p is predicted at position p - 1: a trunk column below t, else this sequence's own.
-                for p in range(first, len(seq)):
-                    column = p - 1 if p - 1 < t else start + (p - 1 - t)
-                    source.append(sources.setdefault((b, column), len(sources)))
-                    targets.append(seq[p])
-                    owner.append(request)
-                start = end
-            if shared:
-                allowed[b, :t, :t] = torch.ones(t, t, dtype=torch.bool).tril()
-                allowed[b, range(start, width), range(start, width)] = True  # padding sees itself: no empty softmax
-        mask = None
-        if shared:
-            dtype = self.model.dtype
-            mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
-            mask, positions = mask.to(self.device), positions.to(self.device)
-        ids = ids.to(self.device)
+            n = row.width()
+            ids[b, :n], positions[b, :n] = row.tokens, row.depth
+            ancestors = allowed[b]
+            for i, parent in enumerate(row.parent):  # depth-first: a parent comes before its children
+                if parent >= 0:
+                    ancestors[i] = ancestors[parent]
+                ancestors[i, i] = True
+            ancestors[range(n, width), range(n, width)] = True
+            for node, target, request in row.scored:
+                source.append(sources.setdefault((b, node), len(sources)))
+                targets.append(target)
+                owner.append(request)
+        dtype = self.model.dtype
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(torch.from_numpy(~allowed), torch.finfo(dtype).min)[:, None]
+        mask, positions = mask.to(self.device), torch.from_numpy(positions).to(self.device)
+        ids = torch.from_numpy(ids).to(self.device)
         rows_t, columns_t = (torch.tensor(x, device=self.device) for x in zip(*sources))
         if self._split is not None:
             decoder, head = self._split
