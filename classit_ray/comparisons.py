@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from classit_ray import analysis
+from classit_ray import analysis, metrics
 from classit_ray.config import BASELINE  # "none": the pretrained model, no instruction tuning
 
 FACTOR = "instruct.curriculum"
@@ -204,6 +204,12 @@ def _num(measure: str):
     return (lambda x: f"{x:+.2f}") if measure == GLOBAL else (lambda x: f"{x:+.3g}")
 
 
+def _label(measure: str) -> str:
+    """The measure as a sentence names it. A lower-is-better score (a reply NLL) is compared
+    oriented, so its difference is the decrease and a positive one is an improvement: say so."""
+    return f"{measure} decrease" if metrics.HIGHER_IS_BETTER.get(measure, True) is False else measure
+
+
 def _numbers(row: Mapping) -> str:
     num = _num(row["measure"])
     return (f"{num(row['mean'])} [{num(row['ci_low'])}, {num(row['ci_high'])}], {_p(row['p_holm'])} (Holm), "
@@ -215,7 +221,7 @@ def describe(row: Mapping, alpha: float = ALPHA) -> str:
     [+0.05, +0.58], p = 0.03 (Holm), 6 pairs: wiki>switchboard is better.", "no detectable
     difference (...)" when the Holm-adjusted p is not below `alpha`, or the reason there is no
     interval or test. The trials left out for want of a partner are counted."""
-    head = f"{row['a']} vs {row['b']}, {row['measure']}"
+    head = f"{row['a']} vs {row['b']}, {_label(row['measure'])}"
     if row["note"]:
         return f"{head}: {row['note']}."
     numbers, n = _numbers(row), int(row["pairs"])
@@ -236,7 +242,7 @@ def _findings_of(table: pd.DataFrame, alpha: float) -> list[str]:
         detected = tasks[tasks["p_holm"] < alpha]
         if len(detected):
             line += " Detectable on single tasks: " + "; ".join(
-                f"{r['measure']} {_numbers(r)} ({a if r['mean'] > 0 else b} better)" for _, r in detected.iterrows()) + "."
+                f"{_label(r['measure'])} {_numbers(r)} ({a if r['mean'] > 0 else b} better)" for _, r in detected.iterrows()) + "."
         elif tasks["p"].notna().any():
             line += " No single task shows a detectable difference."
         lines.append(line)

@@ -120,7 +120,8 @@ def test_an_empty_pretraining_split_is_an_error_and_never_complete(tmp_path):
     pd.DataFrame({"prompt": ["hi"], "reply": ["yo"]}).to_parquet(tmp_path / "switchboard.parquet")
     folder = _huge_line_corpus(tmp_path)
     corpus = CorpusConfig(data_dir=str(folder), instruct_dir=str(tmp_path), sources=["gutenberg"])
-    budget = BudgetConfig(total_words=2, instruct_fraction=0.75, instruct_configs=["switchboard"])
+    budget = BudgetConfig(total_words=2, instruct_fraction=0.75, instruct_configs=["switchboard"],
+                          heldout_pairs=0)  # a one-pair file: nothing to hold out
     with pytest.raises(BudgetError, match=r"train_100M: the pretraining split would hold no words \(target 0\)"):
         split_budget(corpus, budget, tmp_path / "split")
     assert not is_complete(tmp_path / "split") and not (tmp_path / "split").exists()
@@ -130,7 +131,8 @@ def test_a_weighted_config_no_pair_fits_is_an_error_not_an_empty_file(tmp_path):
     pd.DataFrame({"prompt": ["hi"] * 10, "reply": ["yo"] * 10}).to_parquet(tmp_path / "switchboard.parquet")
     pd.DataFrame({"prompt": [_words("q", 30)], "reply": [_words("a", 20)]}).to_parquet(tmp_path / "simple_wiki.parquet")
     corpus = CorpusConfig(data_dir=str(_huge_line_corpus(tmp_path)), instruct_dir=str(tmp_path), sources=["gutenberg"])
-    budget = BudgetConfig(total_words=100, instruct_fraction=0.3, instruct_weights={"switchboard": 1.0, "simple_wiki": 1.0})
+    budget = BudgetConfig(total_words=100, instruct_fraction=0.3, instruct_weights={"switchboard": 1.0, "simple_wiki": 1.0},
+                          heldout_pairs=0)  # files of a few pairs: nothing to hold out
     with pytest.raises(BudgetError, match=r"'simple_wiki' gets 16 instruction words but the first pair .* has 50, and pairs are not cut"):
         split_budget(corpus, budget, tmp_path / "split")
     assert not (tmp_path / "split").exists()
@@ -192,3 +194,25 @@ def test_manifest_records_configs(toy_config, tmp_path):
     split_budget(toy_config.corpus, toy_config.budget, tmp_path / "split")
     m = read_manifest(tmp_path / "split")
     assert m["budget"]["instruct_fraction"] == 0.1 and m["corpus"]["data_dir"] == toy_config.corpus.data_dir
+
+
+def test_heldout_pairs_are_never_trained_on_and_the_same_for_every_fraction_and_seed(toy_config, tmp_path):
+    """The interactive evaluation's pairs: one set for the whole study (so cells compare paired),
+    written at p = 0 too (the pretrained baseline is scored on them), disjoint from every draw."""
+    corpus = toy_config.corpus
+    heldout, trained = [], []
+    for n, (fraction, seed) in enumerate([(0.1, 0), (0.2, 1), (0.0, 0)]):
+        budget = dataclasses.replace(toy_config.budget, instruct_fraction=fraction, seed=seed, heldout_pairs=40)
+        m = split_budget(corpus, budget, tmp_path / f"split{n}")
+        assert {c: r["pairs"] for c, r in m["heldout"].items()} == {"switchboard": 40, "simple_wiki": 40}
+        heldout.append({c: pd.read_parquet(tmp_path / f"split{n}" / "heldout" / f"{c}.parquet") for c in m["heldout"]})
+        trained.append({c: pd.read_parquet(p) for c in m["heldout"] if (p := tmp_path / f"split{n}" / "instruct" / f"{c}.parquet").is_file()})
+    for config in ("switchboard", "simple_wiki"):
+        assert heldout[0][config].equals(heldout[1][config]) and heldout[0][config].equals(heldout[2][config])
+        held_text = set(heldout[0][config]["text"])
+        for draw in trained:
+            assert config not in draw or held_text.isdisjoint(draw[config]["text"])
+    assert trained[2] == {} and not trained[0]["simple_wiki"].equals(trained[1]["simple_wiki"])  # the draws do differ
+    # The toy world's knowledge-base questions carry their known answer; Switchboard turns none.
+    assert (heldout[0]["simple_wiki"]["answer"] != "").all() and (heldout[0]["switchboard"]["answer"] == "").all()
+    assert all(r.startswith(a) for r, a in zip(heldout[0]["simple_wiki"]["reply"], heldout[0]["simple_wiki"]["answer"]))

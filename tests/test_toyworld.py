@@ -67,7 +67,8 @@ def test_instruction_parquet_has_the_class_it_columns(toy_world):
     for config, percent in toyworld.INSTRUCT_PERCENT.items():
         path = Path(toy_world["instruct_dir"]) / config / "train-00000-of-00001.parquet"
         table = pq.read_table(path)
-        assert table.schema.names == ["prompt", "reply", "source", "text"]
+        # CLASS_IT's columns, and the optional `answer` the interactive evaluation checks (data/class_it.py)
+        assert table.schema.names == ["prompt", "reply", "source", "text", "answer"]
         assert all(t == pa.string() for t in table.schema.types)
         rows = table.to_pandas()
         assert len(rows) == toy_world["pairs"][config]

@@ -106,7 +106,7 @@ def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks)
     if kind == "eval":
         from classit_ray.eval.artifact import evaluate_into
 
-        args = (node.model, dataclasses.asdict(source.eval), node.path, threads)
+        args = (node.model, dataclasses.asdict(source.eval), node.path, threads, node.heldout)
         return (lambda: _evaluation(evaluate_into, args, node, source)), _evaluation_compute
     if kind == "curve":
         from classit_ray.eval.artifact import curve_eval_config, curve_into

@@ -6,6 +6,7 @@
     split, tokenizer, pretrain_shards, instruct_shards/<config> (those the curriculum trains on)
     pretrain
     eval@pretrain                  the pretrained model: the baseline every curriculum is compared to
+                                   (every evaluation also reads the split: its held-out pairs)
     curve                          the fast zero-shot tasks on the pretraining's chck_* checkpoints
     instruct 1..n                  the curriculum's stages (`config.CURRICULA`), each from the one before
     eval@stage1 .. eval@stage<n-1> the end of each stage before the last (forgetting is measured here)
@@ -55,6 +56,7 @@ class Node:
     spec: StageSpec | None = None  # training nodes: the planned stage (resolved when it runs)
     data_stage: str = ""  # data nodes: the name `data_builder` takes ("instruct_shards/switchboard")
     model: str = ""  # eval nodes: the checkpoint directory scored; curve nodes: the pretraining's stage dir
+    heldout: str = ""  # eval nodes: the split's heldout/ folder, the interactive task's pairs
     endpoint: str = ""  # eval nodes: "pretrain", "stage1", ..., "final"
 
 
@@ -150,9 +152,10 @@ def build_graph(cfg: Config, work_dir: str | Path) -> CellGraph:
     add(pre)
 
     def evaluation(model: Node, endpoint: str) -> Node:
-        key = config_hash({"model": model.key, "eval": eval_settings(cfg)})
-        return Node("eval", key, str(work_dir / "eval" / key), f"eval@{endpoint}", (model.key, *eval_world),
-                    model=str(Path(model.path) / "final"), endpoint=endpoint)
+        # The split is an input: its held-out pairs are what the interactive task scores.
+        key = config_hash({"model": model.key, "eval": eval_settings(cfg), "heldout": k["split"]})
+        return Node("eval", key, str(work_dir / "eval" / key), f"eval@{endpoint}", (model.key, k["split"], *eval_world),
+                    model=str(Path(model.path) / "final"), endpoint=endpoint, heldout=str(data.split_dir / "heldout"))
 
     add(evaluation(pre, "pretrain"))
     if cfg.eval.checkpoints and curve_tasks(cfg):

@@ -11,14 +11,22 @@ seeded random order of documents (pairs), taken until the next one would oversho
   at the pair that would overshoot and its shortfall passes to the next config; the split lands
   under its target by less than one pair. A config weighted 0 gets no pairs.
 
+Before any draw, `budget.heldout_pairs` pairs of each instruction config are held out for the
+interactive evaluation: the first ones of a fixed seeded order of that config's pairs, which
+neither `budget.seed` nor the fraction moves, so every cell of a study is scored on the same pairs.
+They, and every pair of identical text, are left out of the training draw (the rest of the order
+is unchanged, so with no pairs held out the draw is the one it always was).
+
 Sources that feed instruction pairs are held out of pretraining by default, so no word counts
 twice. Nothing empty is written: a pretraining split of no words, or a weighted config that no
 pair fits, is an error naming the folder, raised before the split is marked complete.
 
 Output (one directory, written atomically): `pretrain.parquet` (source, doc, text, words),
-`instruct/<config>.parquet` (prompt, reply, source, text, words) for each config given pairs, the
-budget table as `budget.md`, and `manifest.json` with the same table, the targets and the configs
-that made it.
+`instruct/<config>.parquet` (prompt, reply, source, text, answer, words) for each config given
+pairs, `heldout/<config>.parquet` (the same columns) for each config holding pairs out, the budget
+table as `budget.md`, and `manifest.json` with the same table, the held-out counts, the targets
+and the configs that made it. Held-out pairs are written even at fraction 0, so that the
+pretrained baseline is scored on them too.
 
 Words a model wrote (Q&A pairs from `instruct_pairs/`, whose manifest says `"generated": true`)
 count toward the instruction budget like any other, as BabyLM's rules require; the table shows
@@ -43,6 +51,8 @@ from classit_ray.data.corpus import SourceStats, count_corpus, cut_document, fin
 
 PRETRAIN_SCHEMA = pa.schema([("source", pa.string()), ("doc", pa.int32()), ("text", pa.string()), ("words", pa.int32())])
 _ROW_GROUP_DOCS = 2048
+# The held-out pairs' own seed: fixed, so that no setting of a study moves them.
+HELDOUT_SEED = 16
 
 
 class BudgetError(ValueError):
@@ -143,16 +153,43 @@ def _pretrain_table(batch: list[tuple]) -> pa.Table:
     return pa.table([list(source), list(doc), list(text), list(words)], schema=PRETRAIN_SCHEMA)
 
 
-def sample_instruct_pairs(corpus: CorpusConfig, budget: BudgetConfig, target: int) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+def heldout_rows(frame: pd.DataFrame, n: int, config: str, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """(the rows of `frame` held out, in file order; a mask of the rows barred from training).
+
+    The held-out rows are the first `n` of a fixed seeded order of the config's pairs: neither
+    `budget.seed` nor the fraction moves them. Barred from training are those rows and every other
+    pair of the same text, so that no held-out pair is trained on, not even as a duplicate.
+    """
+    if n > len(frame):
+        raise BudgetError(f"{where}: budget.heldout_pairs {n:,} is more than the {len(frame):,} {config!r} pairs; "
+                          f"expected at most that many (lower budget.heldout_pairs)")
+    held = np.sort(np.random.default_rng([HELDOUT_SEED, list(INSTRUCT_SOURCES).index(config)]).permutation(len(frame))[:n])
+    barred = frame["text"].isin(set(frame["text"].iloc[held])).to_numpy()
+    return held, barred
+
+
+def sample_instruct_pairs(corpus: CorpusConfig, budget: BudgetConfig, target: int
+                          ) -> tuple[dict[str, pd.DataFrame], dict[str, int], dict[str, pd.DataFrame]]:
     """Seeded draw of whole pairs per instruction config, `target` words in all (less by under one pair).
 
-    Returns the drawn pairs of each config given any (a config weighted 0 is left out) and the
-    words each config holds in all.
+    Returns the drawn pairs of each config given any (a config weighted 0 is left out), the words
+    each config holds for training (held-out pairs and their duplicates excepted; {} when `target`
+    is 0), and each config's held-out pairs (`heldout_rows`), read whenever pairs are held out and
+    there is instruction data to hold them out of, whatever the fraction.
     """
-    if target == 0:
-        return {}, {}
+    holding = budget.heldout_pairs > 0 and bool(corpus.instruct_dir)
+    if target == 0 and not holding:
+        return {}, {}, {}
     pairs = {c: read_pairs(corpus.instruct_dir, c) for c in budget.instruct_configs}
-    available = {c: int(p["words"].sum()) for c, p in pairs.items()}
+    heldout, trainable = {}, {}
+    for config, frame in pairs.items():
+        held, barred = heldout_rows(frame, budget.heldout_pairs if holding else 0, config, corpus.instruct_dir)
+        if len(held):
+            heldout[config] = frame.iloc[held].reset_index(drop=True)
+        trainable[config] = ~barred
+    if target == 0:
+        return {}, {}, heldout
+    available = {c: int(p["words"].to_numpy()[trainable[c]].sum()) for c, p in pairs.items()}
     weights = budget.instruct_weights or available
     quotas = proportional_quotas(target, {c: weights.get(c, 0.0) for c in pairs})
     sampled, carry = {}, 0
@@ -163,11 +200,13 @@ def sample_instruct_pairs(corpus: CorpusConfig, budget: BudgetConfig, target: in
         if quota > available[config]:
             raise BudgetError(
                 f"{corpus.instruct_dir}: instruct_fraction {budget.instruct_fraction} of {budget.total_words:,} words asks for "
-                f"{quota:,} words of {config!r} pairs but they hold only {available[config]:,} ({len(frame):,} pairs); "
-                f"lower budget.instruct_fraction or budget.total_words"
+                f"{quota:,} words of {config!r} pairs but they hold only {available[config]:,} "
+                f"({int(trainable[config].sum()):,} pairs besides the held-out ones); "
+                f"lower budget.instruct_fraction, budget.total_words or budget.heldout_pairs"
             )
         words = frame["words"].to_numpy(dtype=np.int64)
         order = _source_rng(budget.seed, config).permutation(len(words))
+        order = order[trainable[config][order]]  # the seeded order without the held-out pairs
         whole, _, taken = take_in_order(words, order, quota)
         if not len(whole):
             raise BudgetError(
@@ -177,7 +216,7 @@ def sample_instruct_pairs(corpus: CorpusConfig, budget: BudgetConfig, target: in
             )
         sampled[config] = frame.iloc[np.sort(whole)].reset_index(drop=True)
         carry = quota - taken
-    return sampled, available
+    return sampled, available, heldout
 
 
 def budget_table(rows: dict[str, dict[str, dict]]) -> str:
@@ -202,7 +241,7 @@ def split_budget(corpus: CorpusConfig, budget: BudgetConfig, out_dir: str | Path
     """Write the budget split to `out_dir` (atomically) and return its manifest."""
     pretrain_target, instruct_target = split_targets(budget)
     # Read and check the (small) instruction data before the long corpus pass.
-    instruct, instruct_available = sample_instruct_pairs(corpus, budget, instruct_target)
+    instruct, instruct_available, heldout = sample_instruct_pairs(corpus, budget, instruct_target)
     stats = count_corpus(corpus, pretrain_sources(corpus, budget))
     manifest = {"kind": "budget_split", "corpus": asdict(corpus), "budget": asdict(budget)}
     with atomic_dir(out_dir, manifest) as tmp:
@@ -218,11 +257,22 @@ def split_budget(corpus: CorpusConfig, budget: BudgetConfig, out_dir: str | Path
             words = int(frame["words"].sum())
             generated = words if read_provenance(corpus.instruct_dir, config).get("generated") else 0
             rows["instruct"][config] = {"words": words, "items": len(frame), "available": available, "generated": generated}
+        (tmp / "heldout").mkdir()
+        held_rows = {}
+        for config, frame in heldout.items():
+            frame.to_parquet(tmp / "heldout" / f"{config}.parquet", index=False)
+            held_rows[config] = {"pairs": len(frame), "words": int(frame["words"].sum()),
+                                 "answered": int((frame["answer"] != "").sum())}
         manifest.update(
+            heldout=held_rows,
             targets={"pretrain": pretrain_target, "instruct": instruct_target},
             words={split: sum(r["words"] for r in per.values()) for split, per in rows.items()},
             generated_words=sum(r.get("generated", 0) for r in rows["instruct"].values()),
             table=rows,
         )
-        atomic_write_text(tmp / "budget.md", budget_table(rows))
+        table = budget_table(rows)
+        if held_rows:
+            table += "\nHeld out for the interactive evaluation (never trained on): " + ", ".join(
+                f"{c} {r['pairs']:,} pairs ({r['words']:,} words, {r['answered']:,} with a known answer)" for c, r in held_rows.items()) + "\n"
+        atomic_write_text(tmp / "budget.md", table)
     return manifest

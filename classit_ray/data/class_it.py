@@ -5,6 +5,11 @@ Each config (`switchboard`, `simple_wiki`) is parquet with string columns `promp
 single `<dir>/<config>.parquet`. Only `prompt` and `reply` are required; `source` and `text` are
 filled in when absent. Pair words = whitespace tokens of prompt + reply (the budget's unit).
 
+An optional string column `answer` holds what a reply must state where that is known (the toy
+world's knowledge-base questions: the fact asked for, the reply's first sentence); "" where it is
+not, and for every pair of data without the column (the CLASS_IT release: no known answers). The
+interactive evaluation checks generated replies against it.
+
 Pairs built by `instruct_pairs/` carry a manifest in their folder, `<dir>/<config>/_manifest.json`:
 what made them and whether a model wrote them (`"generated": true`), which the budget table reports.
 """
@@ -21,7 +26,9 @@ from classit_ray.atomic import read_json
 
 REQUIRED_COLUMNS = ("prompt", "reply")
 COLUMNS = ("prompt", "reply", "source", "text")
+ANSWER = "answer"  # optional: the known answer a reply must state, "" where none is known
 SCHEMA = pa.schema([(c, pa.string()) for c in COLUMNS])
+ANSWERED_SCHEMA = pa.schema([(c, pa.string()) for c in (*COLUMNS, ANSWER)])
 PARQUET_NAME = "train-00000-of-00001.parquet"  # the hub's name for a config's one file
 
 
@@ -30,11 +37,14 @@ def pair_text(prompt: str, reply: str) -> str:
     return f"{prompt}\n{reply}"
 
 
-def pair_table(prompts: list[str], replies: list[str], source: str) -> pa.Table:
-    """Pairs in the CLASS_IT layout (`prompt, reply, source, text`)."""
+def pair_table(prompts: list[str], replies: list[str], source: str, answers: list[str] | None = None) -> pa.Table:
+    """Pairs in the CLASS_IT layout (`prompt, reply, source, text`), with `answer` when given."""
     texts = [pair_text(p, r) for p, r in zip(prompts, replies)]
-    return pa.Table.from_arrays([pa.array(prompts, pa.string()), pa.array(replies, pa.string()),
-                                 pa.array([source] * len(prompts), pa.string()), pa.array(texts, pa.string())], schema=SCHEMA)
+    columns = [pa.array(prompts, pa.string()), pa.array(replies, pa.string()),
+               pa.array([source] * len(prompts), pa.string()), pa.array(texts, pa.string())]
+    if answers is None:
+        return pa.Table.from_arrays(columns, schema=SCHEMA)
+    return pa.Table.from_arrays([*columns, pa.array(answers, pa.string())], schema=ANSWERED_SCHEMA)
 
 
 def pair_words(prompt: str, reply: str) -> int:
@@ -74,7 +84,10 @@ def read_pairs(instruct_dir: str | Path, config: str) -> pd.DataFrame:
         missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
         if missing:
             raise InstructDataError(f"{path}: missing column(s) {', '.join(missing)}; expected prompt, reply (found: {', '.join(schema.names)})")
-        frame = pq.read_table(path, columns=[c for c in COLUMNS if c in schema.names]).to_pandas()
+        frame = pq.read_table(path, columns=[c for c in (*COLUMNS, ANSWER) if c in schema.names]).to_pandas()
+        if ANSWER in frame and not frame[ANSWER].map(lambda v: isinstance(v, str)).all():
+            row = int((~frame[ANSWER].map(lambda v: isinstance(v, str))).to_numpy().nonzero()[0][0])
+            raise InstructDataError(f"{path}: row {row}: column {ANSWER!r} must be a string (\"\" for none), got {frame[ANSWER].iloc[row]!r}")
         for column in REQUIRED_COLUMNS:
             bad = frame[column].map(lambda v: not isinstance(v, str) or not v.strip())
             if bad.any():
@@ -82,9 +95,10 @@ def read_pairs(instruct_dir: str | Path, config: str) -> pd.DataFrame:
                 raise InstructDataError(f"{path}: row {row}: column {column!r} must be a non-empty string, got {frame[column].iloc[row]!r}")
         frames.append(frame)
     pairs = pd.concat(frames, ignore_index=True)
+    pairs[ANSWER] = pairs[ANSWER].fillna("") if ANSWER in pairs else ""  # a file without the column knows none
     if "source" not in pairs:
         pairs["source"] = config
     if "text" not in pairs:
         pairs["text"] = [pair_text(p, r) for p, r in zip(pairs["prompt"], pairs["reply"])]
     pairs["words"] = pairs["prompt"].str.split().str.len() + pairs["reply"].str.split().str.len()
-    return pairs[[*COLUMNS, "words"]]
+    return pairs[[*COLUMNS, ANSWER, "words"]]

@@ -1,4 +1,4 @@
-"""python -m classit_ray.eval --model DIR --data PATH [--tasks ...] [--fast | --full]
+"""python -m classit_ray.eval --model DIR --data PATH [--tasks ...] [--fast | --full] [--heldout DIR]
 
 Scores one model on the BabyLM evaluation data (the real `evaluation_data/` folder or the toy
 world's), prints a score table, and writes predictions in the BabyLM results layout under
@@ -10,6 +10,9 @@ folder (`.../full_eval/blimp_filtered`, `.../fast_eval/ewok_fast`, `reading/read
 the first line printed says which it found. A split folder, or a task folder inside one or
 named by the release's fast name, decides fast or full by itself; otherwise the evaluation is
 the fast one unless `--full` is given (a lone `comps/` folder is full: COMPS has no fast set).
+
+`--heldout` names a budget split's `heldout/` folder (`<store>/split/<key>/heldout`), whose
+instruction pairs the interactive task scores; without it that task is skipped.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default="results", help="root of the BabyLM results layout")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--finetune-epochs", type=int, default=0, help="0 = the official epochs (10; WSC 30)")
+    parser.add_argument("--heldout", default=None, help="a budget split's heldout/ folder, for the interactive task")
     args = parser.parse_args(argv)
 
     from tqdm import tqdm
@@ -90,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = EvalConfig(eval_dir=args.data, tasks=tasks, fast=fast, batch_size=args.batch_size, finetune_epochs=args.finetune_epochs)
-        report = evaluate(model_dir, cfg, out, progress=step)
+        report = evaluate(model_dir, cfg, out, progress=step, heldout_dir=args.heldout)
     except EvalDataError as e:
         bar.close()
         print(f"error: {e}", file=sys.stderr)

@@ -32,15 +32,16 @@ def _device(threads: int) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def evaluate_into(model_dir: str, eval_cfg: dict, out_dir: str, threads: int = 0) -> dict:
-    """Score `model_dir` on `eval_cfg` into `out_dir` (the BabyLM results layout); its manifest."""
+def evaluate_into(model_dir: str, eval_cfg: dict, out_dir: str, threads: int = 0, heldout_dir: str | None = None) -> dict:
+    """Score `model_dir` on `eval_cfg` (and the held-out instruction pairs in `heldout_dir`, a
+    budget split's `heldout/`) into `out_dir` (the BabyLM results layout); its manifest."""
     from classit_ray.eval.harness import evaluate
 
     device = _device(threads)
-    manifest: dict[str, Any] = {"kind": "eval", "model": model_dir, "eval": eval_cfg}
+    manifest: dict[str, Any] = {"kind": "eval", "model": model_dir, "eval": eval_cfg, "heldout": heldout_dir}
     t0 = time.perf_counter()
     with atomic_dir(out_dir, manifest) as tmp:
-        report = evaluate(model_dir, EvalConfig(**eval_cfg), tmp, device=device)
+        report = evaluate(model_dir, EvalConfig(**eval_cfg), tmp, device=device, heldout_dir=heldout_dir)
         manifest.update(metrics=report.metrics, failed=report.failed, skipped=report.skipped, task_seconds=report.seconds,
                         seconds=time.perf_counter() - t0)
     return manifest

@@ -63,8 +63,9 @@ GLUE_SPLITS = ("train", "valid")
 # --------------------------------------------------------------------------------------- layout
 
 # Task folder name (full_eval or fast_eval release name) -> task.
+# (The interactive task reads a budget split's held-out pairs, not a folder of the evaluation data.)
 TASK_FOLDERS: dict[str, str] = {
-    **{spec.subdir: name for name, spec in TASK_SPECS.items()},
+    **{spec.subdir: name for name, spec in TASK_SPECS.items() if spec.fast_source != "heldout"},
     **{FAST_NAMES[spec.subdir]: name for name, spec in TASK_SPECS.items() if spec.subdir in FAST_NAMES},
 }
 

@@ -2,13 +2,15 @@
 
     results/<model>/<revision>/zero_shot/causal/<task>/<dataset>/predictions.json
     results/<model>/<revision>/finetune/<glue task>/predictions.json
+    results/<model>/<revision>/interactive/heldout/predictions.json   reply NLLs, generated replies
     results/<model>/<revision>/metrics.json          the flat metrics dict, failed and skipped tasks
 
 Each task runs through its registry entry (`classit_ray.eval.registry`), whose runner
 (`classit_ray.eval.runners`) writes its predictions. A task whose data is missing or malformed is
 reported as failed with its one-line message (a GLUE subtask as `glue/<subtask>`); the other
 tasks still run. A task the fast evaluation leaves out (COMPS), or a part of one that a fast set
-lacks, is reported as skipped, not failed. Metric names are stable: `eval/blimp`, `eval/ewok`,
+lacks, is reported as skipped, not failed. The interactive task reads a budget split's held-out
+instruction pairs (`heldout_dir`), not the evaluation data; without them it is skipped. Metric names are stable: `eval/blimp`, `eval/ewok`,
 `eval/comps`, `eval/glue/<task>`, `eval/glue_avg`, `eval/reading_eye`, `eval/ties/<task>`, ...
 """
 
@@ -43,8 +45,10 @@ def evaluate(
     lm: LanguageModel | None = None,
     progress: Callable[[str], None] | None = None,
     device: str = "cpu",
+    heldout_dir: str | Path | None = None,
 ) -> EvalReport:
-    """Evaluate `model_dir` on `cfg.tasks` of the BabyLM data in `cfg.eval_dir`."""
+    """Evaluate `model_dir` on `cfg.tasks` of the BabyLM data in `cfg.eval_dir` (and of the
+    held-out instruction pairs in `heldout_dir`, a budget split's `heldout/`)."""
     if not cfg.eval_dir:
         raise EvalDataError("eval.eval_dir is empty; point it at an evaluation_data/ folder")
     model_dir = Path(model_dir)
@@ -59,9 +63,12 @@ def evaluate(
         name, spec, t0 = task.spec.name, task.spec, time.perf_counter()
         if cfg.fast and spec.fast_source == "skip":
             report.skipped[name] = f"not part of the BabyLM fast evaluation (no {spec.subdir}/ in fast_eval/); run the full one"
+        elif spec.fast_source == "heldout" and heldout_dir is None:
+            report.skipped[name] = "no held-out instruction pairs given (a budget split's heldout/ folder: --heldout)"
         else:
             try:
-                folder = formats.task_dir(cfg.eval_dir, cfg.fast and spec.fast_source == "fast_eval", spec.subdir)
+                folder = (Path(heldout_dir) if spec.fast_source == "heldout"
+                          else formats.task_dir(cfg.eval_dir, cfg.fast and spec.fast_source == "fast_eval", spec.subdir))
                 outcome = task.run(folder, context)
                 report.metrics.update(outcome.metrics)
                 report.failed.update(outcome.failed)

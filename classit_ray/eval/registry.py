@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classit_ray.eval import formats
+from classit_ray.eval.interactive import run_interactive
 from classit_ray.eval.runners import TaskContext, TaskOutcome, run_choice_task, run_glue, run_reading_task
 from classit_ray.eval.tasks import TASK_SPECS, TaskKind, TaskSpec
 from classit_ray.eval.zero_shot import ItemResult, entity_tracking_accuracy, macro_accuracy, wug_spearman
@@ -34,7 +35,7 @@ class Task:
 
 
 _RUNNERS: dict[TaskKind, Callable[[Task, Path, TaskContext], TaskOutcome]] = {
-    "choice": run_choice_task, "reading": run_reading_task, "glue": run_glue,
+    "choice": run_choice_task, "reading": run_reading_task, "glue": run_glue, "interactive": run_interactive,
 }
 
 # The reader, aggregation and parts of each task. GLUE reads its subtasks' files itself (run_glue).
@@ -49,6 +50,7 @@ _CODE: dict[str, tuple] = {
     "comps": (formats.read_comps, macro_accuracy, tuple(f"{stem}.jsonl" for stem in formats.COMPS_FILES)),
     "reading": (formats.read_reading, None),
     "glue": (None, None),
+    "interactive": (None, None),  # reads the split's held-out pairs itself (eval/interactive.py)
 }
 
 # A task of the light table without its code here fails at import, not when it is first evaluated.

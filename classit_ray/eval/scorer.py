@@ -175,9 +175,14 @@ class HFCausalLM:
     # ----------------------------------------------------------------------------- fast scoring
 
     def loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
-        sequences = [([*prefix, *continuation], len(prefix)) for prefix, continuation in self._encode_all(requests)]
+        return self.score_sequences([([*prefix, *continuation], len(prefix)) for prefix, continuation in self._encode_all(requests)])
+
+    def score_sequences(self, sequences: list[tuple[list[int], int]]) -> list[float]:
+        """Summed log-probs of the tokens `ids[first:]` of each (ids, first), already tokenized
+        (`<s>` included where wanted; `first` >= 1): what `loglikelihood` scores once it has
+        tokenized, for callers that build token ids themselves (the instruction template)."""
         rows = sorted(_plan_rows(sequences), key=_Row.width)
-        scores = [0.0] * len(requests)
+        scores = [0.0] * len(sequences)
         batch: list[_Row] = []
         real = 0  # tokens of the batch's rows, without padding
         for row in rows:  # ascending width: the row being added is the widest of its batch

@@ -18,11 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-TaskKind = Literal["choice", "reading", "glue"]
+TaskKind = Literal["choice", "reading", "glue", "interactive"]
 # Where a fast evaluation reads a task: its own folder in fast_eval/; full_eval/ (GLUE: the release
-# ships it only there and fine-tuning has no smaller set); or nowhere, because the official fast
-# evaluation leaves the task out (COMPS), so a fast run lists it as skipped rather than failed.
-FastSource = Literal["fast_eval", "full_eval", "skip"]
+# ships it only there and fine-tuning has no smaller set); nowhere, because the official fast
+# evaluation leaves the task out (COMPS), so a fast run lists it as skipped rather than failed; or
+# not the evaluation data at all but the budget split's held-out instruction pairs (`heldout/`),
+# fast or full alike.
+FastSource = Literal["fast_eval", "full_eval", "skip", "heldout"]
+
+# The CLASS_IT instruction configs. Decided here, the lightest module that needs them (the
+# interactive task names a score per config); `config.InstructSource` is made from this tuple.
+INSTRUCT_CONFIGS = ("switchboard", "simple_wiki")
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,17 @@ TASK_SPECS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     # eval/glue_avg only when every subtask scored: a mean over fewer tasks is not comparable.
     TaskSpec("glue", "glue_filtered", "glue", "accuracy (F1 for mrpc, qqp)",
              {**{f"eval/glue/{t}": True for t in GLUE_TASKS}, "eval/glue_avg": True}, fast_source="full_eval"),
+    # What instruction tuning trains, on the split's held-out pairs (`eval/interactive.py`): the
+    # reply's negative log-likelihood per word under the training template (better lower), and the
+    # greedy reply's accuracy on the questions whose answer is known (better higher).
+    TaskSpec("interactive", "heldout", "interactive", "reply nll per word; generation accuracy",
+             {**{f"eval/interactive_nll/{c}": False for c in INSTRUCT_CONFIGS}, "eval/interactive_gen": True},
+             fast_source="heldout"),
 )}
 
 # The fast zero-shot tasks: scored by the language model alone, with neither fine-tuning nor a
 # regression, and part of the fast evaluation, so cheap enough to run on intermediate checkpoints
-# for learning curves. COMPS is zero-shot too, but only in the full evaluation.
+# for learning curves. COMPS is zero-shot too, but only in the full evaluation. The interactive task
+# is not among them: it measures the instruction template, which no pretraining checkpoint has seen,
+# and the pretrained model's own score (`eval@pretrain`) is already the baseline it is compared to.
 ZERO_SHOT_TASKS = tuple(name for name, spec in TASK_SPECS.items() if spec.kind == "choice" and spec.fast_source == "fast_eval")

@@ -283,17 +283,21 @@ def _hypernym_sentences(cls: str) -> list[str]:
     return first + [f"{_cap(members)} are {HYPERNYMS[cls]}."]
 
 
-def lecture_qa_pair(rng: random.Random) -> tuple[str, str]:
-    """("What does a fox eat?", "A fox eats berries and mice. It lives in the forest."): a question
-    about the KB and a lecture-like answer: the fact asked for, then one or two more."""
+def lecture_qa_item(rng: random.Random) -> tuple[str, str, str]:
+    """("What does a fox eat?", "A fox eats berries and mice. It lives in the forest.", "A fox eats
+    berries and mice."): a question about the KB, a lecture-like reply (the fact asked for, then
+    one or two more, drawn at random), and its known answer: the reply's first sentence, which the
+    question and the KB alone decide."""
     r = rng.random()
     if r < 0.1:
         place = rng.choice(_PLACE_LIST)
-        return f"What lives {PLACES[place]} the {place}?", _residents(place)
+        answer = _residents(place)
+        return f"What lives {PLACES[place]} the {place}?", answer, answer
     if r < 0.2:
         cls = rng.choice(_HYPERNYM_LIST)
         subject = a_hypernym(cls)
-        return f"What is {subject}?", " ".join(_hypernym_sentences(cls))
+        sentences = _hypernym_sentences(cls)
+        return f"What is {subject}?", " ".join(sentences), sentences[0]
     noun = rng.choice(_FACT_NOUNS)
     relations = [rel for rel in _FACT_RELATIONS[noun] if rel in LECTURE_QUESTIONS]
     asked = rng.choice(relations)
@@ -304,7 +308,13 @@ def lecture_qa_pair(rng: random.Random) -> tuple[str, str]:
     pronoun = "They" if plural else "It"
     for extra in rng.sample([rel for rel in relations if rel != asked], rng.randint(1, 2)):
         sentences.append(f"{pronoun} {facts[extra][plural]}.")
-    return LECTURE_QUESTIONS[asked][plural].format(subject), " ".join(sentences)
+    return LECTURE_QUESTIONS[asked][plural].format(subject), " ".join(sentences), sentences[0]
+
+
+def lecture_qa_pair(rng: random.Random) -> tuple[str, str]:
+    """(question, reply) of `lecture_qa_item`, with the same draws."""
+    question, reply, _ = lecture_qa_item(rng)
+    return question, reply
 
 
 def _paragraphs(rng: random.Random, sentences: list[str]) -> list[str]:

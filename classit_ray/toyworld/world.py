@@ -6,7 +6,7 @@ written in the *real* BabyLM layout and line formats (FORMATS.md) so that the co
 exercise is the one real data takes:
 
     OUT/train_toy/{bnc_spoken,childes,gutenberg,open_subtitles,simple_wiki,switchboard}.train
-    OUT/class_it/{switchboard,simple_wiki}/train-00000-of-00001.parquet   (prompt, reply, source, text)
+    OUT/class_it/{switchboard,simple_wiki}/train-00000-of-00001.parquet   (prompt, reply, source, text, answer)
     OUT/evaluation_data/{full_eval,fast_eval}/...                         (see evaldata.py)
     OUT/toyworld.json                                                     (what was generated)
 
@@ -31,7 +31,7 @@ from classit_ray.atomic import atomic_dir, atomic_write_json, read_json
 from classit_ray.config import BABYLM_SOURCES
 from classit_ray.data import class_it
 from classit_ray.toyworld.grammar import (
-    childes_exchange, dialogue, entity_tracking_story, lecture_qa_pair, nonce_paragraph,
+    childes_exchange, dialogue, entity_tracking_story, lecture_qa_item, nonce_paragraph,
     story_paragraph, wiki_article,
 )
 from classit_ray.data.instruct_pairs.switchboard import TurnRules, iter_turns, turn_pairs
@@ -101,16 +101,18 @@ SOURCE_LINES = {"bnc_spoken": _bnc_spoken_lines, "childes": _childes_lines, "gut
                 "switchboard": _switchboard_lines}
 
 
-def _switchboard_pairs(rng: random.Random) -> Iterator[tuple[str, str]]:
+# Pairs as (prompt, reply, answer): the known answer a reply must state, "" where none is known.
+def _switchboard_pairs(rng: random.Random) -> Iterator[tuple[str, str, str]]:
     while True:  # pairs within one conversation only: the next one starts a new topic
-        # CLASS_IT's rule, unfiltered: each turn prompts the other speaker's next turn.
+        # CLASS_IT's rule, unfiltered: each turn prompts the other speaker's next turn. A turn's
+        # fillers and backchannels are drawn at random, so no reply has one right wording.
         conversation = _conversation(rng, 2 * rng.randint(3, 10), filler_rate=0.4)
-        yield from turn_pairs(iter_turns(conversation), TurnRules.unfiltered())
+        yield from ((prompt, reply, "") for prompt, reply in turn_pairs(iter_turns(conversation), TurnRules.unfiltered()))
 
 
-def _simple_wiki_pairs(rng: random.Random) -> Iterator[tuple[str, str]]:
+def _simple_wiki_pairs(rng: random.Random) -> Iterator[tuple[str, str, str]]:
     while True:
-        yield lecture_qa_pair(rng)
+        yield lecture_qa_item(rng)
 
 
 INSTRUCT_PAIRS = {"switchboard": _switchboard_pairs, "simple_wiki": _simple_wiki_pairs}
@@ -139,24 +141,27 @@ def _write_lines(path: Path, lines: Iterator[str], budget: int) -> int:
     return words
 
 
-def _write_pairs(path: Path, config: str, pairs: Iterator[tuple[str, str]], budget: int) -> tuple[int, int]:
-    """Write pairs as CLASS_IT parquet until `budget` prompt+reply words; return (pairs, words)."""
+def _write_pairs(path: Path, config: str, pairs: Iterator[tuple[str, str, str]], budget: int) -> tuple[int, int]:
+    """Write pairs as CLASS_IT parquet with their known answers until `budget` prompt+reply words;
+    return (pairs, words)."""
     path.parent.mkdir(parents=True)
     n_pairs = words = 0
     prompts: list[str] = []
     replies: list[str] = []
-    with pq.ParquetWriter(path, class_it.SCHEMA) as writer:
-        for prompt, reply in pairs:
+    answers: list[str] = []
+    with pq.ParquetWriter(path, class_it.ANSWERED_SCHEMA) as writer:
+        for prompt, reply, answer in pairs:
             prompts.append(prompt)
             replies.append(reply)
+            answers.append(answer)
             n_pairs += 1
             words += class_it.pair_words(prompt, reply)
             if words >= budget:
                 break
             if len(prompts) >= _PARQUET_BATCH:
-                writer.write_table(class_it.pair_table(prompts, replies, config))
-                prompts, replies = [], []
-        writer.write_table(class_it.pair_table(prompts, replies, config))
+                writer.write_table(class_it.pair_table(prompts, replies, config, answers))
+                prompts, replies, answers = [], [], []
+        writer.write_table(class_it.pair_table(prompts, replies, config, answers))
     return n_pairs, words
 
 
