@@ -22,14 +22,16 @@ from classit_ray.atomic import atomic_dir, atomic_write_json, read_manifest
 from classit_ray.config import CHECKPOINT_SETS, EvalConfig, checkpoint_millions
 
 
-def _device(threads: int) -> str:
+def _device(threads: int) -> tuple[str, int]:
+    """(the device to score on, the torch threads it scores with). The thread count goes into the
+    manifest: on CPU it decides the last bits of a score (README, "Reproducibility")."""
     import torch
 
     from classit_ray.runtime import set_torch_threads
 
     if threads:
         set_torch_threads(threads)
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return ("cuda" if torch.cuda.is_available() else "cpu"), torch.get_num_threads()
 
 
 def evaluate_into(model_dir: str, eval_cfg: dict, out_dir: str, threads: int = 0, heldout_dir: str | None = None) -> dict:
@@ -37,8 +39,9 @@ def evaluate_into(model_dir: str, eval_cfg: dict, out_dir: str, threads: int = 0
     budget split's `heldout/`) into `out_dir` (the BabyLM results layout); its manifest."""
     from classit_ray.eval.harness import evaluate
 
-    device = _device(threads)
-    manifest: dict[str, Any] = {"kind": "eval", "model": model_dir, "eval": eval_cfg, "heldout": heldout_dir}
+    device, torch_threads = _device(threads)
+    manifest: dict[str, Any] = {"kind": "eval", "model": model_dir, "eval": eval_cfg, "heldout": heldout_dir,
+                                "device": device, "torch_threads": torch_threads}
     t0 = time.perf_counter()
     with atomic_dir(out_dir, manifest) as tmp:
         report = evaluate(model_dir, EvalConfig(**eval_cfg), tmp, device=device, heldout_dir=heldout_dir)
@@ -69,9 +72,10 @@ def curve_into(stage_dir: str, selection: list[str], eval_cfg: dict, out_dir: st
     from classit_ray.eval.harness import evaluate
     from classit_ray.train.checkpoint import read_state
 
-    device = _device(threads)
+    device, torch_threads = _device(threads)
     names = chosen_checkpoints(stage_dir, selection)
-    manifest: dict[str, Any] = {"kind": "curve", "stage": stage_dir, "eval": eval_cfg, "checkpoints": names}
+    manifest: dict[str, Any] = {"kind": "curve", "stage": stage_dir, "eval": eval_cfg, "checkpoints": names, "device": device,
+                                "torch_threads": torch_threads}
     t0 = time.perf_counter()
     with atomic_dir(out_dir, manifest) as tmp:
         points, failed, skipped = [], {}, {}

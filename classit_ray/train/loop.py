@@ -235,7 +235,9 @@ def _report(spec: StageSpec, model, optimizer, position: Position, metrics: dict
         ray.train.report(metrics)
         return
     state = {"spec": asdict(spec), "position": asdict(position), "checkpoint_name": name, "preset": spec.preset,
-             "tokenizer_sha256": spec.tokenizer_sha256, "metrics": metrics, "versions": _versions()}
+             "tokenizer_sha256": spec.tokenizer_sha256, "metrics": metrics, "versions": _versions(),
+             # On CPU the intra-op thread count decides the last bits of every step (README, "Reproducibility").
+             "device": str(next(model.parameters()).device), "torch_threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as directory:
         save_checkpoint(directory, model, spec.tokenizer_dir, state, optimizer)
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory), checkpoint_dir_name=name)
