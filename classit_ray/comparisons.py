@@ -16,7 +16,8 @@ the instruction fraction), and each comparison is read from the pairs' differenc
   likely to carry either sign, so p is the share of the 2^n sign assignments whose |mean| is at
   least the observed one, the observed one included. Exact up to EXACT_MAX_PAIRS pairs; beyond, it
   draws N_RANDOM_FLIPS assignments with a fixed seed and p = (1 + hits) / (1 + draws). With n pairs
-  p >= 2 / 2^n: 5 pairs or fewer cannot reach p < 0.05 whatever the data;
+  p >= 2 / 2^n: 5 pairs or fewer cannot reach p < 0.05 whatever the data, and Holm's adjustment
+  over m comparisons needs m · 2 / 2^n < 0.05 (the report says so where that fails: `p_floor`);
 - Holm's adjustment within the two families of one report: the global z of every comparison (the
   paper's questions), and every comparison × task (where the effect lies). Each family's chance
   of any false "detectable" is at most ALPHA.
@@ -48,7 +49,18 @@ N_RANDOM_FLIPS = 20_000
 # the measure; `unpaired`: trials of a or b without a partner, left out; `better`: pairs in which a
 # is better, `ties`: pairs with a difference of exactly 0; `note`: why there is no interval or test.
 COMPARISON_COLUMNS = ("a", "b", "question", "measure", "family", "paired_by", "pairs", "unpaired", "mean",
-                      "ci_low", "ci_high", "p", "p_holm", "better", "ties", "note")
+                      "ci_low", "ci_high", "p", "p_holm", "p_floor", "better", "ties", "note")
+
+
+def smallest_p(n: int) -> float:
+    """The smallest two-sided sign-flip p that n pairs can give, whatever the data: 2 / 2^n exact
+    (only all-plus and all-minus reach the largest |mean|); 1 / (1 + draws) when drawn."""
+    return 2.0 / 2 ** n if n <= EXACT_MAX_PAIRS else 1.0 / (1 + N_RANDOM_FLIPS)
+
+
+def pairs_needed(m: int, alpha: float = ALPHA) -> int:
+    """The fewest pairs with which one of `m` Holm-adjusted comparisons can reach p < alpha."""
+    return next(n for n in range(2, EXACT_MAX_PAIRS + 2) if m * smallest_p(n) < alpha)
 
 
 def _clean(diffs) -> np.ndarray:
@@ -192,6 +204,9 @@ def paired_comparisons(df: pd.DataFrame, factor: str = FACTOR, baseline=BASELINE
     table["p_holm"] = np.nan
     for _, family in table.groupby("family"):
         table.loc[family.index, "p_holm"] = holm(family["p"].to_numpy(dtype=float))
+        # The best this comparison could do: the family's smallest p, which Holm multiplies by its size.
+        tested = family["p"].notna().sum()
+        table.loc[family.index, "p_floor"] = [min(1.0, tested * smallest_p(int(n))) for n in family["pairs"]]
     return table
 
 
@@ -229,7 +244,8 @@ def describe(row: Mapping, alpha: float = ALPHA) -> str:
         numbers += f" ({int(row['unpaired'])} unpaired trial{'s' if row['unpaired'] != 1 else ''} left out)"
     if row["p_holm"] < alpha:
         return f"{head}: {numbers}: {row['a'] if row['mean'] > 0 else row['b']} is better."
-    floor = f"; {n} pairs cannot reach p < {alpha:g}" if 2.0 / 2 ** n >= alpha else ""
+    floor = (f"; with {n} pairs the smallest Holm-adjusted p this comparison could reach is {row['p_floor']:.2g}"
+             if row["p_floor"] >= alpha else "")
     return f"{head}: no detectable difference ({numbers}{floor})."
 
 
@@ -249,6 +265,19 @@ def _findings_of(table: pd.DataFrame, alpha: float) -> list[str]:
     return lines
 
 
+def _power(table: pd.DataFrame, alpha: float) -> list[str]:
+    """A paragraph when no global comparison could be detectable whatever the data: too few pairs
+    for the sign-flip test under Holm's adjustment, and how many it would take."""
+    tested = table[(table["measure"] == GLOBAL) & table["p"].notna()]
+    if tested.empty or (tested["p_floor"] < alpha).any():
+        return []
+    n, m = int(tested["pairs"].max()), len(tested)
+    return [f"**Power.** With {n} pairs per comparison and {m} comparisons, the smallest Holm-adjusted p any "
+            f"comparison could reach is {tested['p_floor'].min():.2g}, so none can be detectable whatever the data; "
+            f"it takes at least {pairs_needed(m, alpha)} pairs (more seeds: `--seeds`). The intervals still bound "
+            "each effect.", ""]
+
+
 def findings(table: pd.DataFrame, factor: str = FACTOR, baseline=BASELINE, alpha: float = ALPHA) -> list[str]:
     """The findings as markdown lines: what the numbers are, then "does instruction tuning help?"
     (each curriculum against the baseline) and "which curriculum is better?" (pairs of curricula),
@@ -262,6 +291,7 @@ def findings(table: pd.DataFrame, factor: str = FACTOR, baseline=BASELINE, alpha
              "between-trial standard deviations, tasks in their own units), then its 95% t-interval, the two-sided "
              "sign-flip p-value with Holm's adjustment (over the global z of all comparisons, and separately over all "
              f"comparisons × tasks) and the number of pairs. \"Detectable\" means an adjusted p < {alpha:g}.", "",
+             *_power(table, alpha),
              f"**Does instruction tuning help?** Each curriculum against `{baseline}`, the pretrained model.", ""]
     against = table[table["question"] == "baseline"]
     lines += _findings_of(against, alpha) if len(against) else [

@@ -30,7 +30,9 @@ def build() -> StudyDefinition:
         # Axes that change the pretraining first: Tune varies the first axis fastest, so trials
         # started together need different pretrainings instead of waiting for one.
         "model.preset": ["tiny", "tiny-deep"],
-        "seed": [0],
+        # Three seeds: the fewest that give a paired comparison a spread to test against (each
+        # (size, seed) pair is one observation of a curriculum's effect); --seeds N changes it.
+        "seed": [0, 1, 2],
         "instruct.curriculum": ["merged", "switchboard>wiki", "wiki>switchboard"],
         "budget.instruct_fraction": [0.087],  # the paper: 8.7M of ~100M words
     })

@@ -300,7 +300,7 @@ def test_notebook_runs_on_a_hand_made_study(make, tmp_path):
     if make is _staged_study:
         # the two z figures (the fraction does not vary), consistency, gain/forgetting and the curves
         assert "gain_ci_low" in outputs and "chck_2M" in outputs and outputs.count("image/png") == 5
-        assert "merged vs none, global z: no detectable difference" in outputs and "3 pairs cannot reach p < 0.05" in outputs
+        assert "merged vs none, global z: no detectable difference" in outputs and "could reach is 1)" in outputs
     else:
         assert "no gain or forgetting" in outputs and "no learning curves" in outputs and "no consistency figure" in outputs
         assert "has no `instruct.curriculum` = `none` trials" in outputs
@@ -447,13 +447,24 @@ def test_paired_comparisons_by_hand():
 
 def test_describe_states_the_numbers_or_no_detectable_difference():
     row = {"a": "wiki>switchboard", "b": "merged", "measure": comparisons.GLOBAL, "pairs": 6, "unpaired": 0,
-           "mean": 0.31, "ci_low": 0.05, "ci_high": 0.58, "p": 0.01, "p_holm": 0.03, "note": ""}
+           "mean": 0.31, "ci_low": 0.05, "ci_high": 0.58, "p": 0.01, "p_holm": 0.03, "p_floor": 0.03, "note": ""}
     assert comparisons.describe(row) == ("wiki>switchboard vs merged, global z: +0.31 [+0.05, +0.58], p = 0.03 (Holm), "
                                          "6 pairs: wiki>switchboard is better.")
-    row.update(pairs=3, unpaired=1, mean=0.1, ci_low=-0.2, ci_high=0.4, p=0.25, p_holm=0.75)
+    row.update(pairs=3, unpaired=1, mean=0.1, ci_low=-0.2, ci_high=0.4, p=0.25, p_holm=0.75, p_floor=0.75)
     assert comparisons.describe(row) == ("wiki>switchboard vs merged, global z: no detectable difference (+0.10 "
                                          "[-0.20, +0.40], p = 0.75 (Holm), 3 pairs (1 unpaired trial left out); "
-                                         "3 pairs cannot reach p < 0.05).")
+                                         "with 3 pairs the smallest Holm-adjusted p this comparison could reach is 0.75).")
+
+
+def test_power_says_when_no_comparison_can_be_detectable():
+    """With n pairs the sign-flip p is at least 2 / 2^n, and Holm multiplies the smallest of m by m:
+    6 pairs (2 sizes × 3 seeds) over 6 comparisons reach 6 · 2/64 = 0.19 at best; 8 pairs reach 0.047."""
+    assert comparisons.smallest_p(6) == 2 / 64 and comparisons.pairs_needed(6) == 8 and comparisons.pairs_needed(1) == 6
+    table = pd.DataFrame([{"measure": comparisons.GLOBAL, "p": 1 / 32, "pairs": 6, "p_floor": 6 * 2 / 64}] * 6)
+    [line, _] = comparisons._power(table, 0.05)
+    assert "With 6 pairs per comparison and 6 comparisons, the smallest Holm-adjusted p any comparison could reach is 0.19" in line
+    assert "at least 8 pairs" in line
+    assert comparisons._power(table.assign(pairs=8, p_floor=6 * 2 / 256), 0.05) == []
 
 
 def test_findings_answer_the_questions_in_sentences():
