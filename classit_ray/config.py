@@ -179,8 +179,15 @@ class PretrainConfig(OptimizerConfig.with_defaults(epochs=8, lr=3e-3, warmup_ste
     shard_rows: int = 4096  # sequences per parquet shard file
 
 
+# The toy instruction recipe, set by one principle rather than by what it gives (issue 16; the
+# measurements are in bench/RESULTS.md, "Post-tuning grammar collapse"): keep the paper-scale
+# recipe's ratios to pretraining. Learning rate: recipes.PAPER tunes at 5e-5 after pretraining at
+# 6e-4, 1/12, so the toy tunes at 3e-3 / 12 = 2.5e-4 (it was 1e-3, 1/3). Token passes: 10
+# instruction epochs after 8 pretraining ones, as the paper, which with the paper's 8.7%
+# instruction words gives the paper's ratio of instruction to pretraining tokens (0.12).
+# tests/test_config.py checks both ratios against recipes.PAPER.
 @dataclass
-class InstructConfig(OptimizerConfig.with_defaults(epochs=10, lr=1e-3, warmup_steps=10, weight_decay=0.0)):
+class InstructConfig(OptimizerConfig.with_defaults(epochs=10, lr=2.5e-4, warmup_steps=10, weight_decay=0.0)):
     curriculum: Curriculum = "merged"  # see CURRICULA; "none" = the pretrained model, no instruction tuning
     loss_on: LossOn = "reply"
     max_len: int = 128  # a rendered pair longer than this is truncated (reply side last)

@@ -75,12 +75,21 @@ def test_the_stage_sections_share_one_optimizer_dataclass():
     # Only the defaults differ, as intended.
     pretrain, instruct = OptimizerConfig.of(PretrainConfig()), OptimizerConfig.of(InstructConfig())
     assert (pretrain.lr, pretrain.epochs, pretrain.warmup_steps, pretrain.weight_decay) == (3e-3, 8, 20, 0.1)
-    assert (instruct.lr, instruct.epochs, instruct.warmup_steps, instruct.weight_decay) == (1e-3, 10, 10, 0.0)
-    assert dataclasses.replace(pretrain, lr=1e-3, epochs=10, warmup_steps=10, weight_decay=0.0) == instruct
+    assert (instruct.lr, instruct.epochs, instruct.warmup_steps, instruct.weight_decay) == (2.5e-4, 10, 10, 0.0)
+    assert dataclasses.replace(pretrain, lr=2.5e-4, epochs=10, warmup_steps=10, weight_decay=0.0) == instruct
     # Every shared field is range-checked in both sections.
     problems = problems_of({stage: {"lr": 0.0, "max_steps": -1} for stage in ("pretrain", "instruct")})
     for path in ("pretrain.lr", "instruct.lr", "pretrain.max_steps", "instruct.max_steps"):
         assert_one_problem_containing(problems, f"{path}: expected")
+
+
+def test_the_toy_instruction_recipe_keeps_the_paper_recipes_ratios_to_pretraining():
+    # Issue 16: the toy recipe is set by the paper-scale recipe's ratios, not by what it gives.
+    from classit_ray.recipes import PAPER
+
+    cfg, paper = Config(), PAPER.overrides
+    assert cfg.instruct.lr / cfg.pretrain.lr == pytest.approx(paper["instruct.lr"] / paper["pretrain.lr"])
+    assert (cfg.instruct.epochs, cfg.pretrain.epochs) == (paper["instruct.epochs"], paper["pretrain.epochs"])
 
 
 def test_dict_round_trip_is_plain_builtins():
