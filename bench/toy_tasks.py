@@ -17,7 +17,7 @@ For each toy task, three numbers in the task's own metric, on the split the defa
   item, which then earns tie credit). WUG: Spearman of the generator's noiseless rule against the
   noisy ratings it wrote. Reading: ΔR² of the bigram surprisal the reading times were simulated
   from. GLUE: a reference classifier (L2 logistic regression on each field's words and bigrams,
-  the words the fields share and the word pairs across fields), trained on the toy train split
+  how the fields overlap, the word pairs across them and where one's words sit in the other), trained on the toy train split
   and scored on the same eval split with the same metric.
 - **default**: each `--model`, evaluated by the harness with the default EvalConfig (GLUE once per
   `--finetune-epochs`, 0 = the official epochs).
@@ -132,17 +132,30 @@ class TrueSurprisalLM:
         return out
 
 
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word  # eats/eat, worms/worm
+
+
 def _features(row: dict, fields: tuple[str, ...]) -> list[str]:
-    """Each field's words and bigrams, the words two fields share, and the word pairs across fields."""
+    """Each field's words and bigrams; for each two fields, the (stemmed) words they share, those
+    only one has, how many words of one the other lacks, the word pairs across them, and where a
+    word of one sits in the other (first/middle/last third), with each word of that other field."""
     words = [[w for w in (normalize(t) for t in str(row[f]).split()) if w] for f in fields]
+    stems = [[_stem(w) for w in ws] for ws in words]
     feats = []
     for k, ws in enumerate(words):
         feats += [f"{k}:{w}" for w in ws] + [f"{k}:{a}_{b}" for a, b in zip(ws, ws[1:])]
-    for i in range(len(words)):
-        for j in range(i + 1, len(words)):
-            a, b = set(words[i]), set(words[j])
-            feats += [f"shared{i}{j}:{w}" for w in a & b] + [f"only{i}{j}:{w}" for w in a ^ b]
-            feats += [f"pair{i}{j}:{x}|{y}" for x in a for y in b]
+    for i in range(len(fields)):
+        for j in range(len(fields)):
+            if i == j:
+                continue
+            a, b = set(stems[i]), set(stems[j])
+            feats.append(f"lacks{i}{j}:{min(len(a - b), 3)}")  # words of field i missing from field j
+            positions = {3 * stems[j].index(w) // len(stems[j]) for w in a & b}
+            feats += [f"at{i}{j}:{p}|{w}" for p in positions for w in b]
+            if i < j:
+                feats += [f"shared{i}{j}:{w}" for w in a & b] + [f"only{i}{j}:{w}" for w in a ^ b]
+                feats += [f"pair{i}{j}:{x}|{y}" for x in a for y in b]
     return feats
 
 
