@@ -22,7 +22,6 @@ def build() -> StudyDefinition:
     base = apply_overrides(Config(), {
         "study.name": "budget_split",
         "instruct.curriculum": "merged",
-        "eval.finetune_epochs": 1,
     })
     return StudyDefinition(base, grid={
         "budget.instruct_fraction": [0.05, 0.1, 0.2, 0.4],

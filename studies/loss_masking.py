@@ -18,7 +18,6 @@ from classit_ray.study.definition import StudyDefinition
 def build() -> StudyDefinition:
     base = apply_overrides(Config(), {
         "study.name": "loss_masking",
-        "eval.finetune_epochs": 1,
     })
     return StudyDefinition(base, grid={
         "seed": [0],

@@ -26,7 +26,7 @@ ZERO_SHOT = {  # reader, folder, (full, fast) item counts
     "ewok": (read_ewok, "ewok_filtered", (600, 180)),
     "entity_tracking": (read_entity_tracking, "entity_tracking", (450, 144)),
     "wug_adj": (lambda f: read_wug(f, "wug_adj"), "wug_adj_nominalization", (200, 200)),
-    "wug_past": (lambda f: read_wug(f, "wug_past"), "wug_past_tense", (50, 50)),
+    "wug_past": (lambda f: read_wug(f, "wug_past"), "wug_past_tense", (200, 200)),
 }
 
 
@@ -163,6 +163,32 @@ def test_comps_is_in_full_eval_alone_and_its_property_holds_of_the_acceptable_co
                     assert said[prefix.split()[-1]] == concept and prefix.startswith(tuple(f"A {w}" for w in said)), row
             if stem != "comps_base":
                 assert (row["prefix_acceptable"].count(". ") == 1) == (stem == "comps_wugs")
+
+
+def _bench_toy_tasks():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("toy_tasks", Path(__file__).parents[1] / "bench" / "toy_tasks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_toy_task_can_be_learned_from_its_own_data(eval_dir):
+    """The ceilings of bench/toy_tasks.py: the generator's labels never contradict each other (an
+    oracle of them scores 1 on every choice task), the WUG ratings follow their rule far beyond
+    what their item count can tell from chance (2 standard errors), and a bag-of-words reference
+    trained on each GLUE train split beats chance on its eval split by more than 2 standard errors."""
+    bench = _bench_toy_tasks()
+    for task in ("blimp", "blimp_supplement", "ewok", "entity_tracking", "comps"):
+        assert bench.choice_ceiling(eval_dir, task) == (1.0, 0), task
+    for task in ("wug_adj", "wug_past"):
+        n = len(bench._items(eval_dir, task))
+        assert bench.choice_ceiling(eval_dir, task)[0] > 0.7 > 4 / (n - 1) ** 0.5, task
+    glue = task_dir(eval_dir, False, "glue_filtered")
+    for task in GLUE_FIELDS:
+        train, valid = read_glue(glue, task)
+        chance = bench.glue_chance(train, valid, task)
+        assert bench.reference_classifier(train, valid, task) > chance + 2 * (0.25 / len(valid)) ** 0.5, task
 
 
 def test_wug_ratios_follow_the_regular_rule(eval_dir):
