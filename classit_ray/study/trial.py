@@ -131,20 +131,20 @@ def cell_trainable(config: dict, base: dict | None = None, work_dir: str = "", t
     """The Tune function: one trial = one cell. Reports the cell's results row once, at the end
     (and, with ASHA, instruct/loss as instruction tuning goes); tells `events` (the study
     console's actor, `study/console.py`) of each stage as it ends."""
+    import ray
     from ray import tune
 
     from classit_ray.study.console import node_event
 
     cell = config.get(CELL, config)  # a grid cell, or Optuna's flat point
     cfg = cell_config(config_from_dict(base), cell)
-    on_node = None if events is None else (lambda run: events.add.remote(node_event(dict(cell), run)))
+    # Waited for (a few ms, once per stage), so the driver has every stage's event before the trial's end.
+    on_node = None if events is None else (lambda run: ray.get(events.add.remote(node_event(dict(cell), run))))
     callbacks = ()
     if asha:
         from ray.tune.integration.ray_train import TuneReportCallback
 
         callbacks = (TuneReportCallback(),)
-    import ray
-
     host = start_stage_host()
     try:
         row = run_cell(cfg, Path(work_dir), threads=threads, callbacks=callbacks, run=hosted(host), on_node=on_node)
