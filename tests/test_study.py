@@ -334,9 +334,14 @@ def test_the_console_counts_unique_stages_and_estimates_what_is_left():
 
     from classit_ray.study.console import StudyConsole
 
+    from classit_ray.study.console import cell_id
+
     out = io.StringIO()
-    console = StudyConsole({"instruct.curriculum"}, {"d": "split", "p": "pretrain", "i1": "instruct", "i2": "instruct"}, {"d"}, 2, out)
     merged = {"model.preset": "tiny", "seed": 0, "instruct.curriculum": "merged"}
+    other = {**merged, "instruct.curriculum": "none"}
+    stages = {"d": "split", "p": "pretrain", "i1": "instruct", "i2": "instruct", "x": "split"}
+    console = StudyConsole({"instruct.curriculum"}, stages, {"d"}, 3, out,
+                           cell_stages={cell_id(merged): {"d", "p", "i1"}, cell_id(other): {"d", "x", "i2"}})
     event = dict(cell=merged, executed=True, seconds=30.0)
     console.stage({**event, "key": "p", "kind": "pretrain", "label": "pretrain"})
     console.stage({**event, "key": "i1", "kind": "instruct", "label": "instruct 1/1", "seconds": 10.0})
@@ -344,12 +349,14 @@ def test_the_console_counts_unique_stages_and_estimates_what_is_left():
     console.trial(merged, 45.0)
     lines = out.getvalue().splitlines()
     assert lines[0] == "tiny · seed 0: pretrain done in 30 s" and lines[1] == "tiny · merged · seed 0: instruct 1/1 done in 10 s"
-    assert lines[2].startswith("tiny · merged · seed 0: cell done in 45 s (3 stages: 2 run here, 1 reused)   [3/4 stages, 1/2 cells, ETA ")
-    # One instruct stage (10 s) is left of 40 s of work done: the ETA is a quarter of the time so far.
+    assert lines[2].startswith("tiny · merged · seed 0: cell done in 45 s (3 stages: 2 run here, 1 reused)   [3/5 stages, 1/3 cells, ETA ")
+    # An instruct stage (10 s) and a split (the mean of all kinds, 20 s) are left of 40 s of work
+    # done: the ETA is 30/40 of the time so far.
     console.t0 = time.perf_counter() - 100
-    assert console.eta() == pytest.approx(100 * 10 / 40, rel=0.01)
-    console.trial({**merged, "instruct.curriculum": "none"}, None, error="ValueError: bad", traceback="/x/error.txt")
-    assert out.getvalue().splitlines()[-1].startswith("FAILED tiny · none · seed 0: ValueError: bad (traceback: /x/error.txt)   [")
+    assert console.eta() == pytest.approx(100 * 30 / 40, rel=0.01)
+    # A failed cell's stages that no other cell needs are no longer counted.
+    console.trial(other, None, error="ValueError: bad", traceback="/x/error.txt")
+    assert out.getvalue().splitlines()[-1].startswith("FAILED tiny · none · seed 0: ValueError: bad (traceback: /x/error.txt)   [3/3 stages, 2/3 cells, ")
 
 
 _KILLABLE_DRIVER = """

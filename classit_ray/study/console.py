@@ -23,7 +23,9 @@ Train's controller), Ray's and Tune's driver-side loggers — goes to `<study>/l
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -112,8 +114,9 @@ class StudyConsole:
     kind has taken so far in this study."""
 
     def __init__(self, varying: set[str] | None, stages: dict[str, str], done_before: set[str], trials: int,
-                 out: TextIO | None = None):
-        self.varying, self.stages, self.trials = varying, stages, trials
+                 out: TextIO | None = None, cell_stages: dict[str, set[str]] | None = None):
+        self.varying, self.stages, self.trials = varying, dict(stages), trials
+        self.cell_stages = dict(cell_stages or {})  # cell_id -> its stages' keys: a failed cell's are no longer to come
         self.out = out or sys.stdout
         self.finished: set[str] = set(done_before) & set(stages)
         self._before = set(self.finished)
@@ -128,20 +131,26 @@ class StudyConsole:
 
     def stage(self, event: dict) -> None:
         key, kind = event["key"], event["kind"]
-        self._per_trial.setdefault(_cell_id(event["cell"]), []).append(event)
+        self._per_trial.setdefault(cell_id(event["cell"]), []).append(event)
         self.finished.add(key)
         if not event["executed"]:
             return
         self._kind_seconds.setdefault(kind, []).append(event["seconds"])
-        if kind in _OWN_LINE:
+        if kind == "toyworld":  # the same for every cell
+            self.print(f"[study] toy world generated in {duration(event['seconds'])}")
+        elif kind in _OWN_LINE:
             self.print(f"{cell_words(event['cell'], self.varying, shared=kind in _SHARED)}: {event['label']} done in "
                        f"{duration(event['seconds'])}")
 
     def trial(self, cell: dict[str, Any], seconds: float | None, error: str = "", traceback: str = "") -> None:
         self.trials_done += 1
-        events = self._per_trial.pop(_cell_id(cell), [])
+        events = self._per_trial.pop(cell_id(cell), [])
         words = cell_words(cell, self.varying)
-        if error:
+        mine = self.cell_stages.pop(cell_id(cell), set())
+        if error:  # its stages that no other cell still needs will not run
+            needed = set().union(*self.cell_stages.values())
+            for key in mine - self.finished - needed:
+                self.stages.pop(key, None)
             where = f" (traceback: {traceback})" if traceback else ""
             self.print(f"FAILED {words}: {error}{where}   {self.progress_text()}")
             return
@@ -170,6 +179,8 @@ class StudyConsole:
         """Elapsed × remaining work / work done, each stage weighted by its kind's mean seconds
         (a kind not yet seen weighs the mean of all); by trials when the stages are not known."""
         elapsed = time.perf_counter() - self.t0
+        if self.trials_done >= self.trials:
+            return 0.0
         if not self.stages:
             return elapsed * (self.trials - self.trials_done) / self.trials_done if self.trials_done else None
         means = {k: sum(v) / len(v) for k, v in self._kind_seconds.items()}
@@ -182,7 +193,7 @@ class StudyConsole:
         return elapsed * left / done if done else None
 
 
-def _cell_id(cell: dict[str, Any]) -> str:
+def cell_id(cell: dict[str, Any]) -> str:
     return repr(sorted(cell.items()))
 
 
@@ -219,7 +230,10 @@ def tune_callback(console: StudyConsole, events, cell_of):
         def on_trial_error(self, iteration, trials, trial, **info):
             self._drain()
             self._started.pop(trial.trial_id, None)
-            console.trial(cell_of(trial), None, error=_error_line(trial), traceback=trial.error_file or "")
+            # The error file is written here first and copied to the study's storage with the trial:
+            # name the copy that stays.
+            where = f"{trial.path}/{Path(trial.error_file).name}" if trial.error_file and trial.path else trial.error_file or ""
+            console.trial(cell_of(trial), None, error=_error_line(trial), traceback=where)
 
         def on_experiment_end(self, trials, **info):
             self._drain()
@@ -234,7 +248,14 @@ def _error_line(trial) -> str:
     except OSError:
         text = []
     lines = [line for line in text if line.strip() and not line.startswith((" ", "Traceback", "The above"))]
-    return lines[-1].strip() if lines else "failed (no error text)"
+    return one_line_error(lines[-1]) if lines else "failed (no error text)"
+
+
+def one_line_error(text: str, limit: int = 200) -> str:
+    """`BudgetError: ...` from `classit_ray.data.budget.BudgetError: ...`, cut to `limit` characters
+    (the traceback file has the rest)."""
+    text = re.sub(r"^(?:\w+\.)+(\w+:)", r"\1", text.strip())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ---- raw output to files -------------------------------------------------------------------------
@@ -244,7 +265,10 @@ class RawLogs:
     - `workers.log`: every line Ray workers print (the training loops, Ray Data, Ray Train's
       controller, the stage hosts), as Ray forwards them to the driver (`log_to_driver`); on a
       cluster that is every node's output, in one file;
-    - `driver.log`: the `ray.*` loggers of this process (Ray core, Tune, Ray Data, Ray Train).
+    - `driver.log`: the `ray.*` loggers of this process (Ray core, Tune, Ray Data, Ray Train), and
+      whatever else this process prints to stdout once Ray is up: Tune's reporter prints its
+      tables and trial errors even at `verbose=0`. The study's own lines go to `terminal`, the
+      stdout from before.
 
     Use as a context manager around `ray.init` and the run, calling `ray_started()` once Ray is
     up (Ray installs its worker-output printer when it connects). With `verbose` nothing moves.
@@ -258,9 +282,12 @@ class RawLogs:
         self._dispatcher = None
         self._workers_log: TextIO | None = None
         self._handler: logging.Handler | None = None
+        self._stdout: contextlib.AbstractContextManager | None = None
+        self.terminal: TextIO = sys.stdout
 
     def __enter__(self) -> RawLogs:
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.terminal = sys.stdout
         if not self.verbose:
             self._handler = logging.FileHandler(self.dir / "driver.log", encoding="utf-8")
             self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -285,6 +312,8 @@ class RawLogs:
         if self.verbose:
             return
         self._swap_loggers()  # ray.init may have set its loggers up again
+        self._stdout = contextlib.redirect_stdout(self._handler.stream)
+        self._stdout.__enter__()
         from ray._private import ray_logging
 
         self._dispatcher = getattr(ray_logging, "global_worker_stdstream_dispatcher", None)
@@ -304,6 +333,8 @@ class RawLogs:
         self._dispatcher.add_handler("classit_ray_logs", to_file)
 
     def __exit__(self, *exc) -> None:
+        if self._stdout is not None:
+            self._stdout.__exit__(None, None, None)
         if self._dispatcher is not None:
             from ray._private import worker
 

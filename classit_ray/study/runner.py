@@ -22,7 +22,7 @@ from typing import Any
 from classit_ray.atomic import atomic_write_text
 from classit_ray.cell.graph import CellGraph, build_graph
 from classit_ray.config import Config, ConfigError, absolute_path, config_hash, config_to_dict, is_uri, work_dir_of
-from classit_ray.study.console import duration
+from classit_ray.study.console import cell_id, duration, one_line_error
 from classit_ray.study.definition import CELL, SEED, StudyDefinition, cell_config, check_definition, study_cells, tune_space
 from classit_ray.study.resources import plan_resources
 from classit_ray.study.trial import cell_trainable, config_columns
@@ -151,7 +151,7 @@ def _trial_name(trial) -> str:
     return "cell-" + config_hash({k: v for k, v in trial.config.items()})[:10]
 
 
-def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan, experiment: str, events=None):
+def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan, experiment: str, events=None, say=print):
     from ray import tune
 
     base = config_to_dict(study.base)
@@ -162,7 +162,7 @@ def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan,
     )
     path = f"{study_dir(study.base)}/{experiment}"
     if tune.Tuner.can_restore(path):
-        print(f"[study] resuming {path}", flush=True)
+        say(f"[study] resuming {path}")
         return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
     search_alg = scheduler = None
     if study.algorithm == "optuna":
@@ -267,13 +267,15 @@ def logs_dir(cfg: Config) -> Path:
     return work_dir_of(cfg) / "logs" / cfg.study.name if is_uri(folder) else Path(folder) / "logs"
 
 
-def plan_stages(study: StudyDefinition, cells: list[dict], work_dir: Path) -> tuple[dict[str, str], set[str]]:
-    """The unique stages of a grid study (key -> kind) and those already in the store; none for
-    Optuna, whose cells are chosen as it goes."""
+def plan_stages(study: StudyDefinition, cells: list[dict], work_dir: Path) -> tuple[dict[str, str], set[str], dict[str, set[str]]]:
+    """The unique stages of a grid study (key -> kind), those already in the store, and each
+    cell's stages (`console.cell_id` -> keys); none for Optuna, whose cells are chosen as it goes."""
     if study.algorithm != "grid":
-        return {}, set()
-    nodes = {n.key: n for cell in cells for n in build_graph(cell_config(study.base, cell), work_dir).nodes}
-    return {k: n.kind for k, n in nodes.items()}, {k for k, n in nodes.items() if Path(n.path, "manifest.json").is_file()}
+        return {}, set(), {}
+    graphs = {cell_id(cell): build_graph(cell_config(study.base, cell), work_dir).nodes for cell in cells}
+    nodes = {n.key: n for graph in graphs.values() for n in graph}
+    return ({k: n.kind for k, n in nodes.items()}, {k for k, n in nodes.items() if Path(n.path, "manifest.json").is_file()},
+            {cid: {n.key for n in graph} for cid, graph in graphs.items()})
 
 
 def varying_axes(study: StudyDefinition) -> set[str] | None:
@@ -305,21 +307,22 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
         return None
     logs = logs_dir(cfg)
     trials = len(cells) * study.num_samples if study.algorithm == "grid" else study.num_samples
-    stages, in_store = plan_stages(study, cells, work_dir)
+    stages, in_store, cell_stages = plan_stages(study, cells, work_dir)
     varying = varying_axes(study)
     with RawLogs(logs, verbose) as raw:
         init_ray(cfg.study.ray_address, plan_resources(cfg).logical_cpus)
         raw.ray_started()
         plan = plan_resources(cfg, ray.cluster_resources().get("GPU", 0.0))
         planned = (f", {len(stages)} unique stages" + (f" ({len(in_store)} already in the store)" if in_store else "")) if stages else ""
-        print(f"[study] {study.name}: {trials} cell(s){planned}; {plan.concurrent} at once, {plan.torch_threads or 'default'} "
-              f"torch thread(s) each; artifacts in {work_dir}", flush=True)
-        print(f"[study] raw Ray/Tune/Train logs: {logs}/" + ("" if verbose else " (--verbose shows them here)"), flush=True)
-        console = StudyConsole(varying, stages, in_store, trials)
+        console = StudyConsole(varying, stages, in_store, trials, out=raw.terminal, cell_stages=cell_stages)
+        console.print(f"[study] {study.name}: {trials} cell(s){planned}; {plan.concurrent} at once, "
+                      f"{plan.torch_threads or 'default'} torch thread(s) each; artifacts in {work_dir}")
+        console.print(f"[study] raw Ray/Tune/Train logs: {logs}/" + ("" if verbose else " (--verbose shows them here)"))
         t0 = time.perf_counter()
         events = start_events()
         try:
-            tuner = build_tuner(study, cells, work_dir, plan, experiment=f"tune-{study.fingerprint()}", events=events)
+            tuner = build_tuner(study, cells, work_dir, plan, experiment=f"tune-{study.fingerprint()}", events=events,
+                                say=console.print)
             attach_console(tuner, tune_callback(console, events, _trial_cell), verbose)
             grid = tuner.fit()
         finally:
@@ -329,7 +332,7 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
     failed = df[df["status"] == "error"] if len(df) else df
     print(f"\n[study] {len(df)} cell(s) in {duration(time.perf_counter() - t0)}, {len(failed)} failed; results: {path}")
     for _, row in failed.iterrows():
-        print(f"  failed: {cell_words(_row_cell(row, (*study.grid, *study.search)), varying)}: {row['error']}")
+        print(f"  failed: {cell_words(_row_cell(row, (*study.grid, *study.search)), varying)}: {one_line_error(row['error'], 120)}")
     if not is_uri(study_dir(cfg)) and (df["status"] == "ok").sum() >= 1:
         from classit_ray.analysis import write_report
 
@@ -351,4 +354,5 @@ def _row_cell(row, axes) -> dict:
     import pandas as pd
 
     columns = {axis: f"cell.{axis}" if axis == SEED else axis for axis in axes}
-    return {axis: row[col] for axis, col in columns.items() if col in row and not (pd.api.types.is_scalar(row[col]) and pd.isna(row[col]))}
+    cell = {axis: row[col] for axis, col in columns.items() if col in row and not (pd.api.types.is_scalar(row[col]) and pd.isna(row[col]))}
+    return {axis: int(v) if isinstance(v, float) and v.is_integer() and axis == SEED else v for axis, v in cell.items()}
