@@ -70,6 +70,11 @@ assert tuple(CURRICULA) == get_args(Curriculum)
 BASELINE: Curriculum = "none"  # the curriculum of the pretrained model alone, every study's reference
 
 LossOn = Literal["reply", "all"]
+# Which of a finished pretraining's checkpoints the artifact store keeps (`pretrain.keep_checkpoints`):
+# `curve` = `final` whole plus the `chck_*` that `eval.checkpoints` scores, as weights without the
+# optimizer moments (a curve reads weights; only `final` may be trained on); `all` = every one
+# written, whole; `final` = `final` only.
+KeepCheckpoints = Literal["curve", "all", "final"]
 EVAL_TASKS = tuple(TASK_SPECS)  # the evaluation tasks, in their table's order
 EvalTask = Literal[EVAL_TASKS]  # subscripting with a tuple gives Literal["blimp", "blimp_supplement", ...]
 # The model presets; their shapes are the table in model.py, which imports this module and
@@ -177,6 +182,7 @@ class PretrainConfig(OptimizerConfig.with_defaults(epochs=8, lr=3e-3, warmup_ste
     use_gpu: bool = False
     compile: bool = False
     shard_rows: int = 4096  # sequences per parquet shard file
+    keep_checkpoints: KeepCheckpoints = "curve"  # see KeepCheckpoints; not in the stage's key
 
 
 # The toy instruction recipe, set by one principle rather than by what it gives (issue 16; the

@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from classit_ray.model import llama_config
 from classit_ray.train.checkpoint import (
-    CheckpointError, babylm_schedule, check_compatible, load_optimizer, load_weights, read_state, save_checkpoint,
+    CheckpointError, babylm_schedule, check_compatible, load_optimizer, load_weights, read_state, retained, save_checkpoint,
 )
 
 
@@ -105,3 +105,23 @@ def test_a_stage_spec_round_trips_through_its_recorded_dict(tmp_path):
     assert dataclasses.replace(spec, optim=dataclasses.replace(spec.optim, max_steps=7)).key == spec.key
     for name, value in {"lr": 1e-4, "epochs": 2, "seed": 1, "batch_size": 32}.items():
         assert dataclasses.replace(spec, optim=dataclasses.replace(spec.optim, **{name: value})).key != spec.key, name
+
+
+def test_retention_keeps_what_the_learning_curve_scores_and_a_curve_never_silently_shrinks(tmp_path):
+    from classit_ray.atomic import atomic_write_json
+    from classit_ray.eval.artifact import chosen_checkpoints
+
+    written = ["chck_1M", "chck_2M", "chck_3M", "chck_5M", "chck_10M", "final"]
+    # `curve`: final whole (trainable), the curve's points as weights only; `all`: everything whole.
+    assert retained(written, "curve", ["log"]) == {"final": True, "chck_1M": False, "chck_2M": False, "chck_5M": False, "chck_10M": False}
+    assert retained(written, "curve", ["chck_3M"]) == {"final": True, "chck_3M": False}
+    assert retained(written, "final", ["log"]) == {"final": True}
+    assert retained(written, "all", []) == dict.fromkeys(written, True)
+    kept = retained(written, "curve", ["log"])
+    stage = tmp_path / "pretrain"
+    stage.mkdir()
+    atomic_write_json(stage / "manifest.json", {"checkpoints": sorted(kept), "dropped": ["chck_3M"], "retention": "curve"})
+    assert chosen_checkpoints(stage, ["log"]) == ["chck_1M", "chck_2M", "chck_5M", "chck_10M"]
+    for selection in (["all"], ["chck_3M"]):  # a point written but not kept is an error naming the setting
+        with pytest.raises(ValueError, match=r"\['chck_3M'\] were written but not kept \(pretrain.keep_checkpoints='curve'\)"):
+            chosen_checkpoints(stage, selection)

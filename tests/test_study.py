@@ -237,8 +237,16 @@ def _manifests(store: Path) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def toy_study(ray_session, tmp_path_factory):
+    """The toy grid, run once; what it printed is kept in `<storage>/grid.console`."""
+    import contextlib
+    import io
+
     storage = tmp_path_factory.mktemp("studies")
-    df = run_study(_toy_study(storage, "grid"))
+    console = io.StringIO()
+    with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
+        df = run_study(_toy_study(storage, "grid"))
+    (storage / "grid.console").write_text(console.getvalue())
+    print(console.getvalue())
     return storage, df
 
 
@@ -298,6 +306,59 @@ def test_toy_grid_one_row_per_cell_with_real_metrics(toy_study):
     assert (storage / "grid" / "report.md").is_file()
 
 
+@pytest.mark.slow
+def test_the_console_names_each_cell_in_one_line_and_the_raw_logs_are_in_the_study_folder(toy_study):
+    storage, _ = toy_study
+    lines = (storage / "grid.console").read_text().splitlines()
+    text = "\n".join(lines)
+    # 8 cells, 4 of them failing: the plan, a line per data or training stage and per cell, the summary.
+    assert len(lines) <= 60, text
+    assert lines[0].startswith("[study] grid: 8 cell(s), ") and "unique stages" in lines[0]
+    assert f"[study] raw Ray/Tune/Train logs: {storage / 'grid' / 'logs'}/" in text
+    assert re.search(r"^tiny · p=0\.1 · seed 0: pretrain done in \d", text, re.M)  # a shared stage: no curriculum
+    assert re.search(r"^tiny · wiki>switchboard · p=0\.1 · seed 0: instruct 2/2 \(\w+\) done in \d", text, re.M)
+    for curriculum in ("merged", "switchboard>wiki", "wiki>switchboard", "none"):
+        assert re.search(rf"^tiny · {re.escape(curriculum)} · p=0\.1 · seed 0: cell done in .*\[\d+/\d+ stages, \d/8 cells, ", text, re.M)
+    failed = [line for line in lines if line.startswith("FAILED ")]
+    assert len(failed) == 4 and all("p=0.95" in line and "BudgetError" in line for line in failed), failed
+    assert all(Path(re.search(r"\(traceback: (.*)\)", line).group(1)).is_file() for line in failed)
+    assert "8/8 cells" in text
+    for noise in ("Trial Status", "TrainingReport(", "RayTrainWorker", "│", "step 1/"):
+        assert noise not in text, noise
+    logs = storage / "grid" / "logs"
+    assert (logs / "driver.log").is_file() and (logs / "workers.log").is_file()
+
+
+def test_the_console_counts_unique_stages_and_estimates_what_is_left():
+    import io
+
+    from classit_ray.study.console import StudyConsole
+
+    from classit_ray.study.console import cell_id
+
+    out = io.StringIO()
+    merged = {"model.preset": "tiny", "seed": 0, "instruct.curriculum": "merged"}
+    other = {**merged, "instruct.curriculum": "none"}
+    stages = {"d": "split", "p": "pretrain", "i1": "instruct", "i2": "instruct", "x": "split"}
+    console = StudyConsole({"instruct.curriculum"}, stages, {"d"}, 3, out,
+                           cell_stages={cell_id(merged): {"d", "p", "i1"}, cell_id(other): {"d", "x", "i2"}})
+    event = dict(cell=merged, executed=True, seconds=30.0)
+    console.stage({**event, "key": "p", "kind": "pretrain", "label": "pretrain"})
+    console.stage({**event, "key": "i1", "kind": "instruct", "label": "instruct 1/1", "seconds": 10.0})
+    console.stage({**event, "key": "d", "kind": "split", "label": "split", "executed": False})  # reused: no line
+    console.trial(merged, 45.0)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "tiny · seed 0: pretrain done in 30 s" and lines[1] == "tiny · merged · seed 0: instruct 1/1 done in 10 s"
+    assert lines[2].startswith("tiny · merged · seed 0: cell done in 45 s (3 stages: 2 run here, 1 reused)   [3/5 stages, 1/3 cells, ETA ")
+    # An instruct stage (10 s) and a split (the mean of all kinds, 20 s) are left of 40 s of work
+    # done: the ETA is 30/40 of the time so far.
+    console.t0 = time.perf_counter() - 100
+    assert console.eta() == pytest.approx(100 * 30 / 40, rel=0.01)
+    # A failed cell's stages that no other cell needs are no longer counted.
+    console.trial(other, None, error="ValueError: bad", traceback="/x/error.txt")
+    assert out.getvalue().splitlines()[-1].startswith("FAILED tiny · none · seed 0: ValueError: bad (traceback: /x/error.txt)   [3/3 stages, 2/3 cells, ")
+
+
 _KILLABLE_DRIVER = """
 import dataclasses, sys
 from pathlib import Path
@@ -341,6 +402,9 @@ def test_a_study_driver_killed_mid_study_resumes_without_recomputing(toy_study, 
 
     rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    # A driver of its own forwards the workers' output: to the study's log, not the terminal.
+    assert "RayTrainWorker" not in rerun.stdout + rerun.stderr and len((rerun.stdout + rerun.stderr).splitlines()) <= 40
+    assert "[instruct-merged-1-" in (storage / "killed" / "logs" / "workers.log").read_text()
     after = _manifests(storage / "artifacts")
     assert {p: after[p] for p in finished} == finished  # no finished stage was rewritten
     row = pd.read_parquet(storage / "killed" / "results.parquet").iloc[0]

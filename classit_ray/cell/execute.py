@@ -63,10 +63,11 @@ def _once_here(kind: str, key: str, fn: Callable[[], Any]) -> Any:
 
 
 def execute(graph: CellGraph, nodes: list[Node] | None = None, once=_once_here, run=_here, threads: int = 0,
-            callbacks=()) -> Execution:
+            callbacks=(), on_node: Callable[[NodeRun], None] | None = None) -> Execution:
     """Run `nodes` of `graph` (default: all) in order. `threads` pins torch threads per training
     worker and evaluation; `callbacks` go to the instruction stages' `TorchTrainer` (a study passes
-    Tune's report callback for ASHA). Ray must be initialised for data and training nodes."""
+    Tune's report callback for ASHA); `on_node` hears of each node as it ends (a study's console).
+    Ray must be initialised for data and training nodes."""
     from classit_ray.toyworld import with_toy_world
 
     source = with_toy_world(graph.cfg, graph.work_dir)  # what the data and evaluation nodes read
@@ -80,6 +81,8 @@ def execute(graph: CellGraph, nodes: list[Node] | None = None, once=_once_here, 
         if node.kind in ("eval", "curve"):
             result = result[0]  # the manifest (the flag said whether it was computed here)
         done.runs[node.key] = NodeRun(node, own is not None, seconds, None if own is None else min(own, seconds), result)
+        if on_node is not None:
+            on_node(done.runs[node.key])
         if node.spec is not None and not result.complete:
             done.stopped = node
             break

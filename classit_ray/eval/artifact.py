@@ -54,10 +54,18 @@ def chosen_checkpoints(stage_dir: str | Path, selection: list[str]) -> list[str]
     """The `chck_*` checkpoints of a finished stage that `selection` (`eval.checkpoints`) names,
     in training order. A set (`log`, `all`) takes those the run wrote; a name it did not write is
     an error, since a curve without the point asked for would look complete."""
-    written = [n for n in read_manifest(stage_dir)["checkpoints"] if n.startswith("chck_")]
+    manifest = read_manifest(stage_dir)
+    written = [n for n in manifest["checkpoints"] if n.startswith("chck_")]
     millions, unknown = checkpoint_millions(selection)
     if unknown:
         raise ValueError(f"eval.checkpoints: unknown {unknown}")
+    # Written, then not kept (pretrain.keep_checkpoints): a curve without them would look complete.
+    dropped = [n for n in manifest.get("dropped", []) if n.startswith("chck_") and (millions is None or int(n[5:-1]) in millions)]
+    dropped += [n for n in selection if n in manifest.get("dropped", []) and n not in dropped]
+    if dropped:
+        raise ValueError(f"{stage_dir}: checkpoints {dropped} were written but not kept (pretrain.keep_checkpoints="
+                         f"{manifest.get('retention')!r}); expected eval.checkpoints within {written or 'none'}, or delete "
+                         "this stage folder and rerun with pretrain.keep_checkpoints=all")
     missing = [n for n in selection if n not in CHECKPOINT_SETS and n not in written]
     if missing:
         raise ValueError(f"{stage_dir}: checkpoints {missing} were not written by this pretraining (it wrote {written or 'none'}); "

@@ -37,6 +37,8 @@ def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="dotted override of the base config, e.g. pretrain.epochs=2")
     parser.add_argument("--dry-run", action="store_true", help="print the cells, the unique stages and their resources, then exit")
+    parser.add_argument("--verbose", action="store_true",
+                        help="Ray's, Tune's and the workers' raw output on the terminal too (default: only in <storage>/<name>/logs/)")
     return parser
 
 
@@ -73,7 +75,7 @@ def main(build: Callable[[], StudyDefinition], prog: str, description: str, pape
     args = study_parser(prog, description).parse_args(argv)
     try:
         study = apply_arguments(build(), args, paper_grid)
-        run_study(study, dry_run=args.dry_run)
+        run_study(study, dry_run=args.dry_run, verbose=args.verbose)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
     <storage_path>/artifacts/...           stages by key, shared by every study (study/trial.py)
     <storage_path>/<name>/tune-<fp>/       the Tune experiment of this definition (fp = fingerprint)
     <storage_path>/<name>/results.parquet  one row per cell (also results.csv), then report.md
+    <storage_path>/<name>/logs/            Ray's, Tune's and the workers' raw output (study/console.py)
 
 Rerunning the same command after the driver died restores the Tune experiment (`Tuner.restore`)
 and continues it; finished trials are not rerun, and a rerun trial finds its finished stages in
@@ -12,7 +13,6 @@ the artifact store. A changed definition gets a new experiment but still reuses 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -22,7 +22,8 @@ from typing import Any
 from classit_ray.atomic import atomic_write_text
 from classit_ray.cell.graph import CellGraph, build_graph
 from classit_ray.config import Config, ConfigError, absolute_path, config_hash, config_to_dict, is_uri, work_dir_of
-from classit_ray.study.definition import CELL, StudyDefinition, cell_config, check_definition, study_cells, tune_space
+from classit_ray.study.console import cell_id, duration, one_line_error
+from classit_ray.study.definition import CELL, SEED, StudyDefinition, cell_config, check_definition, study_cells, tune_space
 from classit_ray.study.resources import plan_resources
 from classit_ray.study.trial import cell_trainable, config_columns
 
@@ -150,17 +151,18 @@ def _trial_name(trial) -> str:
     return "cell-" + config_hash({k: v for k, v in trial.config.items()})[:10]
 
 
-def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan, experiment: str):
+def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan, experiment: str, events=None, say=print):
     from ray import tune
 
     base = config_to_dict(study.base)
     trainable = tune.with_resources(
-        tune.with_parameters(cell_trainable, base=base, work_dir=str(work_dir), threads=plan.torch_threads, asha=study.asha),
+        tune.with_parameters(cell_trainable, base=base, work_dir=str(work_dir), threads=plan.torch_threads, asha=study.asha,
+                             events=events),
         plan.trial_resources(),
     )
     path = f"{study_dir(study.base)}/{experiment}"
     if tune.Tuner.can_restore(path):
-        print(f"[study] resuming {path}", flush=True)
+        say(f"[study] resuming {path}")
         return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
     search_alg = scheduler = None
     if study.algorithm == "optuna":
@@ -169,7 +171,6 @@ def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan,
         search_alg = OptunaSearch(metric=study.metric, mode=study.mode, seed=study.base.pretrain.seed)
     if study.asha:
         from ray.tune.schedulers import ASHAScheduler
-
 
         scheduler = ASHAScheduler(metric="instruct/loss", mode="min", time_attr="training_iteration", grace_period=2)
     return tune.Tuner(
@@ -180,6 +181,19 @@ def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan,
         run_config=tune.RunConfig(name=experiment, storage_path=study_dir(study.base),
                                   failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
     )
+
+
+def attach_console(tuner, callback, verbose: bool) -> None:
+    """Tune's own console off (unless `verbose`) and the study's console callback on, for this run.
+
+    Set on the tuner's run config after it is built: a new Tuner pickles its run config into the
+    experiment (`tuner.pkl`) when constructed, and a restored one reads it back from there, so a
+    callback holding the terminal and an actor handle must not be in it, and a restored study
+    must take this run's `--verbose`, not the first run's."""
+    run_config = tuner._local_tuner.get_run_config()
+    run_config.callbacks = [callback]
+    if not verbose:
+        run_config.verbose = 0
 
 
 def results_table(study: StudyDefinition, grid) -> Any:
@@ -246,11 +260,41 @@ def summary_table(df) -> str:
     return analysis._markdown_table(summary)
 
 
-def run_study(study: StudyDefinition, dry_run: bool = False) -> Any:
-    """Check, plan and run `study`; return its results DataFrame (None for a dry run)."""
+def logs_dir(cfg: Config) -> Path:
+    """Where a study's raw Ray/Tune/Train logs go: `<storage>/<name>/logs/`, or, with storage on
+    s3, `<work_dir>/logs/<name>/` (the logs are written as they come, which object storage cannot)."""
+    folder = study_dir(cfg)
+    return work_dir_of(cfg) / "logs" / cfg.study.name if is_uri(folder) else Path(folder) / "logs"
+
+
+def plan_stages(study: StudyDefinition, cells: list[dict], work_dir: Path) -> tuple[dict[str, str], set[str], dict[str, set[str]]]:
+    """The unique stages of a grid study (key -> kind), those already in the store, and each
+    cell's stages (`console.cell_id` -> keys); none for Optuna, whose cells are chosen as it goes."""
+    if study.algorithm != "grid":
+        return {}, set(), {}
+    graphs = {cell_id(cell): build_graph(cell_config(study.base, cell), work_dir).nodes for cell in cells}
+    nodes = {n.key: n for graph in graphs.values() for n in graph}
+    return ({k: n.kind for k, n in nodes.items()}, {k for k, n in nodes.items() if Path(n.path, "manifest.json").is_file()},
+            {cid: {n.key for n in graph} for cid, graph in graphs.items()})
+
+
+def varying_axes(study: StudyDefinition) -> set[str] | None:
+    """The axes whose value tells one cell from another (None = all: Optuna's points)."""
+    if study.algorithm != "grid":
+        return None
+    return {axis for axis, values in study.grid.items() if len(values) > 1}
+
+
+def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = False) -> Any:
+    """Check, plan and run `study`; return its results DataFrame (None for a dry run).
+
+    The console gets the plan, a line per finished stage and cell with progress and an ETA, and
+    the summary (`study/console.py`); Ray's, Tune's and the workers' own output goes to
+    `logs_dir(cfg)` instead, unless `verbose`."""
     import ray
 
     from classit_ray.runtime import init_ray
+    from classit_ray.study.console import RawLogs, StudyConsole, cell_words, start_events, tune_callback
 
     check_definition(study)
     study = dataclasses.replace(study, base=with_absolute_paths(study.base))
@@ -261,19 +305,34 @@ def run_study(study: StudyDefinition, dry_run: bool = False) -> Any:
     if dry_run:
         print(dry_run_report(study, cells, work_dir))
         return None
-    init_ray(cfg.study.ray_address, plan_resources(cfg).logical_cpus)
-    plan = plan_resources(cfg, ray.cluster_resources().get("GPU", 0.0))
-    experiment = f"tune-{study.fingerprint()}"
-    print(f"[study] {study.name}: {len(cells) * study.num_samples if study.algorithm == 'grid' else study.num_samples} trial(s), "
-          f"{plan.concurrent} at once, {plan.torch_threads or 'default'} torch thread(s) each; artifacts in {work_dir}", flush=True)
-    t0 = time.perf_counter()
-    grid = build_tuner(study, cells, work_dir, plan, experiment).fit()
+    logs = logs_dir(cfg)
+    trials = len(cells) * study.num_samples if study.algorithm == "grid" else study.num_samples
+    stages, in_store, cell_stages = plan_stages(study, cells, work_dir)
+    varying = varying_axes(study)
+    with RawLogs(logs, verbose) as raw:
+        init_ray(cfg.study.ray_address, plan_resources(cfg).logical_cpus)
+        raw.ray_started()
+        plan = plan_resources(cfg, ray.cluster_resources().get("GPU", 0.0))
+        planned = (f", {len(stages)} unique stages" + (f" ({len(in_store)} already in the store)" if in_store else "")) if stages else ""
+        console = StudyConsole(varying, stages, in_store, trials, out=raw.terminal, cell_stages=cell_stages)
+        console.print(f"[study] {study.name}: {trials} cell(s){planned}; {plan.concurrent} at once, "
+                      f"{plan.torch_threads or 'default'} torch thread(s) each; artifacts in {work_dir}")
+        console.print(f"[study] raw Ray/Tune/Train logs: {logs}/" + ("" if verbose else " (--verbose shows them here)"))
+        t0 = time.perf_counter()
+        events = start_events()
+        try:
+            tuner = build_tuner(study, cells, work_dir, plan, experiment=f"tune-{study.fingerprint()}", events=events,
+                                say=console.print)
+            attach_console(tuner, tune_callback(console, events, _trial_cell), verbose)
+            grid = tuner.fit()
+        finally:
+            ray.kill(events)
     df = results_table(study, grid)
     path = write_results(df, study_dir(cfg))
     failed = df[df["status"] == "error"] if len(df) else df
-    print(f"\n[study] {len(df)} trial(s) in {time.perf_counter() - t0:.0f}s, {len(failed)} failed; results: {path}")
+    print(f"\n[study] {len(df)} cell(s) in {duration(time.perf_counter() - t0)}, {len(failed)} failed; results: {path}")
     for _, row in failed.iterrows():
-        print(f"  failed: {json.dumps({k: row[k] for k in (*study.grid, *study.search) if k in row})}: {row['error']}")
+        print(f"  failed: {cell_words(_row_cell(row, (*study.grid, *study.search)), varying)}: {one_line_error(row['error'], 120)}")
     if not is_uri(study_dir(cfg)) and (df["status"] == "ok").sum() >= 1:
         from classit_ray.analysis import write_report
 
@@ -283,3 +342,17 @@ def run_study(study: StudyDefinition, dry_run: bool = False) -> Any:
             print(f"[study] no report: {err}")
     print("\n" + summary_table(df))
     return df
+
+
+def _trial_cell(trial) -> dict:
+    config = trial.config or {}
+    return dict(config.get(CELL, config))
+
+
+def _row_cell(row, axes) -> dict:
+    """A results row's cell (the seed is its `cell.seed` column)."""
+    import pandas as pd
+
+    columns = {axis: f"cell.{axis}" if axis == SEED else axis for axis in axes}
+    cell = {axis: row[col] for axis, col in columns.items() if col in row and not (pd.api.types.is_scalar(row[col]) and pd.isna(row[col]))}
+    return {axis: int(v) if isinstance(v, float) and v.is_integer() and axis == SEED else v for axis, v in cell.items()}

@@ -107,17 +107,18 @@ def stage_row(done: Execution, cell_s: float) -> dict[str, Any]:
     return row
 
 
-def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callbacks=(), run=None) -> dict[str, Any]:
+def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callbacks=(), run=None, on_node=None) -> dict[str, Any]:
     """Walk the whole stage graph of one cell (`cell/graph.py`); return its results row.
 
     `once(kind, key, fn)` coordinates shared stages (default: Ray leases; see once.py), `run(fn)`
     runs a stage's body (a trial passes its `StageHost`; default: here), `threads` pins torch
     threads per training worker and evaluation, `callbacks` go to the instruction stages'
-    `TorchTrainer` (a study passes Tune's report callback for ASHA).
+    `TorchTrainer` (a study passes Tune's report callback for ASHA), `on_node(NodeRun)` hears of
+    each node as it ends (a study's console).
     """
     t0 = time.perf_counter()
     graph = build_graph(cfg, work_dir)
-    done = execute(graph, once=once, run=run or (lambda fn: fn()), threads=threads, callbacks=callbacks)
+    done = execute(graph, once=once, run=run or (lambda fn: fn()), threads=threads, callbacks=callbacks, on_node=on_node)
     if done.stopped is not None:
         section = done.stopped.kind
         raise RuntimeError(f"{done.stopped.label} {done.stopped.key} stopped before its end ({section}.max_steps="
@@ -125,22 +126,28 @@ def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callb
     return stage_row(done, time.perf_counter() - t0)
 
 
-def cell_trainable(config: dict, base: dict | None = None, work_dir: str = "", threads: int = 0, asha: bool = False) -> None:
+def cell_trainable(config: dict, base: dict | None = None, work_dir: str = "", threads: int = 0, asha: bool = False,
+                   events=None) -> None:
     """The Tune function: one trial = one cell. Reports the cell's results row once, at the end
-    (and, with ASHA, instruct/loss as instruction tuning goes)."""
+    (and, with ASHA, instruct/loss as instruction tuning goes); tells `events` (the study
+    console's actor, `study/console.py`) of each stage as it ends."""
+    import ray
     from ray import tune
 
-    cfg = cell_config(config_from_dict(base), config.get(CELL, config))  # a grid cell, or Optuna's flat point
+    from classit_ray.study.console import node_event
+
+    cell = config.get(CELL, config)  # a grid cell, or Optuna's flat point
+    cfg = cell_config(config_from_dict(base), cell)
+    # Waited for (a few ms, once per stage), so the driver has every stage's event before the trial's end.
+    on_node = None if events is None else (lambda run: ray.get(events.add.remote(node_event(dict(cell), run))))
     callbacks = ()
     if asha:
         from ray.tune.integration.ray_train import TuneReportCallback
 
         callbacks = (TuneReportCallback(),)
-    import ray
-
     host = start_stage_host()
     try:
-        row = run_cell(cfg, Path(work_dir), threads=threads, callbacks=callbacks, run=hosted(host))
+        row = run_cell(cfg, Path(work_dir), threads=threads, callbacks=callbacks, run=hosted(host), on_node=on_node)
     finally:
         ray.kill(host)
     tune.report({k: v for k, v in row.items() if v is not None})

@@ -25,11 +25,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from classit_ray.atomic import atomic_write_json, read_json
-from classit_ray.config import BABYLM_CHECKPOINT_MILLIONS, BABYLM_WORDS
+from classit_ray.config import BABYLM_CHECKPOINT_MILLIONS, BABYLM_WORDS, checkpoint_millions
 from classit_ray.data.tokenizer import TOKENIZER_FILE
 
 STATE_FILE = "classit_state.json"
 TOKENIZER_FILES = (TOKENIZER_FILE, "tokenizer_config.json", "special_tokens_map.json")
+OPTIMIZER_FILES = ("optimizer.safetensors", "optimizer.json")
 
 
 class CheckpointError(ValueError):
@@ -41,6 +42,20 @@ def babylm_schedule(budget_words: int, max_words_seen: int) -> list[tuple[int, s
     scale = budget_words / BABYLM_WORDS
     points = [(max(1, round(m * 1_000_000 * scale)), f"chck_{m}M") for m in BABYLM_CHECKPOINT_MILLIONS]
     return [(w, name) for w, name in points if w <= max_words_seen]
+
+
+def retained(names: list[str], keep: str, curve: list[str]) -> dict[str, bool]:
+    """The checkpoints of a finished stage that the artifact store keeps under retention `keep`
+    (`config.KeepCheckpoints`), each mapped to whether it is kept whole (False: weights, config,
+    tokenizer and state, without the optimizer moments). `curve` is `eval.checkpoints`."""
+    if keep == "all":
+        return {name: True for name in names}
+    millions, _ = checkpoint_millions(curve if keep == "curve" else [])
+    kept = {name: name == "final" for name in names if name == "final"}
+    for name in names:
+        if name.startswith("chck_") and (millions is None or int(name[5:-1]) in millions):
+            kept[name] = False
+    return kept
 
 
 def save_optimizer(optimizer: torch.optim.Optimizer, directory: str | Path) -> None:

@@ -3,21 +3,28 @@ order, is the stage graph's business (`classit_ray/cell/graph.py`), not this mod
 
 A stage's run name is its key (a hash of its resolved spec), never a timestamp: launching the same
 stage again resumes it from its latest checkpoint (Ray Train V2 reloads the run's checkpoint
-state from storage), and a finished stage — its named checkpoints copied into `out_dir`,
+state from storage), and a finished stage — its named checkpoints placed into `out_dir`,
 completed atomically — is never run again.
+
+One copy of each checkpoint: while a stage runs, its checkpoints live in Ray Train's storage
+(what a resume reads); when it finishes, the ones its retention keeps (`pretrain.keep_checkpoints`)
+are hard-linked into the artifact store (copied only across filesystems or from s3), and Ray
+Train's run folder is deleted. A finished stage is never resumed, so nothing needs it any more.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from classit_ray.atomic import atomic_dir, is_complete, read_manifest
-from classit_ray.config import absolute_path
+from classit_ray.config import absolute_path, is_uri
 from classit_ray.data.shards import read_shards
-from classit_ray.train.checkpoint import check_compatible
+from classit_ray.train.checkpoint import OPTIMIZER_FILES, check_compatible, retained
 from classit_ray.train.loop import train_loop_per_worker
 from classit_ray.train.stage import StageSpec, resolve
 
@@ -63,6 +70,7 @@ def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_fail
     from ray.train.torch import TorchTrainer
 
     if is_complete(out_dir):
+        remove_run(storage_path, spec.run_name)  # left behind if the process died just after completing it
         print(f"[{spec.name}] reused {out_dir}", flush=True)
         return StageResult(spec, out_dir, True, False, read_manifest(out_dir)["metrics"], str(out_dir / "final"))
     spec = resolve(spec)
@@ -91,13 +99,51 @@ def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_fail
     if "final" not in named:
         print(f"[{spec.name}] stopped at {latest or 'no checkpoint'}; run again to continue", flush=True)
         return StageResult(spec, out_dir, False, True, result.metrics, latest)
+    kept = retained(sorted(named), spec.keep_checkpoints, spec.curve_checkpoints)
     manifest = {"kind": f"{spec.stage}_stage", "spec": dataclasses.asdict(spec), "metrics": result.metrics,
-                "checkpoints": sorted(named), "seconds": time.perf_counter() - t0}
+                "checkpoints": sorted(kept), "dropped": sorted(set(named) - set(kept)), "retention": spec.keep_checkpoints,
+                "seconds": time.perf_counter() - t0}
     with atomic_dir(out_dir, manifest) as tmp:
-        for name, checkpoint in named.items():
-            checkpoint.to_directory(str(tmp / name))
-    print(f"[{spec.name}] done in {manifest['seconds']:.1f}s: {len(named)} checkpoints -> {out_dir}", flush=True)
+        for name, whole in kept.items():
+            place_checkpoint(named[name], tmp / name, whole)
+    remove_run(storage_path, spec.run_name)
+    print(f"[{spec.name}] done in {manifest['seconds']:.1f}s: {len(kept)} of {len(named)} checkpoints -> {out_dir}", flush=True)
     return StageResult(spec, out_dir, True, True, result.metrics, str(out_dir / "final"))
+
+
+def place_checkpoint(checkpoint, dest: Path, whole: bool) -> None:
+    """Put a Ray Train checkpoint at `dest`: hard links when both are on one local filesystem (no
+    second copy on disk), else a copy; without the optimizer files unless `whole`."""
+    import pyarrow.fs
+
+    if not isinstance(checkpoint.filesystem, pyarrow.fs.LocalFileSystem):
+        checkpoint.to_directory(str(dest))
+        for name in () if whole else OPTIMIZER_FILES:
+            (dest / name).unlink(missing_ok=True)
+        return
+    source = Path(checkpoint.path)
+    for path in sorted(source.rglob("*")):
+        if path.is_dir() or (not whole and path.name in OPTIMIZER_FILES):
+            continue
+        target = dest / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, target)
+        except OSError:  # another filesystem, or one without hard links
+            shutil.copy2(path, target)
+
+
+def remove_run(storage_path: str | Path, run_name: str) -> None:
+    """Delete a finished stage's Ray Train run folder (its checkpoints are in the artifact store)."""
+    storage = absolute_path(storage_path)
+    if is_uri(storage):
+        import pyarrow.fs
+
+        fs, root = pyarrow.fs.FileSystem.from_uri(storage)
+        if fs.get_file_info(f"{root}/{run_name}").type != pyarrow.fs.FileType.NotFound:
+            fs.delete_dir(f"{root}/{run_name}")
+        return
+    shutil.rmtree(Path(storage) / run_name, ignore_errors=True)
 
 
 def stage_dir(work_dir: Path, spec: StageSpec) -> Path:

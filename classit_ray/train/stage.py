@@ -26,7 +26,7 @@ from classit_ray.model import get_preset
 #   (`inputs`), and what is derived from them (row and word counts, the tokenizer hash) with them.
 # The key can therefore be computed from the config before any input exists (a study's plan).
 # A dotted name is a field of a nested dataclass (`optim.max_steps`).
-_NOT_IN_KEY = ("optim.max_steps", "num_workers", "use_gpu", "torch_threads", "run_name",
+_NOT_IN_KEY = ("optim.max_steps", "num_workers", "use_gpu", "torch_threads", "run_name", "keep_checkpoints", "curve_checkpoints",
                "tokenizer_dir", "shard_dirs", "init_from", "rows", "words", "tokenizer_sha256")
 
 
@@ -50,6 +50,8 @@ class StageSpec:
     budget_words: int = 0  # scales the BabyLM checkpoint schedule; 0 = final checkpoint only
     inputs: list[str] = dataclasses.field(default_factory=list)  # keys of the tokenizer, shards and init checkpoint
     torch_threads: int = 0  # CPU threads per worker; 0 = the node's cores / its workers
+    keep_checkpoints: str = "all"  # what the artifact store keeps of the finished stage (config.KeepCheckpoints)
+    curve_checkpoints: list[str] = dataclasses.field(default_factory=list)  # `eval.checkpoints`, which `curve` keeps
     run_name: str = ""  # filled by `with_key`
 
     @classmethod
@@ -109,6 +111,7 @@ def _stage(cfg: Config, data: PreparedData, stage: str, name: str, shard_dirs: l
         optim=OptimizerConfig.of(getattr(cfg, stage)), loss_on="all" if stage == "pretrain" else cfg.instruct.loss_on,
         num_workers=p.num_workers, use_gpu=p.use_gpu, compile=p.compile,
         budget_words=cfg.budget.total_words if stage == "pretrain" else 0, inputs=inputs,
+        keep_checkpoints=p.keep_checkpoints, curve_checkpoints=list(cfg.eval.checkpoints),
     )
 
 
