@@ -22,7 +22,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import yaml
 
-from .eval.tasks import INSTRUCT_CONFIGS, TASK_SPECS
+from .eval.tasks import GLUE_TASKS, INSTRUCT_CONFIGS, TASK_SPECS
 
 
 def is_uri(path: str | Path) -> bool:
@@ -77,6 +77,7 @@ LossOn = Literal["reply", "all"]
 KeepCheckpoints = Literal["curve", "all", "final"]
 EVAL_TASKS = tuple(TASK_SPECS)  # the evaluation tasks, in their table's order
 EvalTask = Literal[EVAL_TASKS]  # subscripting with a tuple gives Literal["blimp", "blimp_supplement", ...]
+GlueTask = Literal[GLUE_TASKS]
 # The model presets; their shapes are the table in model.py, which imports this module and
 # checks that its table has exactly these names (importing model.py here would be a cycle).
 Preset = Literal["tiny", "tiny-deep", "small", "100m", "140m"]
@@ -206,6 +207,8 @@ class EvalConfig:
     fast: bool = True  # fast_eval/ rather than full_eval/
     batch_size: int = 64
     finetune_epochs: int = 0  # 0 = the official epochs (10; WSC 30)
+    # The GLUE subtasks fine-tuned when `glue` is among the tasks; eval/glue_avg only with all seven.
+    glue_tasks: list[GlueTask] = field(default_factory=lambda: list(GLUE_TASKS))
     # Learning curve: the pretraining's intermediate checkpoints on which the fast zero-shot tasks
     # are scored, once per pretraining: `chck_*` names, or a set from CHECKPOINT_SETS; [] = none.
     # Default `log`: 6-10 points along the run at the cost of that many zero-shot evaluations.

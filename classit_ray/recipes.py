@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from classit_ray.eval.tasks import GLUE_TASKS
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -34,10 +36,19 @@ PAPER = Recipe(
         "pretrain.use_gpu": True, "pretrain.compile": True, "pretrain.num_workers": 1,
         "instruct.epochs": 10, "instruct.batch_size": 64, "instruct.micro_batch_size": 32, "instruct.lr": 5e-5,
         "instruct.warmup_steps": 100, "instruct.max_len": 512,
-        "eval.fast": False, "eval.finetune_epochs": 0, "eval.batch_size": 128,
+        "eval.fast": False, "eval.finetune_epochs": 0, "eval.batch_size": 128, "eval.glue_tasks": list(GLUE_TASKS),
         "study.toy_words": 2_000_000,
     },
     presets=("100m", "140m"),
 )
+
+# The toy world's GLUE (README, "Toy tasks: chance / default / ceiling"): only the subtasks a
+# pretrained toy model can learn, for the fewest epochs that take each clearly above chance
+# (chance + 2 SE on its 102 items). MNLI and RTE: at 1 epoch near chance, at 3 tiny reaches 0.89
+# and 0.74. BoolQ, MRPC, QQP, MultiRC and WSC stayed at chance at every budget tried (the official
+# epochs, 5x the items, 10-30x the lr) although a bag-of-words reference learns them: a 1M-parameter
+# model does not, so their scores would be noise in every z-score. Toy study scripts apply these;
+# `--scale paper` puts back all seven subtasks and the official epochs.
+TOY_EVAL: dict[str, Any] = {"eval.glue_tasks": ["mnli", "rte"], "eval.finetune_epochs": 3}
 
 RECIPES = {r.name: r for r in (PAPER,)}

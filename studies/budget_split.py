@@ -14,12 +14,14 @@ tuning".
 import sys
 
 from classit_ray.config import Config, apply_overrides
+from classit_ray.recipes import TOY_EVAL
 from classit_ray.study.cli import main
 from classit_ray.study.definition import StudyDefinition
 
 
 def build() -> StudyDefinition:
     base = apply_overrides(Config(), {
+        **TOY_EVAL,  # the GLUE subtasks a toy model can learn (recipes.py)
         "study.name": "budget_split",
         "instruct.curriculum": "merged",
     })

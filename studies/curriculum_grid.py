@@ -16,16 +16,15 @@ each pretraining's checkpoints give a learning curve. Copy this file to define a
 import sys
 
 from classit_ray.config import Config, apply_overrides
-from classit_ray.recipes import PAPER
+from classit_ray.recipes import PAPER, TOY_EVAL
 from classit_ray.study.cli import main
 from classit_ray.study.definition import StudyDefinition
 
 
 def build() -> StudyDefinition:
     base = apply_overrides(Config(), {
+        **TOY_EVAL,  # the GLUE subtasks a toy model can learn (recipes.py)
         "study.name": "curriculum_grid",
-        # GLUE fine-tunes for the official epochs (EvalConfig's default): with one, toy MNLI and RTE
-        # stayed near chance (README, "Toy tasks: chance / default / ceiling").
     })
     return StudyDefinition(base, grid={
         # Axes that change the pretraining first: Tune varies the first axis fastest, so trials

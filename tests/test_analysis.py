@@ -300,7 +300,7 @@ def test_notebook_runs_on_a_hand_made_study(make, tmp_path):
     if make is _staged_study:
         # the two z figures (the fraction does not vary), consistency, gain/forgetting and the curves
         assert "gain_ci_low" in outputs and "chck_2M" in outputs and outputs.count("image/png") == 5
-        assert "merged vs none, global z: no detectable difference" in outputs and "could reach is 1)" in outputs
+        assert "merged vs none, global z: no detectable difference" in outputs and "could reach is 0.75)" in outputs and "**Power.**" in outputs
     else:
         assert "no gain or forgetting" in outputs and "no learning curves" in outputs and "no consistency figure" in outputs
         assert "has no `instruct.curriculum` = `none` trials" in outputs

@@ -160,7 +160,7 @@ def build_graph(cfg: Config, work_dir: str | Path) -> CellGraph:
     add(evaluation(pre, "pretrain"))
     if cfg.eval.checkpoints and curve_tasks(cfg):
         settings = {**eval_settings(cfg), "tasks": curve_tasks(cfg), "fast": True}  # as `curve_eval_config` scores it
-        del settings["finetune_epochs"]
+        del settings["finetune_epochs"], settings["glue_tasks"]
         key = config_hash({"pretrain": pre.key, "eval": settings, "checkpoints": cfg.eval.checkpoints})
         add(Node("curve", key, str(work_dir / "curve" / key), "learning curve", (pre.key, *eval_world), model=pre.path))
 
