@@ -177,10 +177,10 @@ def sample_instruct_pairs(corpus: CorpusConfig, budget: BudgetConfig, target: in
     is 0), and each config's held-out pairs (`heldout_rows`), read whenever pairs are held out and
     there is instruction data to hold them out of, whatever the fraction.
     """
-    holding = budget.heldout_pairs > 0 and bool(corpus.instruct_dir)
     # At fraction 0 no instruction data is needed: a pretraining-only run without any holds nothing
     # out (its interactive task is then skipped) rather than failing on a folder it does not use.
-    holding = holding and (target > 0 or Path(corpus.instruct_dir).expanduser().is_dir())
+    holding = (budget.heldout_pairs > 0 and bool(corpus.instruct_dir)
+               and (target > 0 or Path(corpus.instruct_dir).expanduser().is_dir()))
     if target == 0 and not holding:
         return {}, {}, {}
     pairs = {c: read_pairs(corpus.instruct_dir, c) for c in budget.instruct_configs}

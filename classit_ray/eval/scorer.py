@@ -87,21 +87,18 @@ def _plan_rows(sequences: list[tuple[list[int], int]], row_tokens: int = ROW_TOK
     row, children = None, []
     for request in sorted(range(len(sequences)), key=lambda r: sequences[r][0]):
         ids, first = sequences[request]
-        new = _new_nodes(row, children, ids) if row is not None else len(ids) - 1
-        if row is None or row.width() + new > row_tokens:
-            row, children = _Row([], [], [], []), [{}]  # children[0]: the virtual root's
+        path = _shared_path(children, ids) if row is not None else []  # path[k]: the node of input token k
+        if row is None or row.width() + len(ids) - 1 - len(path) > row_tokens:
+            row, children, path = _Row([], [], [], []), [{}], []  # children[0]: the virtual root's
             rows.append(row)
-        path = []  # path[k]: the node of input token k
-        node = 0  # 1 + node index, 0 the root
-        for k, token in enumerate(ids[:-1]):
-            child = children[node].get(token)
-            if child is None:
-                child = len(row.tokens) + 1
-                row.tokens.append(token)
-                row.parent.append(node - 1)
-                row.depth.append(k)
-                children[node][token] = child
-                children.append({})
+        node = path[-1] + 1 if path else 0  # 1 + node index, 0 the root
+        for k in range(len(path), len(ids) - 1):  # the inputs not yet in the tree
+            child = len(row.tokens) + 1
+            row.tokens.append(ids[k])
+            row.parent.append(node - 1)
+            row.depth.append(k)
+            children[node][ids[k]] = child
+            children.append({})
             path.append(child - 1)
             node = child
         # Token p is predicted by the output at input token p - 1.
@@ -109,15 +106,15 @@ def _plan_rows(sequences: list[tuple[list[int], int]], row_tokens: int = ROW_TOK
     return rows
 
 
-def _new_nodes(row: _Row, children: list[dict[int, int]], ids: list[int]) -> int:
-    """How many nodes `ids`' inputs would add to `row`'s tree."""
-    node, shared = 0, 0
+def _shared_path(children: list[dict[int, int]], ids: list[int]) -> list[int]:
+    """The nodes of a row's tree that `ids`' first inputs already reach, in order."""
+    path, node = [], 0
     for token in ids[:-1]:
         node = children[node].get(token)
         if node is None:
             break
-        shared += 1
-    return len(ids) - 1 - shared
+        path.append(node - 1)
+    return path
 
 
 def _split_head(model):
