@@ -58,7 +58,7 @@ def walk_subgraph(target: str, cfg: Config, work_dir: Path) -> str:
     from classit_ray.data.prepare import summary
 
     graph = build_graph(cfg, work_dir)
-    done = execute(graph, graph.upto(target))
+    done = execute(graph, graph.upto(target), progress=sys.stderr.isatty())
     lines = [summary(graph.data, [r.node.data_stage for r in done.runs.values() if r.node.data_stage])]
     for r in done.runs.values():
         if r.node.spec is None:

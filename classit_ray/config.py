@@ -75,6 +75,11 @@ LossOn = Literal["reply", "all"]
 # optimizer moments (a curve reads weights; only `final` may be trained on); `all` = every one
 # written, whole; `final` = `final` only.
 KeepCheckpoints = Literal["curve", "all", "final"]
+# How a training stage is launched (`pretrain.launcher`, both stages; `train/driver.py: launcher_of`):
+# `ray_train` = a Ray Train run (`TorchTrainer`); `in_process` = the loop in the calling process,
+# one worker; `auto` = Ray Train when the stage has several workers, a GPU or Ray Train callbacks
+# (ASHA), else in process, where a one-CPU stage saves Ray Train's ~6 s start.
+Launcher = Literal["auto", "ray_train", "in_process"]
 EVAL_TASKS = tuple(TASK_SPECS)  # the evaluation tasks, in their table's order
 EvalTask = Literal[EVAL_TASKS]  # subscripting with a tuple gives Literal["blimp", "blimp_supplement", ...]
 GlueTask = Literal[GLUE_TASKS]
@@ -184,6 +189,7 @@ class PretrainConfig(OptimizerConfig.with_defaults(epochs=8, lr=3e-3, warmup_ste
     compile: bool = False
     shard_rows: int = 4096  # sequences per parquet shard file
     keep_checkpoints: KeepCheckpoints = "curve"  # see KeepCheckpoints; not in the stage's key
+    launcher: Launcher = "auto"  # see Launcher; not in the stage's key (either gives the same stage)
 
 
 # The toy instruction recipe, set by one principle rather than by what it gives (issue 16; the
@@ -449,6 +455,9 @@ def _batch_problems(cfg: Config) -> list[str]:
         if min(s.batch_size, s.micro_batch_size, workers) >= 1 and s.batch_size % (s.micro_batch_size * workers):
             problems.append(f"{stage}.batch_size: expected a multiple of {stage}.micro_batch_size × "
                             f"pretrain.num_workers = {s.micro_batch_size} × {workers}, got {s.batch_size}")
+    if cfg.pretrain.launcher == "in_process" and workers > 1:
+        problems.append(f"pretrain.launcher: in_process runs one worker, but pretrain.num_workers is {workers}; "
+                        "expected ray_train or auto")
     return problems
 
 

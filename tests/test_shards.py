@@ -1,5 +1,6 @@
-"""Shards: packed rows equal a naive packer token for token; pairs carry their reply mask;
-Ray Data streams them back as torch batches; unfinished sets are never read."""
+"""Shards: packed rows equal a naive packer token for token, with Ray Data or without; pairs carry
+their reply mask; a stage reads the same rows in the same order through Ray Data as through
+pyarrow, shuffled by its own seeded buffer; unfinished sets are never read."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from classit_ray.atomic import read_manifest
-from classit_ray.data.shards import SequencePacker, ShardError, build_pretrain_shards, iter_train_batches, read_shards
+from classit_ray.data.shards import SequencePacker, build_pretrain_shards
 from classit_ray.data.tokenizer import BOS, EOS, REPLY, load_tokenizer
 
 
@@ -57,21 +58,60 @@ def test_instruct_shards_carry_reply_mask(prepared):
         assert tok.decode(ids[mask == 1].tolist()).strip() == pairs["reply"][0].strip()
 
 
-def test_ray_data_streams_torch_batches(prepared):
+def test_a_stage_reads_the_same_rows_in_the_same_order_through_ray_data_and_pyarrow(prepared):
     import torch
 
-    ds = read_shards(prepared.pretrain_shards)
-    batches = list(iter_train_batches(ds, batch_size=8, drop_last=True))
-    assert batches and all(b["input_ids"].shape == (8, 64) and b["input_ids"].dtype == torch.long for b in batches)
-    assert sum(len(b["input_ids"]) for b in batches) == read_manifest(prepared.pretrain_shards)["sequences"] // 8 * 8
+    from classit_ray.train.batches import collate_packed
+    from classit_ray.train.driver import stage_dataset
+    from classit_ray.train.rows import micro_batches, read_rows, rows_of_batches, stage_files
+    from classit_ray.train.stage import pretrain_spec, resolve
+
+    spec = resolve(pretrain_spec(prepared.config, prepared))
+    files = stage_files(spec.shard_dirs, spec.optim.seed)
+    assert len(files) > 2 and files != sorted(files)  # several files, in the stage's seeded order
+    through_ray = [r["input_ids"].tolist() for r in rows_of_batches(stage_dataset(spec).iter_batches(batch_size=37, batch_format="numpy"))]
+    plain = [r["input_ids"].tolist() for r in read_rows(files)]
+    assert through_ray == plain and len(plain) == read_manifest(prepared.pretrain_shards)["sequences"]
+    batches = list(micro_batches(read_rows(files), 8, collate_packed))
+    assert len(batches) == len(plain) // 8  # the partial last batch is dropped
+    assert all(b["input_ids"].shape == (8, 64) and b["input_ids"].dtype == torch.long for b in batches)
 
 
-def test_unfinished_shard_set_is_never_read(tmp_path, ray_session):
+def test_the_shuffle_buffer_is_a_seeded_permutation():
+    from classit_ray.train.rows import shuffled
+
+    rows = [{"i": i} for i in range(100)]
+    once, again, other = (list(shuffled(rows, 10, seed)) for seed in (1, 1, 2))
+    assert sorted(r["i"] for r in once) == list(range(100)) and once == again and once != other
+    window = list(shuffled(rows, 10, 1))
+    # A buffer of 10 brings no row out more than 10 places early.
+    assert all(pos >= row["i"] - 10 for pos, row in enumerate(window))
+    assert [r["i"] for r in shuffled(rows, 1000, 1)] != list(range(100))  # buffer >= input: a whole permutation
+
+
+def test_shards_built_without_ray_equal_those_built_with_it(prepared, tmp_path):
+    """The plain-script path (no Ray) tokenizes in process; the shards must be the same bytes' worth."""
+    import subprocess
+    import sys
+
+    script = (f"from classit_ray.data.shards import build_pretrain_shards; import ray; assert not ray.is_initialized(); "
+              f"build_pretrain_shards({str(prepared.split_dir)!r}, {str(prepared.tokenizer_dir)!r}, {str(tmp_path / 'plain')!r}, "
+              f"seq_len=64, rows_per_shard=50)")
+    subprocess.run([sys.executable, "-c", script], check=True)
+    ours = sorted(prepared.pretrain_shards.glob("*.parquet"))
+    plain = sorted((tmp_path / "plain").glob("*.parquet"))
+    assert [p.name for p in ours] == [p.name for p in plain]
+    assert all(pq.read_table(a).equals(pq.read_table(b)) for a, b in zip(ours, plain))
+
+
+def test_unfinished_shard_set_is_never_read(tmp_path):
+    from classit_ray.train.rows import stage_files
+
     half = tmp_path / "half"
     half.mkdir()
     (half / "part-00000.parquet").write_bytes(b"partial")
-    with pytest.raises(ShardError, match=r"half: no manifest\.json"):
-        read_shards(half)
+    with pytest.raises(FileNotFoundError, match=r"half: no manifest\.json"):
+        stage_files([half], seed=0)
 
 
 def test_failed_build_leaves_nothing(prepared, tmp_path):

@@ -153,6 +153,18 @@ def test_trials_at_once_follow_gpus_or_cores(monkeypatch):
 
 
 # ---- run once ------------------------------------------------------------------------------------
+def test_only_stages_that_several_cells_need_take_a_lease():
+    from classit_ray.study.runner import plan_stages, shared_stages
+
+    study = StudyDefinition(Config(), grid={"model.preset": ["tiny"], "instruct.curriculum": ["merged", "switchboard>wiki"]})
+    cells = study_cells(study)
+    shared = shared_stages(study, plan_stages(study, cells, Path("/store"))[2])
+    merged = build_graph(cell_config(study.base, cells[0]), "/store")
+    assert merged.pretrain.key in shared and merged.evaluations["pretrain"].key in shared  # the baseline's too
+    assert not {n.key for n in merged.of_kind("instruct")} & shared and merged.final_eval.key not in shared
+    assert shared_stages(dataclasses.replace(study, num_samples=2), plan_stages(study, cells, Path("/store"))[2]) is None
+
+
 def test_concurrent_callers_run_a_stage_once(ray_session, tmp_path):
     import ray
 
@@ -437,19 +449,23 @@ def test_a_second_study_reuses_the_first_ones_stages(toy_study):
 
 
 @pytest.mark.slow
-def test_the_same_study_twice_into_fresh_stores_gives_identical_bits(toy_study, tmp_path):
-    """Reproducible to the bit on one machine: the toy grid's baseline cell (toy world, every data
-    stage, pretraining, its evaluation and learning curve) run again into a fresh store of its own
-    scores exactly as it did in the grid, with the same per-step losses and the same weights. Same
-    thread count (the study's plan, not how many trials happen to run), library versions and
-    machine; see the README. (Instruction stages run the same loop; test_train.py checks that a
-    resumed instruction stage ends on the uninterrupted weights.)"""
+def test_the_baseline_cell_without_ray_into_a_fresh_store_gives_identical_bits(toy_study, tmp_path):
+    """The plain-script baseline agrees with the Ray study, to the bit, on one machine: the toy
+    grid's baseline cell (toy world, every data stage, pretraining, its evaluation and learning
+    curve) run again without Ray (`study/plain.py`: data built in process, the loop in process),
+    into a fresh store of its own, scores exactly as it did in the grid, with the same per-step
+    losses and the same weights. Same thread count (the study's plan, not how many trials happen
+    to run), library versions and machine; see the README. (Instruction stages run the same loop;
+    test_train.py checks both launchers end an instruction-free stage on the same weights.)"""
+    from classit_ray.study.plain import run_plain
+    from classit_ray.study.resources import plan_resources
     from classit_ray.train.checkpoint import read_state
 
     storage, grid = toy_study
     cell = {"model.preset": ["tiny"], "seed": [0], "instruct.curriculum": ["none"], "budget.instruct_fraction": [0.1]}
-    again = run_study(dataclasses.replace(_toy_study(tmp_path, "grid"), grid=cell, baseline=False))
-    assert len(again) == 1 and again.loc[0, "status"] == "ok", again.loc[0, "error"]
+    study = dataclasses.replace(_toy_study(tmp_path, "grid"), grid=cell, baseline=False)
+    again = run_plain(study, threads=plan_resources(study.base).torch_threads)
+    assert len(again) == 1
     first = grid[(grid["instruct.curriculum"] == "none") & (grid["status"] == "ok")].iloc[0]
     second = again.iloc[0]
     assert second["executed/pretrain"] == 1 and first["artifact/pretrain"] != second["artifact/pretrain"]  # nothing shared

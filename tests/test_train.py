@@ -1,6 +1,6 @@
-"""Training under Ray Train on the toy world (tiny preset, CPU): stored per-step losses, exact
-resume after a stop and after a killed worker, 2 workers vs 1, curricula, and bad inputs caught
-before any compute.
+"""Training on the toy world (tiny preset, CPU), in process and under Ray Train: stored per-step
+losses, exact resume after a stop (either launcher) and after a killed Ray Train worker, the same
+weights from both launchers, 2 workers vs 1, curricula, and bad inputs caught before any compute.
 
 Regenerate the stored losses (after a deliberate change to the loop) with
 `python tests/test_train.py`, and say why in the commit.
@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from classit_ray.train.checkpoint import CheckpointError, read_state
-from classit_ray.train.driver import run_stage, stage_dataset
+from classit_ray.train.driver import run_stage
 from classit_ray.train.stage import StageSpec, check_tokenizer_fits, instruct_specs, pretrain_spec, resolve
 
 STORED = Path(__file__).parent / "data" / "pretrain_tiny_losses.json"
@@ -34,9 +34,15 @@ def losses_of(result) -> list[float]:
     return [row[1] for row in read_state(result.latest)["position"]["history"]]
 
 
+def assert_same_weights(one, two) -> None:
+    expected, got = load_file(f"{one.latest}/model.safetensors"), load_file(f"{two.latest}/model.safetensors")
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0, msg=name)
+
+
 @pytest.fixture(scope="module")
 def twenty_steps(prepared, tmp_path_factory):
-    """The reference: 20 uninterrupted optimizer steps (2 accumulated micro-batches each)."""
+    """The reference: 20 uninterrupted optimizer steps (2 accumulated micro-batches each), in process."""
     root = tmp_path_factory.mktemp("ref")
     return run_stage(spec_for(prepared, max_steps=20), root / "out", root / "ray")
 
@@ -48,11 +54,20 @@ def test_twenty_steps_reproduce_stored_losses(twenty_steps):
     assert losses == pytest.approx(json.loads(STORED.read_text())["losses"], rel=1e-4)
 
 
-def test_a_stopped_run_resumes_and_a_killed_worker_restarts_with_the_uninterrupted_weights(prepared, twenty_steps, tmp_path):
-    """Two interruptions, one run: it stops at max_steps 10 and is started again to 20 (the
-    same run name resumes); during that second run its Ray Train worker is SIGKILLed once a new
-    checkpoint exists, Train restarts it (FailureConfig) from that checkpoint and its data
-    position. The losses and final weights equal the uninterrupted run's, bit for bit."""
+def test_a_stage_stopped_in_process_resumes_to_the_uninterrupted_weights(prepared, twenty_steps, tmp_path):
+    first = run_stage(spec_for(prepared, max_steps=10), tmp_path / "out", tmp_path / "ray")
+    assert read_state(first.latest)["position"]["step"] == 10
+    resumed = run_stage(spec_for(prepared, max_steps=20), tmp_path / "out", tmp_path / "ray")  # same run name: resumes
+    assert losses_of(resumed) == losses_of(twenty_steps)
+    assert_same_weights(twenty_steps, resumed)
+
+
+def test_a_stopped_ray_train_run_resumes_and_a_killed_worker_restarts_with_the_in_process_weights(prepared, twenty_steps, tmp_path):
+    """Under Ray Train, two interruptions, one run: it stops at max_steps 10 and is started again
+    to 20 (the same run name resumes); during that second run its Ray Train worker is SIGKILLed
+    once a new checkpoint exists, Train restarts it (FailureConfig) from that checkpoint and its
+    data position. The losses and final weights equal the uninterrupted in-process run's, bit
+    for bit: both launchers train on the same batches in the same order."""
     import os
     import signal
     import threading
@@ -61,9 +76,9 @@ def test_a_stopped_run_resumes_and_a_killed_worker_restarts_with_the_uninterrupt
     import ray
     from ray.util.state import list_actors
 
-    first = run_stage(spec_for(prepared, max_steps=10), tmp_path / "out", tmp_path / "ray")
+    first = run_stage(spec_for(prepared, max_steps=10, launcher="ray_train"), tmp_path / "out", tmp_path / "ray")
     assert read_state(first.latest)["position"]["step"] == 10
-    spec = spec_for(prepared, max_steps=20)
+    spec = spec_for(prepared, max_steps=20, launcher="ray_train")
     run_dir = tmp_path / "ray" / spec.run_name
     before = {d.name for d in run_dir.glob("chck_*")}
     killed: dict = {}
@@ -88,14 +103,12 @@ def test_a_stopped_run_resumes_and_a_killed_worker_restarts_with_the_uninterrupt
     killer.join(timeout=1)
     assert killed and not killed["ended"], f"the worker was not killed mid-run: {killed}"
     assert read_state(resumed.latest)["position"]["step"] == 20
-    assert losses_of(resumed) == pytest.approx(losses_of(twenty_steps), rel=1e-6)
-    expected, got = load_file(f"{twenty_steps.latest}/model.safetensors"), load_file(f"{resumed.latest}/model.safetensors")
-    for name in expected:
-        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0, msg=name)
+    assert losses_of(resumed) == losses_of(twenty_steps)
+    assert_same_weights(twenty_steps, resumed)
 
 
 def test_two_workers_follow_one_worker(prepared, twenty_steps, tmp_path):
-    spec = spec_for(prepared, max_steps=10, num_workers=2)  # micro-batches of 8
+    spec = spec_for(prepared, max_steps=10, num_workers=2)  # micro-batches of 8; auto launches Ray Train
     two = run_stage(spec, tmp_path / "out", tmp_path / "ray")
     assert spec.accumulation == 1  # same global batch of 16: 2 workers × 8
     one = losses_of(twenty_steps)[:10]
@@ -132,9 +145,13 @@ def test_pretraining_then_sequential_curriculum(prepared):
 
 def test_merged_curriculum_interleaves_both_sources(prepared):
     cfg = dataclasses.replace(prepared.config, instruct=dataclasses.replace(prepared.config.instruct, curriculum="merged"))
+    from classit_ray.train.rows import buffer_rows, epoch_seed, read_rows, shuffled, stage_files
+
     (spec,) = instruct_specs(cfg, prepared)
-    rows_of = {c: {tuple(r["input_ids"]) for r in stage_dataset(dataclasses.replace(spec, shard_dirs=[str(d)])).take_all()} for c, d in prepared.instruct_shards.items()}
-    first = [tuple(r["input_ids"]) for r in stage_dataset(spec).take(40)]
+    rows_of = {c: {tuple(r["input_ids"]) for r in read_rows(stage_files([d], 0))} for c, d in prepared.instruct_shards.items()}
+    spec = resolve(spec)
+    rows = shuffled(read_rows(stage_files(spec.shard_dirs, spec.optim.seed)), buffer_rows("instruct", spec.rows), epoch_seed(spec.optim.seed, 0))
+    first = [tuple(r["input_ids"]) for _, r in zip(range(40), rows)]
     sources = {c for row in first for c, rows in rows_of.items() if row in rows}
     assert sources == {"switchboard", "simple_wiki"}
 

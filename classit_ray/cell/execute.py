@@ -3,8 +3,9 @@
 Every node is looked up in the artifact store by its key first; `once(kind, key, fn)` wraps each
 node so that concurrent callers (the trials of a study) compute a shared node once (default: run
 it here; a study passes Ray leases, `study/once.py`), and `run(fn)` runs a node's body (a trial
-passes its stage host; default: here). Training nodes are Ray Train runs; evaluations run in this
-process on CPU, or in a Ray task that holds a GPU when training does.
+passes its stage host; default: here). Training nodes are Ray Train runs or run in this process
+(`train/driver.py: launcher_of`); evaluations run in this process on CPU, or in a Ray task that
+holds a GPU when training does.
 """
 
 from __future__ import annotations
@@ -63,19 +64,21 @@ def _once_here(kind: str, key: str, fn: Callable[[], Any]) -> Any:
 
 
 def execute(graph: CellGraph, nodes: list[Node] | None = None, once=_once_here, run=_here, threads: int = 0,
-            callbacks=(), on_node: Callable[[NodeRun], None] | None = None) -> Execution:
+            callbacks=(), on_node: Callable[[NodeRun], None] | None = None, progress: bool = False) -> Execution:
     """Run `nodes` of `graph` (default: all) in order. `threads` pins torch threads per training
     worker and evaluation; `callbacks` go to the instruction stages' `TorchTrainer` (a study passes
-    Tune's report callback for ASHA); `on_node` hears of each node as it ends (a study's console).
-    Ray must be initialised for data and training nodes."""
+    Tune's report callback for ASHA); `on_node` hears of each node as it ends (a study's console);
+    `progress` shows progress bars for training stages run in this process (a command line).
+    Without Ray, data stages build in this process and training stages need `in_process`."""
     from classit_ray.toyworld import with_toy_world
 
     source = with_toy_world(graph.cfg, graph.work_dir)  # what the data and evaluation nodes read
     done = Execution(graph)
     for node in graph.nodes if nodes is None else nodes:
-        body, compute_of = _body(node, graph, source, threads, callbacks)
+        body, compute_of = _body(node, graph, source, threads, callbacks, progress)
         t0 = time.perf_counter()
-        result = once(node.kind, node.key, lambda: run(body))
+        # A finished stage needs no coordination: read back at once, without a lease (an actor).
+        result = run(body) if is_complete(node.path) else once(node.kind, node.key, lambda: run(body))
         seconds = time.perf_counter() - t0
         own = compute_of(result, seconds)
         if node.kind in ("eval", "curve"):
@@ -89,7 +92,7 @@ def execute(graph: CellGraph, nodes: list[Node] | None = None, once=_once_here, 
     return done
 
 
-def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks):
+def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks, progress: bool = False):
     """(the node's body, and `compute_of(result, seconds)`: its own compute, None when reused)."""
     kind = node.kind
     if kind == "toyworld":
@@ -104,7 +107,7 @@ def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks)
 
         spec = dataclasses.replace(node.spec, torch_threads=threads)
         cbs = callbacks if kind == "instruct" else ()
-        body = lambda: run_stage(spec, Path(node.path), graph.work_dir / "ray_results", callbacks=cbs)  # noqa: E731
+        body = lambda: run_stage(spec, Path(node.path), graph.work_dir / "ray_results", callbacks=cbs, progress=progress)  # noqa: E731
         return body, lambda result, s: result.metrics.get(f"{kind}/loop_s", s) if result.executed else None
     if kind == "eval":
         from classit_ray.eval.artifact import evaluate_into

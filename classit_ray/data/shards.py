@@ -1,7 +1,8 @@
-"""Tokenize and pack text into parquet shards with Ray Data, and read shards back for training.
+"""Tokenize and pack text into parquet shards with Ray Data (the order training reads them in is
+`train/rows.py`'s).
 
 Pretraining: documents are tokenized by a Ray Data actor pool (each actor holds the tokenizer and
-uses its Rust threads), framed as `<s> doc </s>`, and streamed — in order — to the driver, which
+uses its Rust threads; without Ray, in this process), framed as `<s> doc </s>`, and streamed — in order — to the driver, which
 cuts the running token stream into `seq_len` rows. Packing is the cheap half, so it stays
 sequential and exact: the shards equal a naive "concatenate everything, cut every seq_len tokens"
 packer token for token; only the final partial row (< seq_len tokens) is dropped, and counted.
@@ -32,21 +33,23 @@ from classit_ray.data.tokenizer import BOS, EOS, TOKENIZER_FILE, file_sha256, lo
 TOKENIZE_BATCH_DOCS = 2048
 
 
-def read_parquet(path: str | Path, columns: list[str] | None = None, num_blocks: int | None = None):
+def read_parquet(path: str | Path | list[str], columns: list[str] | None = None, num_blocks: int | None = None):
     """`ray.data.read_parquet` through Ray's row-group reader rather than the 2.60 default.
 
     The default (datasource V2) starts a fresh FooterReader actor on every read — about 3 s of
     process start-up on a 2-core machine — and packs a file of up to 128 MB into one block, so
     nothing downstream starts until the whole file is read. The row-group reader splits by row
     group and starts at once. Measured here on a 50 MB split: 0.3 s vs 2.9 s to read; the
-    tokenize pipeline 8.5 s vs 11.8 s. The choice is scoped to this call.
+    tokenize pipeline 8.5 s vs 11.8 s. The choice is scoped to this call. A list of files is
+    read in the order given (with `preserve_order`).
     """
     import ray
 
     ctx = ray.data.DataContext.get_current()
     previous, ctx.use_datasource_v2 = ctx.use_datasource_v2, False
     try:
-        ds = ray.data.read_parquet(str(path), file_extensions=["parquet"], override_num_blocks=num_blocks)
+        paths = [str(p) for p in path] if isinstance(path, list) else str(path)
+        ds = ray.data.read_parquet(paths, file_extensions=["parquet"], override_num_blocks=num_blocks)
     finally:
         ctx.use_datasource_v2 = previous
     return ds.select_columns(columns) if columns else ds
@@ -139,10 +142,24 @@ def _packed_table(rows: np.ndarray) -> pa.Table:
     return pa.table({"input_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(rows.reshape(-1)))})
 
 
-def _ordered_batches(ds) -> Iterator[pa.Table]:
-    """Blocks of `ds` in input order, so shards are a deterministic function of the split."""
+def _mapped_batches(path: Path, columns: list[str], fn, kwargs: dict, num_actors: int = 1) -> Iterator[pa.Table]:
+    """`fn(**kwargs)` applied to `path`'s `columns` in batches of `TOKENIZE_BATCH_DOCS` documents,
+    in input order, so shards are a deterministic function of their input: through a Ray Data
+    actor pool when Ray is running, else in this process (a plain script). Both give the same
+    shards: every document is tokenized on its own and packing follows the input order."""
+    import ray
+
+    if not ray.is_initialized():
+        mapper = fn(**kwargs)
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=TOKENIZE_BATCH_DOCS, columns=columns):
+            yield mapper(pa.Table.from_batches([batch]))
+        return
+    ds = read_parquet(path, columns).map_batches(
+        fn, fn_constructor_kwargs=kwargs, batch_size=TOKENIZE_BATCH_DOCS, batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=num_actors), num_cpus=1,
+    )
     ds.context.execution_options.preserve_order = True
-    return ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2)
+    yield from ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2)
 
 
 def _tokenizer_manifest(tokenizer_dir: Path) -> dict:
@@ -158,25 +175,15 @@ def build_pretrain_shards(split_dir: str | Path, tokenizer_dir: str | Path, out_
     their Rust threads: on a 2-core machine one actor saturates both cores (two deadlocked a
     2-CPU Ray and gained nothing on 4); on a cluster, use one per node.
     """
-    import ray
-
     split_dir, tokenizer_dir = Path(split_dir), Path(tokenizer_dir)
     split = read_manifest(split_dir)
     manifest = {"kind": "pretrain_shards", "seq_len": seq_len, "words": split["words"]["pretrain"], **_tokenizer_manifest(tokenizer_dir)}
-    ds = read_parquet(split_dir / "pretrain.parquet", ["text"])
-    ds = ds.map_batches(
-        TokenizeDocuments,
-        fn_constructor_kwargs={"tokenizer_dir": str(tokenizer_dir)},
-        batch_size=TOKENIZE_BATCH_DOCS,
-        batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=num_actors),
-        num_cpus=1,
-    )
+    batches = _mapped_batches(split_dir / "pretrain.parquet", ["text"], TokenizeDocuments, {"tokenizer_dir": str(tokenizer_dir)}, num_actors)
     packer = SequencePacker(seq_len)
     documents = tokens = 0
     with atomic_dir(out_dir, manifest) as tmp:
         writer = ShardWriter(tmp, rows_per_shard)
-        for batch in _ordered_batches(ds):
+        for batch in batches:
             column = batch.column("ids").combine_chunks()
             documents += len(column)
             flat = column.flatten().to_numpy()
@@ -193,25 +200,15 @@ def build_pretrain_shards(split_dir: str | Path, tokenizer_dir: str | Path, out_
 
 def build_instruct_shards(pairs_parquet: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, max_len: int, rows_per_shard: int = 4096) -> dict:
     """Render one instruction config's pairs, one row per pair with its reply mask."""
-    import ray
-
     pairs_parquet, tokenizer_dir = Path(pairs_parquet), Path(tokenizer_dir)
     manifest = {"kind": "instruct_shards", "config": pairs_parquet.stem, "max_len": max_len, **_tokenizer_manifest(tokenizer_dir)}
-    ds = read_parquet(pairs_parquet, ["prompt", "reply"])
     words = int(pq.read_table(pairs_parquet, columns=["words"]).column("words").to_numpy().sum())
-    ds = ds.map_batches(
-        RenderPairs,
-        fn_constructor_kwargs={"tokenizer_dir": str(tokenizer_dir), "max_len": max_len},
-        batch_size=TOKENIZE_BATCH_DOCS,
-        batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=1),
-        num_cpus=1,
-    )
+    batches = _mapped_batches(pairs_parquet, ["prompt", "reply"], RenderPairs, {"tokenizer_dir": str(tokenizer_dir), "max_len": max_len})
     manifest["words"] = words
     tokens = reply_tokens = 0
     with atomic_dir(out_dir, manifest) as tmp:
         writer = ShardWriter(tmp, rows_per_shard)
-        for batch in _ordered_batches(ds):
+        for batch in batches:
             tokens += len(batch.column("input_ids").combine_chunks().flatten())
             reply_tokens += int(batch.column("reply_mask").combine_chunks().flatten().to_numpy().sum())
             writer.write(batch)
@@ -220,24 +217,3 @@ def build_instruct_shards(pairs_parquet: str | Path, tokenizer_dir: str | Path, 
             raise ShardError(f"{pairs_parquet}: no instruction pairs to shard")
         manifest.update(pairs=writer.rows, sequences=writer.rows, tokens=tokens, reply_tokens=reply_tokens, files=writer.files)
     return manifest
-
-
-def read_shards(shard_dir: str | Path):
-    """A lazy `ray.data.Dataset` over a finished shard set (checked by its manifest)."""
-    shard_dir = Path(shard_dir)
-    try:
-        manifest = read_manifest(shard_dir)
-    except FileNotFoundError as e:
-        raise ShardError(str(e)) from None
-    if not manifest.get("sequences"):
-        raise ShardError(f"{shard_dir}: shard set is empty")
-    # One block per shard file, whatever the cluster: Ray would otherwise size blocks by the CPUs
-    # it has, and the training order (block shuffle, resume position) would change with them.
-    return read_parquet(shard_dir, num_blocks=manifest["files"])
-
-
-def iter_train_batches(ds, batch_size: int, **kwargs):
-    """Torch batches of packed rows: `input_ids` int64 (B, T), as the model's embedding wants."""
-    import torch
-
-    return ds.iter_torch_batches(batch_size=batch_size, dtypes=torch.long, **kwargs)

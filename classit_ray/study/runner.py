@@ -151,13 +151,27 @@ def _trial_name(trial) -> str:
     return "cell-" + config_hash({k: v for k, v in trial.config.items()})[:10]
 
 
-def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan, experiment: str, events=None, say=print):
+def shared_stages(study: StudyDefinition, cell_stages: dict[str, set[str]]) -> frozenset[str] | None:
+    """The stages more than one trial needs: only they need a lease (`study/once.py`), which
+    costs an actor, a process start, per stage. None (every stage leased) when the trials are not
+    known in advance (Optuna) or a grid runs more than once (`num_samples`: every stage twice)."""
+    if study.algorithm != "grid" or study.num_samples > 1 or not cell_stages:
+        return None
+    counts: dict[str, int] = {}
+    for keys in cell_stages.values():
+        for key in keys:
+            counts[key] = counts.get(key, 0) + 1
+    return frozenset(key for key, n in counts.items() if n > 1)
+
+
+def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan, experiment: str, events=None, say=print,
+                shared: frozenset[str] | None = None):
     from ray import tune
 
     base = config_to_dict(study.base)
     trainable = tune.with_resources(
         tune.with_parameters(cell_trainable, base=base, work_dir=str(work_dir), threads=plan.torch_threads, asha=study.asha,
-                             events=events),
+                             events=events, shared=shared),
         plan.trial_resources(),
     )
     path = f"{study_dir(study.base)}/{experiment}"
@@ -322,7 +336,7 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
         events = start_events()
         try:
             tuner = build_tuner(study, cells, work_dir, plan, experiment=f"tune-{study.fingerprint()}", events=events,
-                                say=console.print)
+                                say=console.print, shared=shared_stages(study, cell_stages))
             attach_console(tuner, tune_callback(console, events, _trial_cell), verbose)
             grid = tuner.fit()
         finally:

@@ -127,10 +127,12 @@ def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callb
 
 
 def cell_trainable(config: dict, base: dict | None = None, work_dir: str = "", threads: int = 0, asha: bool = False,
-                   events=None) -> None:
+                   events=None, shared: frozenset[str] | None = None) -> None:
     """The Tune function: one trial = one cell. Reports the cell's results row once, at the end
     (and, with ASHA, instruct/loss as instruction tuning goes); tells `events` (the study
-    console's actor, `study/console.py`) of each stage as it ends."""
+    console's actor, `study/console.py`) of each stage as it ends. `shared`: the keys of the
+    stages more than one trial needs (a grid's plan), the only ones that take a lease; None =
+    every stage does (Optuna's cells are not known in advance)."""
     import ray
     from ray import tune
 
@@ -145,9 +147,10 @@ def cell_trainable(config: dict, base: dict | None = None, work_dir: str = "", t
         from ray.tune.integration.ray_train import TuneReportCallback
 
         callbacks = (TuneReportCallback(),)
+    once = run_once if shared is None else (lambda kind, key, fn: run_once(kind, key, fn) if key in shared else fn())
     host = start_stage_host()
     try:
-        row = run_cell(cfg, Path(work_dir), threads=threads, callbacks=callbacks, run=hosted(host), on_node=on_node)
+        row = run_cell(cfg, Path(work_dir), once=once, threads=threads, callbacks=callbacks, run=hosted(host), on_node=on_node)
     finally:
         ray.kill(host)
     tune.report({k: v for k, v in row.items() if v is not None})

@@ -3,9 +3,9 @@
 The two stages differ only in their data (packed rows vs rendered pairs) and in which tokens the
 loss counts (`StageSpec.loss_on`); everything else — AdamW, warmup + cosine, clipping, gradient
 accumulation normalised by the global target count, checkpoints on the BabyLM word schedule,
-resume from the exact data position — is this one loop. Only `ray.train.report`,
-`get_checkpoint`, `get_context` and `get_dataset_shard` touch Ray; the Tune layer never reaches
-in here.
+resume from the exact data position — is this one loop. It reaches its launcher (a Ray Train
+worker, or one plain process) only through its session (`train/session.py`), and its rows only
+through `train/rows.py`; the Tune layer never reaches in here.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from classit_ray.config import OptimizerConfig
 from classit_ray.train.batches import collate_for
 from classit_ray.train.checkpoint import babylm_schedule, load_optimizer, load_weights, read_state, save_checkpoint
 from classit_ray.train.objective import accumulate_step, forward_loss
+from classit_ray.train.rows import buffer_rows, epoch_seed, micro_batches, shuffled
 from classit_ray.train.stage import StageSpec
-
-SHUFFLE_BUFFER_ROWS = 2048  # local shuffle per epoch, on top of the shuffled block order
 
 
 @dataclass
@@ -130,33 +129,38 @@ class Reporter:
 
 
 def train_loop_per_worker(config: dict) -> None:
+    """Ray Train's entry point: the loop in a `TorchTrainer` worker."""
+    from classit_ray.train.session import RayTrainSession
+
     started = time.perf_counter()
-    import ray.train
-    import ray.train.torch
+    train_loop(StageSpec.from_dict(config), RayTrainSession(), started)
+
+
+def train_loop(spec: StageSpec, session, started: float | None = None) -> None:
+    """Train `spec` from its session's checkpoint (or from the start) to its end or max_steps,
+    reporting and checkpointing through `session` (`train/session.py`)."""
+    from transformers.utils import logging as hf_logging
 
     from classit_ray.runtime import physical_cores, set_torch_threads
 
-    spec = StageSpec.from_dict(config)
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    device = ray.train.torch.get_device()
+    hf_logging.disable_progress_bar()  # transformers 5 draws a bar per checkpoint written: noise in every log
+    started = time.perf_counter() if started is None else started
+    rank, world, device = session.rank, session.world, session.device
     if device.type == "cpu":
-        set_torch_threads(spec.torch_threads or max(1, physical_cores() // ctx.get_local_world_size()))
+        set_torch_threads(spec.torch_threads or max(1, physical_cores() // session.local_world))
 
     model = build_model(spec, device)
     optimizer = make_optimizer(model, spec.optim)
     position = Position()
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
+    with session.resume_dir() as directory:
+        if directory is not None:
             load_weights(model, directory)
             load_optimizer(optimizer, directory)
             position = Position(**read_state(directory)["position"])
     total_steps = spec.steps_per_epoch * spec.optim.epochs
     scheduler = make_scheduler(optimizer, spec.optim, total_steps, position.step)
     raw_model = model
-    if world > 1:
-        model = ray.train.torch.prepare_model(model, move_to_device=False)
+    model = session.prepare_model(model)
     no_sync = model.no_sync if hasattr(model, "no_sync") else None
     # Compile the model and the vocabulary-sized loss together: compiling the model alone left the
     # loss eager and measured 14% slower on CPU.
@@ -169,16 +173,14 @@ def train_loop_per_worker(config: dict) -> None:
     words_per_step = spec.optim.batch_size * spec.words / spec.rows
     schedule = babylm_schedule(spec.budget_words, math.ceil(words_per_step * total_steps)) if spec.budget_words else []
     reporter = Reporter(spec.stage, started)
-    shard = ray.train.get_dataset_shard("train")
     log_every = max(1, total_steps // 10)
     if spec.optim.max_steps and position.step >= spec.optim.max_steps:
         return  # resumed at its own stopping point: nothing more to do under this max_steps
+    bar = _progress_bar(spec, total_steps, position.step) if getattr(session, "progress", False) else None
 
     while position.epoch < spec.optim.epochs:
-        batches = iter(shard.iter_torch_batches(
-            batch_size=spec.optim.micro_batch_size, collate_fn=collate_for(spec.stage), drop_last=True,
-            local_shuffle_buffer_size=SHUFFLE_BUFFER_ROWS, local_shuffle_seed=spec.optim.seed * 100_003 + position.epoch,
-        ))
+        rows = shuffled(session.rows(), buffer_rows(spec.stage, spec.rows), epoch_seed(spec.optim.seed, position.epoch))
+        batches = micro_batches(rows, spec.optim.micro_batch_size, collate_for(spec.stage))
         for _ in range(position.micro_batches):  # resume mid-epoch: skip what was already trained on
             next(batches)
         while position.micro_batches // spec.accumulation < spec.steps_per_epoch:
@@ -201,19 +203,30 @@ def train_loop_per_worker(config: dict) -> None:
             lr = scheduler.get_last_lr()[0]
             position.history.append([position.step, loss, lr, position.words_seen])
             reporter.add(loss, tokens, slots)
-            if rank == 0 and (position.step % log_every == 0 or position.step == total_steps):
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+                bar.update(1)
+            elif rank == 0 and (position.step % log_every == 0 or position.step == total_steps):
                 print(f"[{spec.name}] step {position.step}/{total_steps} epoch {position.epoch + 1}/{spec.optim.epochs} loss {loss:.4f} lr {lr:.2e} words {position.words_seen:,}", flush=True)
 
             stopping = bool(spec.optim.max_steps) and position.step >= spec.optim.max_steps and position.step < total_steps
             name = checkpoint_name(position, total_steps, schedule, words_before, stopping)
             if name is not None:
-                _report(spec, raw_model, optimizer, position, reporter.flush(position, lr, name, all_reduce_sum), name, rank)
+                _report(session, spec, raw_model, optimizer, position, reporter.flush(position, lr, name, all_reduce_sum), name)
             if stopping:
                 return  # max_steps reached; the same run (same name) resumes from this checkpoint
         for _ in batches:  # drain the leftover that does not fill a step, so every worker ends the epoch together
             pass
         position.epoch += 1
         position.micro_batches = 0
+    if bar is not None:
+        bar.close()
+
+
+def _progress_bar(spec: StageSpec, total: int, done: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, desc=spec.name, unit="step", dynamic_ncols=True)
 
 
 class _AllReduceSum:
@@ -227,12 +240,10 @@ class _AllReduceSum:
         return t
 
 
-def _report(spec: StageSpec, model, optimizer, position: Position, metrics: dict, name: str, rank: int) -> None:
+def _report(session, spec: StageSpec, model, optimizer, position: Position, metrics: dict, name: str) -> None:
     """Every worker reports; rank 0 attaches the checkpoint (Ray Train V2 keeps metrics only with one)."""
-    import ray.train
-
-    if rank != 0:
-        ray.train.report(metrics)
+    if session.rank != 0:
+        session.report(metrics, None, name)
         return
     state = {"spec": asdict(spec), "position": asdict(position), "checkpoint_name": name, "preset": spec.preset,
              "tokenizer_sha256": spec.tokenizer_sha256, "metrics": metrics, "versions": _versions(),
@@ -240,11 +251,12 @@ def _report(spec: StageSpec, model, optimizer, position: Position, metrics: dict
              "device": str(next(model.parameters()).device), "torch_threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as directory:
         save_checkpoint(directory, model, spec.tokenizer_dir, state, optimizer)
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory), checkpoint_dir_name=name)
+        session.report(metrics, directory, name)
 
 
 def _versions() -> dict:
-    import ray
+    import importlib.metadata
+
     import transformers
 
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "ray": ray.__version__}
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "ray": importlib.metadata.version("ray")}
