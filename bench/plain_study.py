@@ -67,7 +67,7 @@ def child(args) -> None:
     else:
         from classit_ray.study.runner import run_study
 
-        run_study(definition(args.grid, storage, args.concurrency))
+        run_study(definition(args.grid, storage, args.concurrency[0]))
 
 
 def contender(name: str, grid: str, out: Path, repeat: int) -> dict:
