@@ -79,16 +79,23 @@ def atomic_dir(final: str | os.PathLike, manifest: dict | None = None) -> Iterat
     try:
         yield tmp
         atomic_write_json(tmp / MANIFEST, manifest)
-        if final.exists() and not is_complete(final):
-            shutil.rmtree(final)  # a leftover from a writer older than this scheme; never complete
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not is_complete(final):
-                raise
+        install_dir(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def install_dir(tmp: Path, final: Path) -> None:
+    """Rename the finished directory `tmp` (a `tmp_sibling` of `final`, manifest inside) to
+    `final` in one `os.rename`. A complete `final` means another writer of the same content won
+    the race: `tmp` is left for the caller to delete."""
+    if final.exists() and not is_complete(final):
+        shutil.rmtree(final)  # a leftover from a writer older than this scheme; never complete
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if not is_complete(final):
+            raise
 
 
 def replace_dir(finished: str | os.PathLike, final: str | os.PathLike) -> None:

@@ -11,6 +11,7 @@ the cell's stage graph (`cell/graph.py`):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,8 @@ def stage_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config", help="YAML/JSON config file (default: the built-in toy-scale defaults)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="dotted override, e.g. budget.instruct_fraction=0.1")
-    parser.add_argument("--work-dir", help="the artifact store (default: study.work_dir or <storage_path>/artifacts)")
+    parser.add_argument("--work-dir", help="the artifact store, a folder or s3://... "
+                        "(default: study.work_dir or <storage_path>/artifacts)")
     return parser
 
 
@@ -40,7 +42,9 @@ def run_command(args: argparse.Namespace, body: Callable[[Config, Path], str]) -
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    work_dir = Path(args.work_dir).expanduser() if args.work_dir else work_dir_of(cfg)
+    if args.work_dir:
+        cfg = dataclasses.replace(cfg, study=dataclasses.replace(cfg.study, work_dir=args.work_dir))
+    work_dir = work_dir_of(cfg)  # with the store on a URI, this machine's cache of it
     init_ray(cfg.study.ray_address, cfg.study.num_cpus)
     try:
         print(body(cfg, work_dir))

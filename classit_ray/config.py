@@ -38,10 +38,35 @@ def absolute_path(path: str | Path) -> str:
     return path if not path or is_uri(path) else str(Path(path).expanduser().resolve())
 
 
+def join_uri(base: str, *parts: str) -> str:
+    """`base/part/...` for a URI (s3://bucket/prefix); its query (`?endpoint_override=...`, which
+    pyarrow reads) stays at the end."""
+    head, sep, query = str(base).partition("?")
+    return "/".join([head.rstrip("/"), *(p.strip("/") for p in parts)]) + sep + query
+
+
+def redact_uri(uri: str) -> str:
+    """`uri` fit to print: credentials written into it (`s3://KEY:SECRET@bucket/...`) hidden."""
+    return re.sub(r"^([a-z0-9+.-]+://)[^/@]*@", r"\1***@", str(uri))
+
+
+def artifact_store_of(cfg: Config) -> str:
+    """Where the stages are kept: `study.work_dir`, else `<storage_path>/artifacts`; a local (or
+    NFS) folder, or a URI (s3://, gs://). Shared by every study on the same storage, so that a
+    second study reuses what the first one built (stage directories are named by content keys)."""
+    storage = cfg.study.storage_path
+    return cfg.study.work_dir or (join_uri(storage, "artifacts") if is_uri(storage) else str(Path(storage) / "artifacts"))
+
+
 def work_dir_of(cfg: Config) -> Path:
-    """The artifact store: shared by every study on the same storage, so that a second study
-    reuses what the first one built (stage directories are named by content keys)."""
-    return Path(cfg.study.work_dir or Path(cfg.study.storage_path) / "artifacts").expanduser()
+    """The local folder the stages are read and written in: the artifact store itself, or, when
+    the store is a URI, this node's cache of it (`<study.cache_dir>/<scheme>/<bucket>/<path>`,
+    credentials and query left out; `classit_ray/store.py` moves stages between the two)."""
+    store = artifact_store_of(cfg)
+    if not is_uri(store):
+        return Path(store).expanduser()
+    scheme, _, rest = store.partition("?")[0].partition("://")
+    return Path(cfg.study.cache_dir).expanduser() / scheme / rest.rpartition("@")[2].strip("/")
 
 
 # Choices are types: the allowed values of a field live in its annotation, and validation reads
@@ -225,7 +250,8 @@ class EvalConfig:
 class StudyConfig:
     name: str = "toy"
     storage_path: str = "~/classit_ray_results"  # local path, NFS path or s3:// URI
-    work_dir: str = ""  # the artifact store (toy data, stages); "" = <storage_path>/artifacts, shared by studies
+    work_dir: str = ""  # the artifact store (toy data, stages): a folder or s3://, gs://; "" = <storage_path>/artifacts, shared by studies
+    cache_dir: str = "~/.cache/classit_ray"  # with the store on a URI: each node's local copy of the stages it reads and writes
     ray_address: str = ""  # "" = start a local Ray; "auto" = join a running cluster
     num_cpus: int = 0  # logical CPUs for a local Ray; 0 = enough for the trials at once (see study/resources.py)
     toy_words: int = 200_000  # size of the generated toy corpus when data_dir is ""
@@ -409,6 +435,7 @@ _RANGES = {
     "eval.batch_size": _at_least(1), "eval.finetune_epochs": _at_least(0),
     "study.name": (lambda v: _NAME_RE.fullmatch(v) is not None, "a non-empty name of [A-Za-z0-9_.-]"),
     "study.num_cpus": _at_least(0), "study.toy_words": _at_least(1000), "study.max_concurrent_trials": _at_least(0),
+    "study.cache_dir": (lambda v: bool(v) and not is_uri(v), "a local folder (each node's cache of a remote artifact store)"),
 }
 
 

@@ -3,7 +3,9 @@
 Every node is looked up in the artifact store by its key first; `once(kind, key, fn)` wraps each
 node so that concurrent callers (the trials of a study) compute a shared node once (default: run
 it here; a study passes Ray leases, `study/once.py`), and `run(fn)` runs a node's body (a trial
-passes its stage host; default: here). Training nodes are Ray Train runs or run in this process
+passes its stage host; default: here). With the store on s3:// or gs://, the body runs in the
+node's local cache, fetched from the store before and published to it after, in the process that
+runs it (`store.through_store`). Training nodes are Ray Train runs or run in this process
 (`train/driver.py: launcher_of`); evaluations run in this process on CPU, or in a Ray task that
 holds a GPU when training does.
 """
@@ -19,7 +21,8 @@ from typing import Any
 
 from classit_ray.atomic import is_complete, read_manifest
 from classit_ray.cell.graph import CellGraph, Node, curve_tasks
-from classit_ray.config import Config
+from classit_ray.config import Config, redact_uri
+from classit_ray.store import on_its_node, store_of, through_store, train_storage
 
 
 @dataclass
@@ -73,9 +76,14 @@ def execute(graph: CellGraph, nodes: list[Node] | None = None, once=_once_here, 
     from classit_ray.toyworld import with_toy_world
 
     source = with_toy_world(graph.cfg, graph.work_dir)  # what the data and evaluation nodes read
+    store = store_of(graph.cfg)
+    if store is not None and store.cache != Path(graph.work_dir):
+        raise ValueError(f"the stage graph is in {graph.work_dir}, but the config's artifact store {redact_uri(store.uri)} "
+                         f"is cached in {store.cache}; build the graph in config.work_dir_of(cfg)")
     done = Execution(graph)
     for node in graph.nodes if nodes is None else nodes:
         body, compute_of = _body(node, graph, source, threads, callbacks, progress)
+        body = through_store(store, node.path, body)
         t0 = time.perf_counter()
         # A finished stage needs no coordination: read back at once, without a lease (an actor).
         result = run(body) if is_complete(node.path) else once(node.kind, node.key, lambda: run(body))
@@ -107,18 +115,19 @@ def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks,
 
         spec = dataclasses.replace(node.spec, torch_threads=threads)
         cbs = callbacks if kind == "instruct" else ()
-        body = lambda: run_stage(spec, Path(node.path), graph.work_dir / "ray_results", callbacks=cbs, progress=progress)  # noqa: E731
+        storage = train_storage(graph.cfg, graph.work_dir)
+        body = lambda: run_stage(spec, Path(node.path), storage, callbacks=cbs, progress=progress)  # noqa: E731
         return body, lambda result, s: result.metrics.get(f"{kind}/loop_s", s) if result.executed else None
     if kind == "eval":
         from classit_ray.eval.artifact import evaluate_into
 
         args = (node.model, dataclasses.asdict(source.eval), node.path, threads, node.heldout)
-        return (lambda: _evaluation(evaluate_into, args, node, source)), _evaluation_compute
+        return (lambda: _evaluation(evaluate_into, args, node, source, _input_dirs(node, graph))), _evaluation_compute
     if kind == "curve":
         from classit_ray.eval.artifact import curve_eval_config, curve_into
 
         args = (node.model, list(source.eval.checkpoints), curve_eval_config(source.eval, curve_tasks(source)), node.path, threads)
-        return (lambda: _evaluation(curve_into, args, node, source)), _evaluation_compute
+        return (lambda: _evaluation(curve_into, args, node, source, _input_dirs(node, graph))), _evaluation_compute
     raise ValueError(f"stage graph node {node.label!r}: unknown kind {kind!r}")
 
 
@@ -134,9 +143,14 @@ def _write_toy_world(node: Node, source: Config) -> float | None:
     return time.perf_counter() - t0
 
 
-def _evaluation(fn, args: tuple, node: Node, source: Config) -> tuple[dict, bool]:
+def _input_dirs(node: Node, graph: CellGraph) -> list[str]:
+    return [graph.node(key).path for key in node.needs]
+
+
+def _evaluation(fn, args: tuple, node: Node, source: Config, inputs: list[str]) -> tuple[dict, bool]:
     """(manifest, executed): reused when complete; here on CPU (this process has torch loaded
-    already), or in a Ray task that holds a GPU when training does."""
+    already), or in a Ray task that holds a GPU when training does (on any node: with a remote
+    store it fetches the stages it reads, `inputs`, into its node's cache, and publishes its own)."""
     if is_complete(node.path):
         return read_manifest(node.path), False
     if not source.pretrain.use_gpu:
@@ -146,7 +160,8 @@ def _evaluation(fn, args: tuple, node: Node, source: Config) -> tuple[dict, bool
 
         from classit_ray.runtime import outside_placement_group
 
-        task = ray.remote(fn).options(num_cpus=1, num_gpus=1, scheduling_strategy=outside_placement_group())
+        task = ray.remote(on_its_node(fn, store_of(source), inputs, node.path))
+        task = task.options(num_cpus=1, num_gpus=1, scheduling_strategy=outside_placement_group())
         manifest = ray.get(task.remote(*args))
     if manifest.get("failed"):
         print(f"[{node.label}] failed: {manifest['failed']}", flush=True)

@@ -1,6 +1,7 @@
 """Run a study on Ray Tune: check it, plan it, launch or resume it, write its results table.
 
-    <storage_path>/artifacts/...           stages by key, shared by every study (study/trial.py)
+    <storage_path>/artifacts/...           stages by key, shared by every study (study/trial.py); on s3:// or
+                                           gs://, each node works in its cache of them (classit_ray/store.py)
     <storage_path>/<name>/tune-<fp>/       the Tune experiment of this definition (fp = fingerprint)
     <storage_path>/<name>/results.parquet  one row per cell (also results.csv), then report.md
     <storage_path>/<name>/logs/            Ray's, Tune's and the workers' raw output (study/console.py)
@@ -15,13 +16,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from classit_ray.atomic import atomic_write_text
 from classit_ray.cell.graph import CellGraph, build_graph
-from classit_ray.config import Config, ConfigError, absolute_path, config_hash, config_to_dict, is_uri, work_dir_of
+from classit_ray.config import (Config, ConfigError, absolute_path, artifact_store_of, config_hash, config_to_dict, is_uri, join_uri,
+                                redact_uri, work_dir_of)
+from classit_ray.store import stage_in_store
 from classit_ray.study.console import cell_id, duration, one_line_error
 from classit_ray.study.definition import CELL, SEED, StudyDefinition, cell_config, check_definition, study_cells, tune_space
 from classit_ray.study.resources import plan_resources
@@ -35,7 +38,7 @@ _TUNE_NOISE = ("timestamp", "date", "pid", "hostname", "node_ip", "time_this_ite
 def study_dir(cfg: Config) -> str:
     """`<storage>/<name>`; a local storage path made absolute (Tune and pyarrow refuse relative ones)."""
     storage = absolute_path(cfg.study.storage_path)
-    return f"{storage.rstrip('/')}/{cfg.study.name}" if is_uri(storage) else str(Path(storage) / cfg.study.name)
+    return join_uri(storage, cfg.study.name) if is_uri(storage) else str(Path(storage) / cfg.study.name)
 
 
 def with_absolute_paths(cfg: Config) -> Config:
@@ -48,18 +51,20 @@ def with_absolute_paths(cfg: Config) -> Config:
                                    instruct_dir=absolute_path(cfg.corpus.instruct_dir)),
         eval=dataclasses.replace(cfg.eval, eval_dir=absolute_path(cfg.eval.eval_dir)),
         study=dataclasses.replace(cfg.study, storage_path=absolute_path(cfg.study.storage_path),
-                                  work_dir=absolute_path(cfg.study.work_dir)))
+                                  work_dir=absolute_path(cfg.study.work_dir), cache_dir=absolute_path(cfg.study.cache_dir)))
 
 
 # ---- checks before any trial ---------------------------------------------------------------------
 def _writable(path: str) -> str | None:
-    """None if `path` (a folder, local or URI) can be written, else why not."""
+    """None if `path` (a folder, local or URI) can be written, else why not. On object storage a
+    probe object is written and deleted: that needs the bucket, the endpoint and credentials."""
     try:
         if is_uri(path):
             import pyarrow.fs
 
             fs, root = pyarrow.fs.FileSystem.from_uri(path)
-            fs.create_dir(root, recursive=True)
+            if isinstance(fs, pyarrow.fs.LocalFileSystem):  # object storage has no folders to make (and each call retries)
+                fs.create_dir(root, recursive=True)
             with fs.open_output_stream(f"{root}/.write-probe") as f:
                 f.write(b"ok")
             fs.delete_file(f"{root}/.write-probe")
@@ -92,15 +97,20 @@ def check_inputs(cfg: Config) -> None:
             problems.append(f"eval.eval_dir: {root}: expected the BabyLM evaluation_data/ folder (holding fast_eval/ and full_eval/)")
     elif not corpus_is_toy(cfg):
         problems.append("eval.eval_dir: empty, but the corpus is not the toy world; expected --eval-dir pointing at evaluation_data/")
-    if is_uri(cfg.study.storage_path) and not cfg.study.work_dir:
-        problems.append(f"study.work_dir: empty with storage {cfg.study.storage_path}; stage artifacts need a filesystem that every "
-                        "node shares (an NFS/EFS mount): set study.work_dir to it")
-    for field, path in (("study.storage_path", study_dir(cfg)), ("study.work_dir", str(work_dir_of(cfg)))):
-        why = _writable(path)
-        if why:
-            problems.append(f"{field}: {path} is not writable ({why})")
+    paths = {"study.storage_path": study_dir(cfg), "study.work_dir": artifact_store_of(cfg)}
+    if is_uri(artifact_store_of(cfg)):
+        paths["study.cache_dir"] = str(work_dir_of(cfg))  # this node's copy of the remote store
+    with ThreadPoolExecutor(len(paths)) as pool:  # at once: an unreachable endpoint takes seconds to give up
+        whys = dict(zip(paths, pool.map(_writable, paths.values())))
+    problems += [f"{field}: {redact_uri(paths[field])} is not writable ({why})" for field, why in whys.items() if why]
     if problems:
         raise ConfigError(problems, "study inputs")
+
+
+def store_words(cfg: Config) -> str:
+    """The artifact store, for people: a folder, or a URI and this node's cache of it."""
+    store = artifact_store_of(cfg)
+    return f"{redact_uri(store)} (cached in {work_dir_of(cfg)})" if is_uri(store) else str(work_dir_of(cfg))
 
 
 # ---- the plan: cells and their unique stages -----------------------------------------------------
@@ -117,7 +127,7 @@ def dry_run_report(study: StudyDefinition, cells: list[dict], work_dir: Path) ->
     """The study's plan: each cell with its stage graph, then the unique stages and resources."""
     cfg = study.base
     plan = plan_resources(cfg)
-    lines = [f"study {study.name!r}: {study.algorithm}, artifact store {work_dir}, results in {study_dir(cfg)}"]
+    lines = [f"study {study.name!r}: {study.algorithm}, artifact store {store_words(cfg)}, results in {redact_uri(study_dir(cfg))}"]
     if study.algorithm == "optuna":
         lines.append(f"Optuna: {study.num_samples} trials maximising {study.metric} ({study.mode}) over "
                      f"{ {**{k: list(v) for k, v in study.grid.items()}, **study.search} }; cells are chosen as it goes.")
@@ -138,7 +148,7 @@ def dry_run_report(study: StudyDefinition, cells: list[dict], work_dir: Path) ->
     if cells:
         lines.append("\nunique stages after deduplication (requested by the cells -> run):")
         for kind, keys in per_kind.items():
-            done = sum(Path(p, "manifest.json").is_file() for p in keys.values())
+            done = sum(stage_in_store(cfg, p) for p in keys.values())
             lines.append(f"  {kind:16s} {requested[kind]:3d} -> {len(keys):3d}" + (f"  ({done} already in the store)" if done else ""))
     lines.append("\nresources:")
     lines += [f"  {k:16s} {v}" for k, v in plan.describe(cfg).items()]
@@ -174,9 +184,9 @@ def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan,
                              events=events, shared=shared),
         plan.trial_resources(),
     )
-    path = f"{study_dir(study.base)}/{experiment}"
+    path = join_uri(study_dir(study.base), experiment)
     if tune.Tuner.can_restore(path):
-        say(f"[study] resuming {path}")
+        say(f"[study] resuming {redact_uri(path)}")
         return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
     search_alg = scheduler = None
     if study.algorithm == "optuna":
@@ -251,7 +261,7 @@ def write_results(df, out: str) -> str:
         pq.write_table(pa.Table.from_pandas(df), f"{root}/results.parquet", filesystem=fs)
         with fs.open_output_stream(f"{root}/results.csv") as f:
             f.write(df.to_csv(index=False).encode())
-        return f"{out}/results.parquet"
+        return join_uri(out, "results.parquet")
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".results.parquet.tmp-{os.getpid()}"
@@ -276,7 +286,8 @@ def summary_table(df) -> str:
 
 def logs_dir(cfg: Config) -> Path:
     """Where a study's raw Ray/Tune/Train logs go: `<storage>/<name>/logs/`, or, with storage on
-    s3, `<work_dir>/logs/<name>/` (the logs are written as they come, which object storage cannot)."""
+    s3, `<work_dir>/logs/<name>/` (the logs are written as they come, which object storage cannot;
+    with the artifact store on s3 too, that is this node's cache)."""
     folder = study_dir(cfg)
     return work_dir_of(cfg) / "logs" / cfg.study.name if is_uri(folder) else Path(folder) / "logs"
 
@@ -288,7 +299,7 @@ def plan_stages(study: StudyDefinition, cells: list[dict], work_dir: Path) -> tu
         return {}, set(), {}
     graphs = {cell_id(cell): build_graph(cell_config(study.base, cell), work_dir).nodes for cell in cells}
     nodes = {n.key: n for graph in graphs.values() for n in graph}
-    return ({k: n.kind for k, n in nodes.items()}, {k for k, n in nodes.items() if Path(n.path, "manifest.json").is_file()},
+    return ({k: n.kind for k, n in nodes.items()}, {k for k, n in nodes.items() if stage_in_store(study.base, n.path)},
             {cid: {n.key for n in graph} for cid, graph in graphs.items()})
 
 
@@ -330,7 +341,7 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
         planned = (f", {len(stages)} unique stages" + (f" ({len(in_store)} already in the store)" if in_store else "")) if stages else ""
         console = StudyConsole(varying, stages, in_store, trials, out=raw.terminal, cell_stages=cell_stages)
         console.print(f"[study] {study.name}: {trials} cell(s){planned}; {plan.concurrent} at once, "
-                      f"{plan.torch_threads or 'default'} torch thread(s) each; artifacts in {work_dir}")
+                      f"{plan.torch_threads or 'default'} torch thread(s) each; artifacts in {store_words(cfg)}")
         console.print(f"[study] raw Ray/Tune/Train logs: {logs}/" + ("" if verbose else " (--verbose shows them here)"))
         t0 = time.perf_counter()
         events = start_events()
@@ -344,7 +355,7 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
     df = results_table(study, grid)
     path = write_results(df, study_dir(cfg))
     failed = df[df["status"] == "error"] if len(df) else df
-    print(f"\n[study] {len(df)} cell(s) in {duration(time.perf_counter() - t0)}, {len(failed)} failed; results: {path}")
+    print(f"\n[study] {len(df)} cell(s) in {duration(time.perf_counter() - t0)}, {len(failed)} failed; results: {redact_uri(path)}")
     for _, row in failed.iterrows():
         print(f"  failed: {cell_words(_row_cell(row, (*study.grid, *study.search)), varying)}: {one_line_error(row['error'], 120)}")
     if not is_uri(study_dir(cfg)) and (df["status"] == "ok").sum() >= 1:

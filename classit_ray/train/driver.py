@@ -55,6 +55,7 @@ def stage_dataset(spec: StageSpec):
     # The split coordinator inherits this context: its progress bars would redraw into the
     # training log once per epoch.
     ds.context.enable_progress_bars = False
+    ds.context.execution_options.preserve_order = True  # the order given; Ray Train's DataConfig asks the same
     return ds
 
 

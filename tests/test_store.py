@@ -1,0 +1,244 @@
+"""The artifact store on object storage, against a real S3 server (moto's, on 127.0.0.1): publish
+and fetch, an upload killed before its manifest, concurrent publishes, the pre-flight errors, and
+the smallest toy study stored on s3:// then run again from a fresh cache (another node)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from classit_ray.atomic import MANIFEST, atomic_dir, read_manifest
+from classit_ray.config import Config, ConfigError, apply_overrides, join_uri, work_dir_of
+from classit_ray.store import ArtifactStore, store_of, through_store
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """A standalone S3 server (moto's) on a free port of 127.0.0.1; its address for URIs."""
+    from moto.server import ThreadedMotoServer  # the dev extra's moto[server]
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"{host}:{port}"
+    server.stop()
+
+
+def _query(address: str) -> str:
+    return f"endpoint_override={address}&scheme=http&region=us-east-1"
+
+
+@pytest.fixture
+def bucket_uri(s3_server) -> str:
+    """`s3://` + a fresh bucket, with the endpoint and dummy credentials in the URI itself (what
+    pyarrow reads): Ray's worker processes, started before this test, get no environment from it."""
+    import pyarrow.fs
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    fs, _ = pyarrow.fs.FileSystem.from_uri(f"s3://test:test@{name}?{_query(s3_server)}&allow_bucket_creation=true")
+    fs.create_dir(name)
+    return f"s3://test:test@{name}/store?{_query(s3_server)}"
+
+
+def _stage(cache: Path, rel: str, files: dict[str, bytes]) -> Path:
+    with atomic_dir(cache / rel, {"kind": "test", "files": sorted(files)}) as tmp:
+        for name, data in files.items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name).write_bytes(data)
+    return cache / rel
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+FILES = {"part-00000.parquet": b"\x00" * 5000, "final/model.safetensors": b"weights", "final/config.json": b"{}"}
+
+
+def test_a_published_stage_fetches_into_a_fresh_cache_as_the_same_files(bucket_uri, tmp_path):
+    one = ArtifactStore(bucket_uri, tmp_path / "node1")
+    local = _stage(one.cache, "pretrain/abc", FILES)
+    assert not one.is_complete("pretrain/abc")
+    assert one.publish(local) and one.is_complete("pretrain/abc")
+    assert not one.publish(local)  # complete in the store already: nothing uploaded
+
+    two = ArtifactStore(bucket_uri, tmp_path / "node2")
+    assert two.fetch("pretrain/abc")
+    assert _tree(two.cache / "pretrain/abc") == _tree(local)
+    assert not two.fetch("pretrain/missing") and not (two.cache / "pretrain/missing").exists()
+    assert [p.name for p in (two.cache / "pretrain").iterdir()] == ["abc"]  # no temporary sibling left
+
+
+def test_an_upload_killed_before_its_manifest_never_reads_as_complete_and_is_redone(bucket_uri, tmp_path):
+    """A writer died after uploading some files and before the manifest (its local copy gone with
+    its node); the remote stage is not complete, a reader fetches nothing, and the stage's next
+    walk builds it again and publishes it whole over the leftovers."""
+    import pyarrow.fs
+
+    store = ArtifactStore(bucket_uri, tmp_path / "dead-node")
+    dead = _stage(store.cache, "eval/k1", {**FILES, "final/model.safetensors": b"half-written"})
+    for name in ("part-00000.parquet", "final/model.safetensors"):  # the files, not the manifest
+        pyarrow.fs.copy_files(str(dead / name), f"{store.remote('eval/k1')}/{name}", destination_filesystem=store.filesystem)
+    assert not store.is_complete("eval/k1")
+
+    other = ArtifactStore(bucket_uri, tmp_path / "node2")
+    assert not other.fetch("eval/k1") and not (other.cache / "eval/k1").exists()
+    built = []
+
+    def body():
+        if not (other.cache / "eval/k1" / MANIFEST).is_file():
+            built.append(_stage(other.cache, "eval/k1", FILES))
+        return "result"
+
+    assert through_store(other, other.cache / "eval/k1", body)() == "result" and len(built) == 1
+    assert other.is_complete("eval/k1")
+    third = ArtifactStore(bucket_uri, tmp_path / "node3")
+    assert third.fetch("eval/k1") and _tree(third.cache / "eval/k1") == _tree(built[0])  # the leftover was overwritten
+    assert through_store(third, third.cache / "eval/k1", body)() == "result" and len(built) == 1  # reused, not rebuilt
+
+
+def test_concurrent_publishes_of_one_key_are_harmless(bucket_uri, tmp_path):
+    """Two nodes that built the same stage (same key, so the same files) publish it at once."""
+    stores = [ArtifactStore(bucket_uri, tmp_path / f"node{i}") for i in range(3)]
+    locals_ = [_stage(s.cache, "shards/pretrain-k", {f"part-{i:05d}.parquet": bytes([i]) * 3000 for i in range(12)})
+               for s in stores[:2]]
+    start, errors = threading.Barrier(2), []
+
+    def publish(store, local):
+        start.wait()
+        try:
+            store.publish(local)
+        except Exception as err:  # noqa: BLE001 - collected for the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=publish, args=pair) for pair in zip(stores, locals_)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and stores[2].fetch("shards/pretrain-k")
+    assert _tree(stores[2].cache / "shards/pretrain-k") == _tree(locals_[0])
+
+
+def test_a_task_on_another_node_fetches_what_it_reads_and_publishes_what_it_writes(bucket_uri, tmp_path):
+    """A GPU evaluation runs as a Ray task on whichever node has the GPU (`execute._evaluation`)."""
+    from classit_ray.store import on_its_node
+
+    here = ArtifactStore(bucket_uri, tmp_path / "node1")
+    here.publish(_stage(here.cache, "pretrain/m", FILES))
+    there = ArtifactStore(bucket_uri, tmp_path / "node2")  # the task's node: an empty cache
+
+    def evaluate(model: str) -> str:
+        _stage(there.cache, "eval/e", {"score": (Path(model) / "final" / "model.safetensors").read_bytes()})
+        return "scored"
+
+    task = on_its_node(evaluate, there, [str(there.cache / "pretrain/m")], there.cache / "eval/e")
+    assert task(str(there.cache / "pretrain/m")) == "scored"
+    assert here.fetch("eval/e") and (here.cache / "eval/e" / "score").read_bytes() == b"weights"
+
+
+def test_ray_data_reads_a_cached_shard_set_from_the_store(ray_session, bucket_uri, tmp_path):
+    """Ray Data's read tasks may run on a node whose cache lacks the shards: they read the store.
+    (The stage's file list is made where the stage walk fetched the shards, `train/rows.py`.)"""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from classit_ray.data.shards import read_parquet
+    from classit_ray.store import open_store
+    from classit_ray.train.rows import stage_files
+
+    store = open_store(bucket_uri, str(tmp_path / "node1"))
+    with atomic_dir(store.cache / "shards" / "pretrain-k", {"sequences": 6, "files": 2}) as tmp:
+        for i in range(2):
+            pq.write_table(pa.table({"input_ids": [[i, 1, 2]] * 3}), tmp / f"part-{i:05d}.parquet")
+    store.publish(store.cache / "shards" / "pretrain-k")
+    files = stage_files([store.cache / "shards" / "pretrain-k"], seed=0)
+    for part in (store.cache / "shards" / "pretrain-k").glob("*.parquet"):
+        part.unlink()  # as on the node a read task lands on
+    rows = read_parquet(files, num_blocks=len(files)).take_all()
+    assert sorted(r["input_ids"][0] for r in rows) == [0, 0, 0, 1, 1, 1]
+
+
+def test_a_remote_store_is_cached_under_its_uri_without_credentials_or_query(tmp_path):
+    cfg = apply_overrides(Config(), {"study.storage_path": "s3://KEY:SECRET@bucket/classit?endpoint_override=h:9000",
+                                     "study.cache_dir": str(tmp_path)})
+    assert work_dir_of(cfg) == tmp_path / "s3" / "bucket" / "classit" / "artifacts"
+    store = store_of(cfg)
+    assert store.uri_of("ray_results") == "s3://KEY:SECRET@bucket/classit/artifacts/ray_results?endpoint_override=h:9000"
+    assert "SECRET" not in repr(store)
+    assert join_uri("gs://b/p/", "x") == "gs://b/p/x"
+    assert store_of(apply_overrides(Config(), {"study.storage_path": str(tmp_path)})) is None  # a local store: no cache
+
+
+# ---- bad input: one error naming the URI, before anything runs -----------------------------------
+def _store_problem(tmp_path, work_dir: str) -> str:
+    from classit_ray.study.runner import check_inputs
+
+    cfg = apply_overrides(Config(), {"study.storage_path": str(tmp_path / "results"), "study.work_dir": work_dir,
+                                     "study.cache_dir": str(tmp_path / "cache")})
+    with pytest.raises(ConfigError) as err:
+        check_inputs(cfg)
+    assert len(err.value.problems) == 1
+    return str(err.value)
+
+
+def test_a_missing_bucket_is_one_error_naming_the_uri(s3_server, tmp_path):
+    text = _store_problem(tmp_path, f"s3://test:test@no-such-bucket/store?{_query(s3_server)}")
+    assert "study.work_dir: s3://***@no-such-bucket/store" in text and "not writable" in text and "no-such-bucket" in text
+    assert "test:test" not in text
+
+
+def test_an_unreachable_endpoint_is_one_error_naming_the_uri(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    text = _store_problem(tmp_path, f"s3://test:test@bucket/store?{_query(f'127.0.0.1:{port}')}")
+    assert "study.work_dir: s3://***@bucket/store" in text and "not writable" in text and "connect" in text.lower()
+
+
+# ---- a study on s3 -------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_study_on_s3_reruns_from_a_fresh_cache_without_recomputing(ray_session, bucket_uri, tmp_path):
+    """The smallest toy study (one cell: the pretrained baseline) with its results, Tune state, Ray
+    Train checkpoints and stages on s3://; then the same cell as another study whose cache is
+    empty, as on another node: every stage is fetched from the store, none is computed."""
+    import pyarrow.fs
+    from test_study import _toy_study
+
+    from classit_ray.study.runner import run_study
+
+    def study(name: str, cache: Path):
+        base = _toy_study(tmp_path, name)
+        base = dataclasses.replace(base, base=apply_overrides(base.base, {
+            "study.storage_path": bucket_uri, "study.cache_dir": str(cache), "eval.tasks": ["blimp"], "eval.checkpoints": [],
+            "pretrain.batch_size": 64, "pretrain.micro_batch_size": 64}))  # 6 steps (and checkpoints through s3), not 28
+        return dataclasses.replace(base, grid={"model.preset": ["tiny"], "seed": [0], "instruct.curriculum": ["none"],
+                                               "budget.instruct_fraction": [0.1]}, baseline=False)
+
+    first = run_study(study("on-s3", tmp_path / "node1"))
+    assert len(first) == 1 and first.loc[0, "status"] == "ok", first.loc[0, "error"]
+    assert first.loc[0, "executed/pretrain"] == 1 and first.loc[0, "executed/data"] >= 4
+    store = ArtifactStore(join_uri(bucket_uri, "artifacts"), tmp_path / "unused")
+    pretrain = Path(first.loc[0, "artifact/pretrain"])
+    assert store.is_complete(f"pretrain/{pretrain.name}")
+    fs, root = pyarrow.fs.FileSystem.from_uri(bucket_uri)
+    assert fs.get_file_info(f"{root}/on-s3/results.parquet").type == pyarrow.fs.FileType.File
+    # Ray Train kept the running pretraining's checkpoints in the store, not in this node's cache,
+    # and removed them once the stage was complete.
+    assert not (work_dir_of(study("on-s3", tmp_path / "node1").base) / "ray_results").exists()
+    assert fs.get_file_info(pyarrow.fs.FileSelector(f"{root}/artifacts/ray_results", allow_not_found=True)) == []
+
+    again = run_study(study("again", tmp_path / "node2"))
+    row = again.iloc[0]
+    assert row["status"] == "ok", row["error"]
+    executed = [c for c in again.columns if c.startswith("executed/")]
+    assert len(executed) == 5 and (again[executed] == 0).all().all()
+    assert row["eval/blimp"] == first.loc[0, "eval/blimp"] and row["key/eval"] == first.loc[0, "key/eval"]
+    fetched = work_dir_of(study("again", tmp_path / "node2").base) / "pretrain" / pretrain.name
+    assert read_manifest(fetched)["metrics"] == read_manifest(pretrain)["metrics"]
