@@ -242,3 +242,31 @@ def test_a_study_on_s3_reruns_from_a_fresh_cache_without_recomputing(ray_session
     assert row["eval/blimp"] == first.loc[0, "eval/blimp"] and row["key/eval"] == first.loc[0, "key/eval"]
     fetched = work_dir_of(study("again", tmp_path / "node2").base) / "pretrain" / pretrain.name
     assert read_manifest(fetched)["metrics"] == read_manifest(pretrain)["metrics"]
+
+
+def test_a_running_stage_checkpoints_to_the_store_and_resumes_from_its_newest(bucket_uri, tmp_path):
+    """The in-process launcher's run folder on s3 (train/session.py): a checkpoint is whole once
+    its state file is there (uploaded last); a resume reads the one with the most steps."""
+    import json
+
+    from classit_ray.store import join_uri
+    from classit_ray.train.checkpoint import STATE_FILE
+    from classit_ray.train.session import RunFolder
+
+    run = RunFolder(join_uri(bucket_uri, "ray_results"), "pretrain-k")
+    with run.latest() as nothing:
+        assert nothing is None
+    for step, name in ((10, "chck_1M"), (20, "step_20")):
+        local = tmp_path / name
+        local.mkdir()
+        (local / "model.safetensors").write_bytes(b"w" * step)
+        (local / STATE_FILE).write_text(json.dumps({"position": {"step": step}}))
+        run.save(name, local)
+    run.fs.create_dir(f"{run.root}/step_30")
+    with run.fs.open_output_stream(f"{run.root}/step_30/model.safetensors") as f:
+        f.write(b"x")  # an upload killed before its state file: not a checkpoint
+    assert sorted(run.named()) == ["chck_1M", "step_20"]
+    with run.latest() as newest:
+        assert (newest / "model.safetensors").read_bytes() == b"w" * 20
+    run.remove()
+    assert run.named() == {}

@@ -113,7 +113,8 @@ def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks,
     if node.spec is not None:
         from classit_ray.train.driver import run_stage
 
-        spec = dataclasses.replace(node.spec, torch_threads=threads)
+        store = store_of(graph.cfg)
+        spec = dataclasses.replace(node.spec, torch_threads=threads, store=[store.uri, str(store.cache)] if store else [])
         cbs = callbacks if kind == "instruct" else ()
         storage = train_storage(graph.cfg, graph.work_dir)
         body = lambda: run_stage(spec, Path(node.path), storage, callbacks=cbs, progress=progress)  # noqa: E731

@@ -150,7 +150,8 @@ def place_checkpoint(filesystem, path: str, dest: Path, whole: bool) -> None:
     import pyarrow.fs
 
     if not isinstance(filesystem, pyarrow.fs.LocalFileSystem):
-        pyarrow.fs.copy_files(path, str(dest), source_filesystem=filesystem)
+        dest.mkdir(parents=True, exist_ok=True)  # pyarrow creates no local folders
+        pyarrow.fs.copy_files(path, str(dest), source_filesystem=filesystem, destination_filesystem=pyarrow.fs.LocalFileSystem())
         for name in () if whole else OPTIMIZER_FILES:
             (dest / name).unlink(missing_ok=True)
         return

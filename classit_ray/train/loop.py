@@ -25,7 +25,7 @@ from classit_ray.train.batches import collate_for
 from classit_ray.train.checkpoint import babylm_schedule, load_optimizer, load_weights, read_state, save_checkpoint
 from classit_ray.train.objective import accumulate_step, forward_loss
 from classit_ray.train.rows import buffer_rows, epoch_seed, micro_batches, shuffled
-from classit_ray.train.stage import StageSpec
+from classit_ray.train.stage import StageSpec, fetch_inputs
 
 
 @dataclass
@@ -144,6 +144,7 @@ def train_loop(spec: StageSpec, session, started: float | None = None) -> None:
     from classit_ray.runtime import physical_cores, set_torch_threads
 
     hf_logging.disable_progress_bar()  # transformers 5 draws a bar per checkpoint written: noise in every log
+    fetch_inputs(spec)
     started = time.perf_counter() if started is None else started
     rank, world, device = session.rank, session.world, session.device
     if device.type == "cpu":

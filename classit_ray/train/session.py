@@ -167,7 +167,7 @@ class RunFolder:
         import pyarrow.fs
 
         with tempfile.TemporaryDirectory() as tmp:
-            pyarrow.fs.copy_files(path, tmp, source_filesystem=self.fs)
+            pyarrow.fs.copy_files(path, tmp, source_filesystem=self.fs, destination_filesystem=pyarrow.fs.LocalFileSystem())
             yield Path(tmp)
 
     def remove(self) -> None:

@@ -26,7 +26,7 @@ from classit_ray.model import get_preset
 #   (`inputs`), and what is derived from them (row and word counts, the tokenizer hash) with them.
 # The key can therefore be computed from the config before any input exists (a study's plan).
 # A dotted name is a field of a nested dataclass (`optim.max_steps`).
-_NOT_IN_KEY = ("optim.max_steps", "num_workers", "use_gpu", "launcher", "torch_threads", "run_name", "keep_checkpoints", "curve_checkpoints",
+_NOT_IN_KEY = ("optim.max_steps", "num_workers", "use_gpu", "launcher", "store", "torch_threads", "run_name", "keep_checkpoints", "curve_checkpoints",
                "tokenizer_dir", "shard_dirs", "init_from", "rows", "words", "tokenizer_sha256")
 
 
@@ -53,6 +53,7 @@ class StageSpec:
     torch_threads: int = 0  # CPU threads per worker; 0 = the node's cores / its workers
     keep_checkpoints: str = "all"  # what the artifact store keeps of the finished stage (config.KeepCheckpoints)
     curve_checkpoints: list[str] = dataclasses.field(default_factory=list)  # `eval.checkpoints`, which `curve` keeps
+    store: list[str] = dataclasses.field(default_factory=list)  # [URI, cache] of a remote artifact store; [] = a local one
     run_name: str = ""  # filled by `with_key`
 
     @classmethod
@@ -153,3 +154,19 @@ def resolve(spec: StageSpec) -> StageSpec:
         raise ValueError(f"{', '.join(spec.shard_dirs)}: {rows} {what}, fewer than one batch of {spec.optim.batch_size}; "
                          f"lower {spec.stage}.batch_size or add data")
     return dataclasses.replace(spec, rows=rows, words=words, tokenizer_sha256=manifests[0]["tokenizer_sha256"])
+
+
+def fetch_inputs(spec: StageSpec) -> None:
+    """Make this node's cache hold the stage's tokenizer and starting checkpoint. The stage walk
+    fetched them on the trial's node; a Ray Train worker placed on another node fetches them
+    from the remote store here (the shards it reads from the store directly, `data/shards.py`)."""
+    if not spec.store:
+        return
+    from classit_ray.atomic import is_complete
+    from classit_ray.config import redact_uri
+    from classit_ray.store import open_store
+
+    store = open_store(*spec.store)
+    for local in (spec.tokenizer_dir, str(Path(spec.init_from).parent) if spec.init_from else ""):
+        if local and not is_complete(local) and not store.fetch(store.rel(local)):
+            raise FileNotFoundError(f"{local}: not in this node's cache, and {redact_uri(store.uri_of(store.rel(local)))} has no complete copy")
