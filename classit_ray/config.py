@@ -246,6 +246,12 @@ class EvalConfig:
     checkpoints: list[str] = field(default_factory=lambda: ["log"])
 
 
+# Where a study's training curves and scores are logged, through Ray Tune's own logger callbacks
+# (`study/runner.py: logger_callbacks`): TensorBoard event files in the study folder, MLflow, W&B.
+Logger = Literal["tensorboard", "mlflow", "wandb"]
+LOGGER_PACKAGES: dict[str, str] = {"tensorboard": "tensorboardX", "mlflow": "mlflow", "wandb": "wandb"}
+
+
 @dataclass
 class StudyConfig:
     name: str = "toy"
@@ -256,6 +262,8 @@ class StudyConfig:
     num_cpus: int = 0  # logical CPUs for a local Ray; 0 = enough for the trials at once (see study/resources.py)
     toy_words: int = 200_000  # size of the generated toy corpus when data_dir is ""
     max_concurrent_trials: int = 0  # 0 = GPUs ÷ GPUs per trial on GPUs, else one trial per physical core
+    loggers: list[Logger] = field(default_factory=lambda: ["tensorboard"])  # see Logger
+    mlflow_tracking_uri: str = ""  # with "mlflow" in loggers; "" = <storage_path>/<name>/mlruns
 
 
 @dataclass

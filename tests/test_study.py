@@ -99,6 +99,19 @@ def test_bad_paths_fail_with_the_field_named(tmp_path):
 
 
 # ---- keys known before anything runs -------------------------------------------------------------
+def test_a_logger_without_its_package_is_refused_before_any_trial(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    cfg = apply_overrides(Config(), {"study.storage_path": str(tmp_path), "study.loggers": ["tensorboard", "mlflow"]})
+    with pytest.raises(ConfigError, match=r"study.loggers: 'mlflow' needs the mlflow package; expected `pip install mlflow`"):
+        check_inputs(cfg)
+    from classit_ray.study.runner import logger_callbacks
+
+    assert [type(c).__name__ for c in logger_callbacks(Config())] == ["TBXLoggerCallback"]
+
+
 def test_a_cell_is_one_graph_with_an_evaluation_at_every_endpoint():
     kinds = lambda cur: [n.label for n in build_graph(apply_overrides(Config(), {"instruct.curriculum": cur}), "/x").nodes  # noqa: E731
                          if n.kind in ("pretrain", "instruct", "eval", "curve")]
@@ -316,6 +329,43 @@ def test_toy_grid_one_row_per_cell_with_real_metrics(toy_study):
         planned = [n.key for n in build_graph(cell_config(study.base, cell), storage / "artifacts").nodes]
         assert json.loads(row["keys/graph"]) == planned
     assert (storage / "grid" / "report.md").is_file()
+
+
+def _tensorboard_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """tag -> [(step, value)] of one TensorBoard event file (TFRecord framing: length, crc, event, crc)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    data, at = path.read_bytes(), 0
+    while at < len(data):
+        (length,) = struct.unpack("<Q", data[at:at + 8])
+        event = event_pb2.Event.FromString(data[at + 12:at + 12 + length])
+        at += 12 + length + 4
+        for value in event.summary.value:
+            scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return scalars
+
+
+@pytest.mark.slow
+def test_each_cells_training_curve_and_scores_land_in_tensorboard(toy_study):
+    storage, df = toy_study
+    files = {f.parent.name: f for f in (storage / "grid").rglob("events.out.tfevents.*")}
+    assert len(files) == len(df)  # one per trial, in its folder under the study's
+    curves = [_tensorboard_scalars(f) for f in files.values()]
+    tuned = [c for c in curves if "ray/tune/instruct/loss" in c]  # the row's final instruction loss
+    assert len(tuned) == 3  # the three curricula that trained (the 0.95 cells fail before any stage)
+    for scalars in tuned:
+        loss, speed = scalars["ray/tune/train/loss"], scalars["ray/tune/train/tokens_per_s"]
+        steps = [s for s, _ in loss]
+        assert len(steps) >= 20 and steps == sorted(set(steps)) and steps[0] == 1  # optimizer steps along the whole path
+        assert len(speed) >= 2  # one per training stage: pretraining, then instruction tuning
+        pretrained = speed[0][0]  # where pretraining ended
+        assert any(s > pretrained for s in steps)  # instruction tuning continues the axis
+        assert {"ray/tune/train/lr", "ray/tune/train/words_seen"} <= set(scalars)
+        blimp = scalars["ray/tune/eval/blimp"]  # the pretrained model's score at its step, then the final model's at the end
+        assert len(blimp) >= 2 and blimp[0][0] == pretrained and blimp[-1][0] == steps[-1]
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ the artifact store. A changed definition gets a new experiment but still reuses 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from typing import Any
 
 from classit_ray.atomic import atomic_write_text
 from classit_ray.cell.graph import CellGraph, build_graph
-from classit_ray.config import (Config, ConfigError, absolute_path, artifact_store_of, config_hash, config_to_dict, is_uri, join_uri,
+from classit_ray.config import (LOGGER_PACKAGES, Config, ConfigError, absolute_path, artifact_store_of, config_hash, config_to_dict, is_uri, join_uri,
                                 redact_uri, work_dir_of)
 from classit_ray.store import stage_in_store
 from classit_ray.study.console import cell_id, duration, one_line_error
@@ -32,7 +33,8 @@ from classit_ray.study.trial import cell_trainable, config_columns
 
 # Tune fills these into every result; they describe the run, not the cell.
 _TUNE_NOISE = ("timestamp", "date", "pid", "hostname", "node_ip", "time_this_iter_s", "time_since_restore",
-               "iterations_since_restore", "checkpoint_dir_name", "done", "config", "should_checkpoint", "checkpoint_path")
+               "iterations_since_restore", "checkpoint_dir_name", "done", "config", "should_checkpoint", "checkpoint_path",
+               "timesteps_total")  # the x axis of the training curves (trial.TrainingCurves), not a result
 
 
 def study_dir(cfg: Config) -> str:
@@ -85,6 +87,10 @@ def check_inputs(cfg: Config) -> None:
     from classit_ray.toyworld import corpus_is_toy
 
     problems = []
+    for logger in cfg.study.loggers:
+        package = LOGGER_PACKAGES[logger]
+        if importlib.util.find_spec(package) is None:
+            problems.append(f"study.loggers: {logger!r} needs the {package} package; expected `pip install {package}` or {logger!r} removed")
     if cfg.corpus.data_dir:
         try:
             find_corpus_dir(cfg.corpus.data_dir)
@@ -181,7 +187,7 @@ def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan,
     base = config_to_dict(study.base)
     trainable = tune.with_resources(
         tune.with_parameters(cell_trainable, base=base, work_dir=str(work_dir), threads=plan.torch_threads, asha=study.asha,
-                             events=events, shared=shared),
+                             events=events, shared=shared, curves=reports_curves(study)),
         plan.trial_resources(),
     )
     path = join_uri(study_dir(study.base), experiment)
@@ -207,15 +213,45 @@ def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan,
     )
 
 
-def attach_console(tuner, callback, verbose: bool) -> None:
-    """Tune's own console off (unless `verbose`) and the study's console callback on, for this run.
+def reports_curves(study: StudyDefinition) -> bool:
+    """Whether trials report their training curves as they go (`trial.TrainingCurves`): not
+    under Optuna, which reads its metric from every report, nor under ASHA, whose rungs count
+    reports (`training_iteration`)."""
+    return study.algorithm == "grid" and not study.asha
+
+
+def logger_callbacks(cfg: Config) -> list:
+    """Ray Tune's own logger callbacks for `study.loggers`: TensorBoard event files in each
+    trial's folder under the study's, MLflow runs (`study.mlflow_tracking_uri`, default
+    `<study>/mlruns`), Weights & Biases runs in a project named after the study."""
+    callbacks = []
+    if "tensorboard" in cfg.study.loggers:
+        from ray.tune.logger import TBXLoggerCallback
+
+        callbacks.append(TBXLoggerCallback())
+    if "mlflow" in cfg.study.loggers:
+        from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+        uri = cfg.study.mlflow_tracking_uri or f"{study_dir(cfg)}/mlruns"
+        callbacks.append(MLflowLoggerCallback(tracking_uri=uri if is_uri(uri) else f"file://{uri}", experiment_name=cfg.study.name,
+                                              save_artifact=False))
+    if "wandb" in cfg.study.loggers:
+        from ray.air.integrations.wandb import WandbLoggerCallback
+
+        callbacks.append(WandbLoggerCallback(project=cfg.study.name))
+    return callbacks
+
+
+def attach_console(tuner, callback, verbose: bool, loggers=()) -> None:
+    """Tune's own console off (unless `verbose`), the study's console callback and `loggers`
+    (`logger_callbacks`) on, for this run.
 
     Set on the tuner's run config after it is built: a new Tuner pickles its run config into the
     experiment (`tuner.pkl`) when constructed, and a restored one reads it back from there, so a
     callback holding the terminal and an actor handle must not be in it, and a restored study
-    must take this run's `--verbose`, not the first run's."""
+    must take this run's `--verbose` and loggers, not the first run's."""
     run_config = tuner._local_tuner.get_run_config()
-    run_config.callbacks = [callback]
+    run_config.callbacks = [callback, *loggers]
     if not verbose:
         run_config.verbose = 0
 
@@ -348,7 +384,7 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
         try:
             tuner = build_tuner(study, cells, work_dir, plan, experiment=f"tune-{study.fingerprint()}", events=events,
                                 say=console.print, shared=shared_stages(study, cell_stages))
-            attach_console(tuner, tune_callback(console, events, _trial_cell), verbose)
+            attach_console(tuner, tune_callback(console, events, _trial_cell), verbose, logger_callbacks(cfg))
             grid = tuner.fit()
         finally:
             ray.kill(events)

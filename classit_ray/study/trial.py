@@ -126,13 +126,53 @@ def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callb
     return stage_row(done, time.perf_counter() - t0)
 
 
+CURVE_POINTS = 50  # per training stage: what a curve needs, and few enough round trips to the driver
+
+
+class TrainingCurves:
+    """The cell's training path as Tune results, for Tune's logger callbacks (TensorBoard, MLflow,
+    W&B; `study/runner.py: logger_callbacks`): as each training stage ends, up to `CURVE_POINTS`
+    of its steps as `train/loss`, `train/lr`, `train/words_seen` (words of that stage's data),
+    and its `train/tokens_per_s`; as each evaluation ends, its `eval/*` scores. The x axis
+    (`timesteps_total`) is the optimizer step along the cell's whole path, pretraining first, so
+    one cell's curve reads left to right as it was trained, and each evaluation sits at the step
+    of the model it scored. Every step stays in the checkpoints' `position.history`; this is a
+    view of it. (The results row, reported last, repeats the final numbers under their own names.)"""
+
+    def __init__(self, report):
+        self.report, self.step = report, 0
+
+    def __call__(self, run) -> None:
+        node, result = run.node, run.result
+        if node.spec is not None and result.complete:
+            from classit_ray.train.checkpoint import read_state
+
+            history = read_state(result.final)["position"]["history"]  # [step, loss, lr, words_seen]
+            every = max(1, -(-len(history) // CURVE_POINTS))
+            points = history[every - 1::every]
+            if history and points[-1:] != history[-1:]:
+                points.append(history[-1])  # always the stage's last step
+            for step, loss, lr, words in points:
+                self.report({"timesteps_total": self.step + step, "train/loss": loss, "train/lr": lr, "train/words_seen": words})
+            self.step += history[-1][0] if history else 0
+            speed = result.metrics.get(f"{node.kind}/tokens_per_s")
+            if speed is not None:
+                self.report({"timesteps_total": self.step, "train/tokens_per_s": speed})
+        elif node.kind == "eval":
+            metrics = result.get("metrics", {}) if isinstance(result, dict) else {}
+            scores = {k: v for k, v in metrics.items() if k.startswith("eval/") and isinstance(v, (int, float))}
+            if scores:
+                self.report({"timesteps_total": self.step, **scores})
+
+
 def cell_trainable(config: dict, base: dict | None = None, work_dir: str = "", threads: int = 0, asha: bool = False,
-                   events=None, shared: frozenset[str] | None = None) -> None:
-    """The Tune function: one trial = one cell. Reports the cell's results row once, at the end
-    (and, with ASHA, instruct/loss as instruction tuning goes); tells `events` (the study
-    console's actor, `study/console.py`) of each stage as it ends. `shared`: the keys of the
-    stages more than one trial needs (a grid's plan), the only ones that take a lease; None =
-    every stage does (Optuna's cells are not known in advance)."""
+                   events=None, shared: frozenset[str] | None = None, curves: bool = False) -> None:
+    """The Tune function: one trial = one cell. Reports the cell's results row at the end (and,
+    with ASHA, instruct/loss as instruction tuning goes; with `curves`, its training curves and
+    evaluations as they end, `TrainingCurves`); tells `events` (the study console's actor,
+    `study/console.py`) of each stage as it ends. `shared`: the keys of the stages more than one
+    trial needs (a grid's plan), the only ones that take a lease; None = every stage does
+    (Optuna's cells are not known in advance)."""
     import ray
     from ray import tune
 
@@ -141,7 +181,16 @@ def cell_trainable(config: dict, base: dict | None = None, work_dir: str = "", t
     cell = config.get(CELL, config)  # a grid cell, or Optuna's flat point
     cfg = cell_config(config_from_dict(base), cell)
     # Waited for (a few ms, once per stage), so the driver has every stage's event before the trial's end.
-    on_node = None if events is None else (lambda run: ray.get(events.add.remote(node_event(dict(cell), run))))
+    listeners = []
+    if events is not None:
+        listeners.append(lambda run: ray.get(events.add.remote(node_event(dict(cell), run))))
+    if curves:
+        listeners.append(TrainingCurves(tune.report))
+
+    def on_node(run) -> None:
+        for listener in listeners:
+            listener(run)
+
     callbacks = ()
     if asha:
         from ray.tune.integration.ray_train import TuneReportCallback
@@ -153,5 +202,7 @@ def cell_trainable(config: dict, base: dict | None = None, work_dir: str = "", t
         row = run_cell(cfg, Path(work_dir), once=once, threads=threads, callbacks=callbacks, run=hosted(host), on_node=on_node)
     finally:
         ray.kill(host)
+    if curves:
+        row["timesteps_total"] = listeners[-1].step  # the final scores at the end of the cell's path
     tune.report({k: v for k, v in row.items() if v is not None})
 
