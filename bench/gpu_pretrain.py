@@ -13,10 +13,11 @@ The step is the one `train_loop_per_worker` runs on a GPU worker: the model from
 so the model and the vocabulary-sized loss compile as one graph, as the loop does.
 The data are random tokens, made on the GPU before timing, so the input pipeline is not measured.
 
-MFU = FLOPs per token × tokens/s / peak, with FLOPs per token = 6·N + 6·L·T·h as in
-bench/train_loop.py (`flops_per_token`: N counts the matmul weights, LM head included, input
-embedding not; attention counts QKᵀ and A·V under the causal mask). The peak is the GPU's bf16
-dense tensor-core rate, from the table below by device name or from --peak-tflops.
+MFU = FLOPs per token × tokens/s / peak, with FLOPs per token = 6·N + 6·L·T·h
+(`classit_ray.model.flops_per_token`, which bench/train_loop.py and the study's GPU-hour estimate
+count too: N counts the matmul weights, LM head included, input embedding not; attention counts
+QKᵀ and A·V under the causal mask). The peak is the GPU's bf16 dense tensor-core rate, from
+`classit_ray.hardware`'s table by device name or from --peak-tflops.
 Target from issue 4: >= 50% MFU on an H100.
 """
 
@@ -31,21 +32,11 @@ from functools import partial
 import torch
 
 from classit_ray.config import OptimizerConfig, PretrainConfig
-from classit_ray.model import PRESETS, get_preset, param_count
+from classit_ray.hardware import PEAK_BF16_TFLOPS, peak_for
+from classit_ray.model import PRESETS, flops_per_token, get_preset, matmul_params, param_count
 from classit_ray.train.stage import StageSpec
 
-# Run as `python bench/gpu_pretrain.py`, the script's folder is on sys.path: the FLOP formula has
-# one definition, shared with the CPU benchmark.
-from train_loop import flops_per_token, matmul_params
-
-# bf16 dense (no sparsity) tensor-core TFLOP/s from NVIDIA's data sheets, matched as substrings of
-# torch.cuda.get_device_name() in this order ("H100 PCIe" before "H100", which is the SXM part).
-PEAK_BF16_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.0, "H200": 989.0, "A100": 312.0}
 TARGET_MFU = 0.5
-
-
-def peak_for(name: str) -> float | None:
-    return next((tflops for key, tflops in PEAK_BF16_TFLOPS.items() if key in name), None)
 
 
 def bench_spec(preset: str, batch_size: int, compile: bool) -> StageSpec:

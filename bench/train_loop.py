@@ -42,33 +42,13 @@ import pyarrow.parquet as pq
 import torch
 
 from classit_ray.config import CURRICULA, Config
-from classit_ray.model import ModelPreset, get_preset
+from classit_ray.model import ModelPreset, flops_per_token, get_preset, matmul_params
 from classit_ray.train.batches import collate_packed, collate_pairs
 from classit_ray.train.loop import build_model, make_optimizer, make_scheduler
 from classit_ray.train.objective import accumulate_step, forward_loss
 from classit_ray.train.stage import StageSpec, pretrain_spec, resolve
 
 THREADS = 2
-
-
-# ---- FLOPs ---------------------------------------------------------------------------------------
-def matmul_params(p: ModelPreset, vocab_size: int | None = None) -> int:
-    """Weights that take part in a matmul for every token: each layer's q, k, v, o, gate, up and
-    down projections, plus the LM head (vocab × hidden; counted once even when tied, since its
-    matmul runs whatever it shares storage with). Left out: the input embedding (a lookup) and the
-    RMSNorm gains (elementwise)."""
-    h, head_dim = p.hidden_size, p.hidden_size // p.num_heads
-    attention = 2 * h * h + 2 * h * p.num_kv_heads * head_dim
-    mlp = 3 * h * p.intermediate_size
-    return p.num_layers * (attention + mlp) + (vocab_size or p.vocab_size) * h
-
-
-def flops_per_token(p: ModelPreset, seq_len: int, vocab_size: int | None = None) -> tuple[float, float]:
-    """(dense, attention) training FLOPs per token: dense = 6·N (2 forward + 4 backward per weight,
-    N = `matmul_params`). Attention: QKᵀ and A·V cost 2·T·h each per token and layer forward,
-    ×3 for forward + backward = 12·L·T·h, halved because the causal mask leaves half the score
-    matrix unneeded: 6·L·T·h. Only useful work is counted, whatever the kernel really computes."""
-    return 6.0 * matmul_params(p, vocab_size), 6.0 * p.num_layers * seq_len * p.hidden_size
 
 
 # ---- the limit -----------------------------------------------------------------------------------

@@ -261,7 +261,10 @@ class StudyConfig:
     ray_address: str = ""  # "" = start a local Ray; "auto" = join a running cluster
     num_cpus: int = 0  # logical CPUs for a local Ray; 0 = enough for the trials at once (see study/resources.py)
     toy_words: int = 200_000  # size of the generated toy corpus when data_dir is ""
-    max_concurrent_trials: int = 0  # 0 = GPUs ÷ GPUs per trial on GPUs, else one trial per physical core
+    # 0 = auto (study/resources.py): on CPUs one trial per physical core; on GPUs this machine's GPUs ÷ GPUs per
+    # trial, or, joining a cluster, what its YAML (cluster_yaml) holds at its largest, without one no cap
+    max_concurrent_trials: int = 0
+    cluster_yaml: str = ""  # the `ray up` YAML of the cluster the study joins: caps trials at once, checked to hold a trial
     loggers: list[Logger] = field(default_factory=lambda: ["tensorboard"])  # see Logger
     mlflow_tracking_uri: str = ""  # with "mlflow" in loggers; "" = <storage_path>/<name>/mlruns
 

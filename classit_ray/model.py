@@ -1,7 +1,8 @@
 """LLaMA-style model presets: the sizes a study grids over, as `transformers.LlamaConfig`s.
 
 The table is plain numbers (no torch import) so that config validation and `--dry-run` stay cheap.
-`param_count` is exact for `LlamaForCausalLM` (tested against the instantiated model).
+`param_count` is exact for `LlamaForCausalLM` (tested against the instantiated model);
+`flops_per_token` is the training cost the benchmarks and the study's GPU-hour estimate count.
 """
 
 from __future__ import annotations
@@ -51,6 +52,25 @@ def param_count(preset: ModelPreset) -> int:
     per_layer = attention + mlp + 2 * h  # two RMSNorm weights
     embeddings = preset.vocab_size * h * (1 if preset.tie_embeddings else 2)
     return embeddings + preset.num_layers * per_layer + h  # + final norm
+
+
+def matmul_params(p: ModelPreset, vocab_size: int | None = None) -> int:
+    """Weights that take part in a matmul for every token: each layer's q, k, v, o, gate, up and
+    down projections, plus the LM head (vocab × hidden; counted once even when tied, since its
+    matmul runs whatever it shares storage with). Left out: the input embedding (a lookup) and the
+    RMSNorm gains (elementwise)."""
+    h, head_dim = p.hidden_size, p.hidden_size // p.num_heads
+    attention = 2 * h * h + 2 * h * p.num_kv_heads * head_dim
+    mlp = 3 * h * p.intermediate_size
+    return p.num_layers * (attention + mlp) + (vocab_size or p.vocab_size) * h
+
+
+def flops_per_token(p: ModelPreset, seq_len: int, vocab_size: int | None = None) -> tuple[float, float]:
+    """(dense, attention) training FLOPs per token: dense = 6·N (2 forward + 4 backward per weight,
+    N = `matmul_params`). Attention: QKᵀ and A·V cost 2·T·h each per token and layer forward,
+    ×3 for forward + backward = 12·L·T·h, halved because the causal mask leaves half the score
+    matrix unneeded: 6·L·T·h. Only useful work is counted, whatever the kernel really computes."""
+    return 6.0 * matmul_params(p, vocab_size), 6.0 * p.num_layers * seq_len * p.hidden_size
 
 
 def llama_config(preset: ModelPreset | str, vocab_size: int | None = None, **special_token_ids):

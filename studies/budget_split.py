@@ -2,7 +2,7 @@
 
     python studies/budget_split.py                 # the toy world, CPU preset
     python studies/budget_split.py --dry-run
-    python studies/budget_split.py --scale paper --data-dir DIR --eval-dir DIR --address auto --storage s3://...
+    python studies/budget_split.py --scale paper --data-dir DIR --eval-dir DIR --address auto --cluster cluster.yaml --storage s3://...
 
 The total budget stays fixed; a fraction p of it is instruction pairs and the rest pretraining
 text, so each fraction has its own pretraining. p = 0 (all pretraining, no instruction tuning) is

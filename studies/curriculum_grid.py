@@ -1,8 +1,9 @@
 """The CLASS-IT curriculum grid: model size × curriculum × instruction fraction × seed.
 
     python studies/curriculum_grid.py              # the toy world, CPU presets, a few minutes on a laptop
-    python studies/curriculum_grid.py --dry-run    # the cells, the unique stages and their resources
-    python studies/curriculum_grid.py --scale paper --data-dir DIR --eval-dir DIR --address auto --storage s3://...
+    python studies/curriculum_grid.py --dry-run    # the cells, the unique stages, what a trial requests, trials at once
+    python studies/curriculum_grid.py --dry-run --scale paper --cluster cluster.yaml   # ... on that cluster, and its GPU-hours
+    python studies/curriculum_grid.py --scale paper --data-dir DIR --eval-dir DIR --address auto --cluster cluster.yaml --storage s3://...
 
 The paper's grid is {100m, 140m} × {merged, switchboard>wiki, wiki>switchboard} × 8.7% instruction
 words × seeds; `--scale paper` switches to it (classit_ray/recipes.py). The toy grid keeps its shape

@@ -2,7 +2,7 @@
 
     python studies/loss_masking.py                 # the toy world, CPU preset
     python studies/loss_masking.py --dry-run
-    python studies/loss_masking.py --scale paper --data-dir DIR --eval-dir DIR --address auto --storage s3://...
+    python studies/loss_masking.py --scale paper --data-dir DIR --eval-dir DIR --address auto --cluster cluster.yaml --storage s3://...
 
 Both arms share one pretraining per seed (masking only changes instruction tuning), so the
 pretraining runs once per seed however many arms there are; its evaluation is the baseline cell.

@@ -1,4 +1,4 @@
-"""Model presets: exact parameter counts, each within 5% of its name, and `classit-ray model-info`."""
+"""Model presets: exact parameter and matmul-weight counts, each within 5% of its name, and `classit-ray model-info`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import LlamaForCausalLM
 
-from classit_ray.model import PRESETS, llama_config, param_count
+from classit_ray.model import PRESETS, llama_config, matmul_params, param_count
 
 NOMINAL = {"tiny": 1e6, "tiny-deep": 1e6, "small": 10e6, "100m": 100e6, "140m": 140e6}
 
@@ -20,6 +20,8 @@ def test_param_count_is_exact_and_within_5_percent_of_name(name):
         model = LlamaForCausalLM(llama_config(name))
     assert param_count(PRESETS[name]) == sum(p.numel() for p in model.parameters())
     assert abs(param_count(PRESETS[name]) / NOMINAL[name] - 1) <= 0.05
+    # The N of the 6·N FLOPs per token that MFU and the GPU-hour estimate count: every Linear weight.
+    assert matmul_params(PRESETS[name]) == sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
 
 
 def test_paper_presets_shapes():

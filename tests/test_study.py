@@ -152,19 +152,6 @@ def test_plan_keys_do_not_depend_on_where_the_store_is():
     assert one == two
 
 
-def test_trials_at_once_follow_gpus_or_cores(monkeypatch):
-    from classit_ray.study import resources
-
-    gpu = apply_overrides(Config(), {"pretrain.use_gpu": True, "pretrain.num_workers": 2, "pretrain.micro_batch_size": 8, "instruct.micro_batch_size": 8})
-    assert resources.plan_resources(gpu, cluster_gpus=8).concurrent == 4  # 8 GPUs ÷ 2 per trial
-    assert resources.plan_resources(gpu, cluster_gpus=1).concurrent == 1
-    monkeypatch.setattr(resources, "physical_cores", lambda: 8)
-    cpu = resources.plan_resources(Config())
-    assert (cpu.concurrent, cpu.torch_threads) == (8, 1) and cpu.logical_cpus >= 8 * 3
-    two = resources.plan_resources(apply_overrides(Config(), {"study.max_concurrent_trials": 2}))
-    assert (two.concurrent, two.torch_threads) == (2, 4)  # the cores are shared out, never oversubscribed
-
-
 # ---- run once ------------------------------------------------------------------------------------
 def test_only_stages_that_several_cells_need_take_a_lease():
     from classit_ray.study.runner import plan_stages, shared_stages
@@ -601,6 +588,9 @@ def test_paper_scale_dry_run_uses_the_paper_presets(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "24 cell(s)" in out.stdout and "model.preset=100m" in out.stdout and "model.preset=140m" in out.stdout  # 18 + 6 baselines
     assert "1 GPU" in out.stdout
+    # The GPU-hours of its training on the shipped cluster.yaml's GPU worker, said to be an estimate.
+    assert re.search(r"GPU-hours +on g5\.2xlarge \(1 × A10G, node type gpu_worker of \S+cluster\.yaml\): ≈ \d+ for the training stages", out.stdout)
+    assert "an estimate, not a measurement" in out.stdout
     # The paper's recipe (classit_ray/recipes.py): 8 epochs of pretraining, 10 of instruction tuning.
     text = " ".join(out.stdout.split())
     assert re.search(r"pretrain \S+ \[8 epochs", text) and re.search(r"instruct 1/1 \(switchboard\+simple_wiki\) \S+ \[10 epochs", text)

@@ -1,8 +1,9 @@
 """The command line every study script shares, and the two scales it switches between.
 
 A study script builds a `StudyDefinition` for the toy scale, hands it to `main`, and this module
-applies what the user asked for: `--scale paper`, real data folders, a cluster address, storage,
-seeds, the search algorithm, overrides. Errors in any of it are reported before Ray starts.
+applies what the user asked for: `--scale paper`, real data folders, a cluster address and its
+YAML, storage, seeds, the search algorithm, overrides. Errors in any of it are reported before Ray
+starts.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--instruct-dir", help="folder of CLASS_IT instruction parquet (default: the toy world's pairs)")
     parser.add_argument("--eval-dir", help="the BabyLM evaluation_data/ folder (default: the toy world's)")
     parser.add_argument("--address", default=None, help="'auto' joins a running Ray cluster (after `ray up cluster.yaml`)")
+    parser.add_argument("--cluster", metavar="YAML",
+                        help="the `ray up` YAML of that cluster: trials at once = what it holds at its largest (max_workers), "
+                             "not the GPUs up at the start; with --dry-run, the trials at once and the GPU-hours on it. "
+                             "An error before anything starts if its nodes cannot hold one trial")
     parser.add_argument("--storage", help="results and artifacts root: a path, NFS mount or s3:// URI (default: ~/classit_ray_results)")
     parser.add_argument("--work-dir", help="artifact store (default: <storage>/artifacts); needed with s3:// storage")
     parser.add_argument("--name", help="study name (its folder under the storage)")
@@ -32,11 +37,15 @@ def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--algorithm", choices=("grid", "optuna"), default=None, help="grid search, or an Optuna search")
     parser.add_argument("--num-samples", type=int, default=None, help="Optuna: trials to run")
     parser.add_argument("--asha", action="store_true", help="stop weak trials early on instruct/loss (ASHA)")
-    parser.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: GPUs ÷ GPUs per trial, or cores)")
+    parser.add_argument("--max-concurrent", type=int, default=None,
+                        help="trials at once (default: cores ÷ workers on CPUs; on GPUs this machine's GPUs ÷ GPUs per trial, "
+                             "or on a cluster what --cluster holds at its largest, without --cluster no cap)")
     parser.add_argument("--config", help="YAML/JSON base config (default: the built-in defaults)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="dotted override of the base config, e.g. pretrain.epochs=2")
-    parser.add_argument("--dry-run", action="store_true", help="print the cells, the unique stages and their resources, then exit")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the cells, the unique stages, what a trial requests and how many run at once "
+                             "(and a GPU study's GPU-hours), then exit")
     parser.add_argument("--verbose", action="store_true",
                         help="Ray's, Tune's and the workers' raw output on the terminal too (default: only in <storage>/<name>/logs/)")
     return parser
@@ -52,7 +61,7 @@ def apply_arguments(study: StudyDefinition, args: argparse.Namespace, paper_grid
         grid.update(paper_grid or {})
     paths = {"corpus.data_dir": args.data_dir, "corpus.instruct_dir": args.instruct_dir, "eval.eval_dir": args.eval_dir,
              "study.ray_address": args.address, "study.storage_path": args.storage, "study.work_dir": args.work_dir,
-             "study.name": args.name, "study.max_concurrent_trials": args.max_concurrent}
+             "study.name": args.name, "study.max_concurrent_trials": args.max_concurrent, "study.cluster_yaml": args.cluster}
     overrides.update({k: v for k, v in paths.items() if v is not None})
     base = apply_overrides(base, overrides)
     if args.overrides:

@@ -28,7 +28,8 @@ from classit_ray.config import (LOGGER_PACKAGES, Config, ConfigError, absolute_p
 from classit_ray.store import stage_in_store
 from classit_ray.study.console import cell_id, duration, one_line_error
 from classit_ray.study.definition import CELL, SEED, StudyDefinition, cell_config, check_definition, study_cells, tune_space
-from classit_ray.study.resources import plan_resources
+from classit_ray.study.cluster_nodes import SHIPPED_CLUSTER_YAML, Cluster, read_cluster
+from classit_ray.study.resources import Plan, plan_resources, trial_request
 from classit_ray.study.trial import cell_trainable, config_columns
 
 # Tune fills these into every result; they describe the run, not the cell.
@@ -129,10 +130,40 @@ def _cell_label(cell: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in cell.items()) or "(base config)"
 
 
-def dry_run_report(study: StudyDefinition, cells: list[dict], work_dir: Path) -> str:
-    """The study's plan: each cell with its stage graph, then the unique stages and resources."""
+def study_cluster(study: StudyDefinition) -> Cluster | None:
+    """The cluster YAML a study counts on (`study.cluster_yaml`), read and checked against one
+    trial's request before anything starts; None without one. A ConfigError names the file."""
+    path = study.base.study.cluster_yaml
+    if not path:
+        return None
+    cluster = read_cluster(path)
+    request = trial_request(study.base, study.asha)
+    cluster.check(request.bundles, request.describe())
+    return cluster
+
+
+def gpu_hours_line(study: StudyDefinition, graphs: list[CellGraph], cluster: Cluster | None) -> list[str]:
+    """The training stages' GPU-hours on the GPU node type of `cluster`, or of the shipped
+    cluster.yaml when none is given (`study/gpu_hours.py`); nothing for a CPU study."""
+    from classit_ray.study.gpu_hours import estimate
+
+    if not study.base.pretrain.use_gpu or not graphs:
+        return []
+    if cluster is None and SHIPPED_CLUSTER_YAML.is_file():
+        cluster = read_cluster(SHIPPED_CLUSTER_YAML)
+    types = cluster.gpu_types if cluster is not None else []
+    if not types:
+        return [f"  {'GPU-hours':16s} not estimated: no GPU node type to estimate them on (--cluster FILE)"]
+    return [f"  {'GPU-hours':16s} on {n.instance or n.name} ({n.resources['GPU']:g} × {n.gpu or 'GPU'}, node type {n.name} of "
+            f"{cluster.path}): {estimate(graphs, n.gpu).describe()}" for n in types]
+
+
+def dry_run_report(study: StudyDefinition, cells: list[dict], work_dir: Path, cluster: Cluster | None = None) -> str:
+    """The study's plan: each cell with its stage graph, then the unique stages and resources:
+    what a trial requests, how many run at once (on `cluster`, when given) and, for a GPU study,
+    the GPU-hours of its training."""
     cfg = study.base
-    plan = plan_resources(cfg)
+    plan = plan_resources(cfg, cluster=cluster, asha=study.asha)
     lines = [f"study {study.name!r}: {study.algorithm}, artifact store {store_words(cfg)}, results in {redact_uri(study_dir(cfg))}"]
     if study.algorithm == "optuna":
         lines.append(f"Optuna: {study.num_samples} trials maximising {study.metric} ({study.mode}) over "
@@ -158,6 +189,7 @@ def dry_run_report(study: StudyDefinition, cells: list[dict], work_dir: Path) ->
             lines.append(f"  {kind:16s} {requested[kind]:3d} -> {len(keys):3d}" + (f"  ({done} already in the store)" if done else ""))
     lines.append("\nresources:")
     lines += [f"  {k:16s} {v}" for k, v in plan.describe(cfg).items()]
+    lines += gpu_hours_line(study, graphs, cluster)
     return "\n".join(lines)
 
 
@@ -180,7 +212,7 @@ def shared_stages(study: StudyDefinition, cell_stages: dict[str, set[str]]) -> f
     return frozenset(key for key, n in counts.items() if n > 1)
 
 
-def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan, experiment: str, events=None, say=print,
+def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan: Plan, experiment: str, events=None, say=print,
                 shared: frozenset[str] | None = None):
     from ray import tune
 
@@ -362,10 +394,14 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
     cfg = study.base
     check_inputs(cfg)
     work_dir = work_dir_of(cfg)
+    cluster = study_cluster(study)
     cells = ordered_cells(study, work_dir)
     if dry_run:
-        print(dry_run_report(study, cells, work_dir))
+        print(dry_run_report(study, cells, work_dir, cluster))
         return None
+    if cluster is not None and not cfg.study.ray_address:
+        raise ConfigError([f"{cfg.study.cluster_yaml}: describes the cluster a study joins, but study.ray_address is empty "
+                           "(a local Ray); expected --address auto, or no --cluster"], "study.cluster_yaml")
     logs = logs_dir(cfg)
     trials = len(cells) * study.num_samples if study.algorithm == "grid" else study.num_samples
     stages, in_store, cell_stages = plan_stages(study, cells, work_dir)
@@ -373,10 +409,11 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
     with RawLogs(logs, verbose) as raw:
         init_ray(cfg.study.ray_address, plan_resources(cfg).logical_cpus)
         raw.ray_started()
-        plan = plan_resources(cfg, ray.cluster_resources().get("GPU", 0.0))
+        plan = plan_resources(cfg, ray.cluster_resources().get("GPU", 0.0), cluster=cluster, asha=study.asha)
         planned = (f", {len(stages)} unique stages" + (f" ({len(in_store)} already in the store)" if in_store else "")) if stages else ""
         console = StudyConsole(varying, stages, in_store, trials, out=raw.terminal, cell_stages=cell_stages)
-        console.print(f"[study] {study.name}: {trials} cell(s){planned}; {plan.concurrent} at once, "
+        at_once = f"{plan.at_once} at once" + (f" ({plan.why}; a trial: {plan.request.describe()})" if cfg.study.ray_address else "")
+        console.print(f"[study] {study.name}: {trials} cell(s){planned}; {at_once}, "
                       f"{plan.torch_threads or 'default'} torch thread(s) each; artifacts in {store_words(cfg)}")
         console.print(f"[study] raw Ray/Tune/Train logs: {logs}/" + ("" if verbose else " (--verbose shows them here)"))
         t0 = time.perf_counter()

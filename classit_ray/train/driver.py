@@ -59,13 +59,18 @@ def stage_dataset(spec: StageSpec):
     return ds
 
 
-def launcher_of(spec: StageSpec, callbacks=()) -> str:
+def launcher_for(launcher: str, num_workers: int, use_gpu: bool, callbacks: bool) -> str:
     """`pretrain.launcher`, with "auto" made concrete: a Ray Train run when the stage has
     something to get from one (several workers, a GPU to place, or Ray Train callbacks such as
-    ASHA's reports to Tune), else this process (about 6 s less per stage; `train/session.py`)."""
-    if spec.launcher != "auto":
-        return spec.launcher
-    return "ray_train" if spec.num_workers > 1 or spec.use_gpu or callbacks else "in_process"
+    ASHA's reports to Tune), else this process (about 6 s less per stage; `train/session.py`).
+    A study's resource plan asks the same question of the config (`study/resources.py`)."""
+    if launcher != "auto":
+        return launcher
+    return "ray_train" if num_workers > 1 or use_gpu or callbacks else "in_process"
+
+
+def launcher_of(spec: StageSpec, callbacks=()) -> str:
+    return launcher_for(spec.launcher, spec.num_workers, spec.use_gpu, bool(callbacks))
 
 
 def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_failures: int = 3, callbacks=(),
