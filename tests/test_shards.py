@@ -104,6 +104,13 @@ def test_shards_built_without_ray_equal_those_built_with_it(prepared, tmp_path):
     assert all(pq.read_table(a).equals(pq.read_table(b)) for a, b in zip(ours, plain))
 
 
+def test_tokenizing_from_a_command_line_shows_a_progress_bar(prepared, tmp_path, capsys):
+    build_pretrain_shards(prepared.split_dir, prepared.tokenizer_dir, tmp_path / "out", seq_len=64, rows_per_shard=50, progress=True)
+    documents = pq.ParquetFile(prepared.split_dir / "pretrain.parquet").metadata.num_rows
+    bar = capsys.readouterr().err
+    assert f"{documents}/{documents}" in bar and "tokenizing pretrain.parquet" in bar
+
+
 def test_unfinished_shard_set_is_never_read(tmp_path):
     from classit_ray.train.rows import stage_files
 

@@ -475,10 +475,16 @@ def test_rerunning_the_same_study_recomputes_nothing(toy_study):
 
 
 @pytest.mark.slow
-def test_a_second_study_reuses_the_first_ones_stages(toy_study):
+def test_a_second_study_reuses_the_first_ones_stages_and_verbose_shows_the_raw_output(toy_study, capfd):
     storage, first = toy_study
     before = _manifests(storage / "artifacts")
-    other = run_study(_toy_study(storage, "another_study"))  # a new Tune experiment, the same artifact store
+    # A new Tune experiment, the same artifact store; --verbose: Ray's and Tune's own output on the terminal too.
+    other = run_study(_toy_study(storage, "another_study"), verbose=True)
+    out, err = capfd.readouterr()
+    assert "[study] 8 cell(s)" in out
+    # Tune's own console (its tables), which without --verbose only driver.log gets. (The workers' lines
+    # would come too; the tests' shared Ray is started without log_to_driver.)
+    assert "Trial status:" in out and "Configuration for experiment" in out
     assert _manifests(storage / "artifacts") == before
     ok = other[other["status"] == "ok"]
     assert len(ok) == 4 and ok[["executed/data", "executed/pretrain", "executed/instruct", "executed/eval", "executed/curve"]].sum().sum() == 0

@@ -62,6 +62,12 @@ def test_a_stage_stopped_in_process_resumes_to_the_uninterrupted_weights(prepare
     assert_same_weights(twenty_steps, resumed)
 
 
+def test_a_stage_run_from_a_command_line_shows_a_progress_bar(prepared, tmp_path, capsys):
+    run_stage(spec_for(prepared, max_steps=4), tmp_path / "out", tmp_path / "ray", progress=True)
+    bar = capsys.readouterr().err
+    assert "pretrain:" in bar and "4/" in bar and "step" in bar  # tqdm's "pretrain: ... 4/N [...step/s...]"
+
+
 def test_a_stopped_ray_train_run_resumes_and_a_killed_worker_restarts_with_the_in_process_weights(prepared, twenty_steps, tmp_path):
     """Under Ray Train, two interruptions, one run: it stops at max_steps 10 and is started again
     to 20 (the same run name resumes); during that second run its Ray Train worker is SIGKILLed

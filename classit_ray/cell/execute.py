@@ -71,7 +71,8 @@ def execute(graph: CellGraph, nodes: list[Node] | None = None, once=_once_here, 
     """Run `nodes` of `graph` (default: all) in order. `threads` pins torch threads per training
     worker and evaluation; `callbacks` go to the instruction stages' `TorchTrainer` (a study passes
     Tune's report callback for ASHA); `on_node` hears of each node as it ends (a study's console);
-    `progress` shows progress bars for training stages run in this process (a command line).
+    `progress` shows progress bars while shards are tokenized and training stages run in this
+    process (a command line).
     Without Ray, data stages build in this process and training stages need `in_process`."""
     from classit_ray.toyworld import with_toy_world
 
@@ -108,7 +109,7 @@ def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks,
     if node.data_stage:
         from classit_ray.data.prepare import data_builder, run_data_stage
 
-        build = data_builder(node.data_stage, graph.data, source)
+        build = data_builder(node.data_stage, graph.data, source, progress)
         return (lambda: run_data_stage(node.label, Path(node.path), build)), lambda result, s: result
     if node.spec is not None:
         from classit_ray.train.driver import run_stage

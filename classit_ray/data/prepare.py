@@ -110,9 +110,10 @@ def run_data_stage(name: str, out_dir: Path, build: Callable[[Path], None]) -> f
     return seconds
 
 
-def data_builder(name: str, plan: PreparedData, source: Config) -> Callable[[Path], None]:
+def data_builder(name: str, plan: PreparedData, source: Config, progress: bool = False) -> Callable[[Path], None]:
     """The build of data stage `name` (a key of `plan.stages()`), reading the corpus that `source`
-    points at (`plan.config` with any toy-world paths filled in). Ray must be initialised."""
+    points at (`plan.config` with any toy-world paths filled in); `progress` shows a bar while
+    shards are tokenized (a command line's)."""
     from classit_ray.data.budget import split_budget
     from classit_ray.data.shards import build_instruct_shards, build_pretrain_shards
     from classit_ray.data.tokenizer import train_tokenizer
@@ -123,7 +124,7 @@ def data_builder(name: str, plan: PreparedData, source: Config) -> Callable[[Pat
     if name == "tokenizer":
         return lambda d: train_tokenizer(split_dir, plan.vocab_size, d, source.tokenizer.min_frequency, source.tokenizer.max_train_words)
     if name == "pretrain_shards":
-        return lambda d: build_pretrain_shards(split_dir, tokenizer_dir, d, source.pretrain.seq_len, rows)
+        return lambda d: build_pretrain_shards(split_dir, tokenizer_dir, d, source.pretrain.seq_len, rows, progress=progress)
     config = name.removeprefix("instruct_shards/")
 
     def instruct(d: Path) -> None:
@@ -131,7 +132,7 @@ def data_builder(name: str, plan: PreparedData, source: Config) -> Callable[[Pat
         if not read_manifest(split_dir)["table"]["instruct"].get(config, {}).get("items"):
             raise ValueError(f"{split_dir}: the split holds no {config!r} instruction pairs; "
                              "expected some (raise budget.instruct_fraction or check the instruction data)")
-        build_instruct_shards(pairs, tokenizer_dir, d, source.instruct.max_len, rows)
+        build_instruct_shards(pairs, tokenizer_dir, d, source.instruct.max_len, rows, progress=progress)
 
     return instruct
 

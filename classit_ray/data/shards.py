@@ -159,11 +159,20 @@ def _packed_table(rows: np.ndarray) -> pa.Table:
     return pa.table({"input_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(rows.reshape(-1)))})
 
 
-def _mapped_batches(path: Path, columns: list[str], fn, kwargs: dict, num_actors: int = 1) -> Iterator[pa.Table]:
+def _mapped_batches(path: Path, columns: list[str], fn, kwargs: dict, num_actors: int = 1, progress: bool = False) -> Iterator[pa.Table]:
     """`fn(**kwargs)` applied to `path`'s `columns` in batches of `TOKENIZE_BATCH_DOCS` documents,
     in input order, so shards are a deterministic function of their input: through a Ray Data
     actor pool when Ray is running, else in this process (a plain script). Both give the same
-    shards: every document is tokenized on its own and packing follows the input order."""
+    shards: every document is tokenized on its own and packing follows the input order.
+    `progress`: a bar of the rows done (Ray Data's own bars are off everywhere, runtime.py)."""
+    if progress:
+        from tqdm.auto import tqdm
+
+        with tqdm(total=pq.ParquetFile(path).metadata.num_rows, desc=f"tokenizing {path.name}", unit="row") as bar:
+            for table in _mapped_batches(path, columns, fn, kwargs, num_actors):
+                bar.update(table.num_rows)
+                yield table
+        return
     import ray
 
     if not ray.is_initialized():
@@ -185,7 +194,8 @@ def _tokenizer_manifest(tokenizer_dir: Path) -> dict:
     return {"tokenizer_dir": str(tokenizer_dir), "tokenizer_sha256": file_sha256(Path(tokenizer_dir) / TOKENIZER_FILE)}
 
 
-def build_pretrain_shards(split_dir: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, seq_len: int, rows_per_shard: int = 4096, num_actors: int = 1) -> dict:
+def build_pretrain_shards(split_dir: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, seq_len: int, rows_per_shard: int = 4096,
+                          num_actors: int = 1, progress: bool = False) -> dict:
     """Tokenize the split's pretraining text and pack it into `seq_len` rows; return the manifest.
 
     `num_actors` tokenizer actors each take one logical CPU and use every core their node gives
@@ -196,7 +206,7 @@ def build_pretrain_shards(split_dir: str | Path, tokenizer_dir: str | Path, out_
     split = read_manifest(split_dir)
     manifest = {"kind": "pretrain_shards", "seq_len": seq_len, "words": split["words"]["pretrain"], **_tokenizer_manifest(tokenizer_dir)}
     batches = _mapped_batches(split_dir / "pretrain.parquet", ["text"], TokenizeDocuments,
-                              {"tokenizer_json": load_tokenizer(tokenizer_dir).to_str()}, num_actors)
+                              {"tokenizer_json": load_tokenizer(tokenizer_dir).to_str()}, num_actors, progress)
     packer = SequencePacker(seq_len)
     documents = tokens = 0
     with atomic_dir(out_dir, manifest) as tmp:
@@ -216,13 +226,14 @@ def build_pretrain_shards(split_dir: str | Path, tokenizer_dir: str | Path, out_
     return manifest
 
 
-def build_instruct_shards(pairs_parquet: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, max_len: int, rows_per_shard: int = 4096) -> dict:
+def build_instruct_shards(pairs_parquet: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, max_len: int, rows_per_shard: int = 4096,
+                          progress: bool = False) -> dict:
     """Render one instruction config's pairs, one row per pair with its reply mask."""
     pairs_parquet, tokenizer_dir = Path(pairs_parquet), Path(tokenizer_dir)
     manifest = {"kind": "instruct_shards", "config": pairs_parquet.stem, "max_len": max_len, **_tokenizer_manifest(tokenizer_dir)}
     words = int(pq.read_table(pairs_parquet, columns=["words"]).column("words").to_numpy().sum())
     batches = _mapped_batches(pairs_parquet, ["prompt", "reply"], RenderPairs,
-                              {"tokenizer_json": load_tokenizer(tokenizer_dir).to_str(), "max_len": max_len})
+                              {"tokenizer_json": load_tokenizer(tokenizer_dir).to_str(), "max_len": max_len}, progress=progress)
     manifest["words"] = words
     tokens = reply_tokens = 0
     with atomic_dir(out_dir, manifest) as tmp:
