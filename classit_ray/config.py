@@ -215,6 +215,9 @@ class PretrainConfig(OptimizerConfig.with_defaults(epochs=8, lr=3e-3, warmup_ste
     shard_rows: int = 4096  # sequences per parquet shard file
     keep_checkpoints: KeepCheckpoints = "curve"  # see KeepCheckpoints; not in the stage's key
     launcher: Launcher = "auto"  # see Launcher; not in the stage's key (either gives the same stage)
+    # Ray resources each Ray Train worker asks for beyond its CPU (and GPU), e.g. a node type's custom
+    # resource from cluster.yaml's `resources`, to keep training on those nodes; not in the stage's key.
+    worker_resources: dict[str, float] = field(default_factory=dict)
 
 
 # The toy instruction recipe, set by one principle rather than by what it gives (issue 16; the

@@ -380,3 +380,12 @@ def test_cli_a_failing_glue_subtask_is_listed_as_failed_and_no_partial_average_i
     assert code == 0, err
     assert not report["failed"] and report["metrics"]["eval/glue_avg"] == pytest.approx(
         sum(report["metrics"][f"eval/glue/{t}"] for t in ("boolq", "mnli", "mrpc", "multirc", "qqp", "rte", "wsc")) / 7)
+
+
+def test_cli_glue_tasks_fine_tunes_only_the_subtasks_asked_for_and_reports_no_average(tiny_model, tmp_path, capsys):
+    """`eval.glue_tasks` (`--glue-tasks`): the toy studies fine-tune MNLI and RTE alone (recipes.TOY_EVAL)."""
+    folder = glue_folder(tmp_path, ["false"] * 6)  # BoolQ broken: not asked for, so not read
+    code, out, err, report = run_cli(capsys, tiny_model, folder, tmp_path / "results", "--finetune-epochs", "1",
+                                     "--glue-tasks", "rte", "mnli")
+    assert code == 0, err
+    assert set(report["metrics"]) == {"eval/glue/mnli", "eval/glue/rte"} and not report["failed"]

@@ -112,6 +112,16 @@ def test_a_logger_without_its_package_is_refused_before_any_trial(tmp_path, monk
     assert [type(c).__name__ for c in logger_callbacks(Config())] == ["TBXLoggerCallback"]
 
 
+def test_training_workers_ask_for_extra_resources_outside_the_key_and_clusters_retry_trials():
+    from classit_ray.study.runner import trial_retries
+
+    plain = build_graph(Config(), "/store").pretrain.spec
+    pinned = build_graph(apply_overrides(Config(), {"pretrain.worker_resources": {"trainer": 1}}), "/store").pretrain.spec
+    assert pinned.worker_resources == {"trainer": 1.0} and pinned.key == plain.key  # where it trains is not what it trains
+    assert trial_retries(Config()) == 0  # one machine: a failure is the cell's own
+    assert trial_retries(apply_overrides(Config(), {"study.ray_address": "auto"})) == 2  # a cluster can lose a node
+
+
 def test_a_cell_is_one_graph_with_an_evaluation_at_every_endpoint():
     kinds = lambda cur: [n.label for n in build_graph(apply_overrides(Config(), {"instruct.curriculum": cur}), "/x").nodes  # noqa: E731
                          if n.kind in ("pretrain", "instruct", "eval", "curve")]

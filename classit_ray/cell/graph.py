@@ -106,12 +106,19 @@ class CellGraph:
         return lines
 
 
+# Bumped when an evaluation computes something else from the same settings, so that no store
+# reuses what the old one wrote under the same key. 2: `eval.glue_tasks` is honoured (before, all
+# seven GLUE subtasks were fine-tuned whatever it said).
+EVALUATOR_VERSION = 2
+
+
 def eval_settings(cfg: Config) -> dict:
     """The evaluation settings that change a score, as they enter an evaluation's key: the toy
     world's data named by its generator (as in the split key), not by where it was written."""
     ev = dataclasses.asdict(cfg.eval)
     ev["eval_dir"] = ev["eval_dir"] or toy_world_id(cfg)
     del ev["checkpoints"]  # which checkpoints make the learning curve: the curve's business
+    ev["evaluator"] = EVALUATOR_VERSION
     return ev
 
 

@@ -21,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from classit_ray.eval.tasks import TASK_SPECS
+from classit_ray.eval.tasks import GLUE_TASKS, TASK_SPECS
 
 
 def model_name_and_revision(model_dir: Path) -> tuple[str, str]:
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default="results", help="root of the BabyLM results layout")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--finetune-epochs", type=int, default=0, help="0 = the official epochs (10; WSC 30)")
+    parser.add_argument("--glue-tasks", nargs="+", choices=list(GLUE_TASKS), default=list(GLUE_TASKS),
+                        help="the GLUE subtasks to fine-tune (default: all seven; eval/glue_avg only with all seven)")
     parser.add_argument("--heldout", default=None, help="a budget split's heldout/ folder, for the interactive task")
     args = parser.parse_args(argv)
 
@@ -93,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         bar.update(1)
 
     try:
-        cfg = EvalConfig(eval_dir=args.data, tasks=tasks, fast=fast, batch_size=args.batch_size, finetune_epochs=args.finetune_epochs)
+        cfg = EvalConfig(eval_dir=args.data, tasks=tasks, fast=fast, batch_size=args.batch_size, finetune_epochs=args.finetune_epochs,
+                         glue_tasks=args.glue_tasks)
         report = evaluate(model_dir, cfg, out, progress=step, heldout_dir=args.heldout)
     except EvalDataError as e:
         bar.close()

@@ -88,14 +88,16 @@ def run_reading_task(task: Task, folder: Path, context: TaskContext) -> TaskOutc
 
 
 def run_glue(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
-    """Fine-tunes a copy of the model per GLUE subtask. A subtask whose data is missing or
-    malformed fails alone, as `glue/<subtask>` with its message, and the others still run.
-    `eval/glue_avg` is reported only when every subtask scored: an average over a different set of
-    tasks does not compare across models, so a partial one is never reported as the average."""
+    """Fine-tunes a copy of the model per GLUE subtask of `eval.glue_tasks`, in the table's order;
+    the others are not read. A subtask whose data is missing or malformed fails alone, as
+    `glue/<subtask>` with its message, and the others still run. `eval/glue_avg` is reported only
+    when all seven scored: an average over a different set of tasks does not compare across
+    models, so a partial one is never reported as the average."""
     from classit_ray.eval.finetune import FinetuneConfig, finetune_task
 
     outcome = TaskOutcome({})
-    for name in GLUE_TASKS:
+    chosen = [name for name in GLUE_TASKS if name in context.cfg.glue_tasks]
+    for name in chosen:
         try:
             train, valid = formats.read_glue(folder, name)
         except EvalDataError as e:
@@ -107,6 +109,6 @@ def run_glue(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
         if context.out is not None:
             atomic_write_json(context.out / "finetune" / name / "predictions.json",
                               {"predictions": [{"id": f"{name}_{i}", "pred": int(p)} for i, p in enumerate(result["predictions"])]})
-    if not outcome.failed:
+    if not outcome.failed and chosen == list(GLUE_TASKS):
         outcome.metrics["eval/glue_avg"] = sum(outcome.metrics.values()) / len(outcome.metrics)
     return outcome

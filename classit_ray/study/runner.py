@@ -212,6 +212,14 @@ def shared_stages(study: StudyDefinition, cell_stages: dict[str, set[str]]) -> f
     return frozenset(key for key, n in counts.items() if n > 1)
 
 
+def trial_retries(cfg: Config) -> int:
+    """How often Tune reruns a failed trial: never on one machine, where a failure is the cell's
+    own (its error is the answer); twice on a cluster, where a trial also fails when its node is
+    lost, and its rerun finds every finished stage in the store and resumes the interrupted one
+    from its last checkpoint."""
+    return 2 if cfg.study.ray_address else 0
+
+
 def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan: Plan, experiment: str, events=None, say=print,
                 shared: frozenset[str] | None = None):
     from ray import tune
@@ -241,7 +249,7 @@ def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan:
         tune_config=tune.TuneConfig(num_samples=study.num_samples, max_concurrent_trials=plan.concurrent, search_alg=search_alg,
                                     scheduler=scheduler, trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
         run_config=tune.RunConfig(name=experiment, storage_path=study_dir(study.base),
-                                  failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
+                                  failure_config=tune.FailureConfig(max_failures=trial_retries(study.base), fail_fast=False)),
     )
 
 

@@ -19,7 +19,6 @@ from classit_ray.cell.execute import Execution, execute
 from classit_ray.cell.graph import DATA_KINDS, build_graph
 from classit_ray.config import Config, config_from_dict, config_to_dict
 from classit_ray.study.definition import CELL, cell_config
-from classit_ray.runtime import outside_placement_group
 from classit_ray.study.once import run_once
 
 
@@ -52,9 +51,13 @@ def hosted(host) -> Callable[[Callable[[], Any]], Any]:
 
 
 def start_stage_host():
+    """The trial's stage host, on the trial's node (pinned: outside the trial's placement group,
+    and never on another node, whose loss would then fail a trial that is itself alive)."""
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    return ray.remote(num_cpus=0, max_restarts=0, scheduling_strategy=outside_placement_group())(StageHost).remote()
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    return ray.remote(num_cpus=0, max_restarts=0, scheduling_strategy=here)(StageHost).remote()
 
 
 def config_columns(cfg: Config) -> dict[str, Any]:

@@ -115,7 +115,7 @@ def _fit(spec: StageSpec, storage_path: str | Path, max_failures: int, callbacks
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    resources = {"CPU": 1, **({"GPU": 1} if spec.use_gpu else {})}
+    resources = {"CPU": 1, **({"GPU": 1} if spec.use_gpu else {}), **spec.worker_resources}
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=dataclasses.asdict(spec),

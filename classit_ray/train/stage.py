@@ -26,7 +26,7 @@ from classit_ray.model import get_preset
 #   (`inputs`), and what is derived from them (row and word counts, the tokenizer hash) with them.
 # The key can therefore be computed from the config before any input exists (a study's plan).
 # A dotted name is a field of a nested dataclass (`optim.max_steps`).
-_NOT_IN_KEY = ("optim.max_steps", "num_workers", "use_gpu", "launcher", "store", "torch_threads", "run_name", "keep_checkpoints", "curve_checkpoints",
+_NOT_IN_KEY = ("optim.max_steps", "num_workers", "use_gpu", "launcher", "worker_resources", "store", "torch_threads", "run_name", "keep_checkpoints", "curve_checkpoints",
                "tokenizer_dir", "shard_dirs", "init_from", "rows", "words", "tokenizer_sha256")
 
 
@@ -46,6 +46,7 @@ class StageSpec:
     num_workers: int = 1
     use_gpu: bool = False
     launcher: str = "auto"  # config.Launcher
+    worker_resources: dict[str, float] = dataclasses.field(default_factory=dict)  # per Ray Train worker, beyond CPU/GPU
     compile: bool = False
     init_from: str = ""  # checkpoint directory to start from; "" = random init
     budget_words: int = 0  # scales the BabyLM checkpoint schedule; 0 = final checkpoint only
@@ -111,7 +112,7 @@ def _stage(cfg: Config, data: PreparedData, stage: str, name: str, shard_dirs: l
         stage=stage, name=name, preset=cfg.model.preset, vocab_size=model_vocab(cfg.model.preset),
         tokenizer_dir=str(data.tokenizer_dir), tokenizer_sha256="", shard_dirs=[str(d) for d in shard_dirs], rows=0, words=0,
         optim=OptimizerConfig.of(getattr(cfg, stage)), loss_on="all" if stage == "pretrain" else cfg.instruct.loss_on,
-        num_workers=p.num_workers, use_gpu=p.use_gpu, launcher=p.launcher, compile=p.compile,
+        num_workers=p.num_workers, use_gpu=p.use_gpu, launcher=p.launcher, worker_resources=dict(p.worker_resources), compile=p.compile,
         budget_words=cfg.budget.total_words if stage == "pretrain" else 0, inputs=inputs,
         keep_checkpoints=p.keep_checkpoints, curve_checkpoints=list(cfg.eval.checkpoints),
     )
