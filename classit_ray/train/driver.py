@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classit_ray.atomic import atomic_dir, is_complete, read_manifest
-from classit_ray.config import absolute_path, is_uri
+from classit_ray.config import absolute_path
 from classit_ray.data.shards import read_parquet
 from classit_ray.train.checkpoint import OPTIMIZER_FILES, check_compatible, retained
 from classit_ray.train.loop import train_loop, train_loop_per_worker
@@ -173,16 +173,8 @@ def place_checkpoint(filesystem, path: str, dest: Path, whole: bool) -> None:
 
 
 def remove_run(storage_path: str | Path, run_name: str) -> None:
-    """Delete a finished stage's Ray Train run folder (its checkpoints are in the artifact store)."""
-    storage = absolute_path(storage_path)
-    if is_uri(storage):
-        import pyarrow.fs
-
-        fs, root = pyarrow.fs.FileSystem.from_uri(storage)
-        if fs.get_file_info(f"{root}/{run_name}").type != pyarrow.fs.FileType.NotFound:
-            fs.delete_dir(f"{root}/{run_name}")
-        return
-    shutil.rmtree(Path(storage) / run_name, ignore_errors=True)
+    """Delete a finished stage's run folder (its checkpoints are in the artifact store)."""
+    RunFolder(absolute_path(storage_path), run_name).remove()
 
 
 def stage_dir(work_dir: Path, spec: StageSpec) -> Path:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from classit_ray.config import is_uri
 from classit_ray.train.checkpoint import STATE_FILE, read_state
 from classit_ray.train.rows import read_rows, rows_of_batches, stage_files
 from classit_ray.train.stage import StageSpec
@@ -111,7 +112,7 @@ class RunFolder:
     def __init__(self, storage: str, run_name: str):
         import pyarrow.fs
 
-        self.fs, root = pyarrow.fs.FileSystem.from_uri(storage) if "://" in storage else (pyarrow.fs.LocalFileSystem(), storage)
+        self.fs, root = pyarrow.fs.FileSystem.from_uri(storage) if is_uri(storage) else (pyarrow.fs.LocalFileSystem(), storage)
         self.local = isinstance(self.fs, pyarrow.fs.LocalFileSystem)
         self.root = f"{root.rstrip('/')}/{run_name}"
 
@@ -171,8 +172,10 @@ class RunFolder:
             yield Path(tmp)
 
     def remove(self) -> None:
+        """Delete the run folder, if there is one: a finished stage's, whichever launcher wrote it."""
+        import pyarrow.fs
+
         if self.local:
             shutil.rmtree(self.root, ignore_errors=True)
-        else:
-            self.fs.delete_dir_contents(self.root, missing_dir_ok=True)
+        elif self.fs.get_file_info(self.root).type != pyarrow.fs.FileType.NotFound:
             self.fs.delete_dir(self.root)
