@@ -268,6 +268,9 @@ class StudyConfig:
     # trial, or, joining a cluster, what its YAML (cluster_yaml) holds at its largest, without one no cap
     max_concurrent_trials: int = 0
     cluster_yaml: str = ""  # the `ray up` YAML of the cluster the study joins: caps trials at once, checked to hold a trial
+    # Ray resources each trial asks for beyond its CPU, e.g. a node type's custom resource from cluster.yaml's
+    # `resources`, to keep trials (and their stage hosts) off the nodes their workers need; not in any key.
+    trial_resources: dict[str, float] = field(default_factory=dict)
     loggers: list[Logger] = field(default_factory=lambda: ["tensorboard"])  # see Logger
     mlflow_tracking_uri: str = ""  # with "mlflow" in loggers; "" = <storage_path>/<name>/mlruns
 

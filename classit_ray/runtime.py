@@ -50,6 +50,9 @@ def init_ray(address: str = "", num_cpus: int = 0, **kwargs):
     if address:
         return ray.init(address=address, **kwargs)
     return ray.init(
+        # "local": always a Ray of our own. Without an address, ray.init joins the cluster named in
+        # /tmp/ray/ray_current_cluster, which any `ray start` or test cluster on this machine writes.
+        address="local",
         num_cpus=num_cpus or default_logical_cpus(),
         include_dashboard=True,
         runtime_env={"env_vars": {**_RAY_ENV, **_LOCAL_RAY_ENV}},
@@ -76,3 +79,16 @@ def outside_placement_group():
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
     return PlacementGroupSchedulingStrategy(placement_group=None)
+
+
+def on_this_node():
+    """A scheduling strategy that puts an actor on its creator's node and nowhere else (outside
+    the creator's placement group too): for the small actors a process keeps for itself (a
+    trial's stage host, the driver's event queue, a stage's lease), which must live and die with
+    their creator. Left to the scheduler, one lands on any node, and that node's loss then breaks
+    a creator that is itself alive (a driver whose event queue is gone, a lease whose holder is
+    still running while its waiters take over)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)

@@ -54,6 +54,20 @@ def test_tunes_placement_group_holds_the_trial_alone():
     assert request.describe() == "1 CPU (trial) + 2 × (1 CPU + 1 GPU) (Ray Train workers) = 3 CPU + 2 GPU"
 
 
+def test_custom_resources_of_trials_and_workers_are_part_of_the_request(tmp_path):
+    # study.trial_resources keeps trials on the nodes that declare them (tests/test_multinode.py),
+    # pretrain.worker_resources the workers: both are what a cluster YAML's nodes must hold.
+    cfg = _cfg(True, 2, **{"study.trial_resources": {"small_node": 1}, "pretrain.worker_resources": {"trainer": 1}})
+    request = resources.trial_request(cfg)
+    assert request.tune_resources().bundles == [{"CPU": 1.0, "small_node": 1.0}]
+    assert request.workers == ({"CPU": 1.0, "GPU": 1.0, "trainer": 1.0},) * 2
+    assert request.describe() == ("1 CPU + 1 small_node (trial) + 2 × (1 CPU + 1 GPU + 1 trainer) (Ray Train workers) "
+                                  "= 3 CPU + 1 small_node + 2 GPU + 2 trainer")
+    # The shipped YAML declares neither resource: no node can hold such a trial.
+    with pytest.raises(ConfigError, match="its nodes cannot hold one trial"):
+        read_cluster(SHIPPED).check(request.bundles, request.describe())
+
+
 def test_trials_at_once_follow_gpus_or_cores(monkeypatch):
     gpu = _cfg(True, 2)
     assert resources.plan_resources(gpu, cluster_gpus=8).concurrent == 4  # a local Ray: 8 GPUs ÷ 2 per trial

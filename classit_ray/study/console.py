@@ -94,9 +94,9 @@ class StageEvents:
 def start_events():
     import ray
 
-    from classit_ray.runtime import outside_placement_group
+    from classit_ray.runtime import on_this_node
 
-    return ray.remote(num_cpus=0, max_restarts=0, scheduling_strategy=outside_placement_group())(StageEvents).remote()
+    return ray.remote(num_cpus=0, max_restarts=0, scheduling_strategy=on_this_node())(StageEvents).remote()
 
 
 def node_event(cell: dict[str, Any], run) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from classit_ray.runtime import outside_placement_group
+from classit_ray.runtime import on_this_node
 
 NAMESPACE = "classit_ray"
 _RETRIES = 20
@@ -61,7 +61,9 @@ def run_once(stage: str, key: str, fn: Callable[[], Any], prefix: str = "once") 
     from ray.exceptions import RayActorError
 
     name = f"{prefix}/{stage}/{key}"
-    lease_cls = ray.remote(num_cpus=0, max_restarts=0, scheduling_strategy=outside_placement_group())(_Lease)
+    # On the holder's node: the lease lives and dies with its holder (its owner), and with no
+    # other node, whose loss would otherwise let waiters take over a stage that is still running.
+    lease_cls = ray.remote(num_cpus=0, max_restarts=0, scheduling_strategy=on_this_node())(_Lease)
     for attempt in range(_RETRIES):
         try:
             lease = lease_cls.options(name=name, namespace=NAMESPACE, lifetime=None).remote()

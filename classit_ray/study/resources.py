@@ -91,8 +91,9 @@ def trial_request(cfg: Config, asha: bool = False) -> TrialRequest:
     p = cfg.pretrain
     worker: Bundle = {"CPU": 1.0, **({"GPU": 1.0} if p.use_gpu else {})}
     ray_train = {launcher_for(p.launcher, p.num_workers, p.use_gpu, callbacks) for callbacks in (False, asha)}
-    workers = (worker,) * p.num_workers if "ray_train" in ray_train else ()
-    return TrialRequest(trial={"CPU": 1.0}, workers=workers, evaluation=dict(worker) if p.use_gpu else None)
+    workers = ({**worker, **p.worker_resources},) * p.num_workers if "ray_train" in ray_train else ()
+    return TrialRequest(trial={"CPU": 1.0, **cfg.study.trial_resources}, workers=workers,
+                        evaluation=dict(worker) if p.use_gpu else None)
 
 
 @dataclass
@@ -114,11 +115,11 @@ class Plan:
     def describe(self, cfg: Config) -> dict[str, str]:
         workers, gpu = cfg.pretrain.num_workers, " + 1 GPU" if cfg.pretrain.use_gpu else ""
         req = self.request
-        training = (f"{workers} Ray Train worker(s) × (1 CPU{gpu}): the run's own placement group, made by Ray Train's "
+        training = (f"{workers} Ray Train worker(s) × ({bundle_text(req.workers[0]) if req.workers else ''}): the run's own placement group, made by Ray Train's "
                     "controller (pending until a node fits it: what the autoscaler adds nodes for) + Ray Data read tasks"
                     if req.workers else "in the trial's stage host (one CPU worker: no Ray Train run)")
         lines = {
-            "trial": "1 CPU: the Tune function, alone in the placement group Tune makes for it",
+            "trial": f"{bundle_text(req.trial)}: the Tune function, alone in the placement group Tune makes for it",
             "training stage": training,
             "evaluation": f"1 Ray task × (1 CPU{gpu})" if req.evaluation else "in the trial's stage host",
             "one trial": f"at most {req.describe()} at once",

@@ -51,13 +51,12 @@ def hosted(host) -> Callable[[Callable[[], Any]], Any]:
 
 
 def start_stage_host():
-    """The trial's stage host, on the trial's node (pinned: outside the trial's placement group,
-    and never on another node, whose loss would then fail a trial that is itself alive)."""
+    """The trial's stage host, on the trial's node (`runtime.on_this_node`)."""
     import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    return ray.remote(num_cpus=0, max_restarts=0, scheduling_strategy=here)(StageHost).remote()
+    from classit_ray.runtime import on_this_node
+
+    return ray.remote(num_cpus=0, max_restarts=0, scheduling_strategy=on_this_node())(StageHost).remote()
 
 
 def config_columns(cfg: Config) -> dict[str, Any]:
