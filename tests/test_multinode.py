@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -45,6 +46,12 @@ def test_a_study_across_nodes_survives_losing_a_training_node(tmp_path):
     assert hit["pretrain_loss"] == calm["pretrain_loss"]  # the resumed pretraining ends where the calm one did
     assert hit["pretrainings_run"] == calm["pretrainings_run"] == 1  # once, resumed after the loss, never from the start
     assert hit["instruct_runs"] == calm["instruct_runs"] == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _study(storage: Path, address: str):
@@ -125,7 +132,11 @@ def main(root: Path, out: Path) -> None:
 
     # The head holds the driver only. Two nodes for trials (one each), two for training (one Ray
     # Train worker each, and a CPU for Ray Data's tasks).
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": True})  # the state API needs it
+    # The state API needs the dashboard; on a port of its own, since the test run's shared Ray (or
+    # any other Ray on this machine) may hold the default 8265, which Ray does not retry when a
+    # node is started this way.
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": True,
+                                                            "dashboard_port": _free_port()})
     seen = {"trial_nodes": set(), "train_worker_nodes": set(), "removed": []}
     try:
         for _ in range(2):
