@@ -35,6 +35,7 @@ def load_with_overrides(config_path: str | None, overrides: list[str]) -> Config
 
 def run_command(args: argparse.Namespace, body: Callable[[Config, Path], str]) -> int:
     """Load the config, start Ray, run `body(cfg, work_dir)` and print what it returns."""
+    from classit_ray.data.corpus import find_corpus_dir
     from classit_ray.runtime import init_ray
 
     try:
@@ -45,8 +46,10 @@ def run_command(args: argparse.Namespace, body: Callable[[Config, Path], str]) -
     if args.work_dir:
         cfg = dataclasses.replace(cfg, study=dataclasses.replace(cfg.study, work_dir=args.work_dir))
     work_dir = work_dir_of(cfg)  # with the store on a URI, this machine's cache of it
-    init_ray(cfg.study.ray_address, cfg.study.num_cpus)
     try:
+        if cfg.corpus.data_dir:  # a wrong path is named at once, not after Ray has started (seconds)
+            find_corpus_dir(cfg.corpus.data_dir)
+        init_ray(cfg.study.ray_address, cfg.study.num_cpus)
         print(body(cfg, work_dir))
     except (ValueError, FileNotFoundError) as e:  # our own errors: they name the file and field
         print(f"error: {e}", file=sys.stderr)

@@ -65,6 +65,15 @@ def prepared(tmp_path_factory, toy_world, ray_session):
     return prepare_data(prepared_config(toy_world), tmp_path_factory.mktemp("work"))
 
 
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on (at the moment it is returned)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def write_lines(path: Path, lines: list[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")

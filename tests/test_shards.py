@@ -89,19 +89,36 @@ def test_the_shuffle_buffer_is_a_seeded_permutation():
     assert [r["i"] for r in shuffled(rows, 1000, 1)] != list(range(100))  # buffer >= input: a whole permutation
 
 
-def test_shards_built_without_ray_equal_those_built_with_it(prepared, tmp_path):
-    """The plain-script path (no Ray) tokenizes in process; the shards must be the same bytes' worth."""
+def test_shards_built_without_ray_equal_those_built_with_it(prepared, tmp_path, monkeypatch):
+    """The plain-script path (no Ray) tokenizes in process; the shards must be the same bytes' worth
+    as Ray Data's actor pool gives, here in batches of 8 documents (so the toy split is many
+    batches; an input of one batch would be tokenized in process even with Ray running)."""
     import subprocess
     import sys
 
+    import classit_ray.data.shards as shards
+
+    monkeypatch.setattr(shards, "TOKENIZE_BATCH_DOCS", 8)
+    monkeypatch.setattr(shards, "IN_PROCESS_MAX_ROWS", 0)
+    monkeypatch.setattr(shards, "_in_process", lambda *a: pytest.fail("tokenized in process, not through Ray Data"))
+    build_pretrain_shards(prepared.split_dir, prepared.tokenizer_dir, tmp_path / "ray", seq_len=64, rows_per_shard=50)
     script = (f"from classit_ray.data.shards import build_pretrain_shards; import ray; assert not ray.is_initialized(); "
               f"build_pretrain_shards({str(prepared.split_dir)!r}, {str(prepared.tokenizer_dir)!r}, {str(tmp_path / 'plain')!r}, "
               f"seq_len=64, rows_per_shard=50)")
     subprocess.run([sys.executable, "-c", script], check=True)
-    ours = sorted(prepared.pretrain_shards.glob("*.parquet"))
+    ours = sorted((tmp_path / "ray").glob("*.parquet"))
     plain = sorted((tmp_path / "plain").glob("*.parquet"))
     assert [p.name for p in ours] == [p.name for p in plain]
     assert all(pq.read_table(a).equals(pq.read_table(b)) for a, b in zip(ours, plain))
+
+
+def test_an_input_of_one_batch_is_tokenized_without_ray_data(prepared, tmp_path, monkeypatch):
+    import classit_ray.data.shards as shards
+
+    monkeypatch.setattr(shards, "read_parquet", lambda *a, **k: pytest.fail("Ray Data started for one batch"))
+    build_pretrain_shards(prepared.split_dir, prepared.tokenizer_dir, tmp_path / "out", seq_len=64, rows_per_shard=50)
+    assert [pq.read_table(f).equals(pq.read_table(g)) for f, g in zip(sorted((tmp_path / "out").glob("*.parquet")),
+                                                                        sorted(prepared.pretrain_shards.glob("*.parquet")))] == [True] * read_manifest(prepared.pretrain_shards)["files"]
 
 
 def test_tokenizing_from_a_command_line_shows_a_progress_bar(prepared, tmp_path, capsys):

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from classit_ray.atomic import MANIFEST, atomic_dir, read_manifest
 from classit_ray.config import Config, ConfigError, apply_overrides, join_uri, work_dir_of
@@ -193,12 +194,7 @@ def test_a_missing_bucket_is_one_error_naming_the_uri(s3_server, tmp_path):
 
 
 def test_an_unreachable_endpoint_is_one_error_naming_the_uri(tmp_path):
-    import socket
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    text = _store_problem(tmp_path, f"s3://test:test@bucket/store?{_query(f'127.0.0.1:{port}')}")
+    text = _store_problem(tmp_path, f"s3://test:test@bucket/store?{_query(f'127.0.0.1:{free_port()}')}")
     assert "study.work_dir: s3://***@bucket/store" in text and "not writable" in text and "connect" in text.lower()
 
 

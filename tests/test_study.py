@@ -388,6 +388,30 @@ def test_the_console_names_each_cell_in_one_line_and_the_raw_logs_are_in_the_stu
     assert (logs / "driver.log").is_file() and (logs / "workers.log").is_file()
 
 
+_TRIAL_WITHOUT_TORCH = """
+import sys
+from classit_ray.cell.execute import _body
+from classit_ray.cell.graph import build_graph
+from classit_ray.config import Config, apply_overrides
+from classit_ray.study import trial
+from classit_ray.toyworld import with_toy_world
+cfg = apply_overrides(Config(), {{"instruct.curriculum": "wiki>switchboard"}})
+graph = build_graph(cfg, {work!r})
+bodies = [_body(node, graph, with_toy_world(cfg, graph.work_dir), 1, ()) for node in graph.nodes]
+kinds = {{node.kind for node in graph.nodes}}
+assert {{"pretrain", "instruct", "eval", "curve"}} <= kinds, kinds
+assert "torch" not in sys.modules and "transformers" not in sys.modules, [m for m in ("torch", "transformers") if m in sys.modules]
+"""
+
+
+def test_a_trial_plans_its_cell_and_hands_out_every_stage_without_importing_torch(tmp_path):
+    """A Tune trial's own process builds its cell's graph and a body for every stage, which its
+    stage host runs; torch and transformers are imported there, not in the trial (2-3 s of
+    imports fewer per trial, for a trial whose stages are all in the store most of all)."""
+    out = subprocess.run([sys.executable, "-c", _TRIAL_WITHOUT_TORCH.format(work=str(tmp_path))], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
 def test_the_console_counts_unique_stages_and_estimates_what_is_left():
     import io
 
@@ -437,7 +461,15 @@ def test_a_study_driver_killed_mid_study_resumes_without_recomputing(toy_study, 
     writes the row an uninterrupted study wrote."""
     import signal
 
+    import shutil
+
     storage = tmp_path / "storage"
+    # The store already holds the study's data stages (the grid's, hard-linked, as a store shared
+    # with an earlier study would): the driver starts with the pretraining, the stage it is killed after.
+    grid_artifacts = toy_study[0] / "artifacts"
+    for folder in grid_artifacts.iterdir():
+        if folder.name in ("split", "tokenizer", "shards") or folder.name.startswith("toyworld-"):
+            shutil.copytree(folder, storage / "artifacts" / folder.name, copy_function=os.link)
     command = [sys.executable, "-c", _KILLABLE_DRIVER.format(tests=str(ROOT / "tests"), storage=str(storage))]
     log = open(tmp_path / "killed.log", "w")
     driver = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -467,7 +499,7 @@ def test_a_study_driver_killed_mid_study_resumes_without_recomputing(toy_study, 
     after = _manifests(storage / "artifacts")
     assert {p: after[p] for p in finished} == finished  # no finished stage was rewritten
     row = pd.read_parquet(storage / "killed" / "results.parquet").iloc[0]
-    assert row["status"] == "ok" and row["executed/pretrain"] == 0
+    assert row["status"] == "ok" and row["executed/pretrain"] == 0 and row["executed/data"] == 0
     _, uninterrupted = toy_study
     reference = uninterrupted[(uninterrupted["instruct.curriculum"] == "merged") & (uninterrupted["status"] == "ok")].iloc[0]
     for column in [c for c in reference.index if c.startswith(("key/", "eval/")) and pd.notna(reference[c])]:

@@ -112,13 +112,18 @@ def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks,
         build = data_builder(node.data_stage, graph.data, source, progress)
         return (lambda: run_data_stage(node.label, Path(node.path), build)), lambda result, s: result
     if node.spec is not None:
-        from classit_ray.train.driver import run_stage
-
         store = store_of(graph.cfg)
         spec = dataclasses.replace(node.spec, torch_threads=threads, store=[store.uri, str(store.cache)] if store else [])
         cbs = callbacks if kind == "instruct" else ()
         storage = train_storage(graph.cfg, graph.work_dir)
-        body = lambda: run_stage(spec, Path(node.path), storage, callbacks=cbs, progress=progress)  # noqa: E731
+
+        def body():
+            # Imported where the body runs (a trial's stage host): the trial's own process, which
+            # only walks the graph, never loads torch (2-3 s per trial).
+            from classit_ray.train.driver import run_stage
+
+            return run_stage(spec, Path(node.path), storage, callbacks=cbs, progress=progress)
+
         return body, lambda result, s: result.metrics.get(f"{kind}/loop_s", s) if result.executed else None
     if kind == "eval":
         from classit_ray.eval.artifact import evaluate_into

@@ -31,8 +31,7 @@ from classit_ray.config import CURRICULA, Config, config_hash
 from classit_ray.data.prepare import PreparedData, plan_data, toy_world_id
 from classit_ray.metrics import ZERO_SHOT_TASKS
 from classit_ray.toyworld import corpus_is_toy, eval_is_toy, world_dir
-from classit_ray.train.driver import stage_dir
-from classit_ray.train.stage import StageSpec, chain, instruct_specs, pretrain_spec
+from classit_ray.train.stage import StageSpec, chain, instruct_specs, pretrain_spec, stage_dir
 
 Kind = Literal["toyworld", "split", "tokenizer", "pretrain_shards", "instruct_shards", "pretrain", "instruct", "eval", "curve"]
 DATA_STAGES = ("split", "tokenizer", "pretrain_shards", "instruct_shards")

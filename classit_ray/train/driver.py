@@ -20,7 +20,6 @@ import dataclasses
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from classit_ray.atomic import atomic_dir, is_complete, read_manifest
@@ -30,21 +29,7 @@ from classit_ray.train.checkpoint import OPTIMIZER_FILES, check_compatible, reta
 from classit_ray.train.loop import train_loop, train_loop_per_worker
 from classit_ray.train.rows import stage_files
 from classit_ray.train.session import InProcessSession, RunFolder
-from classit_ray.train.stage import StageSpec, resolve
-
-
-@dataclass
-class StageResult:
-    spec: StageSpec
-    out_dir: Path
-    complete: bool  # False when the run stopped at max_steps; rerun to continue it
-    executed: bool  # False when a finished stage was reused
-    metrics: dict
-    latest: str = ""  # the newest checkpoint (in Ray's storage, or in out_dir once complete)
-
-    @property
-    def final(self) -> Path:
-        return self.out_dir / "final"
+from classit_ray.train.stage import StageResult, StageSpec, resolve
 
 
 def stage_dataset(spec: StageSpec):
@@ -175,8 +160,3 @@ def place_checkpoint(filesystem, path: str, dest: Path, whole: bool) -> None:
 def remove_run(storage_path: str | Path, run_name: str) -> None:
     """Delete a finished stage's run folder (its checkpoints are in the artifact store)."""
     RunFolder(absolute_path(storage_path), run_name).remove()
-
-
-def stage_dir(work_dir: Path, spec: StageSpec) -> Path:
-    """Where a finished stage's checkpoints live in the artifact store."""
-    return work_dir / spec.stage / spec.key

@@ -104,6 +104,27 @@ def check_tokenizer_fits(tokenizer_dir: Path, preset: str) -> int:
     return vocab
 
 
+@dataclass
+class StageResult:
+    """What running (or reusing) a training stage gives back; it travels from a trial's stage host
+    to the trial, which reads it without torch."""
+    spec: StageSpec
+    out_dir: Path
+    complete: bool  # False when the run stopped at max_steps; rerun to continue it
+    executed: bool  # False when a finished stage was reused
+    metrics: dict
+    latest: str = ""  # the newest checkpoint (in Ray's storage, or in out_dir once complete)
+
+    @property
+    def final(self) -> Path:
+        return self.out_dir / "final"
+
+
+def stage_dir(work_dir: Path, spec: StageSpec) -> Path:
+    """Where a finished stage's checkpoints live in the artifact store."""
+    return work_dir / spec.stage / spec.key
+
+
 def _stage(cfg: Config, data: PreparedData, stage: str, name: str, shard_dirs: list[Path], inputs: list[str]) -> StageSpec:
     """The fields both kinds of stage take from the config: the optimizer settings of `stage`'s
     section, the model, the hardware."""
