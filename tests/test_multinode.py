@@ -62,7 +62,7 @@ def _study(storage: Path, name: str, address: str):
     base = apply_overrides(study.base, {
         "study.name": name, "study.storage_path": str(storage), "study.ray_address": address, "study.toy_words": 40_000,
         "study.max_concurrent_trials": 2, "study.trial_resources": {TRIAL: 1}, "study.loggers": [],
-        "budget.total_words": 8_000, "pretrain.seq_len": 64, "pretrain.epochs": 1, "pretrain.shard_rows": 100,
+        "budget.total_words": 5_000, "pretrain.seq_len": 64, "pretrain.epochs": 1, "pretrain.shard_rows": 100,
         "pretrain.num_workers": 2, "pretrain.batch_size": 16, "pretrain.micro_batch_size": 8, "pretrain.worker_resources": {TRAINER: 1},
         "instruct.batch_size": 16, "instruct.micro_batch_size": 8,  # checked against the two workers, though no cell tunes
         "eval.tasks": ["blimp"], "eval.checkpoints": [],

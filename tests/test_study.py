@@ -464,12 +464,18 @@ def test_a_study_driver_killed_mid_study_resumes_without_recomputing(toy_study, 
     import shutil
 
     storage = tmp_path / "storage"
-    # The store already holds the study's data stages (the grid's, hard-linked, as a store shared
-    # with an earlier study would): the driver starts with the pretraining, the stage it is killed after.
-    grid_artifacts = toy_study[0] / "artifacts"
+    # The store already holds the study's data stages, and the evaluation and learning curve of its
+    # pretraining (the grid's, hard-linked, as a store shared with an earlier study would): the
+    # driver starts with the pretraining, the stage it is killed after; its rerun tunes and
+    # evaluates the tuned model.
+    grid_storage, grid = toy_study
+    grid_artifacts = grid_storage / "artifacts"
     for folder in grid_artifacts.iterdir():
         if folder.name in ("split", "tokenizer", "shards") or folder.name.startswith("toyworld-"):
             shutil.copytree(folder, storage / "artifacts" / folder.name, copy_function=os.link)
+    baseline = grid[(grid["instruct.curriculum"] == "none") & (grid["status"] == "ok")].iloc[0]
+    for kind, key in (("eval", baseline["key/eval@pretrain"]), ("curve", baseline["key/curve"])):
+        shutil.copytree(grid_artifacts / kind / key, storage / "artifacts" / kind / key, copy_function=os.link)
     command = [sys.executable, "-c", _KILLABLE_DRIVER.format(tests=str(ROOT / "tests"), storage=str(storage))]
     log = open(tmp_path / "killed.log", "w")
     driver = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -499,7 +505,7 @@ def test_a_study_driver_killed_mid_study_resumes_without_recomputing(toy_study, 
     after = _manifests(storage / "artifacts")
     assert {p: after[p] for p in finished} == finished  # no finished stage was rewritten
     row = pd.read_parquet(storage / "killed" / "results.parquet").iloc[0]
-    assert row["status"] == "ok" and row["executed/pretrain"] == 0 and row["executed/data"] == 0
+    assert row["status"] == "ok" and row["executed/pretrain"] == 0 and row["executed/data"] == 0 and row["executed/curve"] == 0
     _, uninterrupted = toy_study
     reference = uninterrupted[(uninterrupted["instruct.curriculum"] == "merged") & (uninterrupted["status"] == "ok")].iloc[0]
     for column in [c for c in reference.index if c.startswith(("key/", "eval/")) and pd.notna(reference[c])]:
