@@ -459,9 +459,8 @@ def test_a_study_driver_killed_mid_study_resumes_without_recomputing(toy_study, 
     """SIGKILL the driver (and the Ray it started: its process group) once the pretraining has
     finished; the same command again restores the experiment, reuses every finished stage and
     writes the row an uninterrupted study wrote."""
-    import signal
-
     import shutil
+    import signal
 
     storage = tmp_path / "storage"
     # The store already holds the study's data stages, and the evaluation and learning curve of its
@@ -506,8 +505,7 @@ def test_a_study_driver_killed_mid_study_resumes_without_recomputing(toy_study, 
     assert {p: after[p] for p in finished} == finished  # no finished stage was rewritten
     row = pd.read_parquet(storage / "killed" / "results.parquet").iloc[0]
     assert row["status"] == "ok" and row["executed/pretrain"] == 0 and row["executed/data"] == 0 and row["executed/curve"] == 0
-    _, uninterrupted = toy_study
-    reference = uninterrupted[(uninterrupted["instruct.curriculum"] == "merged") & (uninterrupted["status"] == "ok")].iloc[0]
+    reference = grid[(grid["instruct.curriculum"] == "merged") & (grid["status"] == "ok")].iloc[0]
     for column in [c for c in reference.index if c.startswith(("key/", "eval/")) and pd.notna(reference[c])]:
         assert row[column] == pytest.approx(reference[column], rel=1e-6) if isinstance(reference[column], float) else row[column] == reference[column], column
 

@@ -64,9 +64,9 @@ def retained(names: list[str], keep: str, curve: list[str]) -> dict[str, bool]:
 
 
 def save_optimizer(optimizer: torch.optim.Optimizer, directory: str | Path) -> None:
-    directory = Path(directory)
     from safetensors.torch import save_file
 
+    directory = Path(directory)
     state = optimizer.state_dict()
     tensors = {f"{index}.{key}": value.detach().cpu().contiguous() for index, per_param in state["state"].items() for key, value in per_param.items()}
     save_file(tensors, str(directory / "optimizer.safetensors"))
