@@ -319,7 +319,7 @@ def tokens(args) -> None:
                 print(f"    unseen: {', '.join(sorted(unseen_types, key=lambda x: -w[x])[:15])}")
             top = ", ".join(f"{x} {c / n:.1%} ({pre_words[x] / pre_total:.1%})" for x, c in w.most_common(8))
             print(f"    JS divergence from pretraining {js(w, pre_words):.3f} bits; top words (share in pretraining): {top}")
-            print(f"    agreement words per 1000 (pretraining): " + ", ".join(
+            print("    agreement words per 1000 (pretraining): " + ", ".join(
                 f"{x} {1000 * w[x] / n:.0f} ({1000 * pre_words[x] / pre_total:.0f})" for x in AGREEMENT_WORDS))
     pair_tokens = ntok(pairs.prompt) + ntok(pairs.reply) + 4 * len(pairs)  # <s> <|prompt|> <|reply|> ... </s>
     reply_tokens = ntok(pairs.reply) + len(pairs)  # the targets: reply and its </s>

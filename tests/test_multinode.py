@@ -85,7 +85,7 @@ def _watch(address: str, seen: dict, stop: threading.Event) -> None:
                     seen["trial_nodes"].add(actor.node_id)
         except Exception:  # noqa: BLE001 - the state API can be busy while nodes come and go: look again
             pass
-        time.sleep(0.5)
+        time.sleep(2)  # a trial lives a minute or more; every look costs the dashboard and the GCS
 
 
 def _remove_a_training_node_mid_pretraining(cluster, storage: Path, nodes: list, seen: dict) -> None:
@@ -158,17 +158,17 @@ def main(root: Path, out: Path) -> None:
     from classit_ray.study.runner import run_study
     from classit_ray.train.checkpoint import read_state
 
-    # The head holds the driver only. Two nodes for trials (one each), two for training (one Ray
-    # Train worker each, and a CPU for Ray Data's tasks).
+    # The head holds the driver and one trial, a second node the other trial; two nodes train (one
+    # Ray Train worker each, and a CPU for Ray Data's tasks). (Every node is a raylet and its agents
+    # on this machine's two cores: no more of them than the test needs.)
     # The state API needs the dashboard; on a port of its own, since the test run's shared Ray (or
     # any other Ray on this machine) may hold the default 8265, which Ray does not retry when a
     # node is started this way.
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": True,
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {TRIAL: 1}, "include_dashboard": True,
                                                             "dashboard_port": free_port()})
     seen = {"trial_nodes": set(), "removed": []}
     try:
-        for _ in range(2):
-            cluster.add_node(num_cpus=1, resources={TRIAL: 1})
+        cluster.add_node(num_cpus=1, resources={TRIAL: 1})
         trainers = [cluster.add_node(num_cpus=2, resources={TRAINER: 1}) for _ in range(2)]
         cluster.wait_for_nodes()
         ray.init(address=cluster.address)

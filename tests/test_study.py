@@ -524,10 +524,12 @@ def test_rerunning_the_same_study_recomputes_nothing(toy_study):
 def test_a_second_study_reuses_the_first_ones_stages_and_verbose_shows_the_raw_output(toy_study, capfd):
     storage, first = toy_study
     before = _manifests(storage / "artifacts")
-    # A new Tune experiment, the same artifact store; --verbose: Ray's and Tune's own output on the terminal too.
-    other = run_study(_toy_study(storage, "another_study"), verbose=True)
+    # A new Tune experiment (the grid's four cells that succeed), the same artifact store;
+    # --verbose: Ray's and Tune's own output on the terminal too.
+    study = _toy_study(storage, "another_study")
+    other = run_study(dataclasses.replace(study, grid={**study.grid, "budget.instruct_fraction": [0.1]}), verbose=True)
     out, err = capfd.readouterr()
-    assert "[study] 8 cell(s)" in out
+    assert "[study] 4 cell(s)" in out
     # Tune's own console (its tables), which without --verbose only driver.log gets. (The workers' lines
     # would come too; the tests' shared Ray is started without log_to_driver.)
     assert "Trial status:" in out and "Configuration for experiment" in out
@@ -535,6 +537,9 @@ def test_a_second_study_reuses_the_first_ones_stages_and_verbose_shows_the_raw_o
     ok = other[other["status"] == "ok"]
     assert len(ok) == 4 and ok[["executed/data", "executed/pretrain", "executed/instruct", "executed/eval", "executed/curve"]].sum().sum() == 0
     assert sorted(ok["eval/blimp"]) == sorted(first.loc[first["status"] == "ok", "eval/blimp"])
+    # Two at once, four in all: Tune ran the last two in the first two's processes, each with its
+    # warm stage host (study/trial.py: stage_host).
+    assert ok["time/host_reused"].sum() >= 1, ok["time/host_reused"].tolist()
 
 
 @pytest.mark.slow

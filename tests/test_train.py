@@ -68,12 +68,13 @@ def test_a_stage_run_from_a_command_line_shows_a_progress_bar(prepared, tmp_path
     assert "pretrain:" in bar and "4/" in bar and "step" in bar  # tqdm's "pretrain: ... 4/N [...step/s...]"
 
 
-def test_a_stopped_ray_train_run_resumes_and_a_killed_worker_restarts_with_the_in_process_weights(prepared, twenty_steps, tmp_path):
-    """Under Ray Train, two interruptions, one run: it stops at max_steps 10 and is started again
-    to 20 (the same run name resumes); during that second run its Ray Train worker is SIGKILLed
-    once a new checkpoint exists, Train restarts it (FailureConfig) from that checkpoint and its
-    data position. The losses and final weights equal the uninterrupted in-process run's, bit
-    for bit: both launchers train on the same batches in the same order."""
+def test_a_stopped_run_resumes_under_ray_train_and_a_killed_worker_restarts_with_the_in_process_weights(prepared, twenty_steps, tmp_path):
+    """Two interruptions, one run: it stops at max_steps 10 (in process, as a trial's stage host
+    runs it) and is started again to 20 under Ray Train (the same run name resumes, whichever
+    launcher wrote the checkpoint); during that second run its Ray Train worker is SIGKILLed once
+    a new checkpoint exists, Train restarts it (FailureConfig) from that checkpoint and its data
+    position. The losses and final weights equal the uninterrupted in-process run's, bit for bit:
+    both launchers train on the same batches in the same order."""
     import os
     import signal
     import threading
@@ -82,7 +83,7 @@ def test_a_stopped_ray_train_run_resumes_and_a_killed_worker_restarts_with_the_i
     import ray
     from ray.util.state import list_actors
 
-    first = run_stage(spec_for(prepared, max_steps=10, launcher="ray_train"), tmp_path / "out", tmp_path / "ray")
+    first = run_stage(spec_for(prepared, max_steps=10, launcher="in_process"), tmp_path / "out", tmp_path / "ray")
     assert read_state(first.latest)["position"]["step"] == 10
     spec = spec_for(prepared, max_steps=20, launcher="ray_train")
     run_dir = tmp_path / "ray" / spec.run_name

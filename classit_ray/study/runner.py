@@ -247,7 +247,11 @@ def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan:
         trainable,
         param_space=tune_space(study, cells),
         tune_config=tune.TuneConfig(num_samples=study.num_samples, max_concurrent_trials=plan.concurrent, search_alg=search_alg,
-                                    scheduler=scheduler, trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+                                    scheduler=scheduler, trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
+                                    # A finished trial's process, and its warm stage host (`trial.stage_host`),
+                                    # runs the next trial. Not under ASHA: a trial it stops may still be inside
+                                    # a stage, which only the end of its process ends.
+                                    reuse_actors=not study.asha),
         run_config=tune.RunConfig(name=experiment, storage_path=study_dir(study.base),
                                   failure_config=tune.FailureConfig(max_failures=trial_retries(study.base), fail_fast=False)),
     )
