@@ -92,3 +92,30 @@ def on_this_node():
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+
+
+def reset_peak_rss() -> None:
+    """Count this process's peak RSS again from its present RSS (Linux: `/proc/self/clear_refs`),
+    so that a stage run in a long-lived process (a trial's stage host, which also runs the stages
+    of the trials after it) reports its own peak, not the process's. Where /proc does not allow
+    it, nothing changes and the peak stays the process's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # 5: reset the peak RSS (VmHWM) to the current RSS; nothing else
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS in MB since `reset_peak_rss` (VmHWM), or since it started
+    (`ru_maxrss`) where /proc has no VmHWM."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

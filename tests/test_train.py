@@ -62,6 +62,18 @@ def test_a_stage_stopped_in_process_resumes_to_the_uninterrupted_weights(prepare
     assert_same_weights(twenty_steps, resumed)
 
 
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="the peak is reset through Linux's /proc")
+def test_a_stage_reports_its_own_peak_memory_not_its_long_lived_processes(prepared, tmp_path):
+    """A stage host runs one stage after another, for trial after trial: a stage's peak RSS is its own."""
+    from classit_ray.runtime import peak_rss_mb
+
+    ballast = b"x" * (512 * 2**20)  # a peak of half a GB more than this process holds now
+    high = peak_rss_mb()
+    del ballast
+    result = run_stage(spec_for(prepared, max_steps=2), tmp_path / "out", tmp_path / "ray")  # in process
+    assert result.metrics["pretrain/peak_rss_mb"] < high - 256
+
+
 def test_a_stage_run_from_a_command_line_shows_a_progress_bar(prepared, tmp_path, capsys):
     run_stage(spec_for(prepared, max_steps=4), tmp_path / "out", tmp_path / "ray", progress=True)
     bar = capsys.readouterr().err

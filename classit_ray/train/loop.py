@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import resource
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ from functools import partial
 import torch
 
 from classit_ray.config import OptimizerConfig
+from classit_ray.runtime import peak_rss_mb, physical_cores, reset_peak_rss, set_torch_threads
 from classit_ray.train.batches import collate_for
 from classit_ray.train.checkpoint import babylm_schedule, load_optimizer, load_weights, read_state, save_checkpoint
 from classit_ray.train.objective import accumulate_step, forward_loss
@@ -119,7 +119,7 @@ class Reporter:
             f"{s}/step": position.step,
             f"{s}/epoch": position.epoch,
             f"{s}/loop_s": time.perf_counter() - self.started,  # a study subtracts it from the trial's wall time
-            f"{s}/peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # this worker's high-water mark
+            f"{s}/peak_rss_mb": peak_rss_mb(),  # this stage's high-water mark in its process (train_loop resets it)
             "checkpoint_name": name,
         }
         if s == "instruct":
@@ -141,8 +141,7 @@ def train_loop(spec: StageSpec, session, started: float | None = None) -> None:
     reporting and checkpointing through `session` (`train/session.py`)."""
     from transformers.utils import logging as hf_logging
 
-    from classit_ray.runtime import physical_cores, set_torch_threads
-
+    reset_peak_rss()  # the stage's own peak, in a stage host that ran other stages before
     hf_logging.disable_progress_bar()  # transformers 5 draws a bar per checkpoint written: noise in every log
     fetch_inputs(spec)
     started = time.perf_counter() if started is None else started
