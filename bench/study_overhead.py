@@ -36,9 +36,10 @@ TOY = {"study.toy_words": 40_000, "study.max_concurrent_trials": 2, "budget.tota
 TIME_COLUMNS = ["time/cell_s", "time/compute_s", "time/waited_s", "time/ray_overhead_s"]
 
 
-def study(storage: Path, name: str, curricula: list[str]) -> StudyDefinition:
-    base = apply_overrides(Config(), {**TOY, "study.name": name, "study.storage_path": str(storage)})
-    return StudyDefinition(base, grid={"model.preset": ["tiny"], "seed": [0], "instruct.curriculum": curricula,
+def study(storage: Path, name: str, curricula: list[str], seeds: tuple[int, ...] = (0,), toy: dict = TOY) -> StudyDefinition:
+    """The toy grid at one size (tiny) and fraction 0.1 over `curricula` and `seeds`."""
+    base = apply_overrides(Config(), {**toy, "study.name": name, "study.storage_path": str(storage)})
+    return StudyDefinition(base, grid={"model.preset": ["tiny"], "seed": list(seeds), "instruct.curriculum": curricula,
                                        "budget.instruct_fraction": [0.1]})
 
 

@@ -24,18 +24,17 @@ import statistics
 import time
 from pathlib import Path
 
-from classit_ray.config import Config, apply_overrides
+from study_overhead import TOY as OVERHEAD_TOY
+from study_overhead import study as toy_grid
+
 from classit_ray.study.definition import StudyDefinition
 
-TOY = {"study.toy_words": 40_000, "study.max_concurrent_trials": 2, "budget.total_words": 20_000, "pretrain.seq_len": 64,
-       "pretrain.epochs": 1, "pretrain.shard_rows": 200, "instruct.epochs": 1, "eval.tasks": ["blimp", "ewok", "wug_adj", "reading"]}
+# study_overhead.py's toy settings without GLUE: its fine-tuning only lengthens the store's build.
+TOY = {**OVERHEAD_TOY, "eval.tasks": ["blimp", "ewok", "wug_adj", "reading"]}
 
 
 def study(storage: Path, name: str) -> StudyDefinition:
-    base = apply_overrides(Config(), {**TOY, "study.name": name, "study.storage_path": str(storage)})
-    return StudyDefinition(base, grid={"model.preset": ["tiny"], "seed": [0, 1],
-                                       "instruct.curriculum": ["merged", "switchboard>wiki", "wiki>switchboard"],
-                                       "budget.instruct_fraction": [0.1]})
+    return toy_grid(storage, name, ["merged", "switchboard>wiki", "wiki>switchboard"], seeds=(0, 1), toy=TOY)
 
 
 def busy_cpu_seconds() -> float:
