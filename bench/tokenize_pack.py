@@ -5,6 +5,8 @@ parquet write.
 
     python bench/tokenize_pack.py [--words 10000000] [--out bench/out]
 
+The baseline needs `datasets`, from the project's `bench` extra (`pip install -e '.[bench]'`).
+
 Prints a markdown block for bench/RESULTS.md. Targets: >= 0.8x the limit, >= 1.5x the baseline,
 100M words in under 10 minutes (extrapolated linearly from the measured words/s).
 """

@@ -5,8 +5,8 @@ against packing them into rows.
 
     python bench/train_loop.py [--steps 60] [--warmup 5] [--repeats 5] [--out bench/out/train_loop]
 
-`transformers.Trainer` needs `accelerate`, declared in the project's `dev` extra
-(`pip install -e '.[dev]'`, or `pip install 'accelerate>=1.1'`).
+`transformers.Trainer` needs `accelerate`, declared in the project's `bench` extra
+(`pip install -e '.[bench]'`, or `pip install 'accelerate>=1.1'`).
 
 - **ours**: what `train_loop_per_worker` runs, without Ray, one micro-batch per optimizer step:
   `build_model`, `make_optimizer` (fused AdamW), `make_scheduler`, `collate_packed`,
@@ -384,7 +384,7 @@ def main() -> None:
     try:
         import accelerate  # noqa: F401  (the Trainer imports it only once training starts)
     except ImportError:
-        raise SystemExit("the Trainer baseline needs accelerate>=1.1 (the dev extra): pip install 'accelerate>=1.1'") from None
+        raise SystemExit("the Trainer baseline needs accelerate>=1.1 (the bench extra): pip install 'accelerate>=1.1'") from None
     import transformers
 
     data, spec = prepare(out, args.toy_words)

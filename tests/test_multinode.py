@@ -34,7 +34,13 @@ TRAINER, TRIAL = "trainer", "trial"  # custom resources: the nodes that train, t
 @pytest.mark.timeout(600)
 def test_a_study_across_nodes_survives_losing_a_training_node(tmp_path):
     out = tmp_path / "seen.json"
-    env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    # Ray Train's controller takes a worker's report every 2 s by default, and a worker's next
+    # report waits for it: with a checkpoint at each of this small pretraining's steps, every step
+    # cost 2 s (the study and its reference run: 23 s of the test). Every node the script starts,
+    # and so every process of its cluster, inherits the setting. At 0.5 s a step still takes long
+    # enough that the node is removed seconds before the pretraining could end.
+    env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
     proc = subprocess.run([sys.executable, __file__, str(tmp_path), str(out)], capture_output=True, text=True, timeout=580,
                           env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -89,8 +95,8 @@ def _watch(address: str, seen: dict, stop: threading.Event) -> None:
 
 
 def _remove_a_training_node_mid_pretraining(cluster, storage: Path, nodes: list, seen: dict) -> None:
-    """Once Ray Train has registered a checkpoint of the pretraining, remove a training node that
-    runs one of its Ray Train workers and add a fresh one with the same resources (in the main
+    """Once Ray Train has registered a checkpoint of the pretraining, remove the one of `nodes`
+    that runs one of its Ray Train workers and add a fresh one with the same resources (in the main
     thread: Ray's node objects install signal handlers). `seen` gets the node removed and the
     nodes the workers were on at that moment.
 
@@ -158,9 +164,11 @@ def main(root: Path, out: Path) -> None:
     from classit_ray.study.runner import run_study
     from classit_ray.train.checkpoint import read_state
 
-    # The head holds the driver and one trial, a second node the other trial; two nodes train (one
-    # Ray Train worker each, and a CPU for Ray Data's tasks). (Every node is a raylet and its agents
-    # on this machine's two cores: no more of them than the test needs.)
+    # The head holds the driver and one trial; a second node the other trial and one Ray Train
+    # worker; a third node the other worker, and it is the one removed (a node with a trial on it
+    # would take that trial along, which is not what this test is about). Each training node has
+    # a CPU for Ray Data's tasks. (Every node is a raylet and its agents on this machine's two
+    # cores: no more of them than the test needs.)
     # The state API needs the dashboard; on a port of its own, since the test run's shared Ray (or
     # any other Ray on this machine) may hold the default 8265, which Ray does not retry when a
     # node is started this way.
@@ -168,8 +176,8 @@ def main(root: Path, out: Path) -> None:
                                                             "dashboard_port": free_port()})
     seen = {"trial_nodes": set(), "removed": []}
     try:
-        cluster.add_node(num_cpus=1, resources={TRIAL: 1})
-        trainers = [cluster.add_node(num_cpus=2, resources={TRAINER: 1}) for _ in range(2)]
+        cluster.add_node(num_cpus=3, resources={TRIAL: 1, TRAINER: 1})
+        removable = cluster.add_node(num_cpus=2, resources={TRAINER: 1})
         cluster.wait_for_nodes()
         ray.init(address=cluster.address)
         stop = threading.Event()
@@ -178,7 +186,7 @@ def main(root: Path, out: Path) -> None:
         definition, result = _study(root, "multinode", cluster.address), {}
         study = threading.Thread(target=lambda: result.update(df=run_study(definition)), daemon=True)
         study.start()
-        _remove_a_training_node_mid_pretraining(cluster, root, trainers, seen)
+        _remove_a_training_node_mid_pretraining(cluster, root, [removable], seen)
         study.join()
         stop.set()
         watcher.join()
