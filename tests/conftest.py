@@ -14,6 +14,35 @@ import pytest
 
 from classit_ray.config import Config
 
+# The multinode study of tests/test_multinode.py, once started: (process, its folder, its start).
+MULTINODE_RUN = pytest.StashKey[tuple]()
+
+
+def pytest_collection_finish(session):
+    """Start the multinode study as soon as the run is known to include it. It is a script with a
+    cluster of its own, about two and a half minutes of processes starting and waiting on each
+    other; the tests before it in the run go on beside it, and its test only collects the result."""
+    if session.config.option.collectonly or not any(item.path.name == "test_multinode.py" for item in session.items):
+        return
+    import tempfile
+
+    from test_multinode import start
+
+    session.config.stash[MULTINODE_RUN] = start(Path(tempfile.mkdtemp(prefix="classit-multinode-")))
+
+
+def pytest_sessionfinish(session):
+    """Whatever happened to its test (deselected by -x, interrupted), the multinode study and its
+    cluster end with the run, and its folder goes."""
+    run = session.config.stash.get(MULTINODE_RUN, None)
+    if run is not None:
+        import shutil
+
+        from test_multinode import stop
+
+        stop(run[0])
+        shutil.rmtree(run[1], ignore_errors=True)
+
 
 @pytest.fixture(scope="session")
 def ray_session():

@@ -112,9 +112,10 @@ def test_retention_keeps_what_the_learning_curve_scores_and_a_curve_never_silent
     from classit_ray.eval.artifact import chosen_checkpoints
 
     written = ["chck_1M", "chck_2M", "chck_3M", "chck_5M", "chck_10M", "final"]
-    # `curve`: final whole (trainable), the curve's points as weights only; `all`: everything whole.
-    assert retained(written, "curve", ["log"]) == {"final": True, "chck_1M": False, "chck_2M": False, "chck_5M": False, "chck_10M": False}
-    assert retained(written, "curve", ["chck_3M"]) == {"final": True, "chck_3M": False}
+    # `curve`: what is read back (final and the curve's points), as weights only; `final`: final
+    # whole (to continue training from); `all`: everything whole.
+    assert retained(written, "curve", ["log"]) == {"final": False, "chck_1M": False, "chck_2M": False, "chck_5M": False, "chck_10M": False}
+    assert retained(written, "curve", ["chck_3M"]) == {"final": False, "chck_3M": False}
     assert retained(written, "final", ["log"]) == {"final": True}
     assert retained(written, "all", []) == dict.fromkeys(written, True)
     kept = retained(written, "curve", ["log"])

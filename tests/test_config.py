@@ -26,8 +26,8 @@ from classit_ray.config import (
     config_to_dict,
     load_config,
     save_config,
-    validate,
 )
+from classit_ray.config_checks import validate
 
 
 def problems_of(d: dict) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -24,16 +25,22 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import MULTINODE_RUN, free_port, kill_ray_session_of
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 TRAINER, TRIAL = "trainer", "trial"  # custom resources: the nodes that train, the nodes trials run on
 
 
-@pytest.mark.timeout(600)
-def test_a_study_across_nodes_survives_losing_a_training_node(tmp_path):
-    out = tmp_path / "seen.json"
+TIMEOUT_S = 580  # the script's own limit, from its start (the test's is 600)
+
+
+def start(root: Path) -> tuple[subprocess.Popen, Path, float]:
+    """This file as a script, in a session of its own (its cluster's processes are killed by that
+    session's name), writing what it saw to `root/seen.json` and its output to `root/script.log`.
+    conftest.py starts it as soon as a run collects this test: the script is mostly processes
+    starting and waiting on each other, and the rest of the suite runs beside it."""
+    root.mkdir(parents=True, exist_ok=True)
     # Ray Train's controller takes a worker's report every 2 s by default, and a worker's next
     # report waits for it: with a checkpoint at each of this small pretraining's steps, every step
     # cost 2 s (the study and its reference run: 23 s of the test). Every node the script starts,
@@ -41,10 +48,29 @@ def test_a_study_across_nodes_survives_losing_a_training_node(tmp_path):
     # enough that the node is removed seconds before the pretraining could end.
     env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
            "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
-    proc = subprocess.run([sys.executable, __file__, str(tmp_path), str(out)], capture_output=True, text=True, timeout=580,
-                          env=env, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    seen = json.loads(out.read_text())
+    with open(root / "script.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, __file__, str(root), str(root / "seen.json")], stdout=log,
+                                stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
+    return proc, root, time.monotonic()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """The script and every process of its cluster, killed if still running; nothing outlives the run."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    kill_ray_session_of(proc.pid)
+
+
+@pytest.mark.timeout(600)
+def test_a_study_across_nodes_survives_losing_a_training_node(request, tmp_path):
+    proc, root, started = request.config.stash.get(MULTINODE_RUN, None) or start(tmp_path)
+    try:
+        returncode = proc.wait(timeout=max(1.0, started + TIMEOUT_S - time.monotonic()))
+    finally:
+        stop(proc)
+    assert returncode == 0, (root / "script.log").read_text()[-6000:]
+    seen = json.loads((root / "seen.json").read_text())
     assert seen["addresses"] == ["127.0.0.1"], seen["addresses"]  # no node listened beyond this machine
     assert len(seen["trial_nodes"]) == 2, seen  # the two trials, each on a node of its own
     assert len(seen["spanned"]) == 2, seen  # the two workers of the pretraining, on two nodes when one was removed

@@ -6,7 +6,9 @@ and the real readers read them like any release. One concern per module:
     lexicon.py    words, inflections and the knowledge base
     grammar.py    sentences, dialogues, articles and minimal pairs from the lexicon
     world.py      writes the corpus, the instruction parquet and calls evaldata (python -m classit_ray.toyworld)
-    evaldata.py   evaluation_data/ in the BabyLM 2025 formats
+    evaldata.py   evaluation_data/ in the BabyLM 2025 formats: the zero-shot tasks and reading
+    gluedata.py   evaluation_data/'s GLUE fine-tuning sets
+    evalfiles.py  what those two share: seeded streams, the full_eval/fast_eval file pairs
     reading.py    reading times from a known bigram-surprisal process plus noise
 
 This file holds only what a study needs to *name* the world before it exists and to point a

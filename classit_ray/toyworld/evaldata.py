@@ -17,32 +17,32 @@ fine-tuning tests, and all three entity-tracking files.
 Reading times (`reading/reading_data.csv`) are simulated from a KNOWN surprisal process
 (`reading.py`), so the reading-time regression can be checked against it.
 
-The same seed gives byte-identical files; each task draws from its own `random.Random` stream.
+The same seed gives byte-identical files; each task draws from its own `random.Random` stream
+(`evalfiles.py`). GLUE's fine-tuning sets are written by `gluedata.py`.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import random
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 from classit_ray.toyworld import EVAL_DIR
+from classit_ray.toyworld.evalfiles import FAST, FULL, cap, rng_for, unique, write_both, write_jsonl
+from classit_ray.toyworld.gluedata import write_toy_glue
 from classit_ray.toyworld.grammar import (
     agreement_pair, box_contents, box_story, determiner_noun_pair, noun_phrase, pronoun_agreement_pair,
     qa_congruence_pair,
 )
 from classit_ray.toyworld.lexicon import (
-    ANIMALS, ANIMALS_AT, FACTS, HYPERNYMS, LECTURE_QUESTIONS, MASS_HYPERNYMS, NAMES, NONCE_ADJECTIVES, NONCE_NOUNS,
-    NONCE_VERBS, NOUNS, PEOPLE, PETS, PLACES, PREPOSITIONS, THINGS, VERBS, a_hypernym, article, ed_form, takes_ity,
+    ANIMALS, ANIMALS_AT, FACTS, HYPERNYMS, NAMES, NONCE_ADJECTIVES, NONCE_NOUNS, NONCE_VERBS, NOUNS, PEOPLE, PETS,
+    PLACES, PREPOSITIONS, THINGS, VERBS, article, class_of, ed_form, takes_ity,
 )
 from classit_ray.toyworld.reading import BigramLM, corpus_lines, reading_rows
-from classit_ray.eval.formats import COMPS_FILES, FAST_NAMES, GLUE_FIELDS, GLUE_NUM_LABELS, READING_COLUMNS, READING_FILE
-
-FULL, FAST = "full_eval", "fast_eval"
+from classit_ray.eval.formats import COMPS_FILES, FAST_NAMES, READING_COLUMNS, READING_FILE
 
 # (full, fast) sizes.
 BLIMP_ITEMS = (150, 40)  # per UID file
@@ -54,7 +54,6 @@ WUG_ITEMS = {"wug_adj_nominalization": 200, "wug_past_tense": 200}  # the same i
 # items (0.14) the pretrained toy models' 0.00 and 0.09 could not be told from chance (bench/toy_tasks.py).
 COMPS_ITEMS = {stem: 200 if stem == "comps_base" else 60 for stem in COMPS_FILES}  # full_eval only, as in the release
 READING_ROWS = (1726, 500)
-GLUE_ROWS = {"train": (300, 96), "valid": (102, 48)}  # multiples of 6: balanced for 2 and 3 labels
 
 _NAMES = tuple(NAMES)
 _ANIMAL_LIST, _THING_LIST = tuple(ANIMALS), tuple(THINGS)
@@ -62,40 +61,6 @@ _PLACES_WITH_ANIMALS = tuple(p for p in PLACES if ANIMALS_AT[p])
 _OBJECTS = tuple(t for t, f in THINGS.items() if f.material)
 _FOODS = tuple(t for t, f in THINGS.items() if f.taste)
 _EDIBLE_CLASSES = frozenset({"fruit", "vegetable", "treat", "food", "plant"})
-
-
-def _rng(seed: int, stream: str) -> random.Random:
-    return random.Random(f"toyeval:{seed}:{stream}")  # str seeds are hashed stably (SHA-512)
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _unique(make: Callable[[], tuple], n: int, seen: set | None = None, key: Callable = lambda x: x) -> list:
-    """`n` results of `make()` with distinct `key`s, none of them in `seen` (which is updated)."""
-    seen = set() if seen is None else seen
-    out = []
-    for _ in range(200 * n):
-        item = make()
-        if key(item) not in seen:
-            seen.add(key(item))
-            out.append(item)
-            if len(out) == n:
-                return out
-    raise RuntimeError(f"only {len(out)} distinct items of the {n} asked for; the generator's space is too small")
-
-
-def _write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-
-
-def _both(root: Path, full_name: str, file_name: str, rows: list[dict], n_fast: int) -> None:
-    """Write all rows to full_eval/<full_name>/<file_name> and the first n_fast to its fast_eval twin."""
-    _write_jsonl(root / FULL / full_name / file_name, rows)
-    _write_jsonl(root / FAST / FAST_NAMES.get(full_name, full_name) / file_name, rows[:n_fast])
 
 
 # BLiMP and its supplement: (good, bad) pairs that differ in one word (the auxiliary moves in one).
@@ -132,7 +97,7 @@ def irregular_past_pair(rng: random.Random) -> tuple[str, str]:
         kind = _IRREGULAR_INTRANSITIVE[verb]
         subject = _person(rng) if kind == "person" else f"the {rng.choice(_THING_LIST)}"
         rest = ""
-    head = _cap(subject)
+    head = cap(subject)
     tail = f" {rest}." if rest else "."
     return f"{head} {VERBS[verb].past}{tail}", f"{head} {ed_form(verb)}{tail}"
 
@@ -148,17 +113,13 @@ BLIMP_UIDS: dict[str, tuple[str, str, Callable[[random.Random], tuple[str, str]]
 }
 
 
-def _class_of(noun: str) -> str:
-    return ANIMALS[noun].cls if noun in ANIMALS else THINGS[noun].category
-
-
 def hypernym_pair(rng: random.Random) -> tuple[str, str]:
     """("Robins are birds.", "Robins are tools."): the KB's class against a false one."""
     noun = rng.choice(tuple(FACTS))
-    cls = _class_of(noun)
+    cls = class_of(noun)
     banned = {cls} | (_EDIBLE_CLASSES if noun in _FOODS else set())
     wrong = rng.choice([c for c in HYPERNYMS if c not in banned])
-    subject = _cap(NOUNS[noun].pl)
+    subject = cap(NOUNS[noun].pl)
     return f"{subject} are {HYPERNYMS[cls]}.", f"{subject} are {HYPERNYMS[wrong]}."
 
 
@@ -179,7 +140,7 @@ def subject_aux_inversion_pair(rng: random.Random) -> tuple[str, str]:
     pp = f"{rng.choice(PREPOSITIONS)} the {other.pl if rng.random() < 0.4 else other.sg}"
     adjective = ANIMALS[noun.sg].colour if noun.sg in ANIMALS else rng.choice((THINGS[noun.sg].colour, THINGS[noun.sg].size))
     np = f"the {noun.pl if plural else noun.sg}"
-    return f"{_cap(aux)} {np} that {aux} {pp} {adjective}?", f"{_cap(aux)} {np} that {pp} {aux} {adjective}?"
+    return f"{cap(aux)} {np} that {aux} {pp} {adjective}?", f"{cap(aux)} {np} that {pp} {aux} {adjective}?"
 
 
 def turn_taking_pair(rng: random.Random) -> tuple[str, str]:
@@ -206,15 +167,15 @@ SUPPLEMENT_UIDS: dict[str, Callable[[random.Random], tuple[str, str]]] = {
 
 def _write_minimal_pairs(root: Path, seed: int) -> None:
     for uid, (field, term, make) in BLIMP_UIDS.items():
-        rng = _rng(seed, f"blimp:{uid}")
-        pairs = _unique(lambda: make(rng), BLIMP_ITEMS[0])
+        rng = rng_for(seed, f"blimp:{uid}")
+        pairs = unique(lambda: make(rng), BLIMP_ITEMS[0])
         rows = [{"sentence_good": g, "sentence_bad": b, "field": field, "UID": uid, "linguistics_term": term}
                 for g, b in pairs]
-        _both(root, "blimp_filtered", f"{uid}.jsonl", rows, BLIMP_ITEMS[1])
+        write_both(root, "blimp_filtered", f"{uid}.jsonl", rows, BLIMP_ITEMS[1])
     for uid, make in SUPPLEMENT_UIDS.items():
-        rng = _rng(seed, f"supplement:{uid}")
-        rows = [{"sentence_good": g, "sentence_bad": b} for g, b in _unique(lambda: make(rng), SUPPLEMENT_ITEMS[0])]
-        _both(root, "supplement_filtered", f"{uid}.jsonl", rows, SUPPLEMENT_ITEMS[1])
+        rng = rng_for(seed, f"supplement:{uid}")
+        rows = [{"sentence_good": g, "sentence_bad": b} for g, b in unique(lambda: make(rng), SUPPLEMENT_ITEMS[0])]
+        write_both(root, "supplement_filtered", f"{uid}.jsonl", rows, SUPPLEMENT_ITEMS[1])
 
 
 # EWoK
@@ -268,11 +229,11 @@ EWOK_DOMAINS = {"animal-habitats": _habitats, "animal-diets": _diets, "animal-so
 
 def _write_ewok(root: Path, seed: int) -> None:
     for domain, make in EWOK_DOMAINS.items():
-        rng = _rng(seed, f"ewok:{domain}")
+        rng = rng_for(seed, f"ewok:{domain}")
         rows = [{"Context1": c1, "Context2": c2, "Target1": t1, "Target2": t2, "Domain": domain,
                  "ContextType": "direct", "ContextDiff": "concept swap", "TargetDiff": "concept swap"}
-                for c1, c2, t1, t2 in _unique(lambda: make(rng), EWOK_ITEMS[0])]
-        _both(root, "ewok_filtered", f"{domain}.jsonl", rows, EWOK_ITEMS[1])
+                for c1, c2, t1, t2 in unique(lambda: make(rng), EWOK_ITEMS[0])]
+        write_both(root, "ewok_filtered", f"{domain}.jsonl", rows, EWOK_ITEMS[1])
 
 
 # Entity tracking
@@ -311,14 +272,14 @@ def entity_tracking_item(rng: random.Random, variant: str, numops: int) -> dict:
 
 def _write_entity_tracking(root: Path, seed: int) -> None:
     for variant in ("regular", "ambiref", "move_contents"):
-        rng = _rng(seed, f"entity_tracking:{variant}")
+        rng = rng_for(seed, f"entity_tracking:{variant}")
         full, fast = [], []
         for numops in range(6):
             rows = [entity_tracking_item(rng, variant, numops) for _ in range(ENTITY_ITEMS[0])]
             full += rows
             fast += rows[: ENTITY_ITEMS[1]]
-        _write_jsonl(root / FULL / "entity_tracking" / f"{variant}.jsonl", full)
-        _write_jsonl(root / FAST / FAST_NAMES["entity_tracking"] / f"{variant}.jsonl", fast)
+        write_jsonl(root / FULL / "entity_tracking" / f"{variant}.jsonl", full)
+        write_jsonl(root / FAST / FAST_NAMES["entity_tracking"] / f"{variant}.jsonl", fast)
 
 
 # WUG: nonce words, and a simulated human preference for candidate 0
@@ -358,7 +319,7 @@ def ness_form(adjective: str) -> str:
 def _wug_adj_rows(rng: random.Random, n: int) -> list[dict]:
     """Candidate 0 takes -ity, candidate 1 -ness; `ratio` (share preferring -ity) follows the toy
     world's rule (-ity after -al/-ic/-ive/-able/-ar) plus noise: sigmoid(±2 + Normal(0, 0.8))."""
-    adjectives = _unique(lambda: _nonce(rng, rng.choice((_ITY_SUFFIXES, _NESS_SUFFIXES))), n, set(NONCE_ADJECTIVES))
+    adjectives = unique(lambda: _nonce(rng, rng.choice((_ITY_SUFFIXES, _NESS_SUFFIXES))), n, set(NONCE_ADJECTIVES))
     rows = []
     for adjective in adjectives:
         wug, name = NOUNS[rng.choice(_ANIMAL_LIST)], rng.choice(_NAMES)
@@ -379,7 +340,7 @@ def _wug_past_rows(rng: random.Random, n: int) -> list[dict]:
         return onset + rime, onset + rimes[rime], rimes is _IRREGULAR_RIMES
 
     rows = []
-    for stem, irregular, rhymes in _unique(make, n, set(NONCE_VERBS) | set(VERBS), key=lambda x: x[0]):
+    for stem, irregular, rhymes in unique(make, n, set(NONCE_VERBS) | set(VERBS), key=lambda x: x[0]):
         frame = f"Today they {stem}. Yesterday they {{}}."
         ratio = _sigmoid(2.0 - 1.8 * rhymes + rng.gauss(0, 0.6))
         rows.append({"sentences": f"{frame.format(ed_form(stem))}\t{frame.format(irregular)}", "ratio": round(ratio, 3)})
@@ -389,8 +350,8 @@ def _wug_past_rows(rng: random.Random, n: int) -> list[dict]:
 def _write_wug(root: Path, seed: int) -> None:
     makers = {"wug_adj_nominalization": _wug_adj_rows, "wug_past_tense": _wug_past_rows}
     for name, make in makers.items():
-        rows = make(_rng(seed, name), WUG_ITEMS[name])
-        _both(root, name, f"{name}.jsonl", rows, len(rows))
+        rows = make(rng_for(seed, name), WUG_ITEMS[name])
+        write_both(root, name, f"{name}.jsonl", rows, len(rows))
 
 
 # COMPS: a property of one concept against a concept that lacks it, plain or inherited by a nonce
@@ -416,7 +377,7 @@ def comps_concepts(rng: random.Random) -> tuple[str, str, str]:
         relation = rng.choice([r for r in COMPS_RELATIONS[kind] if r in FACTS[noun]])
         others = [o for o in pool if o != noun and _lacks(noun, o, relation)]
         if others:
-            same_class = [o for o in others if _class_of(o) == _class_of(noun)]
+            same_class = [o for o in others if class_of(o) == class_of(noun)]
             return noun, rng.choice(same_class if same_class and rng.random() < 0.5 else others), relation
 
 
@@ -428,33 +389,33 @@ def comps_row(rng: random.Random, stem: str) -> dict:
     noun, other, relation = comps_concepts(rng)
     a = lambda n: f"{article(n)} {n}"
     if stem == "comps_base":
-        good, bad = _cap(a(noun)), _cap(a(other))
+        good, bad = cap(a(noun)), cap(a(other))
     else:
         wug, dax = rng.sample(NONCE_NOUNS, 2)
         claim = f"Therefore, {a(wug)}"
         if stem == "comps_wugs":
-            good, bad = (f"{_cap(a(wug))} is {a(n)}. {claim}" for n in (noun, other))
+            good, bad = (f"{cap(a(wug))} is {a(n)}. {claim}" for n in (noun, other))
         elif stem == "comps_wugs_dist-before":
-            good = f"{_cap(a(dax))} is {a(other)}. {_cap(a(wug))} is {a(noun)}. {claim}"
-            bad = f"{_cap(a(dax))} is {a(noun)}. {_cap(a(wug))} is {a(other)}. {claim}"
+            good = f"{cap(a(dax))} is {a(other)}. {cap(a(wug))} is {a(noun)}. {claim}"
+            bad = f"{cap(a(dax))} is {a(noun)}. {cap(a(wug))} is {a(other)}. {claim}"
         else:
-            good = f"{_cap(a(wug))} is {a(noun)}. {_cap(a(dax))} is {a(other)}. {claim}"
-            bad = f"{_cap(a(wug))} is {a(other)}. {_cap(a(dax))} is {a(noun)}. {claim}"
+            good = f"{cap(a(wug))} is {a(noun)}. {cap(a(dax))} is {a(other)}. {claim}"
+            bad = f"{cap(a(wug))} is {a(other)}. {cap(a(dax))} is {a(noun)}. {claim}"
     return {"property": f"{relation}:{noun}", "acceptable_concept": noun, "unacceptable_concept": other,
             "prefix_acceptable": good, "prefix_unacceptable": bad, "property_phrase": f"{FACTS[noun][relation][0]}.",
-            "negative_sample_type": "taxonomic" if _class_of(other) == _class_of(noun) else "random"}
+            "negative_sample_type": "taxonomic" if class_of(other) == class_of(noun) else "random"}
 
 
 def _write_comps(root: Path, seed: int) -> None:
     for stem, n in COMPS_ITEMS.items():
-        rng = _rng(seed, f"comps:{stem}")
-        rows = _unique(lambda: comps_row(rng, stem), n, key=lambda r: (r["prefix_acceptable"], r["prefix_unacceptable"], r["property_phrase"]))
-        _write_jsonl(root / FULL / "comps" / f"{stem}.jsonl", [{"id": i, **row} for i, row in enumerate(rows)])
+        rng = rng_for(seed, f"comps:{stem}")
+        rows = unique(lambda: comps_row(rng, stem), n, key=lambda r: (r["prefix_acceptable"], r["prefix_unacceptable"], r["property_phrase"]))
+        write_jsonl(root / FULL / "comps" / f"{stem}.jsonl", [{"id": i, **row} for i, row in enumerate(rows)])
 
 
 def _write_reading(root: Path, seed: int, corpus_dir: Path | None) -> None:
     lm = BigramLM(corpus_lines(corpus_dir, seed))
-    rows = reading_rows(lm, _rng(seed, "reading"), READING_ROWS[0])
+    rows = reading_rows(lm, rng_for(seed, "reading"), READING_ROWS[0])
     for split, n in ((FULL, READING_ROWS[0]), (FAST, READING_ROWS[1])):
         path = root / split / "reading" / READING_FILE
         path.parent.mkdir(parents=True)
@@ -462,177 +423,6 @@ def _write_reading(root: Path, seed: int, corpus_dir: Path | None) -> None:
             writer = csv.DictWriter(f, fieldnames=READING_COLUMNS, lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows[:n])
-
-
-# GLUE: learnable from the KB, labels balanced
-def _generic(rng: random.Random, noun: str) -> tuple[str, bool]:
-    """"a fox", "foxes" or "the fox", with its number."""
-    r = rng.random()
-    if r < 0.4:
-        return f"{article(noun)} {noun}", False
-    return (NOUNS[noun].pl, True) if r < 0.8 else (f"the {noun}", False)
-
-
-def _other_value(rng: random.Random, noun: str, relation: str) -> tuple[str, str, str, str]:
-    """The predicate of `relation` for another noun, with another value."""
-    return rng.choice([f[relation] for f in FACTS.values() if relation in f and f[relation] != FACTS[noun][relation]])
-
-
-def _passage(rng: random.Random, noun: str, relations: list[str]) -> str:
-    """"Foxes are mammals. They live in the forest.": the KB's facts about `noun`, one per relation."""
-    subject, plural = _generic(rng, noun)
-    sentences = []
-    for relation in relations:
-        sentences.append(f"{_cap(subject)} {FACTS[noun][relation][plural]}.")
-        subject = "they" if plural else "it"
-    return " ".join(sentences)
-
-
-def _question(rng: random.Random, noun: str, relation: str) -> str:
-    plural = rng.random() < 0.4
-    return LECTURE_QUESTIONS[relation][plural].format(NOUNS[noun].pl if plural else f"{article(noun)} {noun}")
-
-
-def _boolq(rng: random.Random, label: int) -> dict:
-    """A lower-case yes/no question ("does a fox eat berries and mice") about a passage; 1 = yes."""
-    noun = rng.choice(tuple(FACTS))
-    relations = rng.sample(tuple(FACTS[noun]), min(4, len(FACTS[noun])))
-    asked = rng.choice([r for r in relations if r != "animal"])  # every animal is one: no false value
-    subject, plural = _generic(rng, noun)
-    predicate = FACTS[noun][asked] if label else _other_value(rng, noun, asked)
-    first, rest = predicate[plural].split(" ", 1)
-    question = f"{first} {subject} {rest}" if first in ("is", "are", "can") else \
-        f"{'do' if plural else 'does'} {subject} {predicate[1]}"
-    return {"question": question, "passage": _passage(rng, noun, relations)}
-
-
-def _mnli(rng: random.Random, label: int) -> dict:
-    """0 entailment (a hypernym, someone, something), 1 neutral (more than said), 2 contradiction (not)."""
-    name, noun = rng.choice(_NAMES), rng.choice(tuple(FACTS))
-    verb = VERBS[rng.choice(("see", "find", "want", "like"))]
-    np = f"{article(noun)} {noun}"
-    if label == 0:
-        cls = _class_of(noun)
-        hypernym = (rng.choice(("an animal", a_hypernym(cls))) if noun in ANIMALS
-                    else f"some {cls}" if cls in MASS_HYPERNYMS else a_hypernym(cls))
-        options = (f"{name} {verb.past} {hypernym}.", f"Someone {verb.past} {np}.", f"{name} {verb.past} something.")
-    elif label == 1:
-        other = rng.choice([n for n in FACTS if n != noun and (n in ANIMALS) == (noun in ANIMALS)])
-        someone_else = rng.choice([n for n in _NAMES if n != name])
-        options = (f"{name} {verb.past} {article(other)} {other}.",
-                   f"{name} {verb.past} {np} in the {rng.choice(tuple(PLACES))}.", f"{someone_else} {verb.past} {np}.")
-    else:
-        options = (f"{name} did not {verb.base} {np}.", f"Nobody {verb.past} {np}.", f"{name} did not {verb.base} anything.")
-    return {"premise": f"{name} {verb.past} {np}.", "hypothesis": rng.choice(options)}
-
-
-def _same_or_not(rng: random.Random, label: int, render: Callable[[str, str], str],
-                 asked: frozenset | None = None) -> tuple[str, str]:
-    """Two renderings of one (noun, relation) fact (label 1), or of another relation or noun (label 0)."""
-    noun = rng.choice(tuple(FACTS))
-    relations = [r for r in FACTS[noun] if asked is None or r in asked]
-    relation = rng.choice(relations)
-    first = render(noun, relation)
-    while True:
-        if label:
-            second = render(noun, relation)
-        elif rng.random() < 0.5:
-            second = render(noun, rng.choice([r for r in relations if r != relation]))
-        else:
-            second = render(rng.choice([n for n in FACTS if relation in FACTS[n] and n != noun]), relation)
-        if second != first:
-            return first, second
-
-
-def _mrpc(rng: random.Random, label: int) -> dict:
-    """"A fox eats berries and mice." / "Foxes eat berries and mice.": 1 = paraphrase."""
-    first, second = _same_or_not(rng, label, lambda noun, relation: _passage(rng, noun, [relation]))
-    return {"sentence1": first, "sentence2": second}
-
-
-def _qqp(rng: random.Random, label: int) -> dict:
-    """"What does a fox eat?" / "What do foxes eat?": 1 = duplicate."""
-    first, second = _same_or_not(rng, label, lambda noun, relation: _question(rng, noun, relation),
-                                 frozenset(LECTURE_QUESTIONS))
-    return {"question1": first, "question2": second}
-
-
-def _rte(rng: random.Random, label: int) -> dict:
-    """A short story and a claim; GLUE's RTE labels: 0 = entailment, 1 = not entailment."""
-    name, place = rng.choice(_NAMES), rng.choice(_PLACES_WITH_ANIMALS)
-    animal = rng.choice(ANIMALS_AT[place])
-    text = f"{name} went to the {place}. There {NAMES[name]} saw {article(animal)} {animal}."
-    if rng.random() < 0.5:
-        text += f" It {FACTS[animal][rng.choice(('colour', 'food', 'class'))][2]}."
-    if label == 0:
-        options = (f"{name} saw {article(animal)} {animal}.", f"{name} saw an animal.", f"{name} went to the {place}.",
-                   f"{name} saw {a_hypernym(ANIMALS[animal].cls)}.")
-    else:
-        other = rng.choice([a for a in ANIMALS if a != animal])
-        someone_else = rng.choice([n for n in _NAMES if n != name])
-        options = (f"{name} went to the {rng.choice([p for p in PLACES if p != place])}.",
-                   f"{name} saw {article(other)} {other}.", f"{someone_else} went to the {place}.")
-    return {"sentence1": text, "sentence2": rng.choice(options)}
-
-
-def _wsc(rng: random.Random, label: int) -> dict:
-    """Two candidate referents and a pronoun; the KB or common sense picks one. 1 = span1 is it."""
-    r, first = rng.random(), rng.random() < 0.5  # whether the pronoun refers to the first noun phrase
-    if r < 0.4:  # "The fox ate the berries because they were sweet."
-        animal = rng.choice(_ANIMAL_LIST)
-        food = rng.choice(ANIMALS[animal].foods)
-        plural = rng.random() < 0.5
-        a, f = (NOUNS[animal].pl, NOUNS[food].pl) if plural else (animal, food)
-        pronoun = "they" if plural else "it"
-        taste = THINGS[food].taste if food in THINGS else "tasty"
-        text = f"The {a} ate the {f} because {pronoun} {'were' if plural else 'was'} {'hungry' if first else taste}."
-    elif r < 0.7:  # "The coin fit into the box because it was small."
-        a = rng.choice([t for t, f in THINGS.items() if f.size in ("small", "tiny") and f.category != "container"])
-        f, pronoun = rng.choice(("box", "basket")), "it"
-        text = f"The {a} fit into the {f} because it was {'small' if first else 'big'}."
-    else:  # "The farmers fed the dogs because they were hungry."
-        a, f, pronoun = rng.choice(PEOPLE).pl, NOUNS[rng.choice(_ANIMAL_LIST)].pl, "they"
-        text = f"The {a} fed the {f} because they were {'kind' if first else 'hungry'}."
-    referent, other = (f"the {a}", f"the {f}") if first else (f"the {f}", f"the {a}")
-    return {"span1_text": referent if label else other, "span2_text": pronoun, "text": text}
-
-
-def _multirc(rng: random.Random, label: int) -> dict:
-    """A question on a paragraph and a candidate answer: 1 = correct."""
-    noun = rng.choice(tuple(FACTS))
-    relations = rng.sample([r for r in FACTS[noun] if r in LECTURE_QUESTIONS], 3)
-    asked = relations[0]
-    rng.shuffle(relations)
-    if label:
-        predicate = FACTS[noun][asked]
-    elif rng.random() < 0.5:  # true of the noun, but not what was asked
-        predicate = FACTS[noun][rng.choice([r for r in relations if r != asked])]
-    else:
-        predicate = _other_value(rng, noun, asked)
-    answer = predicate[0].split(" ", 1)[1]  # "eats berries and mice" -> "berries and mice"
-    return {"question": _question(rng, noun, asked), "answer": answer, "paragraph": _passage(rng, noun, relations)}
-
-
-GLUE_MAKERS: dict[str, Callable[[random.Random, int], dict]] = {
-    "boolq": _boolq, "mnli": _mnli, "mrpc": _mrpc, "multirc": _multirc, "qqp": _qqp, "rte": _rte, "wsc": _wsc}
-
-
-def glue_rows(rng: random.Random, task: str, n: int, seen: set) -> list[dict]:
-    """`n` distinct rows (none in `seen`); every prefix of `GLUE_NUM_LABELS[task]` rows is balanced."""
-    k, rows = GLUE_NUM_LABELS[task], []
-    for start in range(0, n, k):
-        for label in rng.sample(range(k), k)[: n - start]:
-            make = lambda: {**GLUE_MAKERS[task](rng, label), "label": label}
-            rows += _unique(make, 1, seen, key=lambda row: tuple(row.values()))
-    return rows
-
-
-def _write_glue(root: Path, seed: int) -> None:
-    for task in GLUE_FIELDS:
-        rng, seen = _rng(seed, f"glue:{task}"), set()
-        for split, (n_full, n_fast) in GLUE_ROWS.items():
-            rows = glue_rows(rng, task, n_full, seen)
-            _both(root, "glue_filtered", f"{task}.{split}.jsonl", rows, n_fast)
 
 
 def write_toy_eval(out_dir: str | Path, seed: int = 0, corpus_dir: str | Path | None = None) -> Path:
@@ -650,5 +440,5 @@ def write_toy_eval(out_dir: str | Path, seed: int = 0, corpus_dir: str | Path | 
     _write_wug(root, seed)
     _write_comps(root, seed)
     _write_reading(root, seed, None if corpus_dir is None else Path(corpus_dir))
-    _write_glue(root, seed)
+    write_toy_glue(root, seed)
     return root

@@ -236,6 +236,11 @@ NONCE_ADJECTIVES = ("trovial", "glorbic", "spandive", "flimable", "zintular", "b
                     "snorpy", "blithish", "grumful", "plonkless", "dwarm", "quimsy", "frobbish", "spornful")
 
 
+def class_of(noun: str) -> str:
+    """An animal's class ("bird") or a thing's category ("fruit")."""
+    return ANIMALS[noun].cls if noun in ANIMALS else THINGS[noun].category
+
+
 def a_hypernym(cls: str) -> str:
     """"a mammal", "an insect", but "furniture": a singular hypernym as a predicate noun."""
     return cls if cls in MASS_HYPERNYMS else f"{article(cls)} {cls}"

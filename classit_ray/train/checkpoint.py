@@ -56,7 +56,7 @@ def retained(names: list[str], keep: str, curve: list[str]) -> dict[str, bool]:
     if keep == "all":
         return {name: True for name in names}
     millions, _ = checkpoint_millions(curve if keep == "curve" else [])
-    kept = {name: name == "final" for name in names if name == "final"}
+    kept = {name: keep == "final" for name in names if name == "final"}
     for name in names:
         if name.startswith("chck_") and (millions is None or int(name[5:-1]) in millions):
             kept[name] = False
