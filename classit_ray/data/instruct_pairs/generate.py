@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import sys
 import time
 import uuid
 import zlib
@@ -140,11 +141,13 @@ class QAWorker:
     generation, the pairs that passed the checks, and the drops by reason out."""
 
     def __init__(self, make_generator: Callable[[], Generator], n_pairs: int, rules: QARules, torch_threads: int = 0):
-        if torch_threads:
+        self.generate = make_generator()
+        # Pinned only where the generator loaded torch (a model's; `HFGenerator` imports it): a
+        # generator without torch (the test stub, a rule-based one) is not made to import it.
+        if torch_threads and "torch" in sys.modules:
             from classit_ray.runtime import set_torch_threads
 
             set_torch_threads(torch_threads)
-        self.generate = make_generator()
         self.n_pairs, self.rules = n_pairs, rules
 
     def __call__(self, batch: pa.Table) -> pa.Table:
