@@ -35,9 +35,9 @@ def pytest_collection_finish(session):
         return
     import tempfile
 
-    from test_multinode import start
+    from test_multinode import start_study
 
-    session.config.stash[MULTINODE_RUN] = start(Path(tempfile.mkdtemp(prefix="classit-multinode-")))
+    session.config.stash[MULTINODE_RUN] = start_study(Path(tempfile.mkdtemp(prefix="classit-multinode-")))
 
 
 def pytest_sessionfinish(session):
@@ -47,9 +47,9 @@ def pytest_sessionfinish(session):
     if run is not None:
         import shutil
 
-        from test_multinode import stop
+        from test_multinode import stop_study
 
-        stop(run[0])
+        stop_study(run[0])
         shutil.rmtree(run[1], ignore_errors=True)
 
 

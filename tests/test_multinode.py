@@ -35,7 +35,7 @@ TRAINER, TRIAL = "trainer", "trial"  # custom resources: the nodes that train, t
 TIMEOUT_S = 580  # the script's own limit, from its start (the test's is 600)
 
 
-def start(root: Path) -> tuple[subprocess.Popen, Path, float]:
+def start_study(root: Path) -> tuple[subprocess.Popen, Path, float]:
     """This file as a script, in a session of its own (its cluster's processes are killed by that
     session's name), writing what it saw to `root/seen.json` and its output to `root/script.log`.
     conftest.py starts it as soon as a run collects this test: the script is mostly processes
@@ -54,7 +54,7 @@ def start(root: Path) -> tuple[subprocess.Popen, Path, float]:
     return proc, root, time.monotonic()
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop_study(proc: subprocess.Popen) -> None:
     """The script and every process of its cluster, killed if still running; nothing outlives the run."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -64,11 +64,11 @@ def stop(proc: subprocess.Popen) -> None:
 
 @pytest.mark.timeout(600)
 def test_a_study_across_nodes_survives_losing_a_training_node(request, tmp_path):
-    proc, root, started = request.config.stash.get(MULTINODE_RUN, None) or start(tmp_path)
+    proc, root, started = request.config.stash.get(MULTINODE_RUN, None) or start_study(tmp_path)
     try:
         returncode = proc.wait(timeout=max(1.0, started + TIMEOUT_S - time.monotonic()))
     finally:
-        stop(proc)
+        stop_study(proc)
     assert returncode == 0, (root / "script.log").read_text()[-6000:]
     seen = json.loads((root / "seen.json").read_text())
     assert seen["addresses"] == ["127.0.0.1"], seen["addresses"]  # no node listened beyond this machine
