@@ -17,6 +17,7 @@ from .config import (
     BABYLM_WORDS, CHECKPOINT_SETS, CURRICULA, INSTRUCT_SOURCES, STAGE_SECTIONS, Config, OptimizerConfig, checkpoint_millions,
     is_uri,
 )
+from .model import PRESETS
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -101,8 +102,6 @@ def _batch_problems(cfg: Config) -> list[str]:
 
 def validate(cfg: Config, bad: set[str] = frozenset()) -> list[str]:
     """Every range and consistency problem of `cfg` (whose field types are assumed right)."""
-    from .model import PRESETS  # imported here, not at the top: model.py imports this module
-
     problems = [f"{path}: expected {expected}, got {reprlib.repr(_get(cfg, path))}"
                 for path, (ok, expected) in _RANGES.items() if not ok(_get(cfg, path))]
     preset = None if "model.preset" in bad else PRESETS[cfg.model.preset]  # a bad one is reported already

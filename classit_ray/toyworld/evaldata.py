@@ -31,7 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from classit_ray.toyworld import EVAL_DIR
-from classit_ray.toyworld.evalfiles import FAST, FULL, cap, rng_for, unique, write_both, write_jsonl
+from classit_ray.toyworld.evalfiles import (
+    ANIMAL_LIST, FAST, FULL, NAME_LIST, PLACES_WITH_ANIMALS, cap, rng_for, unique, write_both, write_jsonl,
+)
 from classit_ray.toyworld.gluedata import write_toy_glue
 from classit_ray.toyworld.grammar import (
     agreement_pair, box_contents, box_story, determiner_noun_pair, noun_phrase, pronoun_agreement_pair,
@@ -55,9 +57,7 @@ WUG_ITEMS = {"wug_adj_nominalization": 200, "wug_past_tense": 200}  # the same i
 COMPS_ITEMS = {stem: 200 if stem == "comps_base" else 60 for stem in COMPS_FILES}  # full_eval only, as in the release
 READING_ROWS = (1726, 500)
 
-_NAMES = tuple(NAMES)
-_ANIMAL_LIST, _THING_LIST = tuple(ANIMALS), tuple(THINGS)
-_PLACES_WITH_ANIMALS = tuple(p for p in PLACES if ANIMALS_AT[p])
+_THING_LIST = tuple(THINGS)
 _OBJECTS = tuple(t for t, f in THINGS.items() if f.material)
 _FOODS = tuple(t for t, f in THINGS.items() if f.taste)
 _EDIBLE_CLASSES = frozenset({"fruit", "vegetable", "treat", "food", "plant"})
@@ -66,13 +66,13 @@ _EDIBLE_CLASSES = frozenset({"fruit", "vegetable", "treat", "food", "plant"})
 # BLiMP and its supplement: (good, bad) pairs that differ in one word (the auxiliary moves in one).
 _IRREGULAR_INTRANSITIVE = {"run": "person", "sleep": "person", "sing": "person", "sit": "person", "hide": "person",
                            "swim": "person", "fall": "thing", "break": "thing"}
-_IRREGULAR_TRANSITIVE = {"eat": _FOODS, "see": _ANIMAL_LIST + _THING_LIST, "find": _ANIMAL_LIST + _THING_LIST,
+_IRREGULAR_TRANSITIVE = {"eat": _FOODS, "see": ANIMAL_LIST + _THING_LIST, "find": ANIMAL_LIST + _THING_LIST,
                          "hold": _OBJECTS, "throw": _OBJECTS, "bring": _OBJECTS, "take": _OBJECTS}
 
 
 def _person(rng: random.Random) -> str:
     if rng.random() < 0.4:
-        return rng.choice(_NAMES)
+        return rng.choice(NAME_LIST)
     noun = rng.choice(PEOPLE)
     return f"the {noun.pl if rng.random() < 0.3 else noun.sg}"
 
@@ -133,7 +133,7 @@ def qa_congruence_tricky_pair(rng: random.Random) -> tuple[str, str]:
 def subject_aux_inversion_pair(rng: random.Random) -> tuple[str, str]:
     """("Is the key that is near the box grey?", "Is the key that near the box is grey?"): the main
     clause's auxiliary is fronted, not the relative clause's."""
-    noun = NOUNS[rng.choice(_THING_LIST + _ANIMAL_LIST)]
+    noun = NOUNS[rng.choice(_THING_LIST + ANIMAL_LIST)]
     plural = rng.random() < 0.4
     aux = "are" if plural else "is"
     other = NOUNS[rng.choice([t for t in _THING_LIST if t != noun.sg])]
@@ -188,8 +188,8 @@ def _two(rng: random.Random, pool: tuple[str, ...], differ: Callable[[str, str],
 
 
 def _habitats(rng: random.Random) -> tuple[str, str, str, str]:
-    p1, p2 = rng.sample(_PLACES_WITH_ANIMALS, 2)
-    name = rng.choice(_NAMES)
+    p1, p2 = rng.sample(PLACES_WITH_ANIMALS, 2)
+    name = rng.choice(NAME_LIST)
     a1, a2 = rng.choice(ANIMALS_AT[p1]), rng.choice(ANIMALS_AT[p2])
     return (f"{name} went to the {p1}.", f"{name} went to the {p2}.",
             f"There {NAMES[name]} saw {article(a1)} {a1}.", f"There {NAMES[name]} saw {article(a2)} {a2}.")
@@ -197,14 +197,14 @@ def _habitats(rng: random.Random) -> tuple[str, str, str, str]:
 
 def _diets(rng: random.Random) -> tuple[str, str, str, str]:
     foods = lambda a: set(ANIMALS[a].foods)
-    a1, a2 = _two(rng, _ANIMAL_LIST, lambda a, b: foods(a) - foods(b) and foods(b) - foods(a))
+    a1, a2 = _two(rng, ANIMAL_LIST, lambda a, b: foods(a) - foods(b) and foods(b) - foods(a))
     f1, f2 = rng.choice(sorted(foods(a1) - foods(a2))), rng.choice(sorted(foods(a2) - foods(a1)))
     return f"The {a1} was hungry.", f"The {a2} was hungry.", f"It ate {NOUNS[f1].pl}.", f"It ate {NOUNS[f2].pl}."
 
 
 def _sounds(rng: random.Random) -> tuple[str, str, str, str]:
     a1, a2 = _two(rng, tuple(a for a, f in ANIMALS.items() if f.sound), lambda a, b: ANIMALS[a].sound != ANIMALS[b].sound)
-    name = rng.choice(_NAMES)
+    name = rng.choice(NAME_LIST)
     return (f"{name} saw {article(a1)} {a1}.", f"{name} saw {article(a2)} {a2}.",
             f"It said {ANIMALS[a1].sound}.", f"It said {ANIMALS[a2].sound}.")
 
@@ -213,7 +213,7 @@ def _thing_domain(attribute: str, verb: str, template: str) -> Callable[[random.
     def make(rng: random.Random) -> tuple[str, str, str, str]:
         value = lambda t: getattr(THINGS[t], attribute)
         t1, t2 = _two(rng, _OBJECTS if attribute == "material" else _THING_LIST, lambda a, b: value(a) != value(b))
-        name = rng.choice(_NAMES)
+        name = rng.choice(NAME_LIST)
         return f"{name} {verb} the {t1}.", f"{name} {verb} the {t2}.", template.format(value(t1)), template.format(value(t2))
     return make
 
@@ -322,7 +322,7 @@ def _wug_adj_rows(rng: random.Random, n: int) -> list[dict]:
     adjectives = unique(lambda: _nonce(rng, rng.choice((_ITY_SUFFIXES, _NESS_SUFFIXES))), n, set(NONCE_ADJECTIVES))
     rows = []
     for adjective in adjectives:
-        wug, name = NOUNS[rng.choice(_ANIMAL_LIST)], rng.choice(_NAMES)
+        wug, name = NOUNS[rng.choice(ANIMAL_LIST)], rng.choice(NAME_LIST)
         frame = f"The {wug.sg} was very {adjective}. {name} liked the {{}} of the {wug.pl}."
         ratio = _sigmoid((2.0 if takes_ity(adjective) else -2.0) + rng.gauss(0, 0.8))
         rows.append({"sentences": f"{frame.format(ity_form(adjective))}\t{frame.format(ness_form(adjective))}",
@@ -371,7 +371,7 @@ def comps_concepts(rng: random.Random) -> tuple[str, str, str]:
     FACTS[noun][relation]; half the time the distractor is of the noun's own class where one lacks
     the property (COMPS's taxonomic negatives), else any concept of its kind that lacks it."""
     kind = "animal" if rng.random() < 0.6 else "thing"
-    pool = _ANIMAL_LIST if kind == "animal" else _THING_LIST
+    pool = ANIMAL_LIST if kind == "animal" else _THING_LIST
     while True:
         noun = rng.choice(pool)
         relation = rng.choice([r for r in COMPS_RELATIONS[kind] if r in FACTS[noun]])

@@ -13,8 +13,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from classit_ray.eval.formats import FAST_NAMES
+from classit_ray.toyworld.lexicon import ANIMALS, ANIMALS_AT, NAMES, PLACES
 
 FULL, FAST = "full_eval", "fast_eval"
+# The lexicon's pools both writers draw from, in a fixed order (a seeded choice needs one).
+NAME_LIST, ANIMAL_LIST = tuple(NAMES), tuple(ANIMALS)
+PLACES_WITH_ANIMALS = tuple(p for p in PLACES if ANIMALS_AT[p])
 
 
 def rng_for(seed: int, stream: str) -> random.Random:

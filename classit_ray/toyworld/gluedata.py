@@ -10,17 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from classit_ray.eval.formats import GLUE_FIELDS, GLUE_NUM_LABELS
-from classit_ray.toyworld.evalfiles import cap, rng_for, unique, write_both
+from classit_ray.toyworld.evalfiles import ANIMAL_LIST, NAME_LIST, PLACES_WITH_ANIMALS, cap, rng_for, unique, write_both
 from classit_ray.toyworld.lexicon import (
     ANIMALS, ANIMALS_AT, FACTS, LECTURE_QUESTIONS, MASS_HYPERNYMS, NAMES, NOUNS, PEOPLE, PLACES, THINGS, VERBS,
     a_hypernym, article, class_of,
 )
 
 GLUE_ROWS = {"train": (300, 96), "valid": (102, 48)}  # (full, fast) rows per split; multiples of 6: balanced for 2 and 3 labels
-
-_NAMES = tuple(NAMES)
-_ANIMAL_LIST = tuple(ANIMALS)
-_PLACES_WITH_ANIMALS = tuple(p for p in PLACES if ANIMALS_AT[p])
 
 
 def _generic(rng: random.Random, noun: str) -> tuple[str, bool]:
@@ -66,7 +62,7 @@ def _boolq(rng: random.Random, label: int) -> dict:
 
 def _mnli(rng: random.Random, label: int) -> dict:
     """0 entailment (a hypernym, someone, something), 1 neutral (more than said), 2 contradiction (not)."""
-    name, noun = rng.choice(_NAMES), rng.choice(tuple(FACTS))
+    name, noun = rng.choice(NAME_LIST), rng.choice(tuple(FACTS))
     verb = VERBS[rng.choice(("see", "find", "want", "like"))]
     np = f"{article(noun)} {noun}"
     if label == 0:
@@ -76,7 +72,7 @@ def _mnli(rng: random.Random, label: int) -> dict:
         options = (f"{name} {verb.past} {hypernym}.", f"Someone {verb.past} {np}.", f"{name} {verb.past} something.")
     elif label == 1:
         other = rng.choice([n for n in FACTS if n != noun and (n in ANIMALS) == (noun in ANIMALS)])
-        someone_else = rng.choice([n for n in _NAMES if n != name])
+        someone_else = rng.choice([n for n in NAME_LIST if n != name])
         options = (f"{name} {verb.past} {article(other)} {other}.",
                    f"{name} {verb.past} {np} in the {rng.choice(tuple(PLACES))}.", f"{someone_else} {verb.past} {np}.")
     else:
@@ -117,7 +113,7 @@ def _qqp(rng: random.Random, label: int) -> dict:
 
 def _rte(rng: random.Random, label: int) -> dict:
     """A short story and a claim; GLUE's RTE labels: 0 = entailment, 1 = not entailment."""
-    name, place = rng.choice(_NAMES), rng.choice(_PLACES_WITH_ANIMALS)
+    name, place = rng.choice(NAME_LIST), rng.choice(PLACES_WITH_ANIMALS)
     animal = rng.choice(ANIMALS_AT[place])
     text = f"{name} went to the {place}. There {NAMES[name]} saw {article(animal)} {animal}."
     if rng.random() < 0.5:
@@ -127,7 +123,7 @@ def _rte(rng: random.Random, label: int) -> dict:
                    f"{name} saw {a_hypernym(ANIMALS[animal].cls)}.")
     else:
         other = rng.choice([a for a in ANIMALS if a != animal])
-        someone_else = rng.choice([n for n in _NAMES if n != name])
+        someone_else = rng.choice([n for n in NAME_LIST if n != name])
         options = (f"{name} went to the {rng.choice([p for p in PLACES if p != place])}.",
                    f"{name} saw {article(other)} {other}.", f"{someone_else} went to the {place}.")
     return {"sentence1": text, "sentence2": rng.choice(options)}
@@ -137,7 +133,7 @@ def _wsc(rng: random.Random, label: int) -> dict:
     """Two candidate referents and a pronoun; the KB or common sense picks one. 1 = span1 is it."""
     r, first = rng.random(), rng.random() < 0.5  # whether the pronoun refers to the first noun phrase
     if r < 0.4:  # "The fox ate the berries because they were sweet."
-        animal = rng.choice(_ANIMAL_LIST)
+        animal = rng.choice(ANIMAL_LIST)
         food = rng.choice(ANIMALS[animal].foods)
         plural = rng.random() < 0.5
         a, f = (NOUNS[animal].pl, NOUNS[food].pl) if plural else (animal, food)
@@ -149,7 +145,7 @@ def _wsc(rng: random.Random, label: int) -> dict:
         f, pronoun = rng.choice(("box", "basket")), "it"
         text = f"The {a} fit into the {f} because it was {'small' if first else 'big'}."
     else:  # "The farmers fed the dogs because they were hungry."
-        a, f, pronoun = rng.choice(PEOPLE).pl, NOUNS[rng.choice(_ANIMAL_LIST)].pl, "they"
+        a, f, pronoun = rng.choice(PEOPLE).pl, NOUNS[rng.choice(ANIMAL_LIST)].pl, "they"
         text = f"The {a} fed the {f} because they were {'kind' if first else 'hungry'}."
     referent, other = (f"the {a}", f"the {f}") if first else (f"the {f}", f"the {a}")
     return {"span1_text": referent if label else other, "span2_text": pronoun, "text": text}
