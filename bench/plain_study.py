@@ -1,6 +1,6 @@
 """Benchmark: a Ray study against the plain script a user would write instead (issue 17).
 
-    python bench/plain_study.py [--grid small|default] [--concurrency 1 2] [--repeats 1] [--out DIR]
+    python bench/plain_study.py [--grid small|one|default] [--concurrency 1 2] [--repeats 1] [--out DIR]
 
 Contenders, each a whole process started from nothing (a fresh storage folder: toy world, data
 stages, every training stage and evaluation):
@@ -16,8 +16,11 @@ once), else the largest difference (2 trials at once run 1 thread each; README,
 "Reproducibility").
 
 `--grid small` is the curriculum grid at its smallest (one size, one seed: 3 curricula and the
-baseline, a 40K-word toy world, one epoch per stage); `--grid default` is the README's study
-itself (24 cells). Prints markdown for bench/RESULTS.md.
+baseline, a 40K-word toy world, one epoch per stage); `--grid one` is one cell of the README's
+study at its full settings and its baseline (`tiny-deep`, seed 0, merged: a pretraining that is
+most of the compute, one instruction stage, their evaluations and learning curve), to compare
+stage by stage; `--grid default` is the README's study itself (24 cells). Prints markdown for
+bench/RESULTS.md, with each stage kind's compute (the manifests' `seconds`) per contender.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ def definition(grid: str, storage: Path, concurrency: int):
 
     study = curriculum_grid.build()
     overrides = {"study.storage_path": str(storage), "study.max_concurrent_trials": concurrency}
+    if grid == "one":
+        study = dataclasses.replace(study, grid={**study.grid, "model.preset": ["tiny-deep"], "seed": [0], "instruct.curriculum": ["merged"]})
     if grid == "small":
         overrides.update(SMALL)
         study = dataclasses.replace(study, grid={**study.grid, "model.preset": ["tiny"], "seed": [0]})
@@ -85,7 +90,19 @@ def contender(name: str, grid: str, out: Path, repeat: int) -> dict:
 
     df = pd.read_parquet(storage / "curriculum_grid" / "results.parquet")
     print(f"repeat {repeat} {name:8s} {wall:7.1f} s", flush=True)
-    return {"wall": wall, "df": df, "storage": str(storage)}
+    return {"wall": wall, "df": df, "storage": str(storage), "stages": stage_seconds(storage / "artifacts")}
+
+
+def stage_seconds(store: Path) -> dict[str, float]:
+    """Each stage kind's compute in one store: the sum of its manifests' `seconds` (what the stage
+    itself took, wherever it ran), by kind (`pretrain`, `instruct`, `eval`, `curve`, ...)."""
+    totals: dict[str, float] = {}
+    for manifest in store.glob("*/*/manifest.json"):
+        seconds = json.loads(manifest.read_text()).get("seconds")
+        if seconds is not None:
+            kind = manifest.parent.parent.name
+            totals[kind] = totals.get(kind, 0.0) + float(seconds)
+    return totals
 
 
 def compare(plain, other) -> tuple[str, float]:
@@ -105,7 +122,7 @@ def compare(plain, other) -> tuple[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--grid", choices=("small", "default"), default="small")
+    parser.add_argument("--grid", choices=("small", "one", "default"), default="small")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", default="bench/out/plain_study")
@@ -142,7 +159,18 @@ def main() -> None:
         print(f"| Ray study, {name.rpartition('c')[2]} trial(s) at once | {wall:.1f} | {wall / plain_wall:.2f}x | "
               f"{overhead.median():.1f} / {overhead.max():.1f} | {verdict} |")
         summary[name] = {"wall": [r["wall"] for r in runs[name]], "overhead": overhead.tolist(), "eval": verdict}
+    kinds = sorted({k for rs in runs.values() for r in rs for k, v in r["stages"].items() if v >= 0.5})
+    print("\nEach stage kind's own compute (Σ of its manifests' `seconds`, median over repeats), and its ratio to plain's:\n")
+    print("| stage kind | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for kind in kinds:
+        medians = {n: statistics.median(r["stages"].get(kind, 0.0) for r in runs[n]) for n in names}
+        cells = [f"{medians[n]:.1f}" + ("" if n == "plain" or not medians["plain"] else f" ({medians[n] / medians['plain']:.2f}x)")
+                 for n in names]
+        print(f"| {kind} | " + " | ".join(cells) + " |")
     summary["plain"] = {"wall": [r["wall"] for r in runs["plain"]]}
+    for name in names:
+        summary[name]["stages"] = [r["stages"] for r in runs[name]]
     (out / "results.json").write_text(json.dumps(summary, indent=1))
     print(f"\nraw timings in {out / 'results.json'}")
 
