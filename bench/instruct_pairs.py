@@ -8,7 +8,8 @@
 
     python bench/instruct_pairs.py [--mb 6] [--passages 64] [--max-new-tokens 64] [--out bench/out/instruct_pairs]
 
-Prints a markdown block for bench/RESULTS.md. 6 MB is the size of the 100M release's switchboard.train.
+Prints a markdown block for a new dated file under bench/results/. 6 MB is the size of the 100M
+release's switchboard.train.
 """
 
 from __future__ import annotations

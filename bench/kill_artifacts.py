@@ -9,11 +9,11 @@ manifest), then a Ray Train pretraining that writes checkpoints every few steps 
 stage. An uninterrupted run makes the reference. Each trial starts the same command in a fresh
 work dir, SIGKILLs it (its process group, then every process of the Ray it started) at a time
 drawn uniformly from [0.5 s, the reference's duration] (or `--kill-window A B`: the data stages
-finish in the first ~14 s here, so a window there aims at them), and checks every directory that claims to
-be complete — an artifact with `manifest.json`, a checkpoint with `classit_state.json` — against
-the reference: same files, same bytes (JSON only parsed: it holds timings). Every `--rerun-every`th
-trial then runs the command again to the end, which must resume and finish with the reference's
-bytes.
+finish first, so an early window aims at them; bench/results/2026-11-25-kill-artifacts.md used
+0.5-14 s), and checks every directory that claims to be complete — an artifact with
+`manifest.json`, a checkpoint with `classit_state.json` — against the reference: same files, same
+bytes (JSON only parsed: it holds timings). Every `--rerun-every`th trial then runs the command
+again to the end, which must resume and finish with the reference's bytes.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
         [--data evaluation_data/] [--split full] [--tasks blimp ewok ...] [--max-lines N] [--repeats 3]
 
 The official pipeline is not part of this project: clone it and give it its own environment (see
-bench/RESULTS.md, "Zero-shot evaluation against the official runner"); this script only runs it,
+bench/results/2026-11-30-official-eval.md); this script only runs it,
 as `python -m evaluation_pipeline.sentence_zero_shot.run` from its folder.
 
 Each task runs through both evaluators as whole processes, timed end to end (imports, model load,

@@ -20,7 +20,8 @@ baseline, a 40K-word toy world, one epoch per stage); `--grid one` is one cell o
 study at its full settings and its baseline (`tiny-deep`, seed 0, merged: a pretraining that is
 most of the compute, one instruction stage, their evaluations and learning curve), to compare
 stage by stage; `--grid default` is the README's study itself (24 cells). Prints markdown for
-bench/RESULTS.md, with each stage kind's compute (the manifests' `seconds`) per contender.
+a new dated file under bench/results/, with each stage kind's compute (the manifests' `seconds`)
+per contender.
 """
 
 from __future__ import annotations

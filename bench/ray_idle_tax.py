@@ -2,8 +2,8 @@
 
     python bench/ray_idle_tax.py [--threads 1 2] [--steps 60] [--repeats 4] [--preset tiny-deep] [--out DIR]
 
-Why (issue 17): with one trial at once, a study's stages ran 1.28-1.46× slower than the same
-stages in the plain script, at the same two torch threads. The suspect was Ray's own processes:
+Why (issue 17): with one trial at once, a study's stages ran slower than the same stages in the
+plain script, at the same two torch threads (bench/results/2026-12-01-default-study-vs-plain.md). The suspect was Ray's own processes:
 while nothing runs, a local Ray keeps about twenty of them (GCS, raylet, dashboard and its
 modules, its agent, the log monitor, idle workers), each waking up a few times a second.
 
@@ -16,7 +16,7 @@ Two measurements:
   process (started 15 s before, killed with its process group after), `--repeats` times per
   thread count. Reports the median tokens/s of each and their ratio.
 
-Prints a markdown block for bench/RESULTS.md.
+Prints a markdown block for a new dated file under bench/results/ (bench/README.md).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""A toy split's shards tokenized in process against through Ray Data (bench/RESULTS.md,
-"Tokenize-and-pack-and-write": an input of one batch is tokenized in process).
+"""A toy split's shards tokenized in process against through Ray Data (why an input of
+one batch is tokenized in process: bench/results/2026-12-01-shards-one-batch.md).
 
     python bench/shards_one_batch.py [--out DIR]
 

@@ -15,7 +15,7 @@ pretraining's memory as the corpus grows.
 3. Peak RSS of the pretraining worker (`pretrain/peak_rss_mb`, its ru_maxrss) on the toy corpus
    and on one `--scale` times larger, the same number of epochs.
 
-Prints markdown for bench/RESULTS.md.
+Prints markdown for a new dated file under bench/results/ (bench/README.md).
 """
 
 from __future__ import annotations

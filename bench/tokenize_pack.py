@@ -7,8 +7,8 @@ parquet write.
 
 The baseline needs `datasets`, from the project's `bench` extra (`pip install -e '.[bench]'`).
 
-Prints a markdown block for bench/RESULTS.md. Targets: >= 0.8x the limit, >= 1.5x the baseline,
-100M words in under 10 minutes (extrapolated linearly from the measured words/s).
+Prints a markdown block for a new dated file under bench/results/. Targets: >= 0.8x the limit,
+>= 1.5x the baseline, 100M words in under 10 minutes (extrapolated linearly from the measured words/s).
 """
 
 from __future__ import annotations

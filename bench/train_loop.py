@@ -22,7 +22,8 @@ Every contender times the same steps after untimed warm-up steps (compilation ha
 contenders alternate, and the median of the repeats is reported (this 2-core VM is shared and
 drifts by ~10% between runs). Each compiled run starts from a reset dynamo cache. The CPU pressure
 (Linux PSI) over each run is recorded, to show whether other processes competed for the cores.
-Prints a markdown block for bench/RESULTS.md, with a profile of where our step's time goes.
+Prints a markdown block for a new dated file under bench/results/ (bench/README.md), with a
+profile of where our step's time goes.
 Targets: >= 1.1x the Trainer's tokens/s, >= 60% of the peak.
 """
 

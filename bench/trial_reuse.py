@@ -12,7 +12,7 @@ Tune's `reuse_actors` forced off. Each run reports its wall time, the trials' Σ
 many trials found a warm host, and the CPU seconds the whole machine spent meanwhile (/proc/stat,
 so run it on a quiet machine).
 
-Prints markdown for bench/RESULTS.md.
+Prints markdown for a new dated file under bench/results/ (bench/README.md).
 """
 
 from __future__ import annotations
