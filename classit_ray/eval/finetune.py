@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from classit_ray import progress
 from classit_ray.safe_loading import MODEL_LOAD_KWARGS, check_model_dir
 
 F1_TASKS = ("mrpc", "qqp")
@@ -204,6 +205,9 @@ def finetune_task(
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 losses.append(loss.item())
+                # A study's console shows it (classit_ray/progress.py): MNLI's 10,000 items x 3 epochs take minutes.
+                progress.report(task=task, epoch=epoch, epochs=epochs,
+                                items=min(len(losses) * batch_size, len(train_rows)), of=len(train_rows))
             predictions = predict(model, valid_loader, cfg.device)
             score = metric_value(metric, predictions, valid_labels)
             history.append({"epoch": epoch, "train_loss": sum(losses) / len(losses), "valid_score": score})

@@ -82,13 +82,19 @@ class StageEvents:
 
     def __init__(self):
         self._events: list[dict] = []
+        self._progress: dict[str, dict] = {}  # cell_id -> its running stage's latest progress
 
     def add(self, event: dict) -> None:
         self._events.append(event)
 
+    def progress(self, event: dict) -> None:
+        self._progress[cell_id(event["cell"])] = event
+
     def take(self) -> list[dict]:
+        """The stage events since the last call, then the latest progress of each cell (marked `progress`)."""
         events, self._events = self._events, []
-        return events
+        progress, self._progress = self._progress, {}
+        return events + [{**event, "progress": True} for event in progress.values()]
 
 
 def start_events():
@@ -124,13 +130,18 @@ class StudyConsole:
         self.t0 = time.perf_counter()
         self._kind_seconds: dict[str, list[float]] = {}
         self._per_trial: dict[str, list[dict]] = {}
+        self._running: dict[str, dict] = {}  # cell_id -> the latest progress its running stage reported
         self._last_progress = self.t0
 
     def print(self, line: str) -> None:
         print(line, file=self.out, flush=True)
 
     def stage(self, event: dict) -> None:
+        if event.get("progress"):
+            self._running[cell_id(event["cell"])] = event
+            return
         key, kind = event["key"], event["kind"]
+        self._running.pop(cell_id(event["cell"]), None)  # that stage has ended
         self._per_trial.setdefault(cell_id(event["cell"]), []).append(event)
         self.finished.add(key)
         if not event["executed"]:
@@ -144,6 +155,7 @@ class StudyConsole:
 
     def trial(self, cell: dict[str, Any], seconds: float | None, error: str = "", traceback: str = "") -> None:
         self.trials_done += 1
+        self._running.pop(cell_id(cell), None)
         events = self._per_trial.pop(cell_id(cell), [])
         words = cell_words(cell, self.varying)
         mine = self.cell_stages.pop(cell_id(cell), set())
@@ -164,6 +176,8 @@ class StudyConsole:
         """A progress line when none was printed for PROGRESS_EVERY_S seconds."""
         if time.perf_counter() - self._last_progress >= PROGRESS_EVERY_S:
             self.print(f"[study] {self.progress_text()[1:-1]}")
+            for event in self._running.values():
+                self.print(f"  now {cell_words(event['cell'], self.varying)}: {progress_words(event)}")
             self._last_progress = time.perf_counter()
 
     def progress_text(self) -> str:
@@ -197,6 +211,37 @@ def cell_id(cell: dict[str, Any]) -> str:
     return repr(sorted(cell.items()))
 
 
+def progress_words(event: dict[str, Any]) -> str:
+    """`GLUE mnli: epoch 2/3, 4,000/10,000 items` from a stage's progress report (`classit_ray/progress.py`)."""
+    words = [f"GLUE {event['task']}" if "task" in event else "running"]
+    if "epoch" in event:
+        words.append(f"epoch {event['epoch']}/{event.get('epochs', '?')}")
+    if "items" in event:
+        words.append(f"{event['items']:,}/{event['of']:,} items" if "of" in event else f"{event['items']:,} items")
+    return f"{words[0]}: {', '.join(words[1:])}" if len(words) > 1 else words[0]
+
+
+# Trial states at the end of a run, as the results table's `status` column says them. "ok" and
+# "error" are the finished ones; the analysis counts only "ok" (`analysis.write_report`).
+INTERRUPTED, NOT_STARTED = "interrupted", "not_started"
+
+
+def end_summary(statuses: list[str], planned: int, seconds: float, results: str, resume: str) -> list[str]:
+    """The study's last lines: what finished, and, when the run ended early, what did not and how
+    to go on. `statuses`: the results rows' status; `planned`: the trials the study has (cells
+    Tune had not yet created count as not started)."""
+    done = statuses.count("ok")
+    failed = statuses.count("error")
+    interrupted = statuses.count(INTERRUPTED)
+    not_started = max(planned - done - failed - interrupted, statuses.count(NOT_STARTED))
+    if not interrupted and not not_started:
+        return [f"[study] {len(statuses)} cell(s) in {duration(seconds)}, {failed} failed; results: {results}"]
+    return [f"[study] stopped after {duration(seconds)}: {done} of {planned} cell(s) done, {failed} failed, "
+            f"{interrupted} interrupted, {not_started} not started; results so far: {results}",
+            "[study] the unfinished cells are recorded as status 'interrupted' / 'not_started' and no analysis "
+            f"counts them; to resume (finished stages are reused), run the same command again:\n    {resume}"]
+
+
 def tune_callback(console: StudyConsole, events, cell_of):
     """A Tune callback (driver side) that drains `events` as Tune's loop turns and prints each
     trial's end. `cell_of(trial)` is the trial's cell dict."""
@@ -206,6 +251,10 @@ def tune_callback(console: StudyConsole, events, cell_of):
         def __init__(self):
             self._last_poll = 0.0
             self._started: dict[str, float] = {}
+            # Trials running in this run that did not end: interrupted. Tune's own status cannot say
+            # so: its clean-up on Ctrl-C marks a stopped running trial TERMINATED, like a finished one.
+            self.unfinished: set[str] = set()
+            self.states: dict[str, str] = {}  # trial path -> INTERRUPTED or NOT_STARTED at the end ("" otherwise)
 
         def _drain(self) -> None:
             import ray
@@ -221,14 +270,17 @@ def tune_callback(console: StudyConsole, events, cell_of):
 
         def on_trial_start(self, iteration, trials, trial, **info):
             self._started[trial.trial_id] = time.perf_counter()
+            self.unfinished.add(trial.trial_id)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             self._drain()
+            self.unfinished.discard(trial.trial_id)
             started = self._started.pop(trial.trial_id, None)
             console.trial(cell_of(trial), None if started is None else time.perf_counter() - started)
 
         def on_trial_error(self, iteration, trials, trial, **info):
             self._drain()
+            self.unfinished.discard(trial.trial_id)
             self._started.pop(trial.trial_id, None)
             # The error file is written here first and copied to the study's storage with the trial:
             # name the copy that stays.
@@ -237,6 +289,9 @@ def tune_callback(console: StudyConsole, events, cell_of):
 
         def on_experiment_end(self, trials, **info):
             self._drain()
+            # By path, as the results' `Result.path`: what the results table joins on.
+            self.states = {t.path: INTERRUPTED if t.trial_id in self.unfinished or t.status in ("RUNNING", "PAUSED")
+                           else NOT_STARTED if t.status == "PENDING" else "" for t in trials}
 
     return ConsoleCallback()
 

@@ -16,6 +16,9 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
+import re
+import shlex
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -300,8 +303,10 @@ def attach_console(tuner, callback, verbose: bool, loggers=()) -> None:
         run_config.verbose = 0
 
 
-def results_table(study: StudyDefinition, grid) -> Any:
-    """One row per trial: config columns, every reported metric, and the trial's status/error."""
+def results_table(study: StudyDefinition, grid, states: dict[str, str] | None = None) -> Any:
+    """One row per trial: config columns, every reported metric, and the trial's status/error.
+    `status` is "ok" or "error" for a finished trial, else what `states` (trial path -> status,
+    from the console's Tune callback) says: "interrupted" or "not_started" (`console.end_summary`)."""
     import pandas as pd
 
     rows = []
@@ -315,7 +320,7 @@ def results_table(study: StudyDefinition, grid) -> Any:
         row.update({k: v for k, v in (result.metrics or {}).items() if k not in _TUNE_NOISE})
         if "training_iteration" in row:  # reports the trial made: 1, or more with ASHA's intermediate ones
             row["tune/reports"] = row.pop("training_iteration")
-        row["status"] = "error" if result.error else "ok"
+        row["status"] = "error" if result.error else (states or {}).get(result.path) or "ok"
         row["error"] = "" if result.error is None else _one_line(result.error)
         rows.append(row)
     df = pd.DataFrame(rows)
@@ -399,7 +404,7 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
     import ray
 
     from classit_ray.runtime import init_ray
-    from classit_ray.study.console import RawLogs, StudyConsole, cell_words, start_events, tune_callback
+    from classit_ray.study.console import RawLogs, StudyConsole, cell_words, end_summary, start_events, tune_callback
 
     check_definition(study)
     study = dataclasses.replace(study, base=with_absolute_paths(study.base))
@@ -433,14 +438,16 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
         try:
             tuner = build_tuner(study, cells, work_dir, plan, experiment=f"tune-{study.fingerprint()}", events=events,
                                 say=console.print, shared=shared_stages(study, cell_stages))
-            attach_console(tuner, tune_callback(console, events, _trial_cell), verbose, logger_callbacks(cfg))
-            grid = tuner.fit()
+            callback = tune_callback(console, events, _trial_cell)
+            attach_console(tuner, callback, verbose, logger_callbacks(cfg))
+            grid = tuner.fit()  # returns after a Ctrl-C too (Tune's handler stops the run and saves its state)
         finally:
             ray.kill(events)
-    df = results_table(study, grid)
+    df = results_table(study, grid, callback.states)
     path = write_results(df, study_dir(cfg))
     failed = df[df["status"] == "error"] if len(df) else df
-    print(f"\n[study] {len(df)} cell(s) in {duration(time.perf_counter() - t0)}, {len(failed)} failed; results: {redact_uri(path)}")
+    print("\n" + "\n".join(end_summary(list(df["status"]) if len(df) else [], trials, time.perf_counter() - t0,
+                                      redact_uri(path), resume_command())))
     for _, row in failed.iterrows():
         print(f"  failed: {cell_words(_row_cell(row, (*study.grid, *study.search)), varying)}: {one_line_error(row['error'], 120)}")
     if not is_uri(study_dir(cfg)) and (df["status"] == "ok").sum() >= 1:
@@ -452,6 +459,12 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
             print(f"[study] no report: {err}")
     print("\n" + summary_table(df))
     return df
+
+
+def resume_command() -> str:
+    """The command that started this study, to print as the way to resume it; credentials in a
+    URI argument hidden (`--storage s3://KEY:SECRET@...`)."""
+    return shlex.join(re.sub(r"([a-z0-9+.-]+://)[^/@\s]*@", r"\1***@", arg) for arg in sys.orig_argv)
 
 
 def _trial_cell(trial) -> dict:

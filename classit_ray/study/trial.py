@@ -10,6 +10,7 @@ the same Tune actor keeps (`stage_host`).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Any
 from classit_ray.cell.execute import Execution, execute
 from classit_ray.cell.graph import DATA_KINDS, build_graph
 from classit_ray.config import Config, config_from_dict, config_to_dict
+from classit_ray.progress import reporting_to
 from classit_ray.study.definition import CELL, cell_config
 from classit_ray.study.once import run_once
 
@@ -37,14 +39,38 @@ class StageHost:
         return fn()
 
 
-def hosted(host) -> Callable[[Callable[[], Any]], Any]:
-    """`run(fn)`: `fn()` in `host`, raising `fn`'s own error rather than Ray's wrapper."""
+PROGRESS_SEND_S = 2.0  # a running stage's progress reaches the console's actor at most this often
+
+
+class ProgressToConsole:
+    """A stage's progress reports (`classit_ray/progress.py`), in the stage host, sent on to the
+    study console's actor (`console.StageEvents`) with the cell they belong to, throttled."""
+
+    def __init__(self, events, cell: dict[str, Any]):
+        self.events, self.cell, self._last = events, dict(cell), 0.0
+
+    def __call__(self, fields: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_SEND_S:
+            self._last = now
+            # Not waited for: a lost report is replaced by the next.
+            self.events.progress.remote({"cell": self.cell, **fields})
+
+
+def _reporting(fn: Callable[[], Any], listener) -> Any:
+    with reporting_to(listener):
+        return fn()
+
+
+def hosted(host, listener: Callable[[dict], None] | None = None) -> Callable[[Callable[[], Any]], Any]:
+    """`run(fn)`: `fn()` in `host`, raising `fn`'s own error rather than Ray's wrapper; its progress
+    reports (`classit_ray/progress.py`) go to `listener` there."""
     import ray
     from ray.exceptions import RayTaskError
 
     def run(fn: Callable[[], Any]) -> Any:
         try:
-            return ray.get(host.call.remote(fn))
+            return ray.get(host.call.remote(fn if listener is None else functools.partial(_reporting, fn, listener)))
         except RayTaskError as err:
             raise (err.cause if isinstance(err.cause, Exception) else err) from None
 
@@ -113,6 +139,8 @@ def stage_row(done: Execution, cell_s: float) -> dict[str, Any]:
         # read it back write the same text.
         row["curve"] = json.dumps(done.runs[curve[0].key].result["points"], sort_keys=True)
         row["key/curve"] = curve[0].key
+        # The curve's own scores, of the pretraining as a whole (eval/aoa: it needs every checkpoint).
+        row.update(done.runs[curve[0].key].result.get("metrics", {}))
     pre = done.runs[graph.pretrain.key].result
     row["pretrain/loss"] = pre.metrics.get("pretrain/loss")
     row["pretrain/words_seen"] = pre.metrics.get("pretrain/words_seen")
@@ -226,7 +254,9 @@ def cell_trainable(config: dict, base: dict | None = None, work_dir: str = "", t
     once = run_once if shared is None else (lambda kind, key, fn: run_once(kind, key, fn) if key in shared else fn())
     host, warm = stage_host()
     try:
-        row = run_cell(cfg, Path(work_dir), once=once, threads=threads, callbacks=callbacks, run=hosted(host), on_node=on_node)
+        progress_out = None if events is None else ProgressToConsole(events, cell)
+        row = run_cell(cfg, Path(work_dir), once=once, threads=threads, callbacks=callbacks, run=hosted(host, progress_out),
+                       on_node=on_node)
     except BaseException:
         drop_stage_host()
         raise
