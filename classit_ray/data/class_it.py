@@ -1,5 +1,8 @@
 """Read instruction pairs in the CLASS_IT release layout (`colinglab/CLASS_IT` on the HF hub).
 
+`instruct_dir` is a local folder, or a hub dataset id (`colinglab/CLASS_IT`), read from its
+snapshot in the hub cache (`hub.py`: fetched once, offline with `HF_HUB_OFFLINE=1`).
+
 Each config (`switchboard`, `simple_wiki`) is parquet with string columns `prompt`, `reply`,
 `source`, `text`. Accepted on disk: the hub download layout `<dir>/<config>/*.parquet`, or a
 single `<dir>/<config>.parquet`. Only `prompt` and `reply` are required; `source` and `text` are
@@ -22,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from classit_ray import hub
 from classit_ray.atomic import read_json
 
 REQUIRED_COLUMNS = ("prompt", "reply")
@@ -51,10 +55,20 @@ def pair_words(prompt: str, reply: str) -> int:
     return len(prompt.split()) + len(reply.split())
 
 
+def instruct_root(instruct_dir: str | Path) -> Path:
+    """The local folder of `corpus.instruct_dir`: itself, or a hub dataset's snapshot."""
+    return hub.resolve(instruct_dir, "dataset")
+
+
 def read_provenance(instruct_dir: str | Path, config: str) -> dict:
-    """The manifest `instruct_pairs/` wrote beside a config's pairs, or {} for pairs from elsewhere."""
-    path = Path(instruct_dir).expanduser() / config / "_manifest.json"
-    return read_json(path) if path.is_file() else {}
+    """The manifest `instruct_pairs/` wrote beside a config's pairs; for a hub dataset without
+    one, the release and the commit read (so the split's key changes with a new release); {}
+    for pairs from elsewhere."""
+    root = instruct_root(instruct_dir)
+    path = root / config / "_manifest.json"
+    if path.is_file():
+        return read_json(path)
+    return {"hub": str(instruct_dir), "commit": root.name} if hub.is_hub_id(instruct_dir) else {}
 
 
 class InstructDataError(ValueError):
@@ -62,7 +76,7 @@ class InstructDataError(ValueError):
 
 
 def config_files(instruct_dir: str | Path, config: str) -> list[Path]:
-    root = Path(instruct_dir).expanduser()
+    root = instruct_root(instruct_dir)
     if not root.is_dir():
         raise InstructDataError(f"{root}: instruction data folder not found; expected {config}/*.parquet inside it")
     files = sorted((root / config).glob("*.parquet")) if (root / config).is_dir() else []

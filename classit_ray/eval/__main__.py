@@ -1,9 +1,14 @@
-"""python -m classit_ray.eval --model DIR --data PATH [--tasks ...] [--fast | --full] [--heldout DIR]
+"""python -m classit_ray.eval --model DIR|ORG/NAME [--revision REV] --data PATH [--tasks ...] [--fast | --full]
+                            [--heldout DIR]
 
 Scores one model on the BabyLM evaluation data (the real `evaluation_data/` folder or the toy
 world's), prints a score table, and writes predictions in the BabyLM results layout under
 `--results` (default `results/`): `<model>/<revision>/...`, where a checkpoint directory named
 `final` or `chck_*` gives the revision and its parent the model name.
+
+`--model` may be a hub id (`ORG/NAME`, with `--revision chck_5M` for one of its checkpoint
+branches): it is read from the hub cache, fetched once (offline with `HF_HUB_OFFLINE=1`; `hub.py`),
+and its results go to `<NAME>/<revision>/`, `main` when no revision is given.
 
 `--data` may name the `evaluation_data/` folder, its `full_eval/` or `fast_eval/`, or one task's
 folder (`.../full_eval/blimp_filtered`, `.../fast_eval/ewok_fast`, `reading/reading_data.csv`);
@@ -21,10 +26,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from classit_ray import hub
 from classit_ray.eval.tasks import GLUE_TASKS, TASK_SPECS
 
 
 def model_name_and_revision(model_dir: Path) -> tuple[str, str]:
+    """(model, revision) of a local model folder, as the results layout names them."""
     if model_dir.name == "final" or model_dir.name.startswith(("chck_", "step_")):
         return model_dir.parent.name, model_dir.name
     return model_dir.name, "main"
@@ -57,7 +64,10 @@ def resolve_data(data: str, fast: bool | None, tasks: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m classit_ray.eval", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="model directory (save_pretrained layout, with its tokenizer)")
+    parser.add_argument("--model", required=True,
+                        help="model directory (save_pretrained layout, with its tokenizer), or a hub id ORG/NAME")
+    parser.add_argument("--revision", default=None,
+                        help="with a hub id: the revision (a branch such as chck_5M, a tag or a commit)")
     parser.add_argument("--data", required=True,
                         help="evaluation_data/ folder, its full_eval/ or fast_eval/, or one task folder")
     parser.add_argument("--tasks", nargs="+", choices=list(TASK_SPECS), default=None, help="default: all (a task folder: its task)")
@@ -79,14 +89,17 @@ def main(argv: list[str] | None = None) -> int:
     from classit_ray.eval.harness import evaluate
     from classit_ray.eval.items import EvalDataError
 
-    model_dir = Path(args.model)
-    name, revision = model_name_and_revision(model_dir.resolve())
-    out = Path(args.results) / name / revision
     try:
+        model_dir = hub.resolve(args.model, "model", args.revision)
+        if hub.is_hub_id(args.model):
+            name, revision = args.model.rsplit("/", 1)[1], args.revision or "main"
+        else:
+            name, revision = model_name_and_revision(model_dir.resolve())
         layout, fast, tasks = resolve_data(args.data, args.fast, args.tasks)
-    except EvalDataError as e:
+    except (EvalDataError, hub.HubError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    out = Path(args.results) / name / revision
     print(f"data: {layout.describe(fast)}", flush=True)
     bar = tqdm(total=len(tasks), unit="task")
 

@@ -28,6 +28,7 @@ from classit_ray.atomic import atomic_write_text
 from classit_ray.cell.graph import CellGraph, build_graph
 from classit_ray.config import (LOGGER_PACKAGES, Config, ConfigError, absolute_path, artifact_store_of, config_hash, config_to_dict, is_uri, join_uri,
                                 redact_uri, work_dir_of)
+from classit_ray.hub import absolute_unless_hub
 from classit_ray.store import stage_in_store
 from classit_ray.study.console import cell_id, duration, one_line_error
 from classit_ray.study.definition import CELL, SEED, StudyDefinition, cell_config, check_definition, study_cells, tune_space
@@ -54,7 +55,7 @@ def with_absolute_paths(cfg: Config) -> Config:
     return dataclasses.replace(
         cfg,
         corpus=dataclasses.replace(cfg.corpus, data_dir=absolute_path(cfg.corpus.data_dir),
-                                   instruct_dir=absolute_path(cfg.corpus.instruct_dir)),
+                                   instruct_dir=absolute_unless_hub(cfg.corpus.instruct_dir)),
         eval=dataclasses.replace(cfg.eval, eval_dir=absolute_path(cfg.eval.eval_dir)),
         study=dataclasses.replace(cfg.study, storage_path=absolute_path(cfg.study.storage_path),
                                   work_dir=absolute_path(cfg.study.work_dir), cache_dir=absolute_path(cfg.study.cache_dir)))

@@ -1,7 +1,7 @@
 """Build instruction pairs from raw BabyLM files.
 
     python -m classit_ray.data.instruct_pairs switchboard FILE --out DIR
-    python -m classit_ray.data.instruct_pairs simplewiki FILE --generator MODEL_DIR --out DIR
+    python -m classit_ray.data.instruct_pairs simplewiki FILE --generator MODEL_DIR|ORG/NAME --out DIR
 
 FILE is `switchboard.train` / `simple_wiki.train`, or a BabyLM folder holding it. Both write
 DIR/<config>/ in the CLASS_IT layout with a manifest and a word count table, show a progress bar,
@@ -49,7 +49,8 @@ def parser() -> argparse.ArgumentParser:
     wiki = sub.add_parser("simplewiki", help="Q&A pairs about Simple Wikipedia passages, written by a local model",
                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     wiki.add_argument("file", help="simple_wiki.train, or a BabyLM folder holding it")
-    wiki.add_argument("--generator", required=True, help="local model folder transformers loads (an instruct model)")
+    wiki.add_argument("--generator", required=True,
+                      help="local model folder transformers loads (an instruct model), or a hub id ORG/NAME (hub cache)")
     wiki.add_argument("--out", required=True, help="output folder (DIR/simple_wiki/ is written; DIR/_work/ holds the resumable state)")
     wiki.add_argument("--pairs-per-passage", type=int, default=gen.pairs_per_passage)
     wiki.add_argument("--max-new-tokens", type=int, default=gen.max_new_tokens)

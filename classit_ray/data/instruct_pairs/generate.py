@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from classit_ray import hub
 from classit_ray.atomic import atomic_write_json, read_json, tmp_sibling
 from classit_ray.data.instruct_pairs.output import PairCounts, PairWriter, check_writable
 from classit_ray.data.instruct_pairs.passages import PassageRules, write_passages
@@ -117,13 +118,16 @@ class HFGenerator:
 
 def generator_identity(model_dir: str | Path) -> dict:
     """What names a generator in the settings: its folder, config hash and weight file sizes.
+    `model_dir` may be a hub id (`ORG/NAME`): its snapshot in the hub cache (`hub.py`) is the
+    folder, resolved here on the driver, so every replica loads the same files.
 
     Raises FileNotFoundError naming the folder when it is not a model transformers can load
-    locally (checked on the driver, before any replica starts).
+    locally (checked on the driver, before any replica starts), HubError naming an id that
+    cannot be resolved.
     """
     from transformers import AutoConfig
 
-    path = Path(model_dir).expanduser().resolve()
+    path = hub.resolve(model_dir, "model").resolve()
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}: not a local model folder; expected config.json, safetensors weights and a "
                                 "tokenizer that transformers loads (the paper used a ~3B instruct model)")
@@ -133,7 +137,9 @@ def generator_identity(model_dir: str | Path) -> dict:
     except Exception as e:  # transformers raises several types for an unreadable config
         raise FileNotFoundError(f"{path}/config.json: transformers cannot load it ({e})") from None
     weights = {p.name: p.stat().st_size for p in sorted(path.glob("*.safetensors"))}
-    return {"path": str(path), "model_type": config.model_type, "config_sha256": file_sha256(path / "config.json"), "weights": weights}
+    from_hub = {"hub": str(model_dir)} if hub.is_hub_id(model_dir) else {}  # the snapshot's folder names its commit
+    return {"path": str(path), **from_hub, "model_type": config.model_type,
+            "config_sha256": file_sha256(path / "config.json"), "weights": weights}
 
 
 class QAWorker:
@@ -254,7 +260,7 @@ def generate_simplewiki_pairs(input_file: str | Path, out_dir: str | Path, gener
                               qa_rules: QARules = QARules(), limit: int = 0, progress: bool = False) -> PairCounts:
     """Generate (or resume generating) Q&A pairs for the passages of `input_file`; Ray must be up.
 
-    `generator` is a local model folder, or a factory returning a `Generator` (tests use a stub).
+    `generator` is a local model folder or a hub id, or a factory returning a `Generator` (tests use a stub).
     `limit` > 0 works on the first `limit` passages only; a later run with a larger (or no)
     limit goes on from there. OUT/simple_wiki/ is (re)written when every passage in range is done.
     Returns the counts over every finished passage, this run's and earlier runs'.
