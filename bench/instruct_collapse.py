@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from classit_ray.config import Config, OptimizerConfig, apply_overrides
+from classit_ray.config import Config, OptimizerConfig
+from classit_ray.config_load import apply_overrides
 from classit_ray.toyworld import world_dir
 
 N_LOSS_ITEMS = 300  # pairs per source (train, unseen) and unseen documents' rows, per loss

@@ -48,7 +48,7 @@ SMALL = {"study.toy_words": 40_000, "budget.total_words": 20_000, "pretrain.seq_
 def definition(grid: str, storage: Path, concurrency: int):
     import curriculum_grid
 
-    from classit_ray.config import apply_overrides
+    from classit_ray.config_load import apply_overrides
 
     study = curriculum_grid.build()
     overrides = {"study.storage_path": str(storage), "study.max_concurrent_trials": concurrency}

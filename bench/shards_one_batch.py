@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--out", default="", help="work folder (default: a fresh temporary one)")
     out = Path(parser.parse_args().out or tempfile.mkdtemp())
     import classit_ray.data.shards as shards
-    from classit_ray.data.prepare import data_builder, plan_data, run_data_stage
+    from classit_ray.data.stages import data_builder, plan_data, run_data_stage
     from classit_ray.runtime import init_ray
     from classit_ray.toyworld.world import write_toy_world
 

@@ -27,7 +27,8 @@ import shutil
 import time
 from pathlib import Path
 
-from classit_ray.config import Config, apply_overrides
+from classit_ray.config import Config
+from classit_ray.config_load import apply_overrides
 from classit_ray.study.definition import StudyDefinition
 
 TOY = {"study.toy_words": 40_000, "study.max_concurrent_trials": 2, "budget.total_words": 20_000, "pretrain.seq_len": 64,

@@ -98,7 +98,7 @@ def prepare(out: Path, toy_words: int):
 
     from classit_ray.cell.execute import execute
     from classit_ray.cell.graph import build_graph
-    from classit_ray.config import apply_overrides
+    from classit_ray.config_load import apply_overrides
     from classit_ray.runtime import init_ray
 
     cfg = apply_overrides(Config(), {"study.toy_words": toy_words})

@@ -1,11 +1,13 @@
-"""What every pipeline command line shares: `--config`, `--set key=value`, `--work-dir`; a bad
-config reported as one message (exit 2); bad data reported as one line naming the file (exit 1);
-Ray started with this project's settings; and the stage commands' body, which walks a part of
-the cell's stage graph (`cell/graph.py`):
+"""The stage commands, verbs of `classit-ray` (`cli.py`), each walking a part of the cell's stage
+graph (`cell/graph.py`):
 
-    python -m classit_ray.data.prepare      the data stages
-    python -m classit_ray.train.pretrain    + the pretraining
-    python -m classit_ray.train.instruct    + the curriculum's instruction stages
+    classit-ray prepare     the data stages              (alias: python -m classit_ray.data.prepare)
+    classit-ray pretrain    + the pretraining            (alias: python -m classit_ray.train.pretrain)
+    classit-ray instruct    + the curriculum's instruction stages (alias: python -m classit_ray.train.instruct)
+
+What they share: `--config`, `--set key=value`, `--work-dir`; a bad config reported as one message
+(exit 2); bad data reported as one line naming the file (exit 1); Ray started with this project's
+settings. A command module: no library module imports it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from classit_ray.config import Config, ConfigError, apply_overrides, load_config, work_dir_of
+from classit_ray.cell.execute import execute
+from classit_ray.cell.graph import Target, build_graph
+from classit_ray.config import Config, ConfigError, work_dir_of
+from classit_ray.config_load import apply_overrides, load_config
+from classit_ray.data.corpus import find_corpus_dir
+from classit_ray.data.stages import summary
+from classit_ray.runtime import init_ray
 
 
 def stage_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -35,9 +43,6 @@ def load_with_overrides(config_path: str | None, overrides: list[str]) -> Config
 
 def run_command(args: argparse.Namespace, body: Callable[[Config, Path], str]) -> int:
     """Load the config, start Ray, run `body(cfg, work_dir)` and print what it returns."""
-    from classit_ray.data.corpus import find_corpus_dir
-    from classit_ray.runtime import init_ray
-
     try:
         cfg = load_with_overrides(args.config, args.overrides)
     except ConfigError as e:
@@ -57,13 +62,9 @@ def run_command(args: argparse.Namespace, body: Callable[[Config, Path], str]) -
     return 0
 
 
-def walk_subgraph(target: str, cfg: Config, work_dir: Path) -> str:
+def walk_subgraph(target: Target, cfg: Config, work_dir: Path) -> str:
     """Run the nodes of the cell graph that `target` ("data", "pretrain", "instruct") needs; what
     was built, then a line per training stage."""
-    from classit_ray.cell.execute import execute
-    from classit_ray.cell.graph import build_graph
-    from classit_ray.data.prepare import summary
-
     graph = build_graph(cfg, work_dir)
     done = execute(graph, graph.upto(target), progress=sys.stderr.isatty())
     lines = [summary(graph.data, [r.node.data_stage for r in done.runs.values() if r.node.data_stage])]
@@ -77,6 +78,19 @@ def walk_subgraph(target: str, cfg: Config, work_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def run_subgraph(target: str, argv: list[str] | None, prog: str, description: str) -> int:
+def run_subgraph(target: Target, argv: list[str] | None, prog: str, description: str) -> int:
     args = stage_parser(prog, description).parse_args(argv)
     return run_command(args, lambda cfg, work_dir: walk_subgraph(target, cfg, work_dir))
+
+
+def prepare(argv: list[str] | None = None) -> int:
+    return run_subgraph("data", argv, "classit-ray prepare", "the data stages: corpus -> budget split -> tokenizer -> shards")
+
+
+def pretrain(argv: list[str] | None = None) -> int:
+    return run_subgraph("pretrain", argv, "classit-ray pretrain", "the data stages, then the pretraining")
+
+
+def instruct(argv: list[str] | None = None) -> int:
+    return run_subgraph("instruct", argv, "classit-ray instruct",
+                        "the data stages, the pretraining, then the curriculum's instruction stages")

@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import (
     BABYLM_WORDS, CHECKPOINT_SETS, CURRICULA, INSTRUCT_SOURCES, STAGE_SECTIONS, Config, OptimizerConfig, checkpoint_millions,
-    is_uri,
+    curriculum_configs, is_uri,
 )
 from .model import PRESETS
 
@@ -118,7 +118,7 @@ def _curriculum_problems(cfg: Config) -> list[str]:
     """A curriculum needs instruction data for each of its stages, and instruction data needs a
     curriculum to be trained on: neither is left to fail (or to be skipped) at run time."""
     b, curriculum = cfg.budget, cfg.instruct.curriculum
-    needed = sorted({c for stage in CURRICULA.get(curriculum, ()) for c in stage})
+    needed = curriculum_configs(curriculum) if curriculum in CURRICULA else []
     if not needed:
         return []
     if not b.instruct_fraction > 0:

@@ -75,7 +75,7 @@ def flops_per_token(p: ModelPreset, seq_len: int, vocab_size: int | None = None)
 
 def llama_config(preset: ModelPreset | str, vocab_size: int | None = None, **special_token_ids):
     """A `LlamaConfig` for `preset`; `vocab_size` overrides the preset's (it must match the tokenizer)."""
-    from transformers import LlamaConfig
+    from transformers import LlamaConfig  # imported here: it loads torch, which the table's readers never need
 
     p = get_preset(preset) if isinstance(preset, str) else preset
     return LlamaConfig(

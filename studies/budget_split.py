@@ -13,7 +13,8 @@ tuning".
 
 import sys
 
-from classit_ray.config import Config, apply_overrides
+from classit_ray.config import Config
+from classit_ray.config_load import apply_overrides
 from classit_ray.recipes import TOY_EVAL
 from classit_ray.study.cli import main
 from classit_ray.study.definition import StudyDefinition

@@ -16,7 +16,8 @@ each pretraining's checkpoints give a learning curve. Copy this file to define a
 
 import sys
 
-from classit_ray.config import Config, apply_overrides
+from classit_ray.config import Config
+from classit_ray.config_load import apply_overrides
 from classit_ray.recipes import PAPER, TOY_EVAL
 from classit_ray.study.cli import main
 from classit_ray.study.definition import StudyDefinition

@@ -10,7 +10,8 @@ pretraining runs once per seed however many arms there are; its evaluation is th
 
 import sys
 
-from classit_ray.config import Config, apply_overrides
+from classit_ray.config import Config
+from classit_ray.config_load import apply_overrides
 from classit_ray.recipes import TOY_EVAL
 from classit_ray.study.cli import main
 from classit_ray.study.definition import StudyDefinition

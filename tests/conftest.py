@@ -95,12 +95,21 @@ def prepared_config(toy_world: dict) -> Config:
     )
 
 
+def build_data(cfg: Config, work_dir: Path):
+    """The data stages of `cfg`'s cell, built (or reused) as `classit-ray prepare` builds them: the
+    data part of its stage graph, walked. Returns their plan (`data.stages.PreparedData`)."""
+    from classit_ray.cell.execute import execute
+    from classit_ray.cell.graph import build_graph
+
+    graph = build_graph(cfg, work_dir)
+    execute(graph, graph.upto("data"))
+    return graph.data
+
+
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory, toy_world, ray_session):
     """Split, tokenizer and shards of the toy world, built once through the real pipeline."""
-    from classit_ray.data.prepare import prepare_data
-
-    return prepare_data(prepared_config(toy_world), tmp_path_factory.mktemp("work"))
+    return build_data(prepared_config(toy_world), tmp_path_factory.mktemp("work"))
 
 
 def free_port() -> int:

@@ -56,15 +56,15 @@ class Env:
 
 # ---- the commands ------------------------------------------------------------------------------
 def prepare(*args: str) -> Callable[[Env], tuple[Callable, list[str]]]:
-    from classit_ray.data.prepare import main
+    from classit_ray.commands import prepare as main
 
     return lambda env: (main, ["--work-dir", str(env.tmp / "work"), *args])
 
 
 def pretrain(*args: str):
-    from classit_ray.commands import run_subgraph
+    from classit_ray.commands import pretrain as main
 
-    return lambda env: (lambda argv: run_subgraph("pretrain", argv, "pretrain", ""), ["--work-dir", str(env.tmp / "work"), *args])
+    return lambda env: (main, ["--work-dir", str(env.tmp / "work"), *args])
 
 
 def evaluate(*args: str):

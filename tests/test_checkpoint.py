@@ -93,7 +93,7 @@ def test_a_stage_spec_round_trips_through_its_recorded_dict(tmp_path):
     import dataclasses
 
     from classit_ray.config import Config, OptimizerConfig
-    from classit_ray.data.prepare import plan_data
+    from classit_ray.data.stages import plan_data
     from classit_ray.train.stage import StageSpec, pretrain_spec
 
     spec = pretrain_spec(Config(), plan_data(Config(), tmp_path))

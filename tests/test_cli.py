@@ -24,3 +24,27 @@ def test_missing_corpus_folder_exits_1_naming_it(tmp_path):
               "--set", "budget.instruct_fraction=0", "--set", "instruct.curriculum=none", "--set", "study.num_cpus=4")
     assert out.returncode == 1
     assert f"error: {missing}: corpus folder not found" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_every_verb_names_a_function_that_exists():
+    import importlib
+
+    from classit_ray.cli import VERBS
+
+    assert {"prepare", "pretrain", "instruct", "eval", "study", "analyze", "model-info"} <= set(VERBS)
+    for name, verb in VERBS.items():
+        module, function = verb.target.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), name
+
+
+def test_the_entry_point_loads_a_verbs_module_only_when_called():
+    code = ("import sys; from classit_ray.cli import main; assert main(['model-info', 'tiny']) == 0; "
+            "assert 'torch' not in sys.modules and 'ray' not in sys.modules, 'model-info loaded torch or Ray'")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "parameters" in out.stdout or "hidden_size" in out.stdout
+
+
+def test_an_unknown_verb_exits_2_listing_the_verbs():
+    out = run("classit_ray.cli", "pretrian")
+    assert out.returncode == 2 and "unknown verb 'pretrian'" in out.stderr and "instruct" in out.stderr

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from classit_ray.config import Config, ConfigError, apply_overrides
+from classit_ray.config import Config, ConfigError
+from classit_ray.config_load import apply_overrides
 from classit_ray.study import resources
 from classit_ray.study.cluster_nodes import read_cluster
 

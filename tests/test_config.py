@@ -12,21 +12,11 @@ import typing
 
 import pytest
 
-from classit_ray import config as config_module
+from classit_ray import config_load as config_load_module
 from classit_ray.config import (
-    EVAL_TASKS,
-    Config,
-    ConfigError,
-    InstructConfig,
-    OptimizerConfig,
-    PretrainConfig,
-    apply_overrides,
-    config_from_dict,
-    config_hash,
-    config_to_dict,
-    load_config,
-    save_config,
+    EVAL_TASKS, Config, ConfigError, InstructConfig, OptimizerConfig, PretrainConfig, config_hash, config_to_dict,
 )
+from classit_ray.config_load import apply_overrides, config_from_dict, load_config, save_config
 from classit_ray.config_checks import validate
 
 
@@ -457,7 +447,7 @@ def test_save_config_is_atomic(tmp_path, monkeypatch):
     def crash(src, dst):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(config_module.os, "replace", crash)
+    monkeypatch.setattr(config_load_module.os, "replace", crash)
     with pytest.raises(OSError, match="disk gone"):
         save_config(Config(), path)
     assert os.listdir(path.parent) == ["study.yaml"]  # the temp file is cleaned up

@@ -357,7 +357,7 @@ def test_generated_words_count_toward_the_instruction_budget_and_show_in_the_tab
 
 def test_rebuilding_pairs_with_other_settings_changes_the_split_key(toy_world, tmp_path):
     from classit_ray.config import Config
-    from classit_ray.data.prepare import plan_data
+    from classit_ray.data.stages import plan_data
 
     out = tmp_path / "pairs"
     cfg = Config()

@@ -88,7 +88,7 @@ def _study(storage: Path, name: str, address: str):
     sys.path.insert(0, str(ROOT / "studies"))
     import curriculum_grid
 
-    from classit_ray.config import apply_overrides
+    from classit_ray.config_load import apply_overrides
 
     study = curriculum_grid.build()
     base = apply_overrides(study.base, {

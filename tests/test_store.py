@@ -13,7 +13,8 @@ import pytest
 from conftest import free_port
 
 from classit_ray.atomic import MANIFEST, atomic_dir, read_manifest
-from classit_ray.config import Config, ConfigError, apply_overrides, join_uri, work_dir_of
+from classit_ray.config import Config, ConfigError, join_uri, work_dir_of
+from classit_ray.config_load import apply_overrides
 from classit_ray.store import ArtifactStore, store_of, through_store
 
 

@@ -18,7 +18,8 @@ import pytest
 from conftest import kill_ray_session_of
 
 from classit_ray.cell.graph import build_graph
-from classit_ray.config import Config, ConfigError, apply_overrides
+from classit_ray.config import Config, ConfigError
+from classit_ray.config_load import apply_overrides
 from classit_ray.study.definition import StudyDefinition, cell_config, study_cells
 from classit_ray.study.runner import run_study
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from classit_ray.cell.graph import build_graph
-from classit_ray.config import Config, ConfigError, apply_overrides
+from classit_ray.config import Config, ConfigError
+from classit_ray.config_load import apply_overrides
 from classit_ray.study.definition import StudyDefinition, cell_config, check_definition, grid_cells, study_cells
 from classit_ray.study.runner import check_inputs
 

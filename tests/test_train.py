@@ -195,16 +195,15 @@ def test_bad_inputs_fail_before_compute(prepared, tmp_path):
 if __name__ == "__main__":  # regenerate the stored losses through the same code path
     import tempfile
 
-    from classit_ray.data.prepare import prepare_data
     from classit_ray.toyworld.world import write_toy_world
     from classit_ray.runtime import init_ray
 
     init_ray(num_cpus=4)
     with tempfile.TemporaryDirectory() as tmp:
-        from conftest import prepared_config
+        from conftest import build_data, prepared_config
 
         toy = write_toy_world(Path(tmp) / "world", words=40_000, seed=0)
-        data = prepare_data(prepared_config(toy), Path(tmp) / "work")
+        data = build_data(prepared_config(toy), Path(tmp) / "work")
         result = run_stage(spec_for(data, max_steps=20), Path(tmp) / "out", Path(tmp) / "ray")
         STORED.parent.mkdir(exist_ok=True)
         STORED.write_text(json.dumps({"preset": "tiny", "steps": 20, "losses": losses_of(result)}, indent=1) + "\n")

@@ -22,7 +22,12 @@ from typing import Any
 from classit_ray.atomic import is_complete, read_manifest
 from classit_ray.cell.graph import CellGraph, Node, curve_tasks
 from classit_ray.config import Config, redact_uri
+from classit_ray.data.stages import data_builder, run_data_stage
+from classit_ray.eval.artifact import curve_eval_config, curve_into, evaluate_into
+from classit_ray.runtime import outside_placement_group
 from classit_ray.store import on_its_node, store_of, through_store, train_storage
+from classit_ray.toyworld import SEED, with_toy_world
+from classit_ray.toyworld.world import toy_world_ready, write_toy_world
 
 
 @dataclass
@@ -74,8 +79,6 @@ def execute(graph: CellGraph, nodes: list[Node] | None = None, once=_once_here, 
     `progress` shows progress bars while shards are tokenized and training stages run in this
     process (a command line).
     Without Ray, data stages build in this process and training stages need `in_process`."""
-    from classit_ray.toyworld import with_toy_world
-
     source = with_toy_world(graph.cfg, graph.work_dir)  # what the data and evaluation nodes read
     store = store_of(graph.cfg)
     if store is not None and store.cache != Path(graph.work_dir):
@@ -107,8 +110,6 @@ def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks,
     if kind == "toyworld":
         return (lambda: _write_toy_world(node, source)), lambda result, s: result
     if node.data_stage:
-        from classit_ray.data.prepare import data_builder, run_data_stage
-
         build = data_builder(node.data_stage, graph.data, source, progress)
         return (lambda: run_data_stage(node.label, Path(node.path), build)), lambda result, s: result
     if node.spec is not None:
@@ -126,13 +127,9 @@ def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks,
 
         return body, lambda result, s: result.metrics.get(f"{kind}/loop_s", s) if result.executed else None
     if kind == "eval":
-        from classit_ray.eval.artifact import evaluate_into
-
         args = (node.model, dataclasses.asdict(source.eval), node.path, threads, node.heldout)
         return (lambda: _evaluation(evaluate_into, args, node, source, _input_dirs(node, graph))), _evaluation_compute
     if kind == "curve":
-        from classit_ray.eval.artifact import curve_eval_config, curve_into
-
         args = (node.model, list(source.eval.checkpoints), curve_eval_config(source.eval, curve_tasks(source)), node.path, threads)
         return (lambda: _evaluation(curve_into, args, node, source, _input_dirs(node, graph))), _evaluation_compute
     raise ValueError(f"stage graph node {node.label!r}: unknown kind {kind!r}")
@@ -140,9 +137,6 @@ def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks,
 
 def _write_toy_world(node: Node, source: Config) -> float | None:
     """Like a data stage: the seconds it took when generated here, else None."""
-    from classit_ray.toyworld import SEED
-    from classit_ray.toyworld.world import toy_world_ready, write_toy_world
-
     if toy_world_ready(node.path, words=source.study.toy_words, seed=SEED):
         return None
     t0 = time.perf_counter()
@@ -163,9 +157,7 @@ def _evaluation(fn, args: tuple, node: Node, source: Config, inputs: list[str]) 
     if not source.pretrain.use_gpu:
         manifest = fn(*args)
     else:
-        import ray
-
-        from classit_ray.runtime import outside_placement_group
+        import ray  # imported here: a walk whose evaluations run on CPU (a plain study's) never loads Ray
 
         task = ray.remote(on_its_node(fn, store_of(source), inputs, node.path))
         task = task.options(num_cpus=1, num_gpus=1, scheduling_strategy=outside_placement_group())

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from classit_ray.config import CURRICULA, Config, config_hash
-from classit_ray.data.prepare import PreparedData, plan_data, toy_world_id
+from classit_ray.data.stages import PreparedData, plan_data, toy_world_id
 from classit_ray.metrics import ZERO_SHOT_TASKS
 from classit_ray.toyworld import corpus_is_toy, eval_is_toy, world_dir
 from classit_ray.train.stage import StageSpec, chain, instruct_specs, pretrain_spec, stage_dir
@@ -148,7 +148,7 @@ def build_graph(cfg: Config, work_dir: str | Path) -> CellGraph:
     add(Node("pretrain_shards", k["pretrain_shards"], str(data.pretrain_shards), "pretrain shards",
              (k["tokenizer"],), data_stage="pretrain_shards"))
     stages = CURRICULA[cfg.instruct.curriculum]
-    for config in sorted({c for stage in stages for c in stage}):
+    for config in data.instruct_shards:  # the curriculum's configs (`plan_data`)
         name = f"instruct_shards/{config}"
         add(Node("instruct_shards", k[name], str(data.instruct_shards[config]), f"instruct shards ({config})",
                  (k["split"], k["tokenizer"]), data_stage=name))

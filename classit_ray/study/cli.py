@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import runpy
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
-from classit_ray.config import Config, ConfigError, apply_overrides, load_config
+from classit_ray.config import Config, ConfigError
+from classit_ray.config_load import apply_overrides, load_config
 from classit_ray.recipes import RECIPES
 from classit_ray.study.definition import SEED, StudyDefinition
 
@@ -79,7 +82,7 @@ def apply_arguments(study: StudyDefinition, args: argparse.Namespace, paper_grid
 def main(build: Callable[[], StudyDefinition], prog: str, description: str, paper_grid: dict | None = None,
          argv: list[str] | None = None) -> int:
     """Parse the command line, then check, plan and run the study `build()` returns."""
-    from classit_ray.study.runner import run_study
+    from classit_ray.study.runner import run_study  # it loads torch and Ray Tune; a study script's import does not
 
     args = study_parser(prog, description).parse_args(argv)
     try:
@@ -92,3 +95,24 @@ def main(build: Callable[[], StudyDefinition], prog: str, description: str, pape
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_script(argv: list[str]) -> int:
+    """`classit-ray study STUDY.py [ARGS]`: run a study definition file as `python STUDY.py [ARGS]` would."""
+    if not argv or argv[0] in ("-h", "--help") or not argv[0].endswith(".py"):
+        print("usage: classit-ray study STUDY.py [ARGS]   (a study definition, e.g. studies/curriculum_grid.py; "
+              "STUDY.py --help for its arguments)", file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    if not Path(argv[0]).is_file():
+        print(f"error: {argv[0]}: study definition not found", file=sys.stderr)
+        return 1
+    saved = sys.argv
+    sys.argv = list(argv)  # what the script's own `main` parses
+    try:
+        runpy.run_path(argv[0], run_name="__main__")
+    except SystemExit as done:  # the script ends with sys.exit(main(...))
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    finally:
+        sys.argv = saved
+    return 0
+

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from classit_ray.config import BASELINE, STAGE_SECTIONS, Config, ConfigError, apply_overrides, config_hash, config_to_dict
+from classit_ray.config import BASELINE, STAGE_SECTIONS, Config, ConfigError, config_hash, config_to_dict
+from classit_ray.config_load import apply_overrides
 
 # The seed axis sets both training seeds: a seed is one replicate of the whole cell (its own
 # pretraining too). The data sample (`budget.seed`) stays fixed, so seeds share the data stages.

@@ -15,6 +15,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pandas as pd
+import torch
+
 from classit_ray.config import work_dir_of
 from classit_ray.runtime import physical_cores
 from classit_ray.study.definition import StudyDefinition, cell_config, check_definition
@@ -26,9 +29,6 @@ def run_plain(study: StudyDefinition, threads: int = 0) -> Any:
     """Every cell of the grid `study`, in the order a Ray study deals them, in this process;
     `threads` torch threads for training and evaluation (0: every physical core). Returns one
     row per cell, as `run_study`'s table has them (without Tune's columns)."""
-    import pandas as pd
-    import torch
-
     if study.algorithm != "grid":
         raise ValueError(f"run_plain: a grid study only, got algorithm {study.algorithm!r}")
     check_definition(study)

@@ -19,7 +19,8 @@ from typing import Any
 
 from classit_ray.cell.execute import Execution, execute
 from classit_ray.cell.graph import DATA_KINDS, build_graph
-from classit_ray.config import Config, config_from_dict, config_to_dict
+from classit_ray.config import Config, config_to_dict
+from classit_ray.config_load import config_from_dict
 from classit_ray.progress import reporting_to
 from classit_ray.study.definition import CELL, cell_config
 from classit_ray.study.once import run_once

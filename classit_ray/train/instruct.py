@@ -1,8 +1,8 @@
-"""python -m classit_ray.train.instruct: the data stages, the pretraining and the curriculum's instruction stages (a part of the cell's stage graph)."""
+"""`python -m classit_ray.train.instruct` -> `classit-ray instruct` (`commands.py`), kept as an alias."""
 
 import sys
 
-from classit_ray.commands import run_subgraph
+from classit_ray.commands import instruct
 
 if __name__ == "__main__":
-    sys.exit(run_subgraph("instruct", None, "python -m classit_ray.train.instruct", __doc__.split(":", 1)[1].strip()))
+    sys.exit(instruct())

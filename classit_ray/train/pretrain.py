@@ -1,8 +1,8 @@
-"""python -m classit_ray.train.pretrain: the data stages, the pretraining (a part of the cell's stage graph)."""
+"""`python -m classit_ray.train.pretrain` -> `classit-ray pretrain` (`commands.py`), kept as an alias."""
 
 import sys
 
-from classit_ray.commands import run_subgraph
+from classit_ray.commands import pretrain
 
 if __name__ == "__main__":
-    sys.exit(run_subgraph("pretrain", None, "python -m classit_ray.train.pretrain", __doc__.split(":", 1)[1].strip()))
+    sys.exit(pretrain())
