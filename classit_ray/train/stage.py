@@ -16,7 +16,7 @@ from typing import Any
 
 from classit_ray.atomic import read_manifest
 from classit_ray.config import CURRICULA, Config, OptimizerConfig, config_hash
-from classit_ray.data.prepare import PreparedData
+from classit_ray.data.stages import PreparedData
 from classit_ray.model import get_preset
 
 # Left out of a stage's key:
