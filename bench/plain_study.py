@@ -12,8 +12,8 @@ They run alternately, the order rotated every repeat. The script reports each on
 (median over repeats), the ratio ray / plain, the Ray overhead per trial (the results' own
 `time/ray_overhead_s`: a trial's wall time less its stages' compute and its waits), and whether
 every `eval/*` equals plain's: exactly when the torch thread count is the same (1 trial at
-once), else the largest difference (2 trials at once run 1 thread each; README,
-"Reproducibility").
+once), else the largest difference (2 trials at once run 1 thread each;
+docs/reproducibility.md).
 
 `--grid small` is the curriculum grid at its smallest (one size, one seed: 3 curricula and the
 baseline, a 40K-word toy world, one epoch per stage); `--grid one` is one cell of the README's
