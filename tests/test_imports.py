@@ -11,7 +11,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "classit_ray"
 
 # Circles known and being removed by their owner; each entry is the circle's sorted module names.
-KNOWN_CIRCLES: set[tuple[str, ...]] = set()
+# analysis.py <-> comparisons.py: the analysis package under way takes it apart (then remove this).
+KNOWN_CIRCLES: set[tuple[str, ...]] = {("classit_ray.analysis", "classit_ray.comparisons")}
 
 
 def module_names(root: Path) -> dict[str, Path]:
@@ -99,7 +100,8 @@ def circles(edges: dict[str, set[str]]) -> list[tuple[str, ...]]:
 
 def test_no_import_circle_among_the_packages_modules():
     found = set(circles(import_edges(module_names(PACKAGE))))
-    assert not found - KNOWN_CIRCLES, "import circles: " + "; ".join(" <-> ".join(c) for c in sorted(found - KNOWN_CIRCLES))
+    new = sorted(found - KNOWN_CIRCLES)
+    assert not new, "import circles: " + "; ".join(" <-> ".join(c) for c in new)
 
 
 def test_the_check_sees_an_import_inside_a_function(tmp_path):
