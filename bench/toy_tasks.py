@@ -200,7 +200,7 @@ def measure(data: Path, corpus: Path, models: dict[str, str], epochs: list[int])
         rows.append({"task": task, "metric": get_task(task).spec.metric, "n": n, "chance": chance, "se": se,
                      "ceiling": ceiling, "ambiguous": ambiguous})
     reading = formats.read_reading(formats.task_dir(str(data), True, "reading"))
-    true = reading_scores(TrueSurprisalLM(corpus), reading)
+    true = reading_scores(TrueSurprisalLM(corpus), reading, "clean")  # its true surprisal is of the word as it reads in text
     for key in ("reading_eye", "reading_spr"):
         rows.append({"task": key, "metric": "delta_r2", "n": len(reading), "chance": 0.0, "se": None, "ceiling": true[key]})
     glue_dir = formats.task_dir(str(data), False, "glue_filtered")

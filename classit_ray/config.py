@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, fields, make_dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 
-
 from .eval.tasks import GLUE_TASKS, INSTRUCT_CONFIGS, TASK_SPECS
 
 
@@ -113,6 +112,14 @@ Launcher = Literal["auto", "ray_train", "in_process"]
 EVAL_TASKS = tuple(TASK_SPECS)  # the evaluation tasks, in their table's order
 EvalTask = Literal[EVAL_TASKS]  # subscripting with a tuple gives Literal["blimp", "blimp_supplement", ...]
 GlueTask = Literal[GLUE_TASKS]
+# How zero-shot scores are computed (`eval.convention`). "official": as the BabyLM 2025 pipeline
+# computes them, prediction for prediction (a candidate's tokens are those of the whole sentence whose
+# characters overlap it; a tie goes to the first candidate, credited in full; reading scores the word
+# without a leading space, subwords chained, and fits each regression on the rows it has). "clean": this
+# project's own (the continuation tokenized after its context, <s> always, a tie credited 1/m; reading
+# scores " " + word and fits both regressions on the same rows). Part of the evaluation key; one study
+# uses one (study/definition.py), since scores of the two do not compare.
+EvalConvention = Literal["official", "clean"]
 # The model presets; their shapes are the table in model.py, which imports this module and
 # checks that its table has exactly these names (importing model.py here would be a cycle).
 Preset = Literal["tiny", "tiny-deep", "small", "100m", "140m"]
@@ -244,6 +251,7 @@ class EvalConfig:
     eval_dir: str = ""  # evaluation_data/ folder; "" = the toy world's
     tasks: list[EvalTask] = field(default_factory=lambda: list(EVAL_TASKS))
     fast: bool = True  # fast_eval/ rather than full_eval/
+    convention: EvalConvention = "official"  # see EvalConvention
     batch_size: int = 64
     finetune_epochs: int = 0  # 0 = the official epochs (10; WSC 30)
     # The GLUE subtasks fine-tuned when `glue` is among the tasks; eval/glue_avg only with all seven.

@@ -38,7 +38,8 @@ def random_model(prepared, tmp_path_factory) -> Path:
 
 
 def test_constant_model_scores_chance_with_all_ties(toy_world):
-    report = evaluate("unused", EvalConfig(eval_dir=str(toy_world["eval_dir"]), tasks=ZERO_SHOT), lm=DummyLM())
+    # The clean convention's ties; the official convention's are in tests/test_eval_parity.py.
+    report = evaluate("unused", EvalConfig(eval_dir=str(toy_world["eval_dir"]), tasks=ZERO_SHOT, convention="clean"), lm=DummyLM())
     assert not report.failed
     for task in ("blimp", "blimp_supplement", "ewok"):
         assert report.metrics[f"eval/{task}"] == pytest.approx(0.5)  # not 100%, as the official evaluator gives
@@ -129,10 +130,10 @@ def test_ties_get_fractional_credit_and_wug_is_spearman():
             return self.scores[: len(requests)]
 
     item = ChoiceItem("entity_tracking", "regular_0_ops", "x", "ctx", ("a", "b", "c"))
-    (r,) = score_items(Fixed([-1.0, -1.0, -3.0]), [item])
+    (r,) = score_items(Fixed([-1.0, -1.0, -3.0]), [item], "clean")
     assert r.tie and r.credit == 0.5
     wugs = [ChoiceItem("wug_adj", "f", f"f_{i}", "", ("x", "y"), correct=-1, target=t) for i, t in enumerate([0.1, 0.5, 0.9])]
-    results = score_items(Fixed([-3.0, -1.0, -2.0, -2.0, -1.0, -3.0]), wugs)
+    results = score_items(Fixed([-3.0, -1.0, -2.0, -2.0, -1.0, -3.0]), wugs, "clean")
     assert wug_spearman(results) == pytest.approx(1.0)  # model preference ranks exactly like the humans'
 
 
@@ -160,7 +161,8 @@ def test_broken_task_fails_alone_and_results_layout(random_model, toy_world, tmp
     report = evaluate(random_model, EvalConfig(eval_dir=str(eval_dir), tasks=["blimp", "ewok"]), tmp_path / "results")
     assert "ewok" in report.failed and "Target1" in report.failed["ewok"] and ewok.name in report.failed["ewok"]
     assert "eval/ewok" not in report.metrics and 0 <= report.metrics["eval/blimp"] <= 1
-    predictions = json.loads((tmp_path / "results" / "zero_shot" / "causal" / "blimp" / "blimp_filtered" / "predictions.json").read_text())
+    # <dataset> is the folder read, as the official script names it: blimp_fast in a fast evaluation.
+    predictions = json.loads((tmp_path / "results" / "zero_shot" / "causal" / "blimp" / "blimp_fast" / "predictions.json").read_text())
     uid, entry = next(iter(predictions.items()))
     assert entry["predictions"][0]["id"] == f"{uid}_0" and isinstance(entry["predictions"][0]["pred"], str)
     saved = json.loads((tmp_path / "results" / "metrics.json").read_text())
@@ -259,7 +261,7 @@ def test_comps_accuracy_is_the_mean_over_its_four_subsets(tmp_path):
     comps_file(folder / "comps_wugs_dist-in-between.jsonl", [(between, between_bad, "can bark.")])
     lm = ByContext({"A dog": -1, "A cat": -2, "A robin": -1, "A penguin": -3, "A fish": -4, "A bird": -2,  # base: 2 of 3
                     wug: -1, wug_cat: -2, before: -3, before_bad: -1, between: -2, between_bad: -2})  # 1, 0, a tie: 1/2
-    cfg = EvalConfig(eval_dir=str(folder.parents[1]), tasks=["comps"], fast=False)
+    cfg = EvalConfig(eval_dir=str(folder.parents[1]), tasks=["comps"], fast=False, convention="clean")  # a tie: 1/2
     report = evaluate("unused", cfg, tmp_path / "results", lm=lm)
     assert not report.failed and not report.skipped
     assert report.metrics["eval/comps"] == pytest.approx((2 / 3 + 1 + 0 + 0.5) / 4)  # not the item mean 3.5 / 6

@@ -87,7 +87,7 @@ def reading_frame(n: int, seed: int = 0) -> pd.DataFrame:
 
 def test_reading_scores_find_a_surprisal_that_drives_reading_times():
     lm = RecordingLM()
-    scores = reading_scores(lm, reading_frame(400))
+    scores = reading_scores(lm, reading_frame(400), "clean")
     assert set(scores) == {"reading_eye", "reading_spr", *(f"reading_eye/{c}" for c in EYE_TRACKING_COLUMNS)}
     # Var(8·surprisal) ≈ 64·10 vs noise 100: surprisal explains ~85% of what the baseline leaves.
     assert all(scores[f"reading_eye/{c}"] > 70 for c in EYE_TRACKING_COLUMNS)
@@ -103,5 +103,5 @@ def test_reading_scores_near_zero_when_surprisal_does_not_drive_reading_times():
     rng = np.random.default_rng(1)
     for column in (*EYE_TRACKING_COLUMNS, "self_paced_reading_time"):
         df[column] = 200 - 10 * df["Subtlex_log10"] + rng.normal(0, 10, len(df))
-    scores = reading_scores(RecordingLM(), df)
+    scores = reading_scores(RecordingLM(), df, "clean")
     assert abs(scores["reading_eye"]) < 2 and abs(scores["reading_spr"]) < 2

@@ -12,8 +12,18 @@ Eye tracking (`RTfirstfix`, `RTfirstpass`, `RTgopast`, `RTrightbound`) reports t
 four columns. Self-paced reading (`self_paced_reading_time`) adds `prev_length` and the previous
 word's surprisal (spillover) to the baseline, with their pairwise interactions.
 
-Unlike the official script, both models of a comparison are fitted on the same rows (those with
-no NaN in any column either model uses); otherwise R²full and R²base describe different data.
+How the surprisals are scored and which rows each fit sees is `eval.convention`:
+
+- **official** (`reading/run.py` and `evaluation_functions.get_p2` of the BabyLM 2025 pipeline):
+  p(word | item), the word tokenized alone, without a leading space, subwords chained
+  (`LanguageModel.word_loglikelihood`). A missing `item` is the context "None"; a missing
+  `prev_item` leaves the previous word's surprisal missing. "Missing" is what pandas reads as
+  missing (its default NA strings: "", "NA", "None", "null", ...), as the official script reads
+  the CSV. Each OLS is fitted on the rows that have every column it uses, so the baseline may
+  keep rows the full model drops.
+- **clean**: p(" " + word | item) as the word reads in running text, and both models of a
+  comparison fitted on the same rows (those with no NaN in any column either model uses);
+  otherwise R²full and R²base describe different data.
 """
 
 from __future__ import annotations
@@ -22,7 +32,10 @@ import math
 
 import pandas as pd
 import statsmodels.formula.api as smf
+from pandas._libs.parsers import STR_NA_VALUES
 
+from classit_ray.config import EvalConfig, EvalConvention
+from classit_ray.eval.items import EvalDataError
 from classit_ray.eval.scorer import LanguageModel
 
 EYE_TRACKING_COLUMNS = ("RTfirstfix", "RTfirstpass", "RTgopast", "RTrightbound")
@@ -49,10 +62,11 @@ def word_surprisals(lm: LanguageModel, contexts: list[str], words: list[str]) ->
     return [-logprob for logprob in lm.loglikelihood(requests)]
 
 
-def delta_r2(df: pd.DataFrame, predictor: str, baseline: list[str], response: str) -> float:
+def delta_r2(df: pd.DataFrame, predictor: str, baseline: list[str], response: str, same_rows: bool = True) -> float:
     """100 · (R²full − R²base) / (1 − R²base) of `predictor` over `baseline` (+ pairwise interactions).
 
-    Rows with NaN in any used column are dropped first, so both fits see the same rows.
+    `same_rows`: rows with NaN in any used column are dropped first, so both fits see the same
+    rows (clean). Otherwise each fit drops the rows with NaN in its own columns (official).
     """
     used = [response, *baseline, predictor]
     missing = [c for c in used if c not in df.columns]
@@ -60,12 +74,14 @@ def delta_r2(df: pd.DataFrame, predictor: str, baseline: list[str], response: st
         raise KeyError(f"delta_r2: columns {missing} not in the data ({list(df.columns)})")
     # Plain names for the formula: real column names may hold characters a formula cannot parse.
     names = {column: f"x{i}" for i, column in enumerate(dict.fromkeys(used))}
-    data = df[list(names)].rename(columns=names).dropna()
+    data = df[list(names)].rename(columns=names)
     y, x, terms = names[response], names[predictor], " + ".join(names[c] for c in baseline)
+    full_data = data.dropna()
+    base_data = full_data if same_rows else data.drop(columns=[x]).dropna()
     # (a + b + c)**2 expands to the main effects and every pairwise interaction.
     base_formula = f"{y} ~ ({terms})**2" if len(baseline) > 1 else f"{y} ~ {terms}"
-    r2_base = smf.ols(base_formula, data=data).fit().rsquared
-    r2_full = smf.ols(f"{base_formula} + {x}", data=data).fit().rsquared
+    r2_base = smf.ols(base_formula, data=base_data).fit().rsquared
+    r2_full = smf.ols(f"{base_formula} + {x}", data=full_data).fit().rsquared
     return float(100.0 * (r2_full - r2_base) / (1.0 - r2_base))
 
 
@@ -81,13 +97,60 @@ def _surprisals_where_present(lm: LanguageModel, contexts: pd.Series, words: pd.
     return out
 
 
-def reading_scores(lm: LanguageModel, df: pd.DataFrame) -> dict[str, float]:
+def _official_missing(value) -> bool:
+    """A cell the official script's `pd.read_csv` reads as missing: NaN, or a default NA string."""
+    return not isinstance(value, str) or value in STR_NA_VALUES
+
+
+def official_surprisals(lm: LanguageModel, df: pd.DataFrame) -> tuple[list[float], list[float]]:
+    """(surprisal, previous word's surprisal) per row, in nats, as the official script scores them
+    (`LanguageModel.word_loglikelihood`): a missing `item` is the context "None", a missing
+    `prev_item` a missing previous surprisal. A missing word with a context is an error (the
+    official script stops on it)."""
+    requests, owners = [], []  # owners: (row, 0 = the word, 1 = the previous word)
+    columns = zip(df["item"], df["word"], df["prev_item"], df["prev_word"])
+    for row, (item, word, prev_item, prev_word) in enumerate(columns):
+        item = "None" if _official_missing(item) else item  # the official `fillna("None")`
+        for which, context, target in ((0, item, word), (1, prev_item, prev_word)):
+            if which == 1 and _official_missing(context):
+                continue
+            if _official_missing(target):
+                column = ("word", "prev_word")[which]
+                raise EvalDataError(f"reading row {row}: {column} {target!r} is missing "
+                                    "(the official script stops here)")
+            requests.append((context, target))
+            owners.append((row, which))
+    out = ([math.nan] * len(df), [math.nan] * len(df))
+    for (row, which), logprob in zip(owners, lm.word_loglikelihood(requests)):
+        out[which][row] = -logprob
+    return out
+
+
+def row_surprisals(lm: LanguageModel, df: pd.DataFrame, convention: EvalConvention) -> tuple[list[float], list[float]]:
+    """(surprisal of the word, surprisal of the previous word) per row of `df`, in nats, by
+    `convention`; NaN where there is no (previous) word. The official predictions file's `pred`
+    and `prev_pred`."""
+    if convention == "official":
+        return official_surprisals(lm, df)
+    return (_surprisals_where_present(lm, df["item"], df["word"]),
+            _surprisals_where_present(lm, df["prev_item"], df["prev_word"]))
+
+
+def reading_scores(lm: LanguageModel, df: pd.DataFrame,
+                   convention: EvalConvention = EvalConfig.convention) -> dict[str, float]:
     """`reading_eye` (mean over the four eye-tracking columns), `reading_spr`, and per-column
-    `reading_eye/<column>` values, all in ΔR² percent points of unexplained variance."""
+    `reading_eye/<column>` values, all in ΔR² percent points of unexplained variance, by `convention`."""
+    return regression_scores(df, *row_surprisals(lm, df, convention), convention)
+
+
+def regression_scores(df: pd.DataFrame, surprisal: list[float], prev_surprisal: list[float],
+                      convention: EvalConvention) -> dict[str, float]:
+    """`reading_scores` from surprisals already computed (`row_surprisals`)."""
     data = df.copy()
-    data["surprisal"] = _surprisals_where_present(lm, data["item"], data["word"])
-    data["prev_surprisal"] = _surprisals_where_present(lm, data["prev_item"], data["prev_word"])
-    scores = {f"reading_eye/{column}": delta_r2(data, "surprisal", list(EYE_BASELINE), column) for column in EYE_TRACKING_COLUMNS}
+    data["surprisal"], data["prev_surprisal"] = surprisal, prev_surprisal
+    same = convention == "clean"
+    scores = {f"reading_eye/{column}": delta_r2(data, "surprisal", list(EYE_BASELINE), column, same)
+              for column in EYE_TRACKING_COLUMNS}
     scores["reading_eye"] = sum(scores.values()) / len(EYE_TRACKING_COLUMNS)
-    scores["reading_spr"] = delta_r2(data, "surprisal", list(SPR_BASELINE), SELF_PACED_COLUMN)
+    scores["reading_spr"] = delta_r2(data, "surprisal", list(SPR_BASELINE), SELF_PACED_COLUMN, same)
     return scores

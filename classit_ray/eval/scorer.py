@@ -1,12 +1,24 @@
 """Summed log-probabilities of continuations given contexts: the one scorer behind every
 minimal-pair task and the reading-time surprisals.
 
-- `<s>` is prepended, so the first word of a sentence is scored too (the official evaluator
-  scores nothing for it).
-- Only the continuation's tokens are summed. Its tokens are those of `context + continuation`
-  past the tokens of `context` alone (as lm-evaluation-harness does), so a candidate is
-  tokenized as it reads in running text.
-- Log-probabilities in fp32, whatever the model's dtype.
+Which tokens a (context, continuation) request scores is the scorer's `convention`
+(`eval.convention`, config.EvalConvention):
+
+- **official** (the BabyLM 2025 pipeline's causal rule, `sentence_zero_shot/dataset.py`): the whole
+  text `context + continuation` is tokenized with the tokenizer's own special tokens, and the
+  scored tokens are those whose character span ends past `len(context)` (plus the first token's
+  start offset, as the official code adds it), the first token never. So a context that ends in a
+  space, as entity tracking's `input_prefix` does, gives the continuation the token " the" that
+  the whole sentence has, and the first word goes unscored where the tokenizer adds no `<s>`.
+- **clean**: `<s>` is prepended, so the first word of a sentence is always scored, and the
+  continuation's tokens are those of `context + continuation` past the tokens of `context` alone
+  (as lm-evaluation-harness does); where the boundary merges into one token, the context's tokens
+  and the continuation's own tokenization are kept apart.
+
+The two give the same tokens wherever the boundary falls between tokens and the tokenizer's
+post-processor adds `<s>` alone (BLiMP, EWoK, WUG, COMPS with this project's tokenizers).
+`word_loglikelihood` is the official reading rule (`reading/evaluation_functions.get_p2`).
+Log-probabilities in fp32, whatever the model's dtype.
 
 How it is fast without changing a score (`loglikelihood`; `loglikelihood_one_by_one` is the
 simple reference it is tested against, to fp32 rounding):
@@ -40,6 +52,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from classit_ray.config import EvalConfig, EvalConvention
 from classit_ray.eval.items import EvalDataError
 from classit_ray.safe_loading import MODEL_LOAD_KWARGS, check_model_dir
 
@@ -49,7 +62,13 @@ MAX_PADDED_SHARE = 1.25  # a batch's padded tokens / its real tokens: a wider ro
 
 class LanguageModel(Protocol):
     def loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
-        """Σ log p(continuation tokens | <s> context), one float per (context, continuation)."""
+        """Σ log p(continuation tokens | context), one float per (context, continuation), the
+        tokens chosen by the scorer's convention."""
+        ...
+
+    def word_loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
+        """log p(word | sentence) per (sentence, word) by the official reading rule (the official
+        reading convention only)."""
         ...
 
 
@@ -57,6 +76,9 @@ class DummyLM:
     """Constant scores for everything: the harness's own test model."""
 
     def loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
+        return [0.0] * len(requests)
+
+    def word_loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
         return [0.0] * len(requests)
 
 
@@ -134,7 +156,8 @@ def _split_head(model):
 class HFCausalLM:
     """A causal LM directory with its tokenizer (any checkpoint this project writes, or any HF model)."""
 
-    def __init__(self, model_dir: str | Path, device: str = "cpu", batch_size: int = 64, max_batch_tokens: int = 2048):
+    def __init__(self, model_dir: str | Path, device: str = "cpu", batch_size: int = 64, max_batch_tokens: int = 2048,
+                 convention: EvalConvention = EvalConfig.convention):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         model_dir = check_model_dir(model_dir, EvalDataError)
@@ -145,10 +168,34 @@ class HFCausalLM:
         self.device, self.batch_size, self.max_batch_tokens = device, batch_size, max_batch_tokens
         self.bos = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
         self._split = _split_head(self.model)
+        self.convention = convention
 
     # ------------------------------------------------------------------------------ tokenization
 
     def _encode_all(self, requests: list[tuple[str, str]]) -> list[tuple[tuple[int, ...], list[int]]]:
+        """(unscored token ids, scored token ids) per request, by the scorer's convention."""
+        return self._encode_official(requests) if self.convention == "official" else self._encode_clean(requests)
+
+    def _encode_official(self, requests: list[tuple[str, str]]) -> list[tuple[tuple[int, ...], list[int]]]:
+        """The official rule: the whole text tokenized once (special tokens included), its tokens
+        from the first whose character span ends past the context scored, the first token never."""
+        texts = [context + continuation for context, continuation in requests]
+        encoded = self.tokenizer(texts, return_offsets_mapping=True) if texts else None
+        out = []
+        for (context, continuation), ids, offsets in zip(requests, encoded.input_ids if encoded else [],
+                                                         encoded.offset_mapping if encoded else []):
+            start = len(context) + (offsets[0][0] if offsets else 0)
+            scored = [i for i in range(1, len(ids)) if offsets[i][1] > start]
+            if not scored:
+                raise EvalDataError(f"empty continuation after {context[-40:]!r}: nothing to score")
+            first, last = scored[0], scored[-1]
+            if len(scored) != last - first + 1:  # offsets out of order: no plain text does this
+                raise EvalDataError(f"{context[-40:] + continuation!r}: the continuation's tokens are not contiguous")
+            # Tokens after the last scored one (an appended </s>) change no score of a causal model.
+            out.append((tuple(ids[:first]), ids[first : last + 1]))
+        return out
+
+    def _encode_clean(self, requests: list[tuple[str, str]]) -> list[tuple[tuple[int, ...], list[int]]]:
         """(`<s>` + context token ids, continuation token ids) per request, in one batched call."""
         contexts = sorted({context for context, _ in requests if context})
         texts = contexts + [context + continuation for context, continuation in requests]
@@ -165,7 +212,7 @@ class HFCausalLM:
         return out
 
     def encode(self, context: str, continuation: str) -> tuple[list[int], int]:
-        """(<s> + context + continuation token ids, number of continuation tokens)."""
+        """(the request's token ids, number of scored tokens at their end)."""
         [(prefix, continuation_ids)] = self._encode_all([(context, continuation)])
         return [*prefix, *continuation_ids], len(continuation_ids)
 
@@ -173,6 +220,35 @@ class HFCausalLM:
 
     def loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
         return self.score_sequences([([*prefix, *continuation], len(prefix)) for prefix, continuation in self._encode_all(requests)])
+
+    def word_loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
+        """log p(word | sentence) per (sentence, word) by the official reading rule (`get_p2`): the
+        word tokenized alone, without a leading space; its first token scored after the sentence
+        tokenized with the tokenizer's special tokens; each further token `t` scored, as the first
+        token of `tokenizer(decode(t))`, after the sentence extended by the decoded tokens before
+        it and tokenized afresh; the log-probabilities summed (the official product of p)."""
+        steps: list[tuple[str, int, int]] = []  # (context, target token, request)
+        for r, (sentence, word) in enumerate(requests):
+            target = self.tokenizer(word, add_special_tokens=False).input_ids
+            if not target:
+                raise EvalDataError(f"reading word {word!r} (after {sentence[-40:]!r}) has no tokens: nothing to score")
+            steps.append((sentence, target[0], r))
+            text = sentence + self.tokenizer.decode(target[0])
+            for token in target[1:]:
+                piece = self.tokenizer.decode(token)
+                steps.append((text, self.tokenizer(piece, add_special_tokens=False).input_ids[0], r))
+                text += piece
+        contexts = sorted({context for context, _, _ in steps})
+        ids = dict(zip(contexts, self.tokenizer(contexts).input_ids)) if contexts else {}
+        empty = next((c for c in contexts if not ids[c]), None)
+        if empty is not None:
+            raise EvalDataError(f"reading context {empty!r} tokenizes to nothing and the tokenizer adds no <s>: "
+                                "the official rule has no position to predict the word from")
+        scores = self.score_sequences([([*ids[context], token], len(ids[context])) for context, token, _ in steps])
+        out = [0.0] * len(requests)
+        for (_, _, r), score in zip(steps, scores):
+            out[r] += score
+        return out
 
     def score_sequences(self, sequences: list[tuple[list[int], int]]) -> list[float]:
         """Summed log-probs of the tokens `ids[first:]` of each (ids, first), already tokenized

@@ -1,9 +1,11 @@
 """Zero-shot scoring of multiple-choice items, and the official BabyLM aggregations.
 
-Ties: the official evaluator gives a tie to index 0, which is always the correct answer, so a
-model that scores every candidate equally gets 100%. Here a candidate set tied at the top gives
-1/m credit when the correct one is among the m tied (the expected accuracy of breaking the tie at
-random), so a constant model scores chance; the share of tied items is reported per task.
+Ties, by `eval.convention`: the official evaluator (`official`) chooses the first of the tied
+candidates (`torch.max`), index 0 in every release file, which is the correct answer, and credits
+it in full, so a model that scores every candidate equally gets 100%. The `clean` convention gives
+a candidate set tied at the top 1/m credit when the correct one is among the m tied (the expected
+accuracy of breaking the tie at random), so a constant model scores chance. Either way the chosen
+candidate is the first of the tied, and the share of tied items is reported per task.
 
 Aggregation, as the official evaluator does it: BLiMP and the supplement average accuracy per UID,
 then over UIDs; EWoK per domain, then over domains; COMPS per subset (base, wugs, wugs_dist_before,
@@ -18,6 +20,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
+from classit_ray.config import EvalConfig, EvalConvention
 from classit_ray.eval.items import ChoiceItem
 from classit_ray.eval.scorer import LanguageModel
 
@@ -27,12 +30,16 @@ class ItemResult:
     item: ChoiceItem
     scores: list[float]
     chosen: int  # the first of the top-scoring candidates
-    credit: float  # 1, 0, or 1/m for an m-way tie that includes the correct candidate
+    credit: float  # 1 or 0; with the clean convention 1/m for an m-way tie that includes the correct candidate
     tie: bool
 
 
-def score_items(lm: LanguageModel, items: list[ChoiceItem]) -> list[ItemResult]:
-    """Score every candidate of every item in one batched call."""
+def score_items(lm: LanguageModel, items: list[ChoiceItem],
+                convention: EvalConvention = EvalConfig.convention) -> list[ItemResult]:
+    """Score every candidate of every item in one batched call; ties credited by `convention`,
+    which must be the scorer's own where it has one (one convention, never two mixed)."""
+    if getattr(lm, "convention", convention) != convention:
+        raise ValueError(f"ties by the {convention!r} convention, but the scorer tokenizes by {lm.convention!r}")
     requests = [request for item in items for request in item.requests()]
     flat = lm.loglikelihood(requests)
     results, pos = [], 0
@@ -41,7 +48,10 @@ def score_items(lm: LanguageModel, items: list[ChoiceItem]) -> list[ItemResult]:
         pos += len(item.candidates)
         best = max(scores)
         winners = [i for i, s in enumerate(scores) if s == best]
-        credit = (1.0 / len(winners)) if item.correct in winners else 0.0
+        if convention == "official":
+            credit = float(winners[0] == item.correct)
+        else:
+            credit = (1.0 / len(winners)) if item.correct in winners else 0.0
         results.append(ItemResult(item, scores, winners[0], credit, len(winners) > 1))
     return results
 

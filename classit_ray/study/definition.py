@@ -131,6 +131,12 @@ def check_definition(study: StudyDefinition) -> list[dict[str, Any]]:
         # Its cells would differ only in settings a model without instruction tuning never uses.
         problems.append(f"grid axis 'instruct.curriculum': {BASELINE!r} crossed with {instruct_axes}, which mean nothing without "
                         f"instruction tuning; expected {BASELINE!r} off that axis (the baseline is added per cell by default)")
+    # Scores of the two conventions do not compare, and a study compares its cells' scores.
+    conventions = {*(study.grid.get("eval.convention") or [study.base.eval.convention]),
+                   *(cell.get("eval.convention", study.base.eval.convention) for cell in study.extra_cells)}
+    if len(conventions) > 1:
+        problems.append(f"eval.convention: one study scores by one convention; got {sorted(map(str, conventions))} "
+                        "(run one study per convention)")
     if study.algorithm == "optuna" and study.extra_cells:
         problems.append("study extra_cells: only with algorithm 'grid' (Optuna chooses its own cells)")
     for path, dim in study.search.items():
