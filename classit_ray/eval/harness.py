@@ -57,7 +57,7 @@ def evaluate(
     out = Path(results_dir) if results_dir else None
     # Loaded once, before any task runs: a model the scorer cannot load fails the whole evaluation.
     if lm is None and any(t.spec.kind != "glue" for t in chosen):
-        lm = HFCausalLM(model_dir, device=device, batch_size=cfg.batch_size)
+        lm = HFCausalLM(model_dir, device=device, batch_size=cfg.batch_size, convention=cfg.convention)
     context = TaskContext(model_dir, lm, cfg, device, out)
     for task in chosen:
         name, spec, t0 = task.spec.name, task.spec, time.perf_counter()
@@ -79,6 +79,6 @@ def evaluate(
         if progress:
             progress(name)  # after each task, scored, failed or skipped
     if out is not None:
-        atomic_write_json(out / "metrics.json", {"metrics": report.metrics, "failed": report.failed,
+        atomic_write_json(out / "metrics.json", {"convention": cfg.convention, "metrics": report.metrics, "failed": report.failed,
                                                  "skipped": report.skipped, "seconds": report.seconds})
     return report

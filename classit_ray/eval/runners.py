@@ -68,7 +68,7 @@ def absent_parts(task: Task, folder: Path, fast: bool) -> dict[str, str]:
 def run_choice_task(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
     skipped = absent_parts(task, folder, context.cfg.fast)
     items = task.read(folder)
-    results = score_items(context.lm, items)
+    results = score_items(context.lm, items, context.cfg.convention)
     name = task.spec.name
     metrics = {f"eval/{name}": task.aggregate(results)}
     if task.spec.metric == "accuracy":  # ties only count where there is a right answer (not WUG's ρ)
@@ -84,7 +84,8 @@ def run_choice_task(task: Task, folder: Path, context: TaskContext) -> TaskOutco
 def run_reading_task(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
     from classit_ray.eval.reading import reading_scores
 
-    return TaskOutcome({f"eval/{k}": v for k, v in reading_scores(context.lm, task.read(folder)).items()})
+    scores = reading_scores(context.lm, task.read(folder), context.cfg.convention)
+    return TaskOutcome({f"eval/{k}": v for k, v in scores.items()})
 
 
 def run_glue(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
