@@ -274,8 +274,10 @@ AGREEMENT_WORDS = ("is", "are", "was", "were", "this", "these", "that", "those")
 def js(p: Counter, q: Counter) -> float:
     """Jensen-Shannon divergence (bits) between two word-count distributions."""
     keys = sorted(set(p) | set(q))
-    a = np.array([p[k] for k in keys], float); a /= a.sum()
-    b = np.array([q[k] for k in keys], float); b /= b.sum()
+    a = np.array([p[k] for k in keys], float)
+    a /= a.sum()
+    b = np.array([q[k] for k in keys], float)
+    b /= b.sum()
     m = (a + b) / 2
     kl = lambda x: float(np.sum(x[x > 0] * np.log2(x[x > 0] / m[x > 0])))
     return (kl(a) + kl(b)) / 2

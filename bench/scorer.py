@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 
 from classit_ray.data.tokenizer import build_bpe, save_hf_tokenizer
-from classit_ray.toyworld.world import write_toy_world
 from classit_ray.eval.formats import read_blimp, task_dir
 from classit_ray.eval.scorer import HFCausalLM
 from classit_ray.model import get_preset, llama_config
+from classit_ray.toyworld.world import write_toy_world
 
 
 def build_model_dir(out: Path, preset: str, corpus_dir: Path) -> Path:

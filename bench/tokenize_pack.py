@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 from classit_ray.config import BudgetConfig, CorpusConfig
 from classit_ray.data.budget import split_budget
 from classit_ray.data.tokenizer import BOS, EOS, load_tokenizer, train_tokenizer
-from classit_ray.toyworld.world import write_toy_world
 from classit_ray.runtime import init_ray, physical_cores
+from classit_ray.toyworld.world import write_toy_world
 
 SEQ_LEN = 512
 

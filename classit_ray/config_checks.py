@@ -14,8 +14,16 @@ from dataclasses import fields
 from typing import Any
 
 from .config import (
-    BABYLM_WORDS, CHECKPOINT_SETS, CURRICULA, INSTRUCT_SOURCES, STAGE_SECTIONS, Config, OptimizerConfig, checkpoint_millions,
-    curriculum_configs, is_uri,
+    BABYLM_WORDS,
+    CHECKPOINT_SETS,
+    CURRICULA,
+    INSTRUCT_SOURCES,
+    STAGE_SECTIONS,
+    Config,
+    OptimizerConfig,
+    checkpoint_millions,
+    curriculum_configs,
+    is_uri,
 )
 from .model import PRESETS
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import write_tiny_random_model
 
 ROOT = Path(__file__).resolve().parents[1]

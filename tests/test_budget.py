@@ -7,12 +7,12 @@ import dataclasses
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import write_lines
 
 from classit_ray.atomic import is_complete, read_manifest
 from classit_ray.config import BudgetConfig, CorpusConfig
 from classit_ray.data.budget import BudgetError, proportional_quotas, split_budget, split_targets
 from classit_ray.data.class_it import InstructDataError, read_pairs
-from conftest import write_lines
 
 
 def test_targets_and_quotas_are_exact():

@@ -12,7 +12,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from classit_ray.model import llama_config
 from classit_ray.train.checkpoint import (
-    CheckpointError, babylm_schedule, check_compatible, load_optimizer, load_weights, read_state, retained, save_checkpoint,
+    CheckpointError,
+    babylm_schedule,
+    check_compatible,
+    load_optimizer,
+    load_weights,
+    read_state,
+    retained,
+    save_checkpoint,
 )
 
 

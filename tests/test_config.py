@@ -14,10 +14,17 @@ import pytest
 
 from classit_ray import config_load as config_load_module
 from classit_ray.config import (
-    EVAL_TASKS, Config, ConfigError, InstructConfig, OptimizerConfig, PretrainConfig, config_hash, config_to_dict,
+    EVAL_TASKS,
+    Config,
+    ConfigError,
+    InstructConfig,
+    OptimizerConfig,
+    PretrainConfig,
+    config_hash,
+    config_to_dict,
 )
-from classit_ray.config_load import apply_overrides, config_from_dict, load_config, save_config
 from classit_ray.config_checks import validate
+from classit_ray.config_load import apply_overrides, config_from_dict, load_config, save_config
 
 
 def problems_of(d: dict) -> list[str]:

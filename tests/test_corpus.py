@@ -5,10 +5,18 @@ from __future__ import annotations
 import tracemalloc
 
 import pytest
+from conftest import write_lines
 
 from classit_ray.config import BABYLM_SOURCES, CorpusConfig
-from classit_ray.data.corpus import CorpusError, Document, count_corpus, count_source, cut_document, find_corpus_dir, iter_documents
-from conftest import write_lines
+from classit_ray.data.corpus import (
+    CorpusError,
+    Document,
+    count_corpus,
+    count_source,
+    cut_document,
+    find_corpus_dir,
+    iter_documents,
+)
 
 SWITCHBOARD = ["A:\tdid you see the game", "B:\tuh-huh", "A:\tthe dogs near the fence were barking"]
 CHILDES = ["= = = mother1.cha = = =", "*MOT:\tlook at the ball .", "*CHI:\tball [laughs] .", "= = = mother2.cha = = =", "*FAT:\twhere is it ?"]

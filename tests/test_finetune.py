@@ -11,7 +11,12 @@ from transformers import LlamaForCausalLM
 
 from classit_ray.data.tokenizer import build_bpe, save_hf_tokenizer
 from classit_ray.eval.finetune import (
-    FinetuneConfig, encode_rows, finetune_task, load_classifier, metric_value, task_metric,
+    FinetuneConfig,
+    encode_rows,
+    finetune_task,
+    load_classifier,
+    metric_value,
+    task_metric,
 )
 from classit_ray.model import llama_config
 

@@ -279,9 +279,7 @@ def test_a_trial_plans_its_cell_and_hands_out_every_stage_without_importing_torc
 def test_the_console_counts_unique_stages_and_estimates_what_is_left():
     import io
 
-    from classit_ray.study.console import StudyConsole
-
-    from classit_ray.study.console import cell_id
+    from classit_ray.study.console import StudyConsole, cell_id
 
     out = io.StringIO()
     merged = {"model.preset": "tiny", "seed": 0, "instruct.curriculum": "merged"}

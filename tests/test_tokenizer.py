@@ -7,7 +7,17 @@ import pytest
 
 from classit_ray.atomic import atomic_dir, is_complete, read_manifest
 from classit_ray.data.template import PairRenderer
-from classit_ray.data.tokenizer import BOS, EOS, PAD, PROMPT, REPLY, SPECIAL_TOKENS, TokenizerError, load_tokenizer, train_tokenizer
+from classit_ray.data.tokenizer import (
+    BOS,
+    EOS,
+    PAD,
+    PROMPT,
+    REPLY,
+    SPECIAL_TOKENS,
+    TokenizerError,
+    load_tokenizer,
+    train_tokenizer,
+)
 
 
 @pytest.fixture(scope="module")

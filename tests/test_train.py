@@ -195,8 +195,8 @@ def test_bad_inputs_fail_before_compute(prepared, tmp_path):
 if __name__ == "__main__":  # regenerate the stored losses through the same code path
     import tempfile
 
-    from classit_ray.toyworld.world import write_toy_world
     from classit_ray.runtime import init_ray
+    from classit_ray.toyworld.world import write_toy_world
 
     init_ray(num_cpus=4)
     with tempfile.TemporaryDirectory() as tmp:

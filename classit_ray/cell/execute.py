@@ -90,7 +90,7 @@ def execute(graph: CellGraph, nodes: list[Node] | None = None, once=_once_here, 
         body = through_store(store, node.path, body)
         t0 = time.perf_counter()
         # A finished stage needs no coordination: read back at once, without a lease (an actor).
-        result = run(body) if is_complete(node.path) else once(node.kind, node.key, lambda: run(body))
+        result = run(body) if is_complete(node.path) else once(node.kind, node.key, lambda body=body: run(body))
         seconds = time.perf_counter() - t0
         own = compute_of(result, seconds)
         if node.kind in ("eval", "curve"):

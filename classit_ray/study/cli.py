@@ -20,6 +20,7 @@ from classit_ray.config_load import apply_overrides, load_config
 from classit_ray.recipes import RECIPES
 from classit_ray.study.definition import SEED, StudyDefinition
 
+
 def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--scale", choices=("toy", *RECIPES), default="toy",
