@@ -4,12 +4,16 @@ Every artifact (split, tokenizer, shard set, checkpoint, results table) is writt
 helpers so that a crash or a kill mid-write never leaves something that reads back as finished.
 A directory is built under a temporary sibling name and renamed into place in one `os.rename`;
 its `manifest.json` is written last, inside the temporary directory, so the manifest's presence
-under the final name is the completion marker.
+under the final name is the completion marker. The manifest lists every other file of the
+directory with its size and content hash (`contents`), so a copy of it (fetched from object
+storage, or a folder on a damaged disk) can be checked before it is used (`check_contents`). A
+directory's rename onto a complete one fails: the first writer wins, on a local disk and on NFS.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -19,6 +23,51 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST = "manifest.json"
+# The manifest's field listing the files: {"hash": "blake2b", "files": {path: {"size": ..., "blake2b": ...}}}.
+CONTENTS = "contents"
+HASH = "blake2b"  # faster than sha256 on a 64-bit CPU without SHA extensions, and as strong for this
+_CHUNK = 1 << 20
+
+
+class DamagedStage(ValueError):
+    """A stage folder whose files differ from what its manifest lists (the message names the file)."""
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    digest = hashlib.blake2b()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def list_contents(directory: str | os.PathLike) -> dict:
+    """The manifest's `contents` field for the files under `directory` (its manifest excepted)."""
+    directory = Path(directory)
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p != directory / MANIFEST)
+    return {"hash": HASH, "files": {p.relative_to(directory).as_posix(): {"size": p.stat().st_size, HASH: file_hash(p)}
+                                    for p in files}}
+
+
+def check_contents(directory: str | os.PathLike, manifest: dict, hashes: bool = True) -> str | None:
+    """None if every file `manifest` lists is under `directory` with its size (and, with `hashes`,
+    its hash); else the first difference, in words naming the file. A manifest written before
+    files were listed has nothing to check against: None."""
+    directory = Path(directory)
+    listed = manifest.get(CONTENTS)
+    if not isinstance(listed, dict):
+        return None
+    algorithm = listed.get("hash", HASH)
+    for name, want in sorted(listed.get("files", {}).items()):
+        path = directory / name
+        if not path.is_file():
+            return f"{name}: missing"
+        size = path.stat().st_size
+        if size != want["size"]:
+            return f"{name}: {size} bytes, the manifest says {want['size']}"
+        if hashes and algorithm == HASH and file_hash(path) != want[HASH]:
+            return f"{name}: its {HASH} hash differs from the manifest's (same size: damaged, not truncated)"
+    return None
 
 
 def tmp_sibling(path: Path) -> Path:
@@ -78,7 +127,7 @@ def atomic_dir(final: str | os.PathLike, manifest: dict | None = None) -> Iterat
     manifest = {} if manifest is None else manifest
     try:
         yield tmp
-        atomic_write_json(tmp / MANIFEST, manifest)
+        atomic_write_json(tmp / MANIFEST, {**manifest, CONTENTS: list_contents(tmp)})
         install_dir(tmp, final)
     finally:
         if tmp.exists():

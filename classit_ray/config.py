@@ -286,6 +286,9 @@ class StudyConfig:
     trial_resources: dict[str, float] = field(default_factory=dict)
     loggers: list[Logger] = field(default_factory=lambda: ["tensorboard"])  # see Logger
     mlflow_tracking_uri: str = ""  # with "mlflow" in loggers; "" = <storage_path>/<name>/mlruns
+    # Before a study starts, the finished stages it will read are checked against their manifests: the
+    # files' sizes always, their hashes too when True (--verify; reads every byte of them).
+    verify_stages: bool = False
 
 
 @dataclass

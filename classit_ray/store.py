@@ -4,17 +4,28 @@ local cache of them.
 Every stage is still written and read as a local folder (`atomic.py`), here in the node's cache
 (`config.work_dir_of`); this module moves finished stages between the cache and the store:
 
-    publish(local_dir)  uploads a complete stage file by file, its manifest.json LAST. Object
-                        storage has no rename, so the remote manifest is the completion marker: a
-                        stage whose upload was killed has no manifest, never reads back as
-                        complete, and the next writer overwrites it.
-    fetch(rel)          copies a stage whose remote manifest exists into the cache, through a
-                        temporary sibling renamed into place: the cache holds complete stages only.
+    publish(local_dir)  uploads a complete stage into a prefix of its own, `<rel>/.uploads/<token>/`,
+                        then commits it with ONE conditional create of `<rel>/manifest.json` (which
+                        names the token): S3 `If-None-Match: *`, GCS `if_generation_match=0`, a
+                        hard link on a local or NFS path. Object storage has no rename; a create
+                        that fails when the object exists is what it has instead.
+    fetch(rel)          copies the committed stage into the cache through a temporary sibling,
+                        checks every file against the manifest's sizes and hashes (`atomic.
+                        check_contents`), and only then renames it into place: a damaged or
+                        truncated object is refused (`DamagedStage`, naming the stage and the file)
+                        and the cache is left as it was.
     is_complete(rel)    whether the remote manifest exists.
 
-Two writers of one key write the same content (a key hashes everything that makes the stage, and
-training is deterministic), and a study's run-once leases (`study/once.py`) keep two trials from
-computing it at the same time anyway; so concurrent publishes overwrite files with equal files.
+First writer wins, never a mix. The same key need not mean the same bytes (GPU kernels are not
+bit-deterministic; two clusters, or a study resumed on a new cluster while the old one still runs,
+hold separate run-once leases, `study/once.py`), so two publishers of one key may upload different
+files. Each uploads into its own prefix and only one create of the manifest succeeds; the loser
+deletes its upload and replaces its cached copy with the winner's (`adopt`), so every node goes on
+from the one committed version. A reader follows only a committed manifest, and only to the files
+of the upload it names. An upload killed before its commit leaves an uncommitted prefix that no
+reader follows (`classit-ray store gc` removes it). Stages published before this layout (files
+directly under `<rel>/`, the manifest uploaded last, no upload token) still read back as they are.
+
 `execute` (`cell/execute.py`) runs each stage through `through_store`: fetch when the cache lacks
 it, run (which reuses what is complete), publish what the store lacks.
 """
@@ -22,16 +33,38 @@ it, run (which reuses what is complete), publish what the store lacks.
 from __future__ import annotations
 
 import functools
+import json
+import os
 import shutil
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from classit_ray.atomic import MANIFEST, install_dir, is_complete, tmp_sibling
+from classit_ray.atomic import (
+    CONTENTS,
+    MANIFEST,
+    DamagedStage,
+    atomic_write_json,
+    check_contents,
+    install_dir,
+    is_complete,
+    list_contents,
+    read_manifest,
+    replace_dir,
+    tmp_sibling,
+)
 from classit_ray.config import Config, artifact_store_of, is_uri, join_uri, redact_uri, work_dir_of
 
 _UPLOAD_THREADS = 8  # a shard set is many files; object storage is slow per request, not per byte
+UPLOADS = ".uploads"  # <rel>/.uploads/<token>/: one publish's files, followed once its manifest names the token
+UPLOAD = "upload"  # the committed manifest's field naming the token
+
+
+class StoreError(ValueError):
+    """A store that cannot be read or written as asked; the message is one line naming the stage or URI."""
 
 
 class ArtifactStore:
@@ -77,30 +110,82 @@ class ArtifactStore:
 
         return self.filesystem.get_file_info(f"{self.remote(rel)}/{MANIFEST}").type == pyarrow.fs.FileType.File
 
+    def manifest(self, rel: str) -> dict | None:
+        """The committed manifest of stage `rel`, or None when there is none; a StoreError when it
+        does not parse."""
+        try:
+            with self.filesystem.open_input_stream(f"{self.remote(rel)}/{MANIFEST}") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return None
+        try:
+            manifest = json.loads(data)
+            if not isinstance(manifest, dict):
+                raise ValueError(f"a JSON {type(manifest).__name__}, not an object")
+        except ValueError as err:
+            raise StoreError(f"stage {rel}: its {MANIFEST} in {redact_uri(self.uri)} does not parse ({err}); "
+                             f"nothing was installed (delete the stage's folder in the store to rebuild it)") from None
+        return manifest
+
+    def files_of(self, rel: str, manifest: dict) -> str:
+        """Where the committed stage's files are on `filesystem`: its upload's prefix, or the stage
+        folder itself for a stage published before uploads had their own."""
+        return f"{self.remote(rel)}/{UPLOADS}/{manifest[UPLOAD]}" if UPLOAD in manifest else self.remote(rel)
+
     def fetch(self, rel: str) -> bool:
         """Make the cache hold the complete stage `rel`, copying it from the store when the cache
-        lacks it; False when the store has no complete copy either."""
-        import pyarrow.fs
-
+        lacks it; False when the store has no complete copy either. A copy whose files differ
+        from the manifest raises `DamagedStage` and leaves the cache as it was."""
         final = self.cache / rel
         if is_complete(final):
             return True
-        if not self.is_complete(rel):  # checked before copying: whatever the copy gets is then complete
+        manifest = self.manifest(rel)
+        if manifest is None:
             return False
+        install_dir(self._download(rel, manifest, final), final)
+        return True
+
+    def _download(self, rel: str, manifest: dict, final: Path) -> Path:
+        """The committed stage copied into a fresh temporary sibling of `final` and checked
+        against its manifest (sizes and hashes); the caller installs it. Removed on any error."""
+        import pyarrow.fs
+
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = tmp_sibling(final)
         tmp.mkdir()
         try:
-            pyarrow.fs.copy_files(self.remote(rel), str(tmp), source_filesystem=self.filesystem,
-                                  destination_filesystem=pyarrow.fs.LocalFileSystem(), use_threads=True)
-            install_dir(tmp, final)
-        finally:
+            source, local_fs = self.files_of(rel, manifest), pyarrow.fs.LocalFileSystem()
+            listed = manifest.get(CONTENTS, {}).get("files")
+            if listed is None:  # published before manifests listed their files: the folder as it is
+                pyarrow.fs.copy_files(source, str(tmp), source_filesystem=self.filesystem,
+                                      destination_filesystem=local_fs, use_threads=True)
+                shutil.rmtree(tmp / UPLOADS, ignore_errors=True)
+            else:
+                def download(name: str) -> None:
+                    (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        pyarrow.fs.copy_files(f"{source}/{name}", str(tmp / name), source_filesystem=self.filesystem,
+                                              destination_filesystem=local_fs)
+                    except FileNotFoundError:
+                        pass  # named below, as the stage's problem
+
+                with ThreadPoolExecutor(_UPLOAD_THREADS) as pool:
+                    list(pool.map(download, sorted(listed)))
+            problem = check_contents(tmp, manifest)
+            if problem is not None:
+                raise DamagedStage(f"stage {rel} in {redact_uri(self.uri)}: {problem}; not installed (the cache is "
+                                   "unchanged; delete the stage's folder in the store to rebuild it)")
+            atomic_write_json(tmp / MANIFEST, {k: v for k, v in manifest.items() if k != UPLOAD})
+            return tmp
+        except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
-        return True
+            raise
 
     def publish(self, local_dir: str | Path) -> bool:
-        """Upload the complete stage `local_dir` (in the cache), its manifest last; False when
-        the store holds it complete already."""
+        """Upload the complete stage `local_dir` (in the cache) into a prefix of its own and commit
+        it with one conditional create of its manifest. True when this publish won; False when
+        the store held the stage already or another publisher committed it first (this upload is
+        then deleted; `adopt` makes the cache hold the winner's copy)."""
         import pyarrow.fs
 
         local_dir = Path(local_dir)
@@ -109,17 +194,44 @@ class ArtifactStore:
         rel = self.rel(local_dir)
         if self.is_complete(rel):
             return False
-        remote, local_fs = self.remote(rel), pyarrow.fs.LocalFileSystem()
+        manifest = read_manifest(local_dir)
+        if CONTENTS not in manifest:  # written before manifests listed their files
+            manifest = {**manifest, CONTENTS: list_contents(local_dir)}
+        token = uuid.uuid4().hex
+        prefix, local_fs = f"{self.remote(rel)}/{UPLOADS}/{token}", pyarrow.fs.LocalFileSystem()
 
-        def upload(path: Path) -> None:
-            pyarrow.fs.copy_files(str(path), f"{remote}/{path.relative_to(local_dir).as_posix()}",
-                                  source_filesystem=local_fs, destination_filesystem=self.filesystem)
+        def upload(name: str) -> None:
+            pyarrow.fs.copy_files(str(local_dir / name), f"{prefix}/{name}", source_filesystem=local_fs,
+                                  destination_filesystem=self.filesystem)
 
-        files = sorted(p for p in local_dir.rglob("*") if p.is_file() and p != local_dir / MANIFEST)
-        with ThreadPoolExecutor(_UPLOAD_THREADS) as pool:
-            list(pool.map(upload, files))  # list(): an upload's error is raised here, before the manifest
-        upload(local_dir / MANIFEST)
+        try:
+            with ThreadPoolExecutor(_UPLOAD_THREADS) as pool:
+                list(pool.map(upload, sorted(manifest[CONTENTS]["files"])))  # list(): an upload's error raised here
+            committed = json.dumps({**manifest, UPLOAD: token}, indent=2, sort_keys=True, default=str) + "\n"
+            won = create_once(self, f"{self.remote(rel)}/{MANIFEST}", committed.encode())
+        except BaseException:
+            self._delete_dir(prefix)
+            raise
+        if not won:
+            self._delete_dir(prefix)
+        return won
+
+    def adopt(self, rel: str) -> bool:
+        """Make the cache's copy of `rel` the committed one when it differs (another publisher
+        won with other bytes): True when the cached copy was replaced."""
+        manifest, final = self.manifest(rel), self.cache / rel
+        if manifest is None or not is_complete(final):
+            return False
+        if read_manifest(final).get(CONTENTS) == manifest.get(CONTENTS):
+            return False
+        replace_dir(self._download(rel, manifest, final), final)
         return True
+
+    def _delete_dir(self, path: str) -> None:
+        try:
+            self.filesystem.delete_dir(path)
+        except (FileNotFoundError, OSError):
+            pass  # an uncommitted upload no reader follows; `store gc` removes what is left
 
 
 _STORES: dict[tuple[str, str], ArtifactStore] = {}
@@ -156,8 +268,10 @@ def through_store(store: ArtifactStore | None, local_dir: str | Path, body: Call
 def _stored_call(store: ArtifactStore, local_dir: str, body: Callable[[], Any]) -> Any:
     store.fetch(store.rel(local_dir))
     result = body()  # reuses the stage when it is complete in the cache
-    if is_complete(local_dir):  # not when a training stage stopped at max_steps
-        store.publish(local_dir)
+    # Not when a training stage stopped at max_steps. Another publisher may have committed other
+    # bytes under this key first: then the cache takes theirs, and the body reads them back.
+    if is_complete(local_dir) and not store.publish(local_dir) and store.adopt(store.rel(local_dir)):
+        result = body()
     return result
 
 
@@ -173,11 +287,27 @@ def on_its_node(fn: Callable[..., Any], store: ArtifactStore | None, inputs: lis
         for path in inputs:
             store.fetch(store.rel(path))
         result = fn(*args)
-        if is_complete(output):
-            store.publish(output)
+        if is_complete(output) and not store.publish(output) and store.adopt(store.rel(output)):
+            result = fn(*args)  # the winner's copy, read back
         return result
 
     return call
+
+
+def check_local_stages(paths, hashes: bool = False) -> None:
+    """Raise `DamagedStage` (one line naming the stage folder and the file) for the first complete
+    stage among `paths` (local folders: a local store's, or a node's cache) whose files differ from
+    its manifest: their sizes always (a stat each), their hashes too with `hashes` (reads them all)."""
+    for path in sorted(set(map(str, paths))):
+        if not is_complete(path):
+            continue
+        try:
+            manifest = read_manifest(path)
+        except ValueError as err:
+            raise DamagedStage(f"stage {path}: its {MANIFEST} does not parse ({err}); delete the folder to rebuild it") from None
+        problem = check_contents(path, manifest, hashes=hashes)
+        if problem is not None:
+            raise DamagedStage(f"stage {path}: {problem}; delete the folder to rebuild it")
 
 
 def train_storage(cfg: Config, work_dir: Path) -> str | Path:
@@ -192,3 +322,88 @@ def stage_in_store(cfg: Config, local_dir: str | Path) -> bool:
     this node's cache)."""
     store = store_of(cfg)
     return is_complete(local_dir) if store is None else store.is_complete(store.rel(local_dir))
+
+
+# ---- the one conditional create each kind of storage has -----------------------------------------
+def create_once(store: ArtifactStore, path: str, data: bytes) -> bool:
+    """Create the object `path` (on `store.filesystem`) holding `data` unless it exists, in one
+    atomic step: True when this call created it, False when it existed."""
+    import pyarrow.fs
+
+    fs = store.filesystem
+    if isinstance(fs, pyarrow.fs.S3FileSystem):
+        return _s3_create_once(store, path, data)
+    if type(fs).__name__ == "GcsFileSystem":
+        return _gcs_create_once(path, data)
+    if isinstance(fs, pyarrow.fs.LocalFileSystem):
+        return _local_create_once(Path(path), data)
+    raise StoreError(f"{redact_uri(store.uri)}: {type(fs).__name__} has no create-if-absent, which publishing a stage "
+                     "needs; expected an s3://, gs:// or local store")
+
+
+def _local_create_once(path: Path, data: bytes) -> bool:
+    """A hard link fails when its name exists, atomically on a local disk and on NFS (where
+    O_EXCL was not always honoured); the file is written whole under a temporary name first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_sibling(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _s3_create_once(store: ArtifactStore, path: str, data: bytes) -> bool:
+    from botocore.exceptions import ClientError
+
+    bucket, _, key = path.partition("/")
+    try:
+        _s3_client(store.uri).put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+        return True
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        if code == "PreconditionFailed":  # 412: it exists
+            return False
+        if code == "ConditionalRequestConflict":  # 409: a create of the same key at this moment; whoever it was wins
+            return False
+        raise StoreError(f"{redact_uri(store.uri)}: committing {key} failed: {code or err}") from None
+
+
+@functools.cache
+def _s3_client(uri: str):
+    """A boto3 S3 client for the store `uri` as pyarrow reads it (credentials in the URI, else the
+    usual chain; `endpoint_override`, `scheme`, `region` from its query). pyarrow's S3 filesystem
+    has no conditional write, boto3 has (`If-None-Match`)."""
+    try:
+        import boto3
+    except ImportError:
+        raise StoreError("publishing to s3:// needs boto3 (its conditional create); expected `pip install boto3`") \
+            from None
+    parts = urlsplit(uri)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    endpoint = query.get("endpoint_override")
+    if endpoint and "://" not in endpoint:
+        endpoint = f"{query.get('scheme', 'https')}://{endpoint}"
+    return boto3.client("s3", endpoint_url=endpoint or None, region_name=query.get("region") or None,
+                        aws_access_key_id=unquote(parts.username or "") or None, aws_secret_access_key=unquote(parts.password or "") or None)
+
+
+def _gcs_create_once(path: str, data: bytes) -> bool:
+    try:
+        from google.api_core.exceptions import PreconditionFailed
+        from google.cloud import storage
+    except ImportError:
+        raise StoreError("publishing to gs:// needs google-cloud-storage (its conditional create); "
+                         "expected `pip install google-cloud-storage`") from None
+    bucket, _, key = path.partition("/")
+    try:
+        storage.Client().bucket(bucket).blob(key).upload_from_string(data, if_generation_match=0)
+        return True
+    except PreconditionFailed:
+        return False

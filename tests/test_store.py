@@ -267,3 +267,144 @@ def test_a_running_stage_checkpoints_to_the_store_and_resumes_from_its_newest(bu
         assert (newest / "model.safetensors").read_bytes() == b"w" * 20
     run.remove()
     assert run.named() == {}
+
+
+# ---- verified stages, first writer wins ----------------------------------------------------------
+def _version_files(version: int) -> dict[str, bytes]:
+    """A stage's files as publisher `version` wrote them: every byte says which version it is."""
+    return {f"part-{i:05d}.parquet": bytes([version]) * (1500 + 100 * i) for i in range(6)} | {"final/who": bytes([version])}
+
+
+def _versions_in(folder: Path) -> set[int]:
+    """Which publishers' bytes `folder` holds (the manifest aside): one, for a stage never mixed."""
+    return {b for name, data in _tree(folder).items() if name != MANIFEST for b in set(data)}
+
+
+def _publish_at(uri: str, cache: str, rel: str, version: int, start: float) -> tuple[bool, set[int]]:
+    """(in a process of its own) Build `rel` as `version`, publish it at the wall time `start`, take
+    the winner's copy when it lost; whether it won, and the versions its cache then holds."""
+    import time
+
+    store = ArtifactStore(uri, cache)
+    local = _stage(store.cache, rel, _version_files(version))
+    time.sleep(max(0.0, start - time.time()))
+    won = store.publish(local)
+    if not won:
+        store.adopt(rel)
+    return won, _versions_in(local)
+
+
+def _warm(uri: str, cache: str) -> None:
+    import time
+
+    ArtifactStore(uri, cache).is_complete("nothing")
+    time.sleep(0.5)  # long enough that each process of the pool takes one call
+
+
+def _read_when_committed(uri: str, cache: str, rel: str, until: float) -> set[int]:
+    """(in a process of its own) Fetch `rel` as soon as it is committed; the versions fetched."""
+    import time
+
+    store = ArtifactStore(uri, cache)
+    while time.time() < until:
+        if store.fetch(rel):
+            return _versions_in(store.cache / rel)
+        time.sleep(0.005)
+    return set()
+
+
+def test_publishers_of_different_bytes_under_one_key_commit_one_version_whole(bucket_uri, tmp_path):
+    """Three processes publish three different versions of one key at the same moment while a
+    fourth reads it as soon as it is committed, round after round: one publisher wins, the others
+    delete their uploads and take its copy, and every reader gets that version whole."""
+    import multiprocessing
+    import time
+
+    import pyarrow.fs
+
+    rounds, publishers = 8, 3
+    with multiprocessing.get_context("spawn").Pool(publishers + 1) as pool:
+        # Every process started, this module imported and S3 set up (a second or more each) before the clock runs.
+        pool.starmap(_warm, [(bucket_uri, str(tmp_path / "warm"))] * (publishers + 1), chunksize=1)
+        for n in range(rounds):
+            rel, start = f"pretrain/race-{n}", time.time() + 0.3
+            reader = pool.apply_async(_read_when_committed, (bucket_uri, str(tmp_path / f"reader{n}"), rel, start + 60))
+            writers = [pool.apply_async(_publish_at, (bucket_uri, str(tmp_path / f"r{n}w{v}"), rel, v + 1, start))
+                       for v in range(publishers)]
+            results = [w.get(timeout=60) for w in writers]
+            won = [v + 1 for v, (w, _) in enumerate(results) if w]
+            assert len(won) == 1, results
+            assert all(held == set(won) for _, held in results), results  # the losers took the winner's copy
+            assert reader.get(timeout=60) == set(won)
+    store = ArtifactStore(bucket_uri, tmp_path / "check")
+    uploads = store.filesystem.get_file_info(pyarrow.fs.FileSelector(f"{store.remote('pretrain/race-0')}/.uploads"))
+    assert len(uploads) == 1  # the losers' uploads are gone
+
+
+def test_a_damaged_or_truncated_object_is_refused_and_the_cache_left_as_it_was(bucket_uri, tmp_path):
+    from classit_ray.atomic import DamagedStage
+
+    one = ArtifactStore(bucket_uri, tmp_path / "node1")
+    assert one.publish(_stage(one.cache, "pretrain/abc", FILES))
+    files = one.files_of("pretrain/abc", one.manifest("pretrain/abc"))
+    for damage, said in ((b"WEIGHTS", "its blake2b hash differs"), (b"weig", "4 bytes, the manifest says 7")):
+        with one.filesystem.open_output_stream(f"{files}/final/model.safetensors") as f:
+            f.write(damage)
+        two = ArtifactStore(bucket_uri, tmp_path / f"node-{len(damage)}")
+        with pytest.raises(DamagedStage) as err:
+            two.fetch("pretrain/abc")
+        assert str(err.value).startswith("stage pretrain/abc in s3://***@") and f"final/model.safetensors: {said}" in str(err.value)
+        assert "\n" not in str(err.value) and not (two.cache / "pretrain").exists() or not any((two.cache / "pretrain").iterdir())
+
+
+def test_an_unparseable_manifest_is_one_error_and_nothing_is_installed(bucket_uri, tmp_path):
+    from classit_ray.store import StoreError
+
+    store = ArtifactStore(bucket_uri, tmp_path / "node")
+    with store.filesystem.open_output_stream(f"{store.remote('eval/bad')}/{MANIFEST}") as f:
+        f.write(b'{"kind": "eval", ')
+    with pytest.raises(StoreError, match=r"^stage eval/bad: its manifest.json in s3://\*\*\*@.* does not parse"):
+        store.fetch("eval/bad")
+    assert not (store.cache / "eval").exists() or not any((store.cache / "eval").iterdir())
+
+
+def test_a_stage_published_in_the_old_layout_still_fetches(bucket_uri, tmp_path):
+    """Before uploads had prefixes of their own, a stage's files sat under its folder and its
+    manifest (no file list) was uploaded last."""
+    import json
+
+    store = ArtifactStore(bucket_uri, tmp_path / "node")
+    for name, data in {**FILES, MANIFEST: json.dumps({"kind": "old"}).encode()}.items():
+        with store.filesystem.open_output_stream(f"{store.remote('pretrain/old')}/{name}") as f:
+            f.write(data)
+    assert store.fetch("pretrain/old")
+    assert {k: v for k, v in _tree(store.cache / "pretrain/old").items() if k != MANIFEST} == FILES
+    assert read_manifest(store.cache / "pretrain/old") == {"kind": "old"}
+
+
+def test_a_stage_manifest_lists_its_files_with_sizes_and_hashes(tmp_path):
+    from classit_ray.atomic import check_contents, file_hash
+
+    stage = _stage(tmp_path, "pretrain/k", FILES)
+    listed = read_manifest(stage)["contents"]
+    assert listed["hash"] == "blake2b" and set(listed["files"]) == set(FILES)
+    assert listed["files"]["final/model.safetensors"] == {"size": 7, "blake2b": file_hash(stage / "final/model.safetensors")}
+    assert check_contents(stage, read_manifest(stage)) is None
+    (stage / "final/model.safetensors").write_bytes(b"WEIGHTS")
+    assert check_contents(stage, read_manifest(stage), hashes=False) is None  # the cheap check sees sizes only
+    assert "final/model.safetensors" in check_contents(stage, read_manifest(stage))
+
+
+def test_a_damaged_local_stage_is_named_before_a_study_starts(tmp_path):
+    from classit_ray.atomic import DamagedStage
+    from classit_ray.store import check_local_stages
+
+    stage = _stage(tmp_path, "pretrain/k", FILES)
+    check_local_stages([stage, tmp_path / "pretrain/not-built"], hashes=True)  # whole, and a stage still to run: fine
+    (stage / "final/model.safetensors").write_bytes(b"WEIGHTS")  # same size, other bytes
+    check_local_stages([stage])  # the cheap check sees sizes only
+    with pytest.raises(DamagedStage, match=r"^stage .*pretrain/k: final/model.safetensors: its blake2b hash differs"):
+        check_local_stages([stage], hashes=True)
+    (stage / "part-00000.parquet").write_bytes(b"\x00" * 10)
+    with pytest.raises(DamagedStage, match=r"part-00000.parquet: 10 bytes, the manifest says 5000; delete the folder"):
+        check_local_stages([stage])

@@ -52,6 +52,8 @@ def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
                              "(and a GPU study's GPU-hours), then exit")
     parser.add_argument("--verbose", action="store_true",
                         help="Ray's, Tune's and the workers' raw output on the terminal too (default: only in <storage>/<name>/logs/)")
+    parser.add_argument("--verify", action="store_true",
+                        help="check the hashes of the finished stages the study reads, not only their sizes, before it starts")
     return parser
 
 
@@ -65,7 +67,8 @@ def apply_arguments(study: StudyDefinition, args: argparse.Namespace, paper_grid
         grid.update(paper_grid or {})
     paths = {"corpus.data_dir": args.data_dir, "corpus.instruct_dir": args.instruct_dir, "eval.eval_dir": args.eval_dir,
              "study.ray_address": args.address, "study.storage_path": args.storage, "study.work_dir": args.work_dir,
-             "study.name": args.name, "study.max_concurrent_trials": args.max_concurrent, "study.cluster_yaml": args.cluster}
+             "study.name": args.name, "study.max_concurrent_trials": args.max_concurrent, "study.cluster_yaml": args.cluster,
+             "study.verify_stages": args.verify or None}
     overrides.update({k: v for k, v in paths.items() if v is not None})
     base = apply_overrides(base, overrides)
     if args.overrides:

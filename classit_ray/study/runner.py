@@ -29,12 +29,13 @@ from classit_ray.cell.graph import CellGraph, build_graph
 from classit_ray.config import (LOGGER_PACKAGES, Config, ConfigError, absolute_path, artifact_store_of, config_hash, config_to_dict, is_uri, join_uri,
                                 redact_uri, work_dir_of)
 from classit_ray.hub import absolute_unless_hub
-from classit_ray.store import stage_in_store
+from classit_ray.store import check_local_stages, stage_in_store
 from classit_ray.study.console import cell_id, duration, one_line_error
 from classit_ray.study.definition import CELL, SEED, StudyDefinition, cell_config, check_definition, study_cells, tune_space
 from classit_ray.study.cluster_nodes import SHIPPED_CLUSTER_YAML, Cluster, read_cluster
 from classit_ray.study.resources import Plan, plan_resources, trial_request
-from classit_ray.study.trial import cell_trainable, config_columns
+from classit_ray.study.row import FAILED, OK, cell_values, config_values, status_values
+from classit_ray.study.trial import cell_trainable
 
 # Tune fills these into every result; they describe the run, not the cell.
 _TUNE_NOISE = ("timestamp", "date", "pid", "hostname", "node_ip", "time_this_iter_s", "time_since_restore",
@@ -316,13 +317,13 @@ def results_table(study: StudyDefinition, grid, states: dict[str, str] | None = 
         params = dict(config.get(CELL, config))
         # A cell's config was checked before any trial (check_definition); Optuna's points are
         # drawn inside ranges whose ends were checked too, so this cannot fail.
-        row: dict[str, Any] = config_columns(cell_config(study.base, params))
-        row.update({f"cell.{k}" if k == "seed" else k: v for k, v in params.items() if "." not in k})
+        row: dict[str, Any] = config_values(cell_config(study.base, params))
+        row.update(cell_values(params))
         row.update({k: v for k, v in (result.metrics or {}).items() if k not in _TUNE_NOISE})
         if "training_iteration" in row:  # reports the trial made: 1, or more with ASHA's intermediate ones
             row["tune/reports"] = row.pop("training_iteration")
-        row["status"] = "error" if result.error else (states or {}).get(result.path) or "ok"
-        row["error"] = "" if result.error is None else _one_line(result.error)
+        status = FAILED if result.error else (states or {}).get(result.path) or OK
+        row.update(status_values(status, "" if result.error is None else _one_line(result.error)))
         rows.append(row)
     df = pd.DataFrame(rows)
     key_cols = [c for c in (*study.grid, *study.search) if c in df.columns]
@@ -358,16 +359,10 @@ def write_results(df, out: str) -> str:
 
 
 def summary_table(df) -> str:
-    """The per-condition table of `analysis.py` (global z: n, median, IQR, mean and its CI)."""
+    """The per-condition table of the analysis (global z: n, median, IQR, mean and its unpaired CI)."""
     from classit_ray import analysis
 
-    ok = df[df["status"] == "ok"] if "status" in df else df
-    tasks = analysis.task_columns(ok)
-    if len(ok) == 0 or not tasks:
-        return "(no finished trials with evaluation metrics)"
-    z = analysis.zscores(ok, tasks)
-    summary = analysis.summarize(ok, analysis.config_columns(ok), analysis.global_score(z))
-    return analysis._markdown_table(summary)
+    return analysis.summary_table(df)
 
 
 def logs_dir(cfg: Config) -> Path:
@@ -423,6 +418,9 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
     logs = logs_dir(cfg)
     trials = len(cells) * study.num_samples if study.algorithm == "grid" else study.num_samples
     stages, in_store, cell_stages = plan_stages(study, cells, work_dir)
+    # A damaged finished stage is named before anything starts, not read as a result (the cache's copies, with a remote store).
+    check_local_stages({n.path for cell in cells for n in build_graph(cell_config(cfg, cell), work_dir).nodes},
+                       hashes=cfg.study.verify_stages)
     varying = varying_axes(study)
     with RawLogs(logs, verbose) as raw:
         init_ray(cfg.study.ray_address, plan_resources(cfg).logical_cpus)
