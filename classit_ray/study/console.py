@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from classit_ray.cell.graph import DATA_KINDS
+from classit_ray.study.row import INTERRUPTED, NOT_STARTED
 
 # Kinds whose every finished run gets its own line; evaluations and learning curves are counted in
 # their cell's line instead (the default study has 42 of them: one line each would double the console).
@@ -221,9 +222,7 @@ def progress_words(event: dict[str, Any]) -> str:
     return f"{words[0]}: {', '.join(words[1:])}" if len(words) > 1 else words[0]
 
 
-# Trial states at the end of a run, as the results table's `status` column says them. "ok" and
-# "error" are the finished ones; the analysis counts only "ok" (`analysis.write_report`).
-INTERRUPTED, NOT_STARTED = "interrupted", "not_started"
+# Trial states at the end of a run: the results row's `status` values (`study/row.py`).
 
 
 def end_summary(statuses: list[str], planned: int, seconds: float, results: str, resume: str) -> list[str]:

@@ -21,6 +21,7 @@ import torch
 from classit_ray.config import work_dir_of
 from classit_ray.runtime import physical_cores
 from classit_ray.study.definition import StudyDefinition, cell_config, check_definition
+from classit_ray.study.row import OK, cell_values, status_values
 from classit_ray.study.runner import ordered_cells, with_absolute_paths
 from classit_ray.study.trial import run_cell
 
@@ -40,7 +41,7 @@ def run_plain(study: StudyDefinition, threads: int = 0) -> Any:
             cfg = cell_config(study.base, cell)
             cfg = dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, launcher="in_process"))
             row = run_cell(cfg, work_dir, once=lambda kind, key, fn: fn(), threads=threads or physical_cores())  # no leases: one caller
-            rows.append({**row, **{f"cell.{k}" if k == "seed" else k: v for k, v in cell.items() if "." not in k}, "status": "ok", "error": ""})
+            rows.append({**row, **cell_values(cell), **status_values(OK)})
     finally:
         torch.set_num_threads(before)
     return pd.DataFrame(rows)

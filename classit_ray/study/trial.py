@@ -19,11 +19,12 @@ from typing import Any
 
 from classit_ray.cell.execute import Execution, execute
 from classit_ray.cell.graph import DATA_KINDS, build_graph
-from classit_ray.config import Config, config_to_dict
+from classit_ray.config import Config
 from classit_ray.config_load import config_from_dict
 from classit_ray.progress import reporting_to
 from classit_ray.study.definition import CELL, cell_config
 from classit_ray.study.once import run_once
+from classit_ray.study.row import FAILED_TASKS, config_values, key_name, metric_name
 
 
 class StageHost:
@@ -111,29 +112,20 @@ def drop_stage_host() -> None:
         _host = None
 
 
-def config_columns(cfg: Config) -> dict[str, Any]:
-    """The cell's whole config as `section.field` columns; lists and dicts as JSON text."""
-    cols = {}
-    for section, fields in config_to_dict(cfg).items():
-        for name, value in fields.items():
-            cols[f"{section}.{name}"] = json.dumps(value) if isinstance(value, (list, dict)) else value
-    return cols
-
-
 def stage_row(done: Execution, cell_s: float) -> dict[str, Any]:
     """The results row of a walked cell graph: its config, the final model's scores as `eval/*`,
     every earlier endpoint's as `eval/*@<endpoint>` (`@pretrain`, `@stage1`), the learning curve,
     losses, keys, artifacts, what this walk executed, and where its `cell_s` seconds went."""
     graph = done.graph
-    row: dict[str, Any] = config_columns(graph.cfg)
+    row: dict[str, Any] = config_values(graph.cfg)
     ends = graph.evaluations
     final = done.runs[ends["final"].key].result
     row.update(final["metrics"])
     for endpoint, node in ends.items():
         if endpoint != "final":
-            row.update({f"{name}@{endpoint}": value for name, value in done.runs[node.key].result["metrics"].items()})
-            row[f"key/eval@{endpoint}"] = node.key
-    row["eval/failed_tasks"] = json.dumps(sorted(final.get("failed", {})))
+            row.update({metric_name(name, endpoint): value for name, value in done.runs[node.key].result["metrics"].items()})
+            row[key_name(metric_name("eval", endpoint))] = node.key
+    row[FAILED_TASKS] = json.dumps(sorted(final.get("failed", {})))
     curve = graph.of_kind("curve")
     if curve:
         # Keys sorted as the manifest stores them, so a trial that computed the curve and one that
