@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,26 @@ def file_hash(path: str | os.PathLike) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+RUNTIME = "runtime"  # the manifest's field saying what ran the stage (`runtime_record`)
+
+
+def runtime_record(manifest: dict) -> dict | None:
+    """What computed a stage, for its manifest: torch's and CUDA's versions, the device, and
+    whether the run was bit-deterministic (the same key then means the same bytes on the same
+    hardware, versions and thread count; a GPU run without deterministic algorithms may differ in
+    its last bits from run to run). None for a stage that ran no torch in this process (the data
+    stages: plain Python, deterministic anywhere). Read from the process that writes the stage;
+    a training stage's workers are other processes, so its spec's `use_gpu` names their device."""
+    torch = sys.modules.get("torch")  # never imported here: a light process stays light
+    if torch is None:
+        return None
+    spec = manifest.get("spec") if isinstance(manifest.get("spec"), dict) else {}
+    on_gpu = bool(spec.get("use_gpu")) or torch.cuda.is_initialized()
+    deterministic = not on_gpu or torch.are_deterministic_algorithms_enabled()
+    return {"torch": torch.__version__, "cuda": torch.version.cuda, "device": "cuda" if on_gpu else "cpu",
+            "deterministic": bool(deterministic)}
 
 
 def list_contents(directory: str | os.PathLike) -> dict:
@@ -127,7 +148,8 @@ def atomic_dir(final: str | os.PathLike, manifest: dict | None = None) -> Iterat
     manifest = {} if manifest is None else manifest
     try:
         yield tmp
-        atomic_write_json(tmp / MANIFEST, {**manifest, CONTENTS: list_contents(tmp)})
+        runtime = {RUNTIME: record} if RUNTIME not in manifest and (record := runtime_record(manifest)) else {}
+        atomic_write_json(tmp / MANIFEST, {**manifest, **runtime, CONTENTS: list_contents(tmp)})
         install_dir(tmp, final)
     finally:
         if tmp.exists():

@@ -408,3 +408,14 @@ def test_a_damaged_local_stage_is_named_before_a_study_starts(tmp_path):
     (stage / "part-00000.parquet").write_bytes(b"\x00" * 10)
     with pytest.raises(DamagedStage, match=r"part-00000.parquet: 10 bytes, the manifest says 5000; delete the folder"):
         check_local_stages([stage])
+
+
+def test_a_stage_written_where_torch_ran_says_on_what_and_whether_bit_deterministic(tmp_path):
+    import torch
+
+    record = read_manifest(_stage(tmp_path, "eval/k", {"score": b"1"}))["runtime"]
+    assert record == {"torch": torch.__version__, "cuda": torch.version.cuda, "device": "cpu", "deterministic": True}
+    with atomic_dir(tmp_path / "pretrain/g", {"spec": {"use_gpu": True}}):
+        pass
+    gpu = read_manifest(tmp_path / "pretrain/g")["runtime"]
+    assert gpu["device"] == "cuda" and gpu["deterministic"] == torch.are_deterministic_algorithms_enabled()
