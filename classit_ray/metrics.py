@@ -11,6 +11,10 @@ from classit_ray.eval.tasks import GLUE_TASKS, TASK_SPECS, ZERO_SHOT_TASKS  # no
 
 # Every score the evaluation can produce, and its direction (for the analysis z-scores).
 HIGHER_IS_BETTER: dict[str, bool] = {name: higher for spec in TASK_SPECS.values() for name, higher in spec.scores.items()}
+# The kind of task each score comes from, and the kinds the global z averages: what a model knows
+# (zero-shot, reading, fine-tuning), not the interactive scores of what instruction tuning trains.
+METRIC_KIND: dict[str, str] = {name: spec.kind for spec in TASK_SPECS.values() for name in spec.scores}
+GLOBAL_KINDS = ("choice", "reading", "glue")
 
 
 def higher_is_better(metric: str) -> bool:

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from classit_ray import analysis, comparisons, metrics
+from classit_ray import analysis, metrics
+from classit_ray.analysis import comparisons, wording
 from classit_ray.config import EvalConfig
 from classit_ray.data.tokenizer import BOS, EOS, PROMPT, REPLY
 from classit_ray.eval import interactive
@@ -104,5 +105,5 @@ def test_interactive_metrics_have_their_direction_and_flow_into_zscores_and_find
     table = comparisons.paired_comparisons(df).set_index(["a", "b", "measure"])
     row = table.loc[("merged", "none", nll)]
     assert row["mean"] == pytest.approx(np.mean([0.5, 0.6, 0.7, 0.8])) and row["better"] == 4  # the NLL decrease
-    text = "\n".join(comparisons.findings(comparisons.paired_comparisons(df)))
+    text = "\n".join(wording.findings(comparisons.paired_comparisons(df)))
     assert "merged vs none" in text and math.isfinite(row["p"])
