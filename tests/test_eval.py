@@ -204,9 +204,11 @@ def test_config_registry_and_metrics_read_one_task_table():
     assert metrics.GLUE_TASKS is GLUE_TASKS
     assert tuple(formats.GLUE_FIELDS) == GLUE_TASKS  # the GLUE reader knows exactly the table's subtasks
     assert metrics.ZERO_SHOT_TASKS == tuple(ZERO_SHOT)
-    # every score is better higher but the interactive task's reply NLLs (tests/test_interactive.py)
+    # every score is better higher but the interactive task's reply NLLs (tests/test_interactive.py) and
+    # the AoA words' surprisal at a curve's checkpoint (tests/test_aoa.py)
     lower = {m for m, higher in metrics.HIGHER_IS_BETTER.items() if not higher}
-    assert lower == {f"eval/interactive_nll/{c}" for c in ("switchboard", "simple_wiki")} and "eval/glue_avg" in metrics.HIGHER_IS_BETTER
+    assert lower == {f"eval/interactive_nll/{c}" for c in ("switchboard", "simple_wiki")} | {"eval/aoa_surprisal"}
+    assert "eval/glue_avg" in metrics.HIGHER_IS_BETTER
 
 
 def test_dispatch_through_the_registry_reports_each_tasks_scores(toy_world, tmp_path):
@@ -222,9 +224,10 @@ def test_dispatch_through_the_registry_reports_each_tasks_scores(toy_world, tmp_
     for name in tasks:
         assert TASKS[name].spec.scores.keys() <= report.metrics.keys()  # every declared score is reported
     written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json")}
-    datasets = {"blimp": "blimp_filtered", "blimp_supplement": "supplement_filtered", "ewok": "ewok_filtered",
-                "entity_tracking": "entity_tracking", "wug_adj": "wug_adj_nominalization", "wug_past": "wug_past_tense"}
-    assert written == {"metrics.json"} | {f"zero_shot/causal/{t}/{d}/predictions.json" for t, d in datasets.items()}
+    # The official layout: <--task>/<the data folder read> (the supplement runs as `blimp`; the fast names).
+    datasets = {"blimp/blimp_fast", "blimp/supplement_fast", "ewok/ewok_fast", "entity_tracking/entity_tracking_fast",
+                "wug_adj/wug_adj_nominalization", "wug_past/wug_past_tense", "reading"}
+    assert written == {"metrics.json"} | {f"zero_shot/causal/{d}/predictions.json" for d in datasets}
 
 
 # ---- COMPS, data layouts and GLUE subtasks through the harness and the command line -----------------

@@ -29,7 +29,7 @@ from typing import Literal
 
 from classit_ray.config import CURRICULA, Config, config_hash
 from classit_ray.data.stages import PreparedData, plan_data, toy_world_id
-from classit_ray.metrics import ZERO_SHOT_TASKS
+from classit_ray.eval.tasks import CURVE_TASKS
 from classit_ray.toyworld import corpus_is_toy, eval_is_toy, world_dir
 from classit_ray.train.stage import StageSpec, chain, instruct_specs, pretrain_spec, stage_dir
 
@@ -122,8 +122,8 @@ def eval_settings(cfg: Config) -> dict:
 
 
 def curve_tasks(cfg: Config) -> list[str]:
-    """The learning curve's tasks: the fast zero-shot tasks among `eval.tasks`."""
-    return [t for t in cfg.eval.tasks if t in ZERO_SHOT_TASKS]
+    """The learning curve's tasks: the fast zero-shot tasks and AoA among `eval.tasks` (`CURVE_TASKS`)."""
+    return [t for t in cfg.eval.tasks if t in CURVE_TASKS]
 
 
 def build_graph(cfg: Config, work_dir: str | Path) -> CellGraph:

@@ -3,7 +3,10 @@ written whole into a directory whose `manifest.json` marks it complete (`atomic.
 
     eval/<key>/   the BabyLM results layout of one model, and its flat metrics in the manifest
     curve/<key>/  curve.json: the fast zero-shot tasks on each chosen chck_* checkpoint of a run,
-                  with the words each checkpoint really saw
+                  with the words each checkpoint really saw; the folder is a `<model>/` of the BabyLM
+                  results layout: `chck_*/zero_shot/causal/...` per checkpoint and, with AoA among the
+                  tasks, `main/zero_shot/causal/AoA_word/surprisal.json` over all of them (as the
+                  official eval_aoa.sh writes it) with `aoa_fits.json` (each word's sigmoid) beside it
 
 Checkpoint names are the BabyLM ones scaled by budget/100M (a toy `chck_1M` may have seen 1,500
 words), so every curve point carries `words_seen` from the checkpoint's own state: that, not the
@@ -18,8 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from classit_ray.atomic import atomic_dir, atomic_write_json, read_manifest
+from classit_ray.atomic import atomic_dir, atomic_write_json, read_json, read_manifest
 from classit_ray.config import CHECKPOINT_SETS, EvalConfig, checkpoint_millions
+from classit_ray.eval import aoa
+from classit_ray.eval.tasks import BACKEND
 
 
 def _device(threads: int) -> tuple[str, int]:
@@ -76,7 +81,9 @@ def chosen_checkpoints(stage_dir: str | Path, selection: list[str]) -> list[str]
 
 def curve_into(stage_dir: str, selection: list[str], eval_cfg: dict, out_dir: str, threads: int = 0) -> dict:
     """Score the chosen checkpoints of `stage_dir` on `eval_cfg`'s tasks into `out_dir/curve.json`:
-    [{"checkpoint", "words_seen", "metrics"}] in training order; its manifest."""
+    [{"checkpoint", "words_seen", "metrics"}] in training order; its manifest. With AoA among the
+    tasks, the manifest's `metrics` carry the curve's own score (`eval/aoa`) and `aoa` its account:
+    words fitted, and every word whose fit failed with the reason."""
     from classit_ray.eval.harness import evaluate
     from classit_ray.train.checkpoint import read_state
 
@@ -89,15 +96,36 @@ def curve_into(stage_dir: str, selection: list[str], eval_cfg: dict, out_dir: st
         points, failed, skipped = [], {}, {}
         for name in names:
             checkpoint = Path(stage_dir) / name
-            report = evaluate(checkpoint, EvalConfig(**eval_cfg), tmp / name, device=device)
+            words_seen = read_state(checkpoint)["position"]["words_seen"]
+            report = evaluate(checkpoint, EvalConfig(**eval_cfg), tmp / name, device=device, checkpoint=(name, words_seen))
             failed.update({f"{name}/{task}": message for task, message in report.failed.items()})
             skipped.update({f"{name}/{task}": message for task, message in report.skipped.items()})
-            points.append({"checkpoint": name, "words_seen": read_state(checkpoint)["position"]["words_seen"], "metrics": report.metrics})
+            points.append({"checkpoint": name, "words_seen": words_seen, "metrics": report.metrics})
         atomic_write_json(tmp / "curve.json", points)
+        scored = [n for n in names if f"{n}/aoa" not in failed]  # a failed checkpoint is in `failed` already
+        if "aoa" in eval_cfg["tasks"] and scored:
+            manifest.update(aoa_over_curve(tmp, Path(stage_dir).name, scored, eval_cfg["eval_dir"]))
         manifest.update(points=points, failed=failed, skipped=skipped, seconds=time.perf_counter() - t0)
     return manifest
 
 
+def aoa_over_curve(model_dir: Path, model_name: str, names: list[str], eval_dir: str) -> dict:
+    """Gather the AoA surprisals the checkpoints `names` of a curve folder (`model_dir`, a `<model>/`
+    of the results layout) wrote into the official `main/.../AoA_word/surprisal.json`, fit every
+    word and correlate with the children's AoA (`eval/aoa.py`); {"metrics", "aoa"} for the manifest."""
+    from classit_ray.eval.formats import task_dir
+
+    rows = [row for name in names for row in
+            read_json(model_dir / name / "zero_shot" / BACKEND / aoa.OUTPUT_DIR / aoa.OUTPUT_FILE)["results"]]
+    out = model_dir / "main" / "zero_shot" / BACKEND / aoa.OUTPUT_DIR
+    atomic_write_json(out / aoa.OUTPUT_FILE, aoa.official_output(model_name, rows, total_steps=len(names)))
+    data = aoa.read_aoa(task_dir(eval_dir, False, "aoa"))  # read (and checked) by every checkpoint already
+    result = aoa.acquisition(rows, data.child_aoa)
+    atomic_write_json(out / aoa.FITS_FILE, result)
+    return {"metrics": result["metrics"], "aoa": {k: v for k, v in result.items() if k not in ("metrics", "fits")}}
+
+
 def curve_eval_config(cfg: EvalConfig, tasks: list[str]) -> dict:
-    """The settings a learning curve is scored with: `cfg` on the fast data, its zero-shot tasks only."""
+    """The settings a learning curve is scored with: `cfg` on the fast data, its curve tasks only
+    (`eval.tasks.CURVE_TASKS`: the fast zero-shot ones and AoA)."""
     return {**dataclasses.asdict(cfg), "tasks": list(tasks), "fast": True, "checkpoints": []}

@@ -327,8 +327,9 @@ def read_wug(folder: str | Path, task: str) -> list[ChoiceItem]:
                 raise EvalDataError(f"{where}: field 'sentences' must hold at least 2 non-empty candidates "
                                     f"separated by a tab; got {obj['sentences']!r}")
             ratio = _number(obj, "ratio", where)
-            items.append(ChoiceItem(task, path.stem, f"{path.stem}_{counts[path.stem]}", "", candidates, -1, ratio, where))
-            counts[path.stem] += 1
+            # Grouped by the task, the UID the official reader gives every WUG item (`decode_wug`).
+            items.append(ChoiceItem(task, task, f"{task}_{counts[task]}", "", candidates, -1, ratio, where))
+            counts[task] += 1
     return items
 
 

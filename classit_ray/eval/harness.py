@@ -1,6 +1,8 @@
 """Run evaluation tasks on one model and write what they produce.
 
     results/<model>/<revision>/zero_shot/causal/<task>/<dataset>/predictions.json
+    results/<model>/<revision>/zero_shot/causal/reading/predictions.json
+    results/<model>/<revision>/zero_shot/causal/AoA_word/surprisal.json   a curve's checkpoint only
     results/<model>/<revision>/finetune/<glue task>/predictions.json
     results/<model>/<revision>/interactive/heldout/predictions.json   reply NLLs, generated replies
     results/<model>/<revision>/metrics.json          the flat metrics dict, failed and skipped tasks
@@ -9,7 +11,8 @@ Each task runs through its registry entry (`classit_ray.eval.registry`), whose r
 (`classit_ray.eval.runners`) writes its predictions. A task whose data is missing or malformed is
 reported as failed with its one-line message (a GLUE subtask as `glue/<subtask>`); the other
 tasks still run. A task the fast evaluation leaves out (COMPS), or a part of one that a fast set
-lacks, is reported as skipped, not failed. The interactive task reads a budget split's held-out
+lacks, is reported as skipped, not failed; so is AoA on a model alone (it needs a pretraining's
+checkpoints: the learning curve scores it, `artifact.curve_into`). The interactive task reads a budget split's held-out
 instruction pairs (`heldout_dir`), not the evaluation data; without them it is skipped. Metric names are stable: `eval/blimp`, `eval/ewok`,
 `eval/comps`, `eval/glue/<task>`, `eval/glue_avg`, `eval/reading_eye`, `eval/ties/<task>`, ...
 """
@@ -46,9 +49,11 @@ def evaluate(
     progress: Callable[[str], None] | None = None,
     device: str = "cpu",
     heldout_dir: str | Path | None = None,
+    checkpoint: tuple[str, int] | None = None,
 ) -> EvalReport:
     """Evaluate `model_dir` on `cfg.tasks` of the BabyLM data in `cfg.eval_dir` (and of the
-    held-out instruction pairs in `heldout_dir`, a budget split's `heldout/`)."""
+    held-out instruction pairs in `heldout_dir`, a budget split's `heldout/`). `checkpoint`
+    (name, words seen) says that the model is a point of a learning curve, which AoA needs."""
     if not cfg.eval_dir:
         raise EvalDataError("eval.eval_dir is empty; point it at an evaluation_data/ folder")
     model_dir = Path(model_dir)
@@ -58,11 +63,14 @@ def evaluate(
     # Loaded once, before any task runs: a model the scorer cannot load fails the whole evaluation.
     if lm is None and any(t.spec.kind != "glue" for t in chosen):
         lm = HFCausalLM(model_dir, device=device, batch_size=cfg.batch_size, convention=cfg.convention)
-    context = TaskContext(model_dir, lm, cfg, device, out)
+    context = TaskContext(model_dir, lm, cfg, device, out, checkpoint)
     for task in chosen:
         name, spec, t0 = task.spec.name, task.spec, time.perf_counter()
         if cfg.fast and spec.fast_source == "skip":
             report.skipped[name] = f"not part of the BabyLM fast evaluation (no {spec.subdir}/ in fast_eval/); run the full one"
+        elif spec.kind == "aoa" and checkpoint is None:
+            report.skipped[name] = ("scored on a pretraining's chck_* checkpoints, by its learning curve (eval.checkpoints), "
+                                    "not on one model")
         elif spec.fast_source == "heldout" and heldout_dir is None:
             report.skipped[name] = "no held-out instruction pairs given (a budget split's heldout/ folder: --heldout)"
         else:

@@ -20,7 +20,7 @@ class EvalDataError(ValueError):
 @dataclass(frozen=True)
 class ChoiceItem:
     task: str  # blimp | blimp_supplement | ewok | entity_tracking | wug_adj | wug_past | comps
-    group: str  # aggregation unit: BLiMP UID, EWoK domain, "<file>_<numops>_ops", WUG file stem, COMPS subset
+    group: str  # aggregation unit: BLiMP UID, EWoK domain, "<file>_<numops>_ops", WUG task name, COMPS subset
     id: str  # "<group>_<i>", the id BabyLM predictions files use
     context: str  # conditioning text; "" = the sentence alone after <s>
     candidates: tuple[str, ...]  # the scored continuations

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from classit_ray.eval import formats
+from classit_ray.eval import aoa, formats
 from classit_ray.eval.interactive import run_interactive
-from classit_ray.eval.runners import TaskContext, TaskOutcome, run_choice_task, run_glue, run_reading_task
+from classit_ray.eval.runners import TaskContext, TaskOutcome, run_aoa_task, run_choice_task, run_glue, run_reading_task
 from classit_ray.eval.tasks import TASK_SPECS, TaskKind, TaskSpec
 from classit_ray.eval.zero_shot import ItemResult, entity_tracking_accuracy, macro_accuracy, wug_spearman
 
@@ -24,7 +24,7 @@ from classit_ray.eval.zero_shot import ItemResult, entity_tracking_accuracy, mac
 class Task:
     spec: TaskSpec
     runner: Callable[[Task, Path, TaskContext], TaskOutcome]  # the runner of its kind
-    read: Callable[[Path], object] | None = None  # choice and reading tasks
+    read: Callable[[Path], object] | None = None  # choice, reading and AoA tasks
     aggregate: Callable[[list[ItemResult]], float] | None = None  # choice tasks
     # The files a task of several files needs in a full evaluation; a fast one skips the absent.
     parts: tuple[str, ...] = ()
@@ -36,6 +36,7 @@ class Task:
 
 _RUNNERS: dict[TaskKind, Callable[[Task, Path, TaskContext], TaskOutcome]] = {
     "choice": run_choice_task, "reading": run_reading_task, "glue": run_glue, "interactive": run_interactive,
+    "aoa": run_aoa_task,
 }
 
 # The reader, aggregation and parts of each task. GLUE reads its subtasks' files itself (run_glue).
@@ -51,6 +52,7 @@ _CODE: dict[str, tuple] = {
     "reading": (formats.read_reading, None),
     "glue": (None, None),
     "interactive": (None, None),  # reads the split's held-out pairs itself (eval/interactive.py)
+    "aoa": (aoa.read_aoa, None),  # the curve fits the sigmoids over its checkpoints (eval/aoa.py)
 }
 
 # A task of the light table without its code here fails at import, not when it is first evaluated.

@@ -1,11 +1,16 @@
 """How each kind of evaluation task is run on one model, and the predictions it writes.
 
-One function per kind of `classit_ray.eval.tasks` ("choice", "reading", "glue"), all with the
+One function per kind of `classit_ray.eval.tasks` ("choice", "reading", "glue", "aoa"), all with the
 signature `run(task, folder, context) -> TaskOutcome`; the registry gives every task the one of its
-kind, and the harness calls it. Predictions go to the BabyLM results layout under `context.out`:
+kind, and the harness calls it. Predictions go under `context.out` (a `<model>/<revision>/` folder)
+in the layout and with the fields the official pipeline's scripts write (babylm/evaluation-pipeline-2025):
 
-    zero_shot/causal/<task>/<dataset>/predictions.json     choice tasks
-    finetune/<glue task>/predictions.json                   GLUE
+    zero_shot/causal/<task>/<dataset>/predictions.json   choice tasks: <task> the official `--task`
+        (the supplement is `blimp`), <dataset> the data folder read (`blimp_fast` in a fast run);
+        {UID: {"predictions": [{"id": "<UID>_<i>", "pred": completion}]}}, WUG with its `prob`
+    zero_shot/causal/reading/predictions.json            {"reading": {"predictions": [{"id", "pred", "prev_pred"}]}}
+    zero_shot/causal/AoA_word/surprisal.json             one checkpoint's AoA surprisals (eval/aoa.py)
+    finetune/<glue task>/predictions.json                {task: {"predictions": [{"id": "<task>_<i>", "pred": label}]}}
 
 A missing or malformed file raises `EvalDataError`; the harness reports that task as failed. A
 task made of parts reports each part that failed or was skipped under `<task>/<part>`: a GLUE
@@ -21,11 +26,11 @@ from typing import TYPE_CHECKING
 
 from classit_ray.atomic import atomic_write_json
 from classit_ray.config import EvalConfig
-from classit_ray.eval import formats
+from classit_ray.eval import aoa, formats
 from classit_ray.eval.items import EvalDataError
 from classit_ray.eval.scorer import LanguageModel
-from classit_ray.eval.tasks import GLUE_TASKS
-from classit_ray.eval.zero_shot import chosen_text, score_items, tie_rate
+from classit_ray.eval.tasks import BACKEND, GLUE_TASKS
+from classit_ray.eval.zero_shot import ItemResult, candidate0_probability, score_items, tie_rate
 
 if TYPE_CHECKING:
     from classit_ray.eval.registry import Task
@@ -41,6 +46,10 @@ class TaskContext:
     cfg: EvalConfig
     device: str
     out: Path | None
+    # (checkpoint name, words it saw) when the model is one point of a learning curve; the tasks
+    # that only a curve can score (AoA) need it.
+    checkpoint: tuple[str, int] | None = None
+
 
 
 @dataclass
@@ -76,16 +85,50 @@ def run_choice_task(task: Task, folder: Path, context: TaskContext) -> TaskOutco
     if context.out is not None:
         predictions: dict[str, dict] = {}
         for r in results:
-            predictions.setdefault(r.item.group, {"predictions": []})["predictions"].append({"id": r.item.id, "pred": chosen_text(r)})
-        atomic_write_json(context.out / "zero_shot" / "causal" / name / task.spec.subdir / "predictions.json", predictions)
+            predictions.setdefault(r.item.group, {"predictions": []})["predictions"].append(official_prediction(r))
+        # <dataset> is the folder read, as the official script names it (`data_path.stem`).
+        path = context.out / "zero_shot" / BACKEND / task.spec.results_folder / folder.name / "predictions.json"
+        atomic_write_json(path, predictions)
     return TaskOutcome(metrics, skipped=skipped)
 
 
-def run_reading_task(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
-    from classit_ray.eval.reading import reading_scores
+def official_prediction(r: ItemResult) -> dict:
+    """One item's entry of an official predictions file: its id and the chosen completion (the
+    candidate as scored, `" " + Target1` for EWoK); COMPS, whose candidates differ in their context,
+    records the whole sentence as the official script does; WUG adds `prob`, the softmax
+    probability of candidate 0 that its Spearman's ρ is computed from."""
+    pred = r.item.text(r.chosen) if r.item.contexts else r.item.candidates[r.chosen]
+    entry: dict = {"id": r.item.id, "pred": pred}
+    if r.item.target is not None:
+        entry["prob"] = candidate0_probability(r.scores)
+    return entry
 
-    scores = reading_scores(context.lm, task.read(folder), context.cfg.convention)
-    return TaskOutcome({f"eval/{k}": v for k, v in scores.items()})
+
+def run_reading_task(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
+    from classit_ray.eval.reading import regression_scores, row_surprisals
+
+    data = task.read(folder)
+    # Scored once: the regressions and the predictions file read the same surprisals.
+    pred, prev = row_surprisals(context.lm, data, context.cfg.convention)
+    outcome = TaskOutcome({f"eval/{k}": v for k, v in regression_scores(data, pred, prev, context.cfg.convention).items()})
+    if context.out is not None:
+        atomic_write_json(context.out / "zero_shot" / BACKEND / "reading" / "predictions.json",
+                          {"reading": {"predictions": [{"id": i, "pred": p, "prev_pred": q} for i, (p, q) in enumerate(zip(pred, prev))]}})
+    return outcome
+
+
+def run_aoa_task(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
+    """One checkpoint's part of the AoA task: the surprisal of every word in every context, written
+    as the official `surprisal.json` of this one step; its mean is the checkpoint's point on the
+    curve. The curve gathers the steps and fits the sigmoids (`artifact.curve_into`)."""
+    if context.checkpoint is None:
+        raise ValueError("the AoA task scores a checkpoint of a learning curve; TaskContext.checkpoint is None")
+    step, words_seen = context.checkpoint
+    rows = aoa.surprisal_rows(context.lm, task.read(folder), step, words_seen)
+    if context.out is not None:
+        atomic_write_json(context.out / "zero_shot" / BACKEND / aoa.OUTPUT_DIR / aoa.OUTPUT_FILE,
+                          aoa.official_output(context.model_dir.parent.name, rows, total_steps=1))
+    return TaskOutcome({"eval/aoa_surprisal": sum(r["surprisal"] for r in rows) / len(rows)})
 
 
 def run_glue(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
@@ -109,7 +152,7 @@ def run_glue(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
         outcome.metrics[f"eval/glue/{name}"] = result["score"]
         if context.out is not None:
             atomic_write_json(context.out / "finetune" / name / "predictions.json",
-                              {"predictions": [{"id": f"{name}_{i}", "pred": int(p)} for i, p in enumerate(result["predictions"])]})
+                              {name: {"predictions": [{"id": f"{name}_{i}", "pred": int(p)} for i, p in enumerate(result["predictions"])]}})
     if not outcome.failed and chosen == list(GLUE_TASKS):
         outcome.metrics["eval/glue_avg"] = sum(outcome.metrics.values()) / len(outcome.metrics)
     return outcome

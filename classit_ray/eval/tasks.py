@@ -1,8 +1,7 @@
 """The evaluation tasks: the one list of them, and what each one reports.
 
-Each entry names a task, its folder in the BabyLM evaluation data (also the `<dataset>` of the
-results layout), its kind, its metric, and the flat metric names it reports with their direction.
-It also says where a fast evaluation (`eval.fast`, the BabyLM `fast_eval/` set) reads the task.
+Each entry names a task, its folder in the BabyLM evaluation data, its kind, its metric, and the
+flat metric names it reports with their direction. It also says where a fast evaluation (`eval.fast`, the BabyLM `fast_eval/` set) reads the task.
 Everything else that lists tasks derives from this table: `config.EVAL_TASKS` (what
 `eval.tasks` accepts), `metrics.HIGHER_IS_BETTER` (how the analysis orients z-scores) and
 `eval.registry.TASKS` (the readers and the code that runs each kind). Adding a task is an entry
@@ -18,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-TaskKind = Literal["choice", "reading", "glue", "interactive"]
+TaskKind = Literal["choice", "reading", "glue", "interactive", "aoa"]
 # Where a fast evaluation reads a task: its own folder in fast_eval/; full_eval/ (GLUE: the release
 # ships it only there and fine-tuning has no smaller set); nowhere, because the official fast
 # evaluation leaves the task out (COMPS), so a fast run lists it as skipped rather than failed; or
@@ -34,9 +33,10 @@ INSTRUCT_CONFIGS = ("switchboard", "simple_wiki")
 @dataclass(frozen=True)
 class TaskSpec:
     name: str
-    subdir: str  # folder under full_eval/ or fast_eval/; also the <dataset> of the results layout
+    subdir: str  # folder under full_eval/ (fast_eval/ may rename it: formats.FAST_NAMES)
     # "choice": the model picks among candidates by log-probability (zero-shot, no training);
-    # "reading": surprisal against human reading times (ΔR²); "glue": fine-tuning per subtask.
+    # "reading": surprisal against human reading times (ΔR²); "glue": fine-tuning per subtask;
+    # "aoa": word surprisal over a pretraining's checkpoints (a task of the learning curve alone).
     kind: TaskKind
     metric: str  # what the score is; "accuracy" choice tasks also report their tie rate
     # The scores the task reports, each with whether higher is better. Diagnostics it reports too
@@ -44,19 +44,30 @@ class TaskSpec:
     # only by the metrics listed here.
     scores: Mapping[str, bool]
     fast_source: FastSource = "fast_eval"
+    # The official evaluator's `--task`, the <task> folder of the results layout where it is not the
+    # name: the supplement is run as `--task blimp` and written under blimp/supplement_filtered/.
+    results_task: str = ""
 
+    @property
+    def results_folder(self) -> str:
+        return self.results_task or self.name
+
+
+# The official pipeline's `--backend` these models are scored as: a folder of the results layout
+# (`<model>/<revision>/zero_shot/causal/...`).
+BACKEND = "causal"
 
 GLUE_TASKS = ("boolq", "mnli", "mrpc", "multirc", "qqp", "rte", "wsc")
 
 
-def _choice(name: str, subdir: str, metric: str, fast_source: FastSource = "fast_eval") -> TaskSpec:
+def _choice(name: str, subdir: str, metric: str, fast_source: FastSource = "fast_eval", results_task: str = "") -> TaskSpec:
     """A zero-shot task: one score under eval/<name>. Accuracy and Spearman's ρ are better higher."""
-    return TaskSpec(name, subdir, "choice", metric, {f"eval/{name}": True}, fast_source)
+    return TaskSpec(name, subdir, "choice", metric, {f"eval/{name}": True}, fast_source, results_task)
 
 
 TASK_SPECS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     _choice("blimp", "blimp_filtered", "accuracy"),
-    _choice("blimp_supplement", "supplement_filtered", "accuracy"),
+    _choice("blimp_supplement", "supplement_filtered", "accuracy", results_task="blimp"),
     _choice("ewok", "ewok_filtered", "accuracy"),
     _choice("entity_tracking", "entity_tracking", "accuracy"),
     _choice("wug_adj", "wug_adj_nominalization", "spearman"),
@@ -74,6 +85,12 @@ TASK_SPECS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     TaskSpec("interactive", "heldout", "interactive", "reply nll per word; generation accuracy",
              {**{f"eval/interactive_nll/{c}": False for c in INSTRUCT_CONFIGS}, "eval/interactive_gen": True},
              fast_source="heldout"),
+    # Age of acquisition (eval/aoa.py): Pearson's r between the model's AoA of each CDI word and the
+    # children's (better higher), scored over the learning curve's checkpoints; each checkpoint's mean
+    # surprisal of the words in their contexts is its point on the curve (better lower). The release has
+    # the data in full_eval/aoa/ alone, and the official fast evaluation scores it on every checkpoint.
+    TaskSpec("aoa", "aoa", "aoa", "pearson r of model vs children's AoA",
+             {"eval/aoa": True, "eval/aoa_surprisal": False}, fast_source="full_eval"),
 )}
 
 # The fast zero-shot tasks: scored by the language model alone, with neither fine-tuning nor a
@@ -82,3 +99,5 @@ TASK_SPECS: dict[str, TaskSpec] = {spec.name: spec for spec in (
 # is not among them: it measures the instruction template, which no pretraining checkpoint has seen,
 # and the pretrained model's own score (`eval@pretrain`) is already the baseline it is compared to.
 ZERO_SHOT_TASKS = tuple(name for name, spec in TASK_SPECS.items() if spec.kind == "choice" and spec.fast_source == "fast_eval")
+# The learning curve's tasks: the fast zero-shot ones, and those that only a curve can score (AoA).
+CURVE_TASKS = ZERO_SHOT_TASKS + tuple(name for name, spec in TASK_SPECS.items() if spec.kind == "aoa")

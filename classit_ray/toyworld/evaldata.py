@@ -5,13 +5,13 @@ a model pretrained on the toy corpus can beat chance, and read back by the same 
 (`classit_ray/eval/formats.py`) that read the real files:
 
     OUT/evaluation_data/full_eval/{blimp_filtered, supplement_filtered, ewok_filtered, entity_tracking,
-                                   wug_adj_nominalization, wug_past_tense, comps, reading, glue_filtered}/
+                                   wug_adj_nominalization, wug_past_tense, comps, reading, glue_filtered, aoa}/
     OUT/evaluation_data/fast_eval/{blimp_fast, supplement_fast, ewok_fast, entity_tracking_fast,
                                    wug_adj_nominalization, wug_past_tense, reading, glue_filtered}/
 
 As in the release, `fast_eval/` is a subset of `full_eval/` (the first items of each file) under
-the release's fast folder names; the WUG sets are small and are the same in both; COMPS is in
-`full_eval/` only. Unlike the release, `fast_eval/` also has a smaller GLUE set, for quick
+the release's fast folder names; the WUG sets are small and are the same in both; COMPS and AoA
+(`aoadata.py`) are in `full_eval/` only. Unlike the release, `fast_eval/` also has a smaller GLUE set, for quick
 fine-tuning tests, and all three entity-tracking files.
 
 Reading times (`reading/reading_data.csv`) are simulated from a KNOWN surprisal process
@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from classit_ray.toyworld import EVAL_DIR
+from classit_ray.toyworld.aoadata import write_toy_aoa
 from classit_ray.toyworld.evalfiles import (
     ANIMAL_LIST, FAST, FULL, NAME_LIST, PLACES_WITH_ANIMALS, cap, rng_for, unique, write_both, write_jsonl,
 )
@@ -441,4 +442,5 @@ def write_toy_eval(out_dir: str | Path, seed: int = 0, corpus_dir: str | Path | 
     _write_comps(root, seed)
     _write_reading(root, seed, None if corpus_dir is None else Path(corpus_dir))
     write_toy_glue(root, seed)
+    write_toy_aoa(root, seed, None if corpus_dir is None else Path(corpus_dir))
     return root
