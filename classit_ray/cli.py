@@ -41,6 +41,8 @@ VERBS: dict[str, Verb] = {
                      "OUT ...: generate the toy BabyLM world (python -m classit_ray.toyworld)"),
     "instruct-pairs": Verb("classit_ray.data.instruct_pairs.__main__:main",
                            "instruction pairs from raw BabyLM files (python -m classit_ray.data.instruct_pairs)"),
+    "export": Verb("classit_ray.export:main",
+                   "a trained model as BabyLM publishes it: a folder, git branch or hub revision per checkpoint"),
     "check-cluster": Verb("classit_ray.study.cluster_check:main",
                           "FILE: a `ray up` YAML against Ray's schema and this project's security posture"),
 }

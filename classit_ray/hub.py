@@ -28,7 +28,7 @@ from classit_ray.config import absolute_path
 
 RepoKind = Literal["model", "dataset"]
 # The hub's repository names: `owner/name`, letters, digits, `-`, `_`, `.` (no `..`, no leading `.`).
-_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
 # What a snapshot fetches of each kind of repository: weights as safetensors only, configs and
 # tokenizers, the model card; for a dataset its parquet files and any `instruct_pairs/` manifest.
 FILES: dict[str, list[str]] = {
@@ -46,7 +46,7 @@ def is_hub_id(ref: str | Path) -> bool:
     """`ref` names a hub repository: `owner/name`, and no file or folder of that name exists here.
     A path written as one (`./x/y`, `/x/y`, `~/x`) never is."""
     text = str(ref)
-    return bool(_HUB_ID.fullmatch(text)) and ".." not in text and not Path(text).expanduser().exists()
+    return bool(HUB_ID.fullmatch(text)) and ".." not in text and not Path(text).expanduser().exists()
 
 
 def offline() -> bool:
@@ -78,7 +78,6 @@ def _snapshot(repo_id: str, kind: RepoKind, revision: str | None, cache: str | N
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
-        IncompleteSnapshotError,
         LocalEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
@@ -94,7 +93,7 @@ def _snapshot(repo_id: str, kind: RepoKind, revision: str | None, cache: str | N
     except (RepositoryNotFoundError, GatedRepoError) as e:
         raise HubError(f"{at}: no such {kind} on the hub, or it is private or gated ({type(e).__name__}), and no local "
                        "folder of that name exists") from None
-    except (LocalEntryNotFoundError, IncompleteSnapshotError):
+    except LocalEntryNotFoundError:  # also a cached snapshot known to be incomplete
         if local_only:
             raise HubError(f"{at}: not in the hub cache ({where}) and HF_HUB_OFFLINE is set; fetch it once online "
                            f"(`hf download {repo_id}{' --repo-type dataset' if kind == 'dataset' else ''}"
