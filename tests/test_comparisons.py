@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +19,7 @@ from scipy import stats
 from classit_ray.analysis import comparisons, inference, planner, synthetic, wording, write_report
 from classit_ray.analysis.comparisons import GLOBAL
 
+ROOT = Path(__file__).resolve().parents[1]
 THREE_TASKS = {k: synthetic.TOY_TASKS[k] for k in ("eval/blimp", "eval/ewok", "eval/entity_tracking")}
 
 
@@ -262,3 +266,23 @@ def test_planner_on_a_table_whose_answer_is_known():
     assert any(f"needs {seeds} seeds ({2 * seeds} pairs over 2 size(s))" in line for line in lines)
     with pytest.raises(ValueError, match="no measure 'eval/nope'"):
         planner.plan(pd.DataFrame(rows), sizes=2, effect=0.1, measure="eval/nope")
+
+
+def test_plan_and_the_dry_runs_pilot_print_the_seeds_an_effect_needs(tmp_path):
+    pilot = tmp_path / "pilot"
+    pilot.mkdir()
+    synthetic.synthetic_study(rng=4).to_csv(pilot / "results.csv", index=False)
+    out = subprocess.run([sys.executable, "-m", "classit_ray.analysis", "--plan", str(pilot), "--effect", "0.01",
+                          "--measure", "eval/blimp"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "Power plan for \"Does instruction tuning help?\"" in out.stdout
+    needed = re.search(r"An effect of 0.01 on blimp needs (\d+) seeds", out.stdout)
+    assert needed and int(needed.group(1)) >= 2
+    dry = subprocess.run([sys.executable, str(ROOT / "studies" / "curriculum_grid.py"), "--dry-run", "--seeds", "5",
+                          "--storage", str(tmp_path / "storage"), "--pilot", str(pilot)],
+                         capture_output=True, text=True, timeout=180)
+    assert dry.returncode == 0, dry.stderr
+    assert "Power plan for" in dry.stdout and re.search(r"global z\s+[\d.]+\s+10\s+27\s+3\s", dry.stdout)  # 2 sizes × 5
+    bad = subprocess.run([sys.executable, "-m", "classit_ray.analysis", "--plan", str(tmp_path / "nowhere")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "no results table" in bad.stderr

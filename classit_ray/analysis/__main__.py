@@ -6,19 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from classit_ray.analysis import comparisons, planner
+from classit_ray.analysis import comparisons
+from classit_ray.analysis.planner import plan_lines
 from classit_ray.analysis.report import write_report
-from classit_ray.analysis.table import load_study
-
-
-def plan_lines(study_dir: str, seeds: int | None = None, effect: float | None = None,
-               measure: str = comparisons.GLOBAL) -> list[str]:
-    """The power plan of a finished study (or pilot) as console lines (also the dry run's `--pilot`)."""
-    df = load_study(study_dir)
-    ok = df[df["status"] == "ok"] if "status" in df.columns else df
-    sizes = max(1, ok[comparisons.SIZE].nunique()) if comparisons.SIZE in ok.columns else 1
-    question, planned = planner.plan(comparisons.paired_comparisons(ok), sizes, seeds, effect, measure)
-    return planner.describe_plan(question, planned, sizes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

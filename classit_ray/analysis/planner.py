@@ -22,6 +22,7 @@ import pandas as pd
 
 from classit_ray.analysis import comparisons, inference
 from classit_ray.analysis.comparisons import GLOBAL, label
+from classit_ray.analysis.table import load_study
 
 MAX_SEEDS = 200  # the search for the seeds an effect needs stops here and says so
 
@@ -78,7 +79,7 @@ def describe_plan(question: str, planned: pd.DataFrame, sizes: int) -> list[str]
     conditions = comparisons.QUESTIONS[question]
     lines = [f"Power plan for \"{conditions}\" ({question} comparisons), from the pilot's noise; "
              f"{inference.POWER:.0%} power at alpha / tests (Holm's first step), {sizes} size(s):", "",
-             f"{'measure':<28} {'noise SD':>10} {'pairs':>6} {'df':>4} {'tests':>6} {'smallest effect':>16}"]
+             f"{'measure':<28} {'pair SD':>10} {'pairs':>6} {'df':>4} {'tests':>6} {'smallest effect':>16}"]
     for _, r in planned.iterrows():
         unit = "" if r["measure"] == GLOBAL else " (own units)"
         lines.append(f"{label(r['measure']):<28} {r['sigma_diff']:>10.3g} {r['pairs']:>6.0f} {r['df']:>4.0f} "
@@ -93,3 +94,13 @@ def describe_plan(question: str, planned: pd.DataFrame, sizes: int) -> list[str]
                       f"({r['pairs_needed']:.0f} pairs over {sizes} size(s)) for {inference.POWER:.0%} power "
                       f"(`--seeds {r['seeds_needed']:.0f}`)."]
     return lines
+
+
+def plan_lines(study_dir: str, seeds: int | None = None, effect: float | None = None, measure: str = GLOBAL) -> list[str]:
+    """The power plan of the design of a finished study (or pilot) in STUDY_DIR, with `seeds` seeds
+    per size (default: its own), as console lines: `--plan`, and a study's dry run with `--pilot`."""
+    df = load_study(study_dir)
+    ok = df[df["status"] == "ok"] if "status" in df.columns else df
+    sizes = max(1, ok[comparisons.SIZE].nunique()) if comparisons.SIZE in ok.columns else 1
+    question, planned = plan(comparisons.paired_comparisons(ok, robustness=False), sizes, seeds, effect, measure)
+    return describe_plan(question, planned, sizes)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from classit_ray.analysis.planner import plan_lines
 from classit_ray.config import Config, ConfigError
 from classit_ray.config_load import apply_overrides, load_config
 from classit_ray.recipes import RECIPES
@@ -50,6 +51,9 @@ def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the cells, the unique stages, what a trial requests and how many run at once "
                              "(and a GPU study's GPU-hours), then exit")
+    parser.add_argument("--pilot", metavar="STUDY_DIR",
+                        help="with --dry-run: the power of this design (its seeds per size), planned from the noise of a "
+                             "finished study or pilot in STUDY_DIR (as `python -m classit_ray.analysis --plan`)")
     parser.add_argument("--verbose", action="store_true",
                         help="Ray's, Tune's and the workers' raw output on the terminal too (default: only in <storage>/<name>/logs/)")
     parser.add_argument("--verify", action="store_true",
@@ -91,7 +95,11 @@ def main(build: Callable[[], StudyDefinition], prog: str, description: str, pape
     args = study_parser(prog, description).parse_args(argv)
     try:
         study = apply_arguments(build(), args, paper_grid)
+        if args.pilot and not args.dry_run:
+            raise ConfigError(["--pilot goes with --dry-run: it plans the seeds before a study runs"])
         run_study(study, dry_run=args.dry_run, verbose=args.verbose)
+        if args.pilot:
+            print("\n".join(plan_lines(args.pilot, seeds=len(study.grid.get(SEED, [0])))))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
