@@ -45,6 +45,8 @@ VERBS: dict[str, Verb] = {
                    "a trained model as BabyLM publishes it: a folder, git branch or hub revision per checkpoint"),
     "check-cluster": Verb("classit_ray.study.cluster_check:main",
                           "FILE: a `ray up` YAML against Ray's schema and this project's security posture"),
+    "store": Verb("classit_ray.store_tools:main",
+                  "ls | du | gc: the artifact store's stages, their sizes and studies; delete what no kept study uses"),
 }
 
 
