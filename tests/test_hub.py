@@ -164,3 +164,19 @@ def test_the_generator_is_named_by_its_hub_id_and_its_snapshot(tiny_model, offli
 def test_only_safetensors_and_json_are_fetched_of_a_model():
     patterns = hub.FILES["model"]
     assert "*.safetensors" in patterns and not any(p.endswith((".bin", ".pt", ".pkl")) for p in patterns)
+
+
+def test_a_pretraining_only_split_holds_out_the_releases_pairs_by_its_id_as_by_its_folder(offline_cache, tmp_path):
+    """At instruct_fraction 0 the held-out pairs (the interactive task's) are still drawn from
+    instruction data that is named, whether by a folder or by a hub id."""
+    from classit_ray.config import BudgetConfig, CorpusConfig
+    from classit_ray.data.budget import sample_instruct_pairs
+
+    release = write_release(tmp_path / "release")
+    cache_repo(offline_cache, "dataset", "colinglab/CLASS_IT", release)
+    budget = BudgetConfig(instruct_fraction=0.0, heldout_pairs=5)
+    held = [sample_instruct_pairs(CorpusConfig(instruct_dir=ref), budget, 0)[2]
+            for ref in (str(release), "colinglab/CLASS_IT")]
+    assert sorted(held[0]) == ["simple_wiki", "switchboard"] and all(len(f) == 5 for f in held[0].values())
+    for config, frame in held[0].items():
+        assert list(frame["prompt"]) == list(held[1][config]["prompt"])

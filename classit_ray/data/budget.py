@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 
 from classit_ray.atomic import atomic_dir, atomic_write_text
 from classit_ray.config import BABYLM_SOURCES, INSTRUCT_SOURCES, BudgetConfig, CorpusConfig
-from classit_ray.data.class_it import read_pairs, read_provenance
+from classit_ray.data.class_it import instruct_data_named, read_pairs, read_provenance
 from classit_ray.data.corpus import SourceStats, count_corpus, cut_document, find_corpus_dir, iter_documents
 
 PRETRAIN_SCHEMA = pa.schema([("source", pa.string()), ("doc", pa.int32()), ("text", pa.string()), ("words", pa.int32())])
@@ -180,7 +180,7 @@ def sample_instruct_pairs(corpus: CorpusConfig, budget: BudgetConfig, target: in
     # At fraction 0 no instruction data is needed: a pretraining-only run without any holds nothing
     # out (its interactive task is then skipped) rather than failing on a folder it does not use.
     holding = (budget.heldout_pairs > 0 and bool(corpus.instruct_dir)
-               and (target > 0 or Path(corpus.instruct_dir).expanduser().is_dir()))
+               and (target > 0 or instruct_data_named(corpus.instruct_dir)))
     if target == 0 and not holding:
         return {}, {}, {}
     pairs = {c: read_pairs(corpus.instruct_dir, c) for c in budget.instruct_configs}

@@ -60,6 +60,11 @@ def instruct_root(instruct_dir: str | Path) -> Path:
     return hub.resolve(instruct_dir, "dataset")
 
 
+def instruct_data_named(instruct_dir: str | Path) -> bool:
+    """`corpus.instruct_dir` names instruction data: a local folder that exists, or a hub id."""
+    return bool(str(instruct_dir)) and (Path(instruct_dir).expanduser().is_dir() or hub.is_hub_id(instruct_dir))
+
+
 def read_provenance(instruct_dir: str | Path, config: str) -> dict:
     """The manifest `instruct_pairs/` wrote beside a config's pairs; for a hub dataset without
     one, the release and the commit read (so the split's key changes with a new release); {}
