@@ -30,8 +30,10 @@ EVAL_DIR = "evaluation_data"
 
 
 def world_dir(work_dir: str | Path, words: int) -> Path:
-    # The size is in the name: a changed study.toy_words gets its own world rather than a clash.
-    return Path(work_dir) / f"toyworld-{words}"
+    # The size and the generator's version are in the name: a changed study.toy_words, or a world
+    # written by an older version of the generator in the same store, is a folder of its own
+    # rather than a clash that stops the next study.
+    return Path(work_dir) / f"toyworld-{words}-v{GENERATOR_VERSION}"
 
 
 def world_id(words: int) -> str:
