@@ -134,8 +134,8 @@ def holm(pvalues) -> np.ndarray:
     i-th smallest of m becomes max over j <= i of min(1, (m - j + 1) p_(j)).
 
     The same numbers as statsmodels' `multipletests(method="holm")` (a test checks), written out
-    because that function runs a full `gc.collect()` on every call: 0.3 s in a process holding
-    matplotlib, and the calibration benchmark adjusts a hundred thousand families."""
+    because that function runs a full `gc.collect()` on every call, which grows with everything a
+    process holds (matplotlib, say), and the calibration benchmark adjusts tens of thousands of families."""
     p = np.asarray(pvalues, dtype=float)
     out = np.full(p.shape, np.nan)
     tested = np.flatnonzero(~np.isnan(p))
