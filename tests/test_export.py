@@ -24,41 +24,43 @@ from classit_ray.train.checkpoint import save_checkpoint
 TOK, SHARDS, PRE, INS = "a" * 16, "b" * 16, "c" * 16, "d" * 16
 
 
-def write_store(root: Path, budget: int, per_step: int, points: dict[str, int], final_steps: int, dropped=()) -> Path:
+def write_store(root: Path, budget: int, per_step: int, points: dict[str, int], final_steps: int, dropped=(),
+                keys: tuple[str, str, str] = (TOK, PRE, INS)) -> Path:
     """A store holding a tokenizer, a pretraining whose checkpoints were written at the steps
     crossing `points` (stored name -> words) with `per_step` words a step, an instruction stage
     from its final model, and an evaluation of that stage's final model."""
     from classit_ray.data.tokenizer import build_bpe, save_hf_tokenizer
 
-    tok_dir = root / "tokenizer" / TOK
+    tok_key, pre_key, ins_key = keys
+    tok_dir = root / "tokenizer" / tok_key
     tok = build_bpe(iter([["the fox eats the berries", "a dog runs to the fox"]]), vocab_size=300, min_frequency=1)
     save_hf_tokenizer(tok, tok_dir)
     atomic_write_json(tok_dir / "manifest.json", {"kind": "tokenizer", "vocab_size": tok.get_vocab_size(),
                                                   "trained_on_words": 11, "sha256": "0" * 64,
                                                   "special_tokens": {"<pad>": 0, "<s>": 1, "</s>": 2}})
     optim = {"epochs": 2, "seed": 0, "lr": 3e-3, "batch_size": 16}
-    spec = {"stage": "pretrain", "name": "pretrain", "preset": "tiny", "budget_words": budget, "inputs": [TOK, SHARDS],
-            "optim": optim, "words": budget, "tokenizer_sha256": "0" * 64}
+    spec = {"stage": "pretrain", "name": "pretrain", "preset": "tiny", "budget_words": budget,
+            "inputs": [tok_key, SHARDS], "optim": optim, "words": budget, "tokenizer_sha256": "0" * 64}
     config = llama_config("tiny", vocab_size=tok.get_vocab_size(), bos_token_id=1, eos_token_id=2, pad_token_id=0)
     steps = {name: -(-words // per_step) for name, words in points.items()}
     steps["final"] = final_steps
     for n, (name, step) in enumerate(sorted(steps.items(), key=lambda kv: kv[1])):
         torch.manual_seed(n)  # every checkpoint its own weights
-        save_checkpoint(root / "pretrain" / PRE / name, LlamaForCausalLM(config), tok_dir,
+        save_checkpoint(root / "pretrain" / pre_key / name, LlamaForCausalLM(config), tok_dir,
                         {"preset": "tiny", "position": {"step": step, "words_seen": step * per_step}})
-    atomic_write_json(root / "pretrain" / PRE / "manifest.json",
+    atomic_write_json(root / "pretrain" / pre_key / "manifest.json",
                       {"kind": "pretrain_stage", "spec": spec, "checkpoints": sorted(steps), "dropped": sorted(dropped),
                        "retention": "curve"})
     torch.manual_seed(99)
-    save_checkpoint(root / "instruct" / INS / "final", LlamaForCausalLM(config), tok_dir,
+    save_checkpoint(root / "instruct" / ins_key / "final", LlamaForCausalLM(config), tok_dir,
                     {"preset": "tiny", "position": {"step": 7, "words_seen": 700}})
     ins = {**spec, "stage": "instruct", "name": "instruct-merged-1-switchboard+simple_wiki", "budget_words": 0,
            "words": 350,
-           "inputs": [TOK, "e" * 16, PRE]}
-    atomic_write_json(root / "instruct" / INS / "manifest.json",
+           "inputs": [tok_key, "e" * 16, pre_key]}
+    atomic_write_json(root / "instruct" / ins_key / "manifest.json",
                       {"kind": "instruct_stage", "spec": ins, "checkpoints": ["final"]})
     atomic_write_json(root / "eval" / ("f" * 16) / "manifest.json",
-                      {"kind": "eval", "model": str(root / "instruct" / INS / "final"), "eval": {"fast": True},
+                      {"kind": "eval", "model": str(root / "instruct" / ins_key / "final"), "eval": {"fast": True},
                        "metrics": {"eval/blimp": 0.75, "eval/ties/blimp": 0.0}})
     return root
 
@@ -196,3 +198,31 @@ def test_the_card_carries_the_studys_mean_and_interval_over_the_seeds_of_the_cel
     source = Source(chain, evaluation={"metrics": {"eval/blimp": 0.75}})
     card = model_card(source, plan_revisions(chain), "org/toy", intervals)
     assert f"| eval/blimp | 0.7500 | 0.7400 [{low:.4f}, {high:.4f}] (3) |" in card
+
+
+def test_a_cell_exports_its_last_stage_with_its_budget_split_and_curriculum(tmp_path, capsys):
+    """No --stage: the cell of the config (defaults here: the toy world, `merged`), its stages
+    found where its stage graph puts them."""
+    import dataclasses
+
+    from classit_ray.cell.graph import build_graph
+    from classit_ray.config import Config
+
+    store = tmp_path / "store"
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, study=dataclasses.replace(cfg.study, work_dir=str(store)))
+    graph = build_graph(cfg, store)
+    pre, ins = graph.pretrain.key, graph.of_kind("instruct")[0].key
+    write_store(store, cfg.budget.total_words, 512, {"chck_1M": 1_500}, final_steps=40,
+                keys=(graph.data.keys["tokenizer"], pre, ins))
+    atomic_write_json(graph.data.split_dir / "manifest.json", {
+        "kind": "budget_split", "budget": dataclasses.asdict(cfg.budget),
+        "words": {"pretrain": 136_950, "instruct": 13_045},
+        "table": {"pretrain": {"childes": {"words": 136_950}}, "instruct": {"switchboard": {"words": 13_045}}}})
+    code, out, err = run(capsys, "--work-dir", str(store), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    card = (tmp_path / "out" / "main" / "README.md").read_text()
+    for fact in (pre, ins, "Curriculum: `merged`", "Split: 136,950 pretraining words and 13,045 instruction words",
+                 "| pretrain | childes | 136,950 |", "| eval/blimp | 0.7500 |"):
+        assert fact in card, fact
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["chck_0.0015M", "main"]
