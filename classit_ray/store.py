@@ -75,6 +75,7 @@ class ArtifactStore:
         self.uri = uri
         self.cache = Path(cache)
         self._fs_and_root = None
+        self._uploads: dict[str, str | None] = {}  # stage -> its committed upload's token (`_upload_of`)
 
     def __reduce__(self):  # shipped to another process (a trial's stage host) as its URI and cache: `mirror_of` knows it there
         return open_store, (self.uri, str(self.cache))
@@ -87,8 +88,35 @@ class ArtifactStore:
         return self._opened()[0]
 
     def remote(self, rel: str) -> str:
-        """`rel`'s path on `filesystem` (no scheme, no query)."""
-        return f"{self._opened()[1].rstrip('/')}/{rel}"
+        """`rel`'s path on `filesystem` (no scheme, no query): a stage's folder, or a file of a
+        stage this node's cache holds, where its committed upload put it (Ray Data's read tasks
+        read a shard set's files there, `data/shards.py`)."""
+        root = self._opened()[1].rstrip("/")
+        stage = self._cached_stage_of(rel)
+        if stage is None or stage == rel:
+            return f"{root}/{rel}"
+        token = self._upload_of(stage)
+        return f"{root}/{stage}/{UPLOADS}/{token}/{rel[len(stage) + 1:]}" if token else f"{root}/{rel}"
+
+    def _cached_stage_of(self, rel: str) -> str | None:
+        """The complete stage folder of the cache that holds `rel` (or is it), inside the store."""
+        path = self.cache / rel
+        for folder in (path, *path.parents):
+            if folder == self.cache:
+                return None
+            if is_complete(folder):
+                return self.rel(folder)
+        return None
+
+    def _upload_of(self, stage: str) -> str | None:
+        """The upload token the committed manifest of `stage` names (None: the old layout); asked
+        of the store once per stage and process: a committed manifest never changes."""
+        if stage not in self._uploads:
+            manifest = self.manifest(stage)
+            if manifest is None:
+                return None
+            self._uploads[stage] = manifest.get(UPLOAD)
+        return self._uploads[stage]
 
     def _opened(self):
         """(pyarrow filesystem, the store's root path on it), opened on first use."""
@@ -143,6 +171,7 @@ class ArtifactStore:
         if manifest is None:
             return False
         install_dir(self._download(rel, manifest, final), final)
+        self._uploads[rel] = manifest.get(UPLOAD)
         return True
 
     def _download(self, rel: str, manifest: dict, final: Path) -> Path:
@@ -212,7 +241,9 @@ class ArtifactStore:
         except BaseException:
             self._delete_dir(prefix)
             raise
-        if not won:
+        if won:
+            self._uploads[rel] = token
+        else:
             self._delete_dir(prefix)
         return won
 
@@ -225,6 +256,7 @@ class ArtifactStore:
         if read_manifest(final).get(CONTENTS) == manifest.get(CONTENTS):
             return False
         replace_dir(self._download(rel, manifest, final), final)
+        self._uploads[rel] = manifest.get(UPLOAD)
         return True
 
     def _delete_dir(self, path: str) -> None:
@@ -304,7 +336,8 @@ def check_local_stages(paths, hashes: bool = False) -> None:
         try:
             manifest = read_manifest(path)
         except ValueError as err:
-            raise DamagedStage(f"stage {path}: its {MANIFEST} does not parse ({err}); delete the folder to rebuild it") from None
+            raise DamagedStage(f"stage {path}: its {MANIFEST} does not parse ({err}); "
+                               "delete the folder to rebuild it") from None
         problem = check_contents(path, manifest, hashes=hashes)
         if problem is not None:
             raise DamagedStage(f"stage {path}: {problem}; delete the folder to rebuild it")
@@ -391,7 +424,8 @@ def _s3_client(uri: str):
     if endpoint and "://" not in endpoint:
         endpoint = f"{query.get('scheme', 'https')}://{endpoint}"
     return boto3.client("s3", endpoint_url=endpoint or None, region_name=query.get("region") or None,
-                        aws_access_key_id=unquote(parts.username or "") or None, aws_secret_access_key=unquote(parts.password or "") or None)
+                        aws_access_key_id=unquote(parts.username or "") or None,
+                        aws_secret_access_key=unquote(parts.password or "") or None)
 
 
 def _gcs_create_once(path: str, data: bytes) -> bool:
