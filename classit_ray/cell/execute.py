@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from classit_ray.atomic import is_complete, read_manifest
-from classit_ray.cell.graph import CellGraph, Node, curve_tasks
+from classit_ray.cell.graph import CellGraph, Node
 from classit_ray.config import Config, redact_uri
-from classit_ray.data.stages import data_builder, run_data_stage
-from classit_ray.eval.artifact import curve_eval_config, curve_into, evaluate_into
+from classit_ray.data.stages import data_builder, run_data_stage, toy_world_id
+from classit_ray.eval.artifact import curve_into, evaluate_into
 from classit_ray.runtime import outside_placement_group
 from classit_ray.store import on_its_node, store_of, through_store, train_storage
-from classit_ray.toyworld import SEED, with_toy_world
+from classit_ray.toyworld import EVAL_DIR, SEED, with_toy_world
 from classit_ray.toyworld.world import toy_world_ready, write_toy_world
 
 
@@ -127,10 +127,10 @@ def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks,
 
         return body, lambda result, s: result.metrics.get(f"{kind}/loop_s", s) if result.executed else None
     if kind == "eval":
-        args = (node.model, dataclasses.asdict(source.eval), node.path, threads, node.heldout)
+        args = (node.model, _eval_config(node, graph), node.path, threads, node.heldout)
         return (lambda: _evaluation(evaluate_into, args, node, source, _input_dirs(node, graph))), _evaluation_compute
     if kind == "curve":
-        args = (node.model, list(source.eval.checkpoints), curve_eval_config(source.eval, curve_tasks(source)), node.path, threads)
+        args = (node.model, list(node.settings["checkpoints"]), _eval_config(node, graph), node.path, threads)
         return (lambda: _evaluation(curve_into, args, node, source, _input_dirs(node, graph))), _evaluation_compute
     raise ValueError(f"stage graph node {node.label!r}: unknown kind {kind!r}")
 
@@ -142,6 +142,17 @@ def _write_toy_world(node: Node, source: Config) -> float | None:
     t0 = time.perf_counter()
     write_toy_world(node.path, words=source.study.toy_words, seed=SEED)
     return time.perf_counter() - t0
+
+
+def _eval_config(node: Node, graph: CellGraph) -> dict:
+    """An evaluation node's settings as `EvalConfig` fields: the toy world's name (in the key)
+    becomes the folder of the toy world node it reads, and the evaluator's version (the key's
+    alone: it changes with the code, not with a setting) goes."""
+    ev = {name: value for name, value in node.settings["eval"].items() if name != "evaluator"}
+    worlds = [graph.node(key) for key in node.needs if graph.node(key).kind == "toyworld"]
+    if worlds and ev["eval_dir"] == toy_world_id(graph.cfg):
+        ev["eval_dir"] = str(Path(worlds[0].path) / EVAL_DIR)
+    return ev
 
 
 def _input_dirs(node: Node, graph: CellGraph) -> list[str]:

@@ -57,6 +57,9 @@ class Node:
     model: str = ""  # eval nodes: the checkpoint directory scored; curve nodes: the pretraining's stage dir
     heldout: str = ""  # eval nodes: the split's heldout/ folder, the interactive task's pairs
     endpoint: str = ""  # eval nodes: "pretrain", "stage1", ..., "final"
+    # Evaluation and curve nodes: the one resolved settings object, both what the key hashes (with
+    # the input keys) and all the body is given besides its inputs' artifacts (`cell/execute.py`).
+    settings: dict = field(default=None, compare=False, hash=False)
 
 
 @dataclass
@@ -121,6 +124,14 @@ def eval_settings(cfg: Config) -> dict:
     return ev
 
 
+def curve_settings(cfg: Config) -> dict:
+    """A learning curve's settings: the evaluation's on the fast data and the curve tasks alone
+    (no fine-tuning: `finetune_epochs` and `glue_tasks` cannot change it), and the checkpoints."""
+    ev = {**eval_settings(cfg), "tasks": curve_tasks(cfg), "fast": True}
+    del ev["finetune_epochs"], ev["glue_tasks"]
+    return {"eval": ev, "checkpoints": list(cfg.eval.checkpoints)}
+
+
 def curve_tasks(cfg: Config) -> list[str]:
     """The learning curve's tasks: the fast zero-shot tasks and AoA among `eval.tasks` (`CURVE_TASKS`)."""
     return [t for t in cfg.eval.tasks if t in CURVE_TASKS]
@@ -159,16 +170,18 @@ def build_graph(cfg: Config, work_dir: str | Path) -> CellGraph:
 
     def evaluation(model: Node, endpoint: str) -> Node:
         # The split is an input: its held-out pairs are what the interactive task scores.
-        key = config_hash({"model": model.key, "eval": eval_settings(cfg), "heldout": k["split"]})
+        settings = {"eval": eval_settings(cfg)}
+        key = config_hash({"model": model.key, **settings, "heldout": k["split"]})
         return Node("eval", key, str(work_dir / "eval" / key), f"eval@{endpoint}", (model.key, k["split"], *eval_world),
-                    model=str(Path(model.path) / "final"), endpoint=endpoint, heldout=str(data.split_dir / "heldout"))
+                    model=str(Path(model.path) / "final"), endpoint=endpoint, heldout=str(data.split_dir / "heldout"),
+                    settings=settings)
 
     add(evaluation(pre, "pretrain"))
     if cfg.eval.checkpoints and curve_tasks(cfg):
-        settings = {**eval_settings(cfg), "tasks": curve_tasks(cfg), "fast": True}  # as `curve_eval_config` scores it
-        del settings["finetune_epochs"], settings["glue_tasks"]
-        key = config_hash({"pretrain": pre.key, "eval": settings, "checkpoints": cfg.eval.checkpoints})
-        add(Node("curve", key, str(work_dir / "curve" / key), "learning curve", (pre.key, *eval_world), model=pre.path))
+        settings = curve_settings(cfg)
+        key = config_hash({"pretrain": pre.key, **settings})
+        add(Node("curve", key, str(work_dir / "curve" / key), "learning curve", (pre.key, *eval_world), model=pre.path,
+                 settings=settings))
 
     before = pre
     for n, (s, configs) in enumerate(zip(instruct_specs(cfg, data), stages), 1):
