@@ -180,3 +180,18 @@ def test_a_pretraining_only_split_holds_out_the_releases_pairs_by_its_id_as_by_i
     assert sorted(held[0]) == ["simple_wiki", "switchboard"] and all(len(f) == 5 for f in held[0].values())
     for config, frame in held[0].items():
         assert list(frame["prompt"]) == list(held[1][config]["prompt"])
+
+
+def test_a_study_names_a_missing_release_id_before_any_trial(offline_cache, tmp_path):
+    import dataclasses
+
+    from classit_ray.config import Config, ConfigError
+    from classit_ray.study.runner import check_inputs
+
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, corpus=dataclasses.replace(cfg.corpus, instruct_dir="colinglab/CLASS_IT"),
+                              study=dataclasses.replace(cfg.study, storage_path=str(tmp_path / "results")))
+    with pytest.raises(ConfigError, match=r"corpus.instruct_dir: colinglab/CLASS_IT: not in the hub cache"):
+        check_inputs(cfg)
+    cache_repo(offline_cache, "dataset", "colinglab/CLASS_IT", write_release(tmp_path / "release"))
+    check_inputs(cfg)  # found in the cache: nothing left to say

@@ -28,7 +28,8 @@ def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
                         help="toy: CPU presets on the generated toy world (default); paper: the paper's recipe "
                              "(classit_ray/recipes.py: 100M words, its presets, 8 + 10 epochs, GPUs)")
     parser.add_argument("--data-dir", help="a BabyLM corpus folder (train_100M/ or its parent) instead of the toy world")
-    parser.add_argument("--instruct-dir", help="folder of CLASS_IT instruction parquet (default: the toy world's pairs)")
+    parser.add_argument("--instruct-dir", help="folder of CLASS_IT instruction parquet, or the release's hub id "
+                        "colinglab/CLASS_IT (default: the toy world's pairs)")
     parser.add_argument("--eval-dir", help="the BabyLM evaluation_data/ folder (default: the toy world's)")
     parser.add_argument("--address", default=None, help="'auto' joins a running Ray cluster (after `ray up cluster.yaml`)")
     parser.add_argument("--cluster", metavar="YAML",

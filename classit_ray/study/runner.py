@@ -28,7 +28,7 @@ from classit_ray.atomic import atomic_write_text
 from classit_ray.cell.graph import CellGraph, build_graph
 from classit_ray.config import (LOGGER_PACKAGES, Config, ConfigError, absolute_path, artifact_store_of, config_hash, config_to_dict, is_uri, join_uri,
                                 redact_uri, work_dir_of)
-from classit_ray.hub import absolute_unless_hub
+from classit_ray.hub import HubError, absolute_unless_hub, is_hub_id, resolve
 from classit_ray.store import check_local_stages, stage_in_store
 from classit_ray.study.console import cell_id, duration, one_line_error
 from classit_ray.study.definition import CELL, SEED, StudyDefinition, cell_config, check_definition, study_cells, tune_space
@@ -102,6 +102,11 @@ def check_inputs(cfg: Config) -> None:
             find_corpus_dir(cfg.corpus.data_dir)
         except CorpusError as err:
             problems.append(f"corpus.data_dir: {err}")
+    if is_hub_id(cfg.corpus.instruct_dir):  # fetched here, once, rather than failing in every trial
+        try:
+            resolve(cfg.corpus.instruct_dir, "dataset")
+        except HubError as err:
+            problems.append(f"corpus.instruct_dir: {err}")
     if cfg.eval.eval_dir:
         root = Path(cfg.eval.eval_dir).expanduser()
         splits = ("fast_eval", "full_eval")
