@@ -31,6 +31,7 @@ from classit_ray.config import CURRICULA, Config, config_hash
 from classit_ray.data.stages import PreparedData, plan_data, toy_world_id
 from classit_ray.eval.tasks import CURVE_TASKS
 from classit_ray.toyworld import corpus_is_toy, eval_is_toy, world_dir
+from classit_ray.train.checkpoint import FINAL_CHECKPOINT
 from classit_ray.train.stage import StageSpec, chain, instruct_specs, pretrain_spec, stage_dir
 
 Kind = Literal["toyworld", "split", "tokenizer", "pretrain_shards", "instruct_shards", "pretrain", "instruct", "eval", "curve"]
@@ -173,7 +174,7 @@ def build_graph(cfg: Config, work_dir: str | Path) -> CellGraph:
         settings = {"eval": eval_settings(cfg)}
         key = config_hash({"model": model.key, **settings, "heldout": k["split"]})
         return Node("eval", key, str(work_dir / "eval" / key), f"eval@{endpoint}", (model.key, k["split"], *eval_world),
-                    model=str(Path(model.path) / "final"), endpoint=endpoint, heldout=str(data.split_dir / "heldout"),
+                    model=str(Path(model.path) / FINAL_CHECKPOINT), endpoint=endpoint, heldout=str(data.split_dir / "heldout"),
                     settings=settings)
 
     add(evaluation(pre, "pretrain"))
@@ -185,7 +186,7 @@ def build_graph(cfg: Config, work_dir: str | Path) -> CellGraph:
 
     before = pre
     for n, (s, configs) in enumerate(zip(instruct_specs(cfg, data), stages), 1):
-        s = chain(s, Path(before.path) / "final", before.key)
+        s = chain(s, Path(before.path) / FINAL_CHECKPOINT, before.key)
         node = Node("instruct", s.key, str(stage_dir(work_dir, s)), f"instruct {n}/{len(stages)} ({'+'.join(configs)})",
                     tuple(s.inputs), spec=s)
         add(node)

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 # 2-3 s of imports fewer per trial.
 
 STATE_FILE = "classit_state.json"
+# The folder of a finished stage's last checkpoint: what the next stage starts from, every evaluation
+# scores and an export publishes as `main`. The others are `chck_{N}M` (`babylm_schedule`) and, for
+# a run stopped at max_steps, `step_{N}`.
+FINAL_CHECKPOINT = "final"
 TOKENIZER_FILES = (TOKENIZER_FILE, "tokenizer_config.json", "special_tokens_map.json")
 OPTIMIZER_FILES = ("optimizer.safetensors", "optimizer.json")
 
@@ -56,7 +60,7 @@ def retained(names: list[str], keep: str, curve: list[str]) -> dict[str, bool]:
     if keep == "all":
         return {name: True for name in names}
     millions, _ = checkpoint_millions(curve if keep == "curve" else [])
-    kept = {name: keep == "final" for name in names if name == "final"}
+    kept = {name: keep == "final" for name in names if name == FINAL_CHECKPOINT}
     for name in names:
         if name.startswith("chck_") and (millions is None or int(name[5:-1]) in millions):
             kept[name] = False

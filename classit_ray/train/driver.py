@@ -25,7 +25,7 @@ from pathlib import Path
 from classit_ray.atomic import atomic_dir, is_complete, read_manifest
 from classit_ray.config import absolute_path
 from classit_ray.data.shards import read_parquet
-from classit_ray.train.checkpoint import OPTIMIZER_FILES, check_compatible, retained
+from classit_ray.train.checkpoint import FINAL_CHECKPOINT, OPTIMIZER_FILES, check_compatible, retained
 from classit_ray.train.loop import train_loop, train_loop_per_worker
 from classit_ray.train.rows import stage_files
 from classit_ray.train.session import InProcessSession, RunFolder
@@ -69,7 +69,7 @@ def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_fail
     if is_complete(out_dir):
         remove_run(storage_path, spec.run_name)  # left behind if the process died just after completing it
         print(f"[{spec.name}] reused {out_dir}", flush=True)
-        return StageResult(spec, out_dir, True, False, read_manifest(out_dir)["metrics"], str(out_dir / "final"))
+        return StageResult(spec, out_dir, True, False, read_manifest(out_dir)["metrics"], str(out_dir / FINAL_CHECKPOINT))
     spec = resolve(spec)
     if spec.init_from:
         check_compatible(spec.init_from, spec.preset, spec.vocab_size, spec.tokenizer_sha256)
@@ -78,7 +78,7 @@ def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_fail
         named, metrics, latest = _fit(spec, storage_path, max_failures, callbacks)
     else:
         named, metrics, latest = _in_process(spec, storage_path, progress)
-    if "final" not in named:
+    if FINAL_CHECKPOINT not in named:
         print(f"[{spec.name}] stopped at {latest or 'no checkpoint'}; run again to continue", flush=True)
         return StageResult(spec, out_dir, False, True, metrics, latest)
     kept = retained(sorted(named), spec.keep_checkpoints, spec.curve_checkpoints)
@@ -90,7 +90,7 @@ def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_fail
             place_checkpoint(*named[name], tmp / name, whole)
     remove_run(storage_path, spec.run_name)
     print(f"[{spec.name}] done in {manifest['seconds']:.1f}s: {len(kept)} of {len(named)} checkpoints -> {out_dir}", flush=True)
-    return StageResult(spec, out_dir, True, True, metrics, str(out_dir / "final"))
+    return StageResult(spec, out_dir, True, True, metrics, str(out_dir / FINAL_CHECKPOINT))
 
 
 def _fit(spec: StageSpec, storage_path: str | Path, max_failures: int, callbacks) -> tuple[dict, dict, str]:

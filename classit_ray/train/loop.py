@@ -22,7 +22,14 @@ import torch
 from classit_ray.config import OptimizerConfig
 from classit_ray.runtime import peak_rss_mb, physical_cores, reset_peak_rss, set_torch_threads
 from classit_ray.train.batches import collate_for
-from classit_ray.train.checkpoint import babylm_schedule, load_optimizer, load_weights, read_state, save_checkpoint
+from classit_ray.train.checkpoint import (
+    FINAL_CHECKPOINT,
+    babylm_schedule,
+    load_optimizer,
+    load_weights,
+    read_state,
+    save_checkpoint,
+)
 from classit_ray.train.objective import accumulate_step, forward_loss
 from classit_ray.train.rows import buffer_rows, epoch_seed, micro_batches, shuffled
 from classit_ray.train.stage import StageSpec, fetch_inputs
@@ -79,7 +86,7 @@ def checkpoint_name(position: Position, total_steps: int, schedule: list[tuple[i
     """The name of the checkpoint due after this step, if any: the final one, a BabyLM schedule
     point just crossed, or — when stopping at max_steps with neither due — `step_{N}`."""
     if position.step == total_steps:
-        return "final"
+        return FINAL_CHECKPOINT
     crossed = [name for words, name in schedule if words_before < words <= position.words_seen]
     if crossed:
         return crossed[-1]

@@ -18,6 +18,7 @@ from classit_ray.atomic import read_manifest
 from classit_ray.config import CURRICULA, Config, OptimizerConfig, config_hash
 from classit_ray.data.stages import PreparedData
 from classit_ray.model import get_preset
+from classit_ray.train.checkpoint import FINAL_CHECKPOINT
 
 # Left out of a stage's key:
 # - what does not change what a finished stage contains, so that a run stopped by max_steps
@@ -117,7 +118,7 @@ class StageResult:
 
     @property
     def final(self) -> Path:
-        return self.out_dir / "final"
+        return self.out_dir / FINAL_CHECKPOINT
 
 
 def stage_dir(work_dir: Path, spec: StageSpec) -> Path:
