@@ -20,8 +20,9 @@ its checkpoints when it crosses the BabyLM schedule's points scaled to its budge
 a 150K-word toy run is its first step past 1,500 words: `train/checkpoint.py`), so an export
 names each checkpoint by that point in millions of words, `chck_0.0015M`. At the strict track's
 budget (100M words) these are BabyLM's own names, `chck_1M` ... `chck_1000M`. `--names babylm`
-asks for exactly those names, every one the run reached: it refuses, in one line, a run whose
-checkpoints cannot carry them (another budget) or that did not keep them all
+exports exactly those names, every one the run reached (a 10M-word run's `chck_10M` stood for 1M
+words: it is BabyLM's `chck_1M`; its `chck_0.1M` ... are left out), and refuses in one line a run
+whose checkpoints cannot carry them (a toy budget) or that did not keep them all
 (`pretrain.keep_checkpoints`).
 
 An export appears whole or not at all: each output is written under a temporary sibling name and
@@ -205,23 +206,7 @@ def plan_revisions(chain: list[Path], names: NameRule = "words", wanted: list[st
                            "folder and pretrain again with pretrain.keep_checkpoints=all to export it")
 
     if names == "babylm":
-        final_words = read_state(pretrain / "final")["position"]["words_seen"]
-        off_track = [r for r in revisions if r.name not in BABYLM_NAMES]
-        if off_track:
-            r = off_track[0]
-            raise ExportError(f"{pretrain}: checkpoint {r.stored} saw {r.words_seen:,} words, so BabyLM's fixed "
-                              "revision names (chck_1M = 1,000,000 words ... chck_1000M) cannot be met by this run "
-                              f"(budget {manifest['spec']['budget_words']:,} words); export with --names words (it is "
-                              f"{r.name}) or pretrain at the track's budget (budget.total_words=100_000_000)")
-        reached = [n for n, m in zip(BABYLM_NAMES, BABYLM_CHECKPOINT_MILLIONS, strict=True)
-                   if m * 1_000_000 <= final_words]
-        wanted = wanted or reached
-        for name in wanted:
-            if name not in by_name and name in not_kept:
-                raise refuse_dropped(name)
-        if missing := [n for n in reached if n not in by_name]:
-            raise ExportError(f"{pretrain}: the track's revisions {missing} were not written by this pretraining; "
-                              "--names babylm needs every one the run reached")
+        return [main_revision(last), *_babylm_revisions(pretrain, manifest, revisions, points, wanted, refuse_dropped)]
     chosen = revisions
     if wanted:
         for name in wanted:
@@ -231,8 +216,41 @@ def plan_revisions(chain: list[Path], names: NameRule = "words", wanted: list[st
                 raise ExportError(f"{pretrain}: no revision {name}; it kept {[r.name for r in revisions] or 'none'} "
                                   f"(stored as {[r.stored for r in revisions] or 'none'})")
         chosen = [r for r in revisions if r.name in wanted or r.stored in wanted]
-    final = read_state(last / "final")["position"]
-    return [Revision("main", last / "final", "final", int(final["words_seen"]), int(final["step"])), *chosen]
+    return [main_revision(last), *chosen]
+
+
+def main_revision(stage: Path) -> Revision:
+    position = read_state(stage / "final")["position"]
+    return Revision("main", stage / "final", "final", int(position["words_seen"]), int(position["step"]))
+
+
+def _babylm_revisions(pretrain: Path, manifest: dict, revisions: list[Revision], points: dict[str, int],
+                      wanted: list[str] | None, refuse_dropped: Callable[[str], ExportError]) -> list[Revision]:
+    """`--names babylm`: the checkpoints whose true names are BabyLM's (`wanted`, or every one the
+    run reached), or ExportError naming the first that cannot be met. Others (a 10M-word run's
+    chck_0.1M ...) are left out: they are true, but not names of the track."""
+    final_words = read_state(pretrain / "final")["position"]["words_seen"]
+    words = dict(zip(BABYLM_NAMES, (m * 1_000_000 for m in BABYLM_CHECKPOINT_MILLIONS), strict=True))
+    wanted = wanted or [n for n in BABYLM_NAMES if words[n] <= final_words]
+    budget = manifest["spec"]["budget_words"]
+    advice = ("export with --names words (revisions named by the words seen), or pretrain at the track's budget "
+              "(budget.total_words=100_000_000)")
+    if not wanted:
+        raise ExportError(f"{pretrain}: the pretraining saw {final_words:,} words, fewer than BabyLM's first revision "
+                          f"chck_1M (1,000,000 words); {advice}")
+    true = {r.name: r for r in revisions}
+    dropped_true = {name_of_words(points[n]) for n in manifest.get("dropped", []) if n.startswith("chck_")}
+    for name in wanted:
+        if name not in words:
+            raise ExportError(f"--names babylm: {name} is not one of BabyLM's revision names (chck_1M ... chck_1000M)")
+        if name in dropped_true:
+            raise refuse_dropped(name)
+        if name not in true:
+            stand = ", ".join(r.name for r in revisions[:3]) + (", ..." if len(revisions) > 3 else "")
+            raise ExportError(f"{pretrain}: BabyLM's revision {name} ({words[name]:,} words) cannot be met: no "
+                              f"checkpoint was written there (this run's are {stand or 'none'}, BabyLM's points scaled "
+                              f"to its budget of {budget:,} words); {advice}")
+    return [true[n] for n in BABYLM_NAMES if n in wanted]
 
 
 # ---- the model card ------------------------------------------------------------------------------

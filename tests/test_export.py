@@ -139,7 +139,8 @@ def test_a_stage_key_in_a_store_exports_like_its_folder(toy_store, tmp_path, cap
     (["--revisions", "chck_3M"], r"revision chck_3M was written but not kept \(pretrain.keep_checkpoints='curve'"),
     (["--revisions", "chck_0.0045M"], r"revision chck_0.0045M was written but not kept \(pretrain.keep_checkpoints="),
     (["--revisions", "chck_9M"], r"no revision chck_9M; it kept \['chck_0.0015M', 'chck_0.003M', 'chck_0.0075M'\]"),
-    (["--names", "babylm"], r"checkpoint chck_1M saw 1,536 words, so BabyLM's fixed revision names .* --names words"),
+    (["--names", "babylm"], r"saw 20,480 words, fewer than BabyLM's first revision chck_1M \(1,000,000 words\); "
+                            r"export with --names words"),
 ])
 def test_bad_input_is_one_line_and_nothing_is_written(toy_store, tmp_path, capsys, args, said):
     code, out, err = run(capsys, "--stage", str(toy_store / "instruct" / INS), "--out", str(tmp_path / "out"),
@@ -178,6 +179,21 @@ def test_babylm_names_at_the_track_budget_and_every_one_reached_must_be_kept(tmp
     with pytest.raises(ValueError, match=r"revision chck_2M was written but not kept \(pretrain.keep_checkpoints="):
         plan_revisions([store / "pretrain" / PRE], "babylm")
     assert [r.name for r in plan_revisions([store / "pretrain" / PRE], "words")] == ["main", "chck_1M"]
+
+    # A 10M-word run (strict-small): its chck_10M stands for 1M words, so it is BabyLM's chck_1M;
+    # its chck_5M (0.5M words) is true but no name of the track, and is left out.
+    points = {"chck_5M": 500_000, "chck_10M": 1_000_000, "chck_20M": 2_000_000}
+    small = write_store(tmp_path / "small", 10_000_000, 4_096, points, final_steps=600)
+    assert [r.name for r in plan_revisions([small / "pretrain" / PRE], "words")] == [
+        "main", "chck_0.5M", "chck_1M", "chck_2M"]
+    assert [(r.name, r.stored) for r in plan_revisions([small / "pretrain" / PRE], "babylm")] == [
+        ("main", "final"), ("chck_1M", "chck_10M"), ("chck_2M", "chck_20M")]
+    # A toy budget whose run went past 1M words: its checkpoints stand for other counts.
+    toy = write_store(tmp_path / "toy", 150_000, 4_096, {"chck_1M": 1_500}, final_steps=600)
+    with pytest.raises(ValueError, match=r"BabyLM's revision chck_1M \(1,000,000 words\) cannot be met: no "
+                                         r"checkpoint was written there \(this run's are chck_0.0015M, BabyLM's points "
+                                         r"scaled to its budget of 150,000 words\); export with --names words"):
+        plan_revisions([toy / "pretrain" / PRE], "babylm")
 
 
 def test_the_card_carries_the_studys_mean_and_interval_over_the_seeds_of_the_cell(toy_store, tmp_path):
