@@ -46,7 +46,8 @@ def test_ctrl_c_records_no_unfinished_trial_as_finished_and_says_how_to_resume(t
         try:
             # The first trial is running once its first data stage is written (Tune's Ctrl-C handler is in place).
             deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and driver.poll() is None and not list(storage.glob("artifacts/split/*/manifest.json")):
+            started = lambda: list(storage.glob("artifacts/split/*/manifest.json"))  # noqa: E731
+            while time.monotonic() < deadline and driver.poll() is None and not started():
                 time.sleep(0.2)
             assert driver.poll() is None, log_path.read_text()[-3000:]
             os.kill(driver.pid, signal.SIGINT)  # what Ctrl-C sends the driver
@@ -99,3 +100,18 @@ def test_a_stage_reports_its_progress_only_to_whoever_listens():
         progress.report(task="cola", items=32, of=64)
     progress.report(task="cola", items=64)
     assert heard == [{"task": "cola", "items": 32, "of": 64}]
+
+
+def test_the_eta_counts_a_running_stage_as_work_under_way():
+    """One pretraining (60 s) done of three; a cell has been in its next stage for 30 s: of the
+    120 s left, 30 are under way, so the ETA is elapsed x 90 / 90, not elapsed x 120 / 60."""
+    cell = {"model.preset": "tiny", "seed": 0, "instruct.curriculum": "merged"}
+    stages = {"p1": "pretrain", "p2": "pretrain", "p3": "pretrain"}
+    console = StudyConsole({"instruct.curriculum"}, stages, set(), 2, io.StringIO())
+    console.stage({"cell": cell, "key": "p1", "kind": "pretrain", "label": "pretrain", "executed": True,
+                   "seconds": 60.0})
+    console.t0 = time.perf_counter() - 100
+    assert console.eta() == pytest.approx(100 * 120 / 60, rel=0.01)
+    console.started(cell)
+    console._stage_since[next(iter(console._stage_since))] -= 30
+    assert console.eta() == pytest.approx(100 * 90 / 90, rel=0.01)

@@ -272,7 +272,8 @@ def test_a_running_stage_checkpoints_to_the_store_and_resumes_from_its_newest(bu
 # ---- verified stages, first writer wins ----------------------------------------------------------
 def _version_files(version: int) -> dict[str, bytes]:
     """A stage's files as publisher `version` wrote them: every byte says which version it is."""
-    return {f"part-{i:05d}.parquet": bytes([version]) * (1500 + 100 * i) for i in range(6)} | {"final/who": bytes([version])}
+    parts = {f"part-{i:05d}.parquet": bytes([version]) * (1500 + 100 * i) for i in range(6)}
+    return parts | {"final/who": bytes([version])}
 
 
 def _versions_in(folder: Path) -> set[int]:
@@ -353,8 +354,10 @@ def test_a_damaged_or_truncated_object_is_refused_and_the_cache_left_as_it_was(b
         two = ArtifactStore(bucket_uri, tmp_path / f"node-{len(damage)}")
         with pytest.raises(DamagedStage) as err:
             two.fetch("pretrain/abc")
-        assert str(err.value).startswith("stage pretrain/abc in s3://***@") and f"final/model.safetensors: {said}" in str(err.value)
-        assert "\n" not in str(err.value) and not (two.cache / "pretrain").exists() or not any((two.cache / "pretrain").iterdir())
+        assert str(err.value).startswith("stage pretrain/abc in s3://***@")
+        assert f"final/model.safetensors: {said}" in str(err.value)
+        assert "\n" not in str(err.value)
+        assert not (two.cache / "pretrain").exists() or not any((two.cache / "pretrain").iterdir())  # no stage, no temporary
 
 
 def test_an_unparseable_manifest_is_one_error_and_nothing_is_installed(bucket_uri, tmp_path):
@@ -388,7 +391,8 @@ def test_a_stage_manifest_lists_its_files_with_sizes_and_hashes(tmp_path):
     stage = _stage(tmp_path, "pretrain/k", FILES)
     listed = read_manifest(stage)["contents"]
     assert listed["hash"] == "blake2b" and set(listed["files"]) == set(FILES)
-    assert listed["files"]["final/model.safetensors"] == {"size": 7, "blake2b": file_hash(stage / "final/model.safetensors")}
+    weights = stage / "final/model.safetensors"
+    assert listed["files"]["final/model.safetensors"] == {"size": 7, "blake2b": file_hash(weights)}
     assert check_contents(stage, read_manifest(stage)) is None
     (stage / "final/model.safetensors").write_bytes(b"WEIGHTS")
     assert check_contents(stage, read_manifest(stage), hashes=False) is None  # the cheap check sees sizes only

@@ -34,7 +34,8 @@ def _study(storage: Path, name: str, cells: list[Config]) -> list:
             if not is_complete(node.path):
                 with atomic_dir(node.path, {"kind": node.kind}) as tmp:
                     (tmp / "data.bin").write_bytes(b"x" * 1000)
-        rows.append({"status": "ok", "keys/graph": json.dumps([n.key for n in graph.nodes]), "key/pretrain": graph.pretrain.key})
+        rows.append({"status": "ok", "keys/graph": json.dumps([n.key for n in graph.nodes]),
+                     "key/pretrain": graph.pretrain.key})
         nodes += graph.nodes
     (storage / name).mkdir(parents=True)
     pd.DataFrame(rows).to_parquet(storage / name / "results.parquet")
@@ -85,7 +86,8 @@ def test_gc_asked_to_keep_a_study_that_does_not_exist_is_one_line_and_deletes_no
     _age_everything(tmp_path / "artifacts", 48 * 3600)
     assert main(["gc", "--storage", str(tmp_path), "--keep", "typo", "--yes"]) == 1
     err = capsys.readouterr().err
-    assert err.strip().count("\n") == 0 and err.startswith("error: --keep typo: no such study in ") and "studies there: real" in err
+    assert err.strip().count("\n") == 0 and err.startswith("error: --keep typo: no such study in ")
+    assert "studies there: real" in err
     assert all(is_complete(n.path) for n in nodes)
 
 
@@ -99,8 +101,8 @@ def test_a_store_that_cannot_be_opened_is_one_line(tmp_path, capsys):
 
 def test_gc_on_object_storage_removes_an_upload_that_lost_its_commit(tmp_path, capsys):
     pytest.importorskip("moto")
-    from moto.server import ThreadedMotoServer
     import pyarrow.fs
+    from moto.server import ThreadedMotoServer
 
     from classit_ray.store import ArtifactStore
 

@@ -132,6 +132,7 @@ class StudyConsole:
         self._kind_seconds: dict[str, list[float]] = {}
         self._per_trial: dict[str, list[dict]] = {}
         self._running: dict[str, dict] = {}  # cell_id -> the latest progress its running stage reported
+        self._stage_since: dict[str, float] = {}  # cell_id of a running trial -> when its current stage began
         self._last_progress = self.t0
 
     def print(self, line: str) -> None:
@@ -143,6 +144,8 @@ class StudyConsole:
             return
         key, kind = event["key"], event["kind"]
         self._running.pop(cell_id(event["cell"]), None)  # that stage has ended
+        if cell_id(event["cell"]) in self._stage_since:
+            self._stage_since[cell_id(event["cell"])] = time.perf_counter()  # and the cell's next one begins
         self._per_trial.setdefault(cell_id(event["cell"]), []).append(event)
         self.finished.add(key)
         if not event["executed"]:
@@ -157,6 +160,7 @@ class StudyConsole:
     def trial(self, cell: dict[str, Any], seconds: float | None, error: str = "", traceback: str = "") -> None:
         self.trials_done += 1
         self._running.pop(cell_id(cell), None)
+        self._stage_since.pop(cell_id(cell), None)
         events = self._per_trial.pop(cell_id(cell), [])
         words = cell_words(cell, self.varying)
         mine = self.cell_stages.pop(cell_id(cell), set())
@@ -172,6 +176,10 @@ class StudyConsole:
         took = f" in {duration(seconds)}" if seconds is not None else ""
         self.print(f"{words}: cell done{took} ({len(events)} stages: {ran} run here, {reused} reused)   {self.progress_text()}")
         self._last_progress = time.perf_counter()
+
+    def started(self, cell: dict[str, Any]) -> None:
+        """A trial began (or resumed): its first stage runs from now."""
+        self._stage_since[cell_id(cell)] = time.perf_counter()
 
     def tick(self) -> None:
         """A progress line when none was printed for PROGRESS_EVERY_S seconds."""
@@ -192,7 +200,10 @@ class StudyConsole:
 
     def eta(self) -> float | None:
         """Elapsed × remaining work / work done, each stage weighted by its kind's mean seconds
-        (a kind not yet seen weighs the mean of all); by trials when the stages are not known."""
+        (a kind not yet seen weighs the mean of all); by trials when the stages are not known.
+        The time the running trials have spent in their current stages counts as work done on
+        what is left: a long stage (a GLUE fine-tuning of minutes) then brings the ETA down as it
+        runs, where counting finished stages alone made it climb until the stage ended."""
         elapsed = time.perf_counter() - self.t0
         if self.trials_done >= self.trials:
             return 0.0
@@ -205,6 +216,8 @@ class StudyConsole:
         weight = lambda key: means.get(self.stages[key], overall)  # noqa: E731
         done = sum(weight(k) for k in self.finished - self._before)
         left = sum(weight(k) for k in self.stages if k not in self.finished)
+        running = min(left, sum(time.perf_counter() - since for since in self._stage_since.values()))
+        done, left = done + running, left - running
         return elapsed * left / done if done else None
 
 
@@ -270,6 +283,7 @@ def tune_callback(console: StudyConsole, events, cell_of):
         def on_trial_start(self, iteration, trials, trial, **info):
             self._started[trial.trial_id] = time.perf_counter()
             self.unfinished.add(trial.trial_id)
+            console.started(cell_of(trial))
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             self._drain()
