@@ -130,3 +130,13 @@ def test_gc_on_object_storage_removes_an_upload_that_lost_its_commit(tmp_path, c
         assert again.fetch("pretrain/k1") and (again.cache / "pretrain/k1/w").read_bytes() == b"w" * 100
     finally:
         server.stop()
+
+
+def test_gc_never_plans_a_stage_a_running_study_holds_a_lease_on():
+    from classit_ray.store_tools import Stage, gc_plan
+
+    stages = {"pretrain/a": Stage("pretrain/a", "pretrain", "a", size=10, newest=0.0, complete=True),
+              "pretrain/b": Stage("pretrain/b", "pretrain", "b", size=10, newest=0.0, complete=True)}
+    plan = gc_plan(stages, {"s": {"x"}}, ["s"], grace_s=3600, leased={"b"}, leftovers={}, committed=lambda s: None,
+                   now=10_000.0)
+    assert plan == [("pretrain/a", 10, "used by no study")]
