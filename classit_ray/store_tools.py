@@ -300,8 +300,12 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{len(plan)} folder(s), {size_words(total)}; keeping what {', '.join(keep) or 'no study'} use"
           + ("" if args.yes or not plan else "; run again with --yes to delete"))
     if args.yes:
-        for rel, _, _ in tqdm(plan, desc="deleting", unit=" folders", disable=None):
-            view.delete(rel)
+        for n, (rel, _, _) in enumerate(tqdm(plan, desc="deleting", unit=" folders", disable=None)):
+            try:
+                view.delete(rel)
+            except Exception as err:  # noqa: BLE001 - e.g. a bucket this account may read but not write
+                raise StoreToolError(f"{redact_uri(uri)}: cannot delete {rel} ({type(err).__name__}: {err}); "
+                                     f"{n} of {len(plan)} folder(s) deleted before it") from None
     return 0
 
 

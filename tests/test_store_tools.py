@@ -140,3 +140,20 @@ def test_gc_never_plans_a_stage_a_running_study_holds_a_lease_on():
     plan = gc_plan(stages, {"s": {"x"}}, ["s"], grace_s=3600, leased={"b"}, leftovers={}, committed=lambda s: None,
                    now=10_000.0)
     assert plan == [("pretrain/a", 10, "used by no study")]
+
+
+def test_gc_that_may_not_delete_says_so_in_one_line(tmp_path, capsys, monkeypatch):
+    from classit_ray.store_tools import StoreView
+
+    nodes = _study(tmp_path, "gone", [_cell("none", 0)])
+    (tmp_path / "gone" / "results.parquet").unlink()  # no study uses its stages any more
+    _age_everything(tmp_path / "artifacts", 48 * 3600)
+
+    def refuse(self, rel):
+        raise PermissionError(f"AccessDenied: {rel}")
+
+    monkeypatch.setattr(StoreView, "delete", refuse)
+    assert main(["gc", "--storage", str(tmp_path), "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot delete" in err and "PermissionError" in err and "0 of " in err
+    assert all(is_complete(n.path) for n in nodes)
