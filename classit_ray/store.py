@@ -310,7 +310,9 @@ def _stored_call(store: ArtifactStore, local_dir: str, body: Callable[[], Any]) 
 def on_its_node(fn: Callable[..., Any], store: ArtifactStore | None, inputs: list[str], output: str | Path) -> Callable[..., Any]:
     """`fn` made fit for a Ray task that may run on another node than its caller: with a remote
     store, the task first fetches the stages it reads (`inputs`, cache paths) into its own node's
-    cache, and publishes the stage it writes (`output`) when it is complete."""
+    cache, and publishes the stage it writes (`output`) when it is complete. `fn` returns the
+    manifest of the stage it wrote (an evaluation's); when another publisher committed the stage
+    first, the call returns the winner's manifest, whose files the cache then holds."""
     if store is None:
         return fn
 
@@ -320,7 +322,7 @@ def on_its_node(fn: Callable[..., Any], store: ArtifactStore | None, inputs: lis
             store.fetch(store.rel(path))
         result = fn(*args)
         if is_complete(output) and not store.publish(output) and store.adopt(store.rel(output)):
-            result = fn(*args)  # the winner's copy, read back
+            result = read_manifest(output)  # the winner's, not recomputed
         return result
 
     return call
