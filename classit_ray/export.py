@@ -49,7 +49,7 @@ from classit_ray.atomic import is_complete, read_manifest, tmp_sibling
 from classit_ray.config import BABYLM_CHECKPOINT_MILLIONS, Config, ConfigError, config_to_dict, work_dir_of
 from classit_ray.model import preset_summary
 from classit_ray.store import store_of
-from classit_ray.train.checkpoint import TOKENIZER_FILES, CheckpointError, babylm_schedule, read_state
+from classit_ray.train.checkpoint import FINAL_CHECKPOINT, TOKENIZER_FILES, CheckpointError, babylm_schedule, read_state
 
 NameRule = Literal["words", "babylm"]
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", *TOKENIZER_FILES)
@@ -157,7 +157,7 @@ def final_evaluation(source: Source) -> dict:
     """The evaluation manifest of the exported model (an `eval/<key>` of its store whose model is
     the stage's `final`), the one with most metrics when several settings scored it; {} if none."""
     stage = source.chain[-1]
-    tail = f"{stage.parent.name}/{stage.name}/final"
+    tail = f"{stage.parent.name}/{stage.name}/{FINAL_CHECKPOINT}"
     found = []
     for path in sorted((stage.parent.parent / "eval").glob("*/manifest.json")):
         manifest = json.loads(path.read_text())
@@ -220,8 +220,9 @@ def plan_revisions(chain: list[Path], names: NameRule = "words", wanted: list[st
 
 
 def main_revision(stage: Path) -> Revision:
-    position = read_state(stage / "final")["position"]
-    return Revision("main", stage / "final", "final", int(position["words_seen"]), int(position["step"]))
+    position = read_state(stage / FINAL_CHECKPOINT)["position"]
+    final = stage / FINAL_CHECKPOINT
+    return Revision("main", final, FINAL_CHECKPOINT, int(position["words_seen"]), int(position["step"]))
 
 
 def _babylm_revisions(pretrain: Path, manifest: dict, revisions: list[Revision], points: dict[str, int],
@@ -229,7 +230,7 @@ def _babylm_revisions(pretrain: Path, manifest: dict, revisions: list[Revision],
     """`--names babylm`: the checkpoints whose true names are BabyLM's (`wanted`, or every one the
     run reached), or ExportError naming the first that cannot be met. Others (a 10M-word run's
     chck_0.1M ...) are left out: they are true, but not names of the track."""
-    final_words = read_state(pretrain / "final")["position"]["words_seen"]
+    final_words = read_state(pretrain / FINAL_CHECKPOINT)["position"]["words_seen"]
     words = dict(zip(BABYLM_NAMES, (m * 1_000_000 for m in BABYLM_CHECKPOINT_MILLIONS), strict=True))
     wanted = wanted or [n for n in BABYLM_NAMES if words[n] <= final_words]
     budget = manifest["spec"]["budget_words"]
@@ -326,7 +327,7 @@ def model_card(source: Source, revisions: list[Revision], title: str, intervals:
     summary = preset_summary(pre["preset"])
     tok_dir = source.chain[0].parent.parent / "tokenizer" / pre["inputs"][0]
     tok = read_manifest(tok_dir) if is_complete(tok_dir) else {}
-    total = sum(read_state(stage / "final")["position"]["words_seen"] for stage in source.chain)
+    total = sum(read_state(stage / FINAL_CHECKPOINT)["position"]["words_seen"] for stage in source.chain)
     tuned = len(specs) > 1
     lines = ["---", "library_name: transformers", "pipeline_tag: text-generation", "language: en",
              "tags: [babylm, classit-ray, llama]", "---", "", f"# {title}", "",
