@@ -35,7 +35,7 @@ def main() -> None:
                               budget=dataclasses.replace(cfg.budget, total_words=20_000, instruct_fraction=0.1))
     plan = plan_data(cfg, out / "work")
     for stage in ("split", "tokenizer"):
-        run_data_stage(stage, plan.stages()[stage], data_builder(stage, plan, cfg))
+        run_data_stage(stage, plan.stages()[stage], data_builder(stage, plan, plan.settings[stage], out / "no-toy-world"))
     split, tok = plan.split_dir, plan.tokenizer_dir
     pairs = split / "instruct" / "switchboard.parquet"
 

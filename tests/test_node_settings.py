@@ -85,3 +85,68 @@ def test_a_training_key_changes_whenever_the_stage_its_body_runs_does(section):
             spec_changed = node.spec.optim != after[label].spec.optim
             assert spec_changed, (label, f.name)
             assert (node.key != after[label].key) == (f.name != "max_steps"), (label, f.name)
+
+
+# One other valid value for each setting a data stage can read (each section's fields that reach
+# the data stages; the others are checked not to move a data key).
+DATA_ALTERNATIVES = {
+    "corpus.data_dir": "/data/babylm/train_100M", "corpus.instruct_dir": "/data/class_it",
+    "corpus.sources": ["childes"], "corpus.keep_speaker_labels": False, "corpus.max_doc_lines": 32,
+    "budget.total_words": 100_000, "budget.instruct_fraction": 0.2, "budget.instruct_configs": ["simple_wiki", "switchboard"],
+    "budget.instruct_weights": {"switchboard": 1.0, "simple_wiki": 2.0}, "budget.holdout_instruct_sources": False,
+    "budget.heldout_pairs": 7, "budget.seed": 1, "tokenizer.vocab_size": 1024, "tokenizer.min_frequency": 3, "tokenizer.max_train_words": 5000,
+    "pretrain.seq_len": 64, "pretrain.shard_rows": 100, "instruct.max_len": 64,
+    "model.preset": "small", "pretrain.lr": 1e-3, "eval.tasks": ["blimp"],  # none of a data stage's business
+}
+# Which data nodes each setting reaches: a change reaches the stage that reads it and every stage
+# downstream of that (through its input's key). The vocabulary follows the preset when
+# tokenizer.vocab_size is 0 (the default).
+DATA_MATTERS = {
+    "split": {"corpus.", "budget."},
+    "tokenizer": {"corpus.", "budget.", "tokenizer.", "model.preset"},
+    "pretrain_shards": {"corpus.", "budget.", "tokenizer.", "model.preset", "pretrain.seq_len", "pretrain.shard_rows"},
+    "instruct_shards": {"corpus.", "budget.", "tokenizer.", "model.preset", "pretrain.shard_rows", "instruct.max_len"},
+}
+
+
+def test_every_data_setting_is_accounted_for():
+    from classit_ray.config import BudgetConfig, CorpusConfig, TokenizerConfig
+
+    for section, cls in (("corpus", CorpusConfig), ("budget", BudgetConfig), ("tokenizer", TokenizerConfig)):
+        assert {f"{section}.{f.name}" for f in dataclasses.fields(cls)} <= set(DATA_ALTERNATIVES), section
+
+
+def _reaches(setting: str, kind: str) -> bool:
+    return any(setting.startswith(m) for m in DATA_MATTERS[kind])
+
+
+@pytest.mark.parametrize("setting", sorted(DATA_ALTERNATIVES))
+def test_a_data_key_changes_exactly_when_its_build_can_make_something_else(setting):
+    before, _ = nodes({})
+    after, _ = nodes({setting: DATA_ALTERNATIVES[setting]})
+    for label, node in before.items():
+        if node.kind not in DATA_MATTERS or label not in after:
+            continue
+        other = after[label]
+        changed = node.key != other.key
+        assert changed == _reaches(setting, node.kind), (label, setting)
+        own = node.settings != other.settings
+        upstream = [n for n in node.needs if n in {m.key for m in before.values()}] != list(other.needs)
+        assert changed == (own or upstream), (label, setting)  # the key moves with what the build reads
+
+
+def test_a_data_build_reads_what_the_config_says_with_the_toy_world_where_the_key_names_it():
+    from classit_ray.config import BudgetConfig
+    from classit_ray.data.stages import corpus_config, toy_world_id
+    from classit_ray.toyworld import with_toy_world, world_dir
+
+    cfg = apply_overrides(Config(), BASE)
+    graph = build_graph(cfg, "/store")
+    split = next(n for n in graph.nodes if n.kind == "split")
+    source = with_toy_world(cfg, "/store")  # what the builds were given before they read their settings
+    assert split.settings["corpus"]["data_dir"] == toy_world_id(cfg)
+    assert corpus_config(split.settings["corpus"], toy_world_id(cfg), world_dir("/store", cfg.study.toy_words)) == source.corpus
+    assert BudgetConfig(**split.settings["budget"]) == cfg.budget
+    shards = {n.label: n.settings for n in graph.nodes if n.kind in ("pretrain_shards", "instruct_shards")}
+    assert shards["pretrain shards"] == {"seq_len": cfg.pretrain.seq_len, "rows": cfg.pretrain.shard_rows}
+    assert shards["instruct shards (switchboard)"]["max_len"] == cfg.instruct.max_len

@@ -26,7 +26,7 @@ from classit_ray.data.stages import data_builder, run_data_stage, toy_world_id
 from classit_ray.eval.artifact import curve_into, evaluate_into
 from classit_ray.runtime import outside_placement_group
 from classit_ray.store import on_its_node, store_of, through_store, train_storage
-from classit_ray.toyworld import EVAL_DIR, SEED, with_toy_world
+from classit_ray.toyworld import EVAL_DIR, SEED, with_toy_world, world_dir
 from classit_ray.toyworld.world import toy_world_ready, write_toy_world
 
 
@@ -110,7 +110,8 @@ def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks,
     if kind == "toyworld":
         return (lambda: _write_toy_world(node, source)), lambda result, s: result
     if node.data_stage:
-        build = data_builder(node.data_stage, graph.data, source, progress)
+        toy_world = world_dir(graph.work_dir, graph.cfg.study.toy_words)  # where a toy corpus is read from
+        build = data_builder(node.data_stage, graph.data, node.settings, toy_world, progress)
         return (lambda: run_data_stage(node.label, Path(node.path), build)), lambda result, s: result
     if node.spec is not None:
         store = store_of(graph.cfg)

@@ -58,8 +58,9 @@ class Node:
     model: str = ""  # eval nodes: the checkpoint directory scored; curve nodes: the pretraining's stage dir
     heldout: str = ""  # eval nodes: the split's heldout/ folder, the interactive task's pairs
     endpoint: str = ""  # eval nodes: "pretrain", "stage1", ..., "final"
-    # Evaluation and curve nodes: the one resolved settings object, both what the key hashes (with
-    # the input keys) and all the body is given besides its inputs' artifacts (`cell/execute.py`).
+    # Data, evaluation and curve nodes: the one resolved settings object, both what the key hashes
+    # (with the input keys) and all the body is given besides its inputs' artifacts (`cell/execute.py`).
+    # Training nodes carry theirs as `spec`.
     settings: dict = field(default=None, compare=False, hash=False)
 
 
@@ -154,16 +155,17 @@ def build_graph(cfg: Config, work_dir: str | Path) -> CellGraph:
     corpus_world = world if corpus_is_toy(cfg) else ()
     eval_world = world if eval_is_toy(cfg) else ()
 
-    k = data.keys
-    add(Node("split", k["split"], str(data.split_dir), "split", corpus_world, data_stage="split"))
-    add(Node("tokenizer", k["tokenizer"], str(data.tokenizer_dir), "tokenizer", (k["split"],), data_stage="tokenizer"))
+    k, ds = data.keys, data.settings
+    add(Node("split", k["split"], str(data.split_dir), "split", corpus_world, data_stage="split", settings=ds["split"]))
+    add(Node("tokenizer", k["tokenizer"], str(data.tokenizer_dir), "tokenizer", (k["split"],), data_stage="tokenizer",
+             settings=ds["tokenizer"]))
     add(Node("pretrain_shards", k["pretrain_shards"], str(data.pretrain_shards), "pretrain shards",
-             (k["tokenizer"],), data_stage="pretrain_shards"))
+             (k["tokenizer"],), data_stage="pretrain_shards", settings=ds["pretrain_shards"]))
     stages = CURRICULA[cfg.instruct.curriculum]
     for config in data.instruct_shards:  # the curriculum's configs (`plan_data`)
         name = f"instruct_shards/{config}"
         add(Node("instruct_shards", k[name], str(data.instruct_shards[config]), f"instruct shards ({config})",
-                 (k["split"], k["tokenizer"]), data_stage=name))
+                 (k["split"], k["tokenizer"]), data_stage=name, settings=ds[name]))
 
     spec = pretrain_spec(cfg, data)
     pre = Node("pretrain", spec.key, str(stage_dir(work_dir, spec)), "pretrain", tuple(spec.inputs), spec=spec)

@@ -3,7 +3,8 @@
 Each stage's output lives under `<work_dir>/<stage>/<key>`, where the key hashes the stage's own
 settings and its inputs' keys: a finished stage with the same key is reused, a changed setting
 gets a new directory, and nothing half-written is ever taken as finished (`atomic.py`).
-`plan_data` names every stage from the config alone; `build_data_stage` builds one. Which of
+`plan_data` names every stage from the config alone, each with the one settings object that
+both its key hashes and its build reads (`data_builder`); `run_data_stage` builds one. Which of
 them a cell needs, and the toy world they may read, is the stage graph's business
 (`classit_ray/cell/`); `classit-ray prepare` runs the data part of that graph.
 """
@@ -17,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from classit_ray.atomic import is_complete, read_manifest
-from classit_ray.config import Config, config_hash, curriculum_configs
+from classit_ray.config import BudgetConfig, Config, CorpusConfig, config_hash, curriculum_configs
 from classit_ray.data.budget import split_budget
 from classit_ray.data.class_it import read_provenance
 from classit_ray.data.shards import build_instruct_shards, build_pretrain_shards
 from classit_ray.data.tokenizer import train_tokenizer
 from classit_ray.model import get_preset
-from classit_ray.toyworld import world_id
+from classit_ray.toyworld import CORPUS_DIR, INSTRUCT_DIR, world_id
 
 
 @dataclass
@@ -38,6 +39,9 @@ class PreparedData:
     instruct_shards: dict[str, Path] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)  # "split", "tokenizer", "pretrain_shards", "instruct_shards/<config>"
     vocab_size: int = 0  # the tokenizer's requested vocabulary
+    # Stage name -> its settings: hashed into its key (with its inputs' keys), and all its build
+    # reads besides its inputs' artifacts (`data_builder`).
+    settings: dict[str, dict] = field(default_factory=dict)
 
     def stages(self) -> dict[str, Path]:
         """Stage name -> artifact directory, in build order."""
@@ -78,19 +82,23 @@ def plan_data(cfg: Config, work_dir: Path) -> PreparedData:
 
     A stage's key hashes its own settings and its inputs' keys, so equal keys mean equal artifacts.
     """
-    split_key = config_hash({"corpus": _corpus_identity(cfg), "budget": dataclasses.asdict(cfg.budget)})
-    vocab = tokenizer_vocab(cfg)
-    tok_key = config_hash({"split": split_key, "vocab": vocab, "tokenizer": dataclasses.asdict(cfg.tokenizer)})
-    rows = cfg.pretrain.shard_rows
-    shard_key = config_hash({"tokenizer": tok_key, "seq_len": cfg.pretrain.seq_len, "rows": rows})
-    keys = {"split": split_key, "tokenizer": tok_key, "pretrain_shards": shard_key}
-    instruct_shards = {}
-    for config in curriculum_configs(cfg.instruct.curriculum):  # what the curriculum trains on, no more
-        key = config_hash({"tokenizer": tok_key, "config": config, "max_len": cfg.instruct.max_len, "rows": rows})
-        keys[f"instruct_shards/{config}"] = key
-        instruct_shards[config] = work_dir / "shards" / f"instruct-{config}-{key}"
-    return PreparedData(cfg, work_dir / "split" / split_key, work_dir / "tokenizer" / tok_key,
-                        work_dir / "shards" / f"pretrain-{shard_key}", instruct_shards, keys, vocab)
+    vocab, rows = tokenizer_vocab(cfg), cfg.pretrain.shard_rows
+    settings = {
+        "split": {"corpus": _corpus_identity(cfg), "budget": dataclasses.asdict(cfg.budget)},
+        "tokenizer": {"vocab": vocab, "tokenizer": dataclasses.asdict(cfg.tokenizer)},
+        "pretrain_shards": {"seq_len": cfg.pretrain.seq_len, "rows": rows},
+        **{f"instruct_shards/{config}": {"config": config, "max_len": cfg.instruct.max_len, "rows": rows}
+           for config in curriculum_configs(cfg.instruct.curriculum)},  # what the curriculum trains on, no more
+    }
+    keys = {"split": config_hash(settings["split"])}
+    keys["tokenizer"] = config_hash({"split": keys["split"], **settings["tokenizer"]})
+    for name in settings:
+        if name not in keys:
+            keys[name] = config_hash({"tokenizer": keys["tokenizer"], **settings[name]})
+    instruct_shards = {s["config"]: work_dir / "shards" / f"instruct-{s['config']}-{keys[name]}"
+                       for name, s in settings.items() if name.startswith("instruct_shards/")}
+    return PreparedData(cfg, work_dir / "split" / keys["split"], work_dir / "tokenizer" / keys["tokenizer"],
+                        work_dir / "shards" / f"pretrain-{keys['pretrain_shards']}", instruct_shards, keys, vocab, settings)
 
 
 def run_data_stage(name: str, out_dir: Path, build: Callable[[Path], None]) -> float | None:
@@ -105,25 +113,39 @@ def run_data_stage(name: str, out_dir: Path, build: Callable[[Path], None]) -> f
     return seconds
 
 
-def data_builder(name: str, plan: PreparedData, source: Config, progress: bool = False) -> Callable[[Path], None]:
-    """The build of data stage `name` (a key of `plan.stages()`), reading the corpus that `source`
-    points at (`plan.config` with any toy-world paths filled in); `progress` shows a bar while
-    shards are tokenized (a command line's)."""
-    split_dir, tokenizer_dir, rows = plan.split_dir, plan.tokenizer_dir, source.pretrain.shard_rows
+def corpus_config(corpus: dict, toy_id: str, toy_world: Path) -> CorpusConfig:
+    """The split's corpus settings (`_corpus_identity`) as the `CorpusConfig` its build reads: the
+    toy world's name, `toy_id`, becomes the folder it is written to, `toy_world`."""
+    located = {k: v for k, v in corpus.items() if k != "instruct_pairs"}  # the pairs' provenance: the key's alone
+    for name, folder in (("data_dir", CORPUS_DIR), ("instruct_dir", INSTRUCT_DIR)):
+        if located[name] == toy_id:
+            located[name] = str(toy_world / folder)
+    return CorpusConfig(**located)
+
+
+def data_builder(name: str, plan: PreparedData, settings: dict, toy_world: Path, progress: bool = False) -> Callable[[Path], None]:
+    """The build of data stage `name` (a key of `plan.stages()`) from its `settings` (those of
+    `plan.settings`) and its inputs (the split, the tokenizer, and the toy world's folder
+    `toy_world` where the corpus settings name it); `progress` shows a bar while shards are
+    tokenized (a command line's)."""
+    split_dir, tokenizer_dir = plan.split_dir, plan.tokenizer_dir
     if name == "split":
-        return lambda d: split_budget(source.corpus, source.budget, d)
+        corpus = corpus_config(settings["corpus"], toy_world_id(plan.config), toy_world)
+        budget = BudgetConfig(**settings["budget"])
+        return lambda d: split_budget(corpus, budget, d)
     if name == "tokenizer":
-        return lambda d: train_tokenizer(split_dir, plan.vocab_size, d, source.tokenizer.min_frequency, source.tokenizer.max_train_words)
+        tok = settings["tokenizer"]
+        return lambda d: train_tokenizer(split_dir, settings["vocab"], d, tok["min_frequency"], tok["max_train_words"])
     if name == "pretrain_shards":
-        return lambda d: build_pretrain_shards(split_dir, tokenizer_dir, d, source.pretrain.seq_len, rows, progress=progress)
-    config = name.removeprefix("instruct_shards/")
+        return lambda d: build_pretrain_shards(split_dir, tokenizer_dir, d, settings["seq_len"], settings["rows"], progress=progress)
+    config = settings["config"]
 
     def instruct(d: Path) -> None:
         pairs = split_dir / "instruct" / f"{config}.parquet"
         if not read_manifest(split_dir)["table"]["instruct"].get(config, {}).get("items"):
             raise ValueError(f"{split_dir}: the split holds no {config!r} instruction pairs; "
                              "expected some (raise budget.instruct_fraction or check the instruction data)")
-        build_instruct_shards(pairs, tokenizer_dir, d, source.instruct.max_len, rows, progress=progress)
+        build_instruct_shards(pairs, tokenizer_dir, d, settings["max_len"], settings["rows"], progress=progress)
 
     return instruct
 
