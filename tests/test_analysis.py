@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +17,17 @@ import pandas as pd
 import pytest
 
 from classit_ray import analysis, metrics
-from classit_ray.analysis import (global_score, learning_curves, load_study, stage_deltas, stage_summary, summarize,
-                                  task_columns, write_report, zscores)
+from classit_ray.analysis import (
+    global_score,
+    learning_curves,
+    load_study,
+    stage_deltas,
+    stage_summary,
+    summarize,
+    task_columns,
+    write_report,
+    zscores,
+)
 from classit_ray.analysis.table import CURVE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import write_tiny_random_model
 
 from classit_ray import analysis, metrics
 from classit_ray.analysis import comparisons, wording
@@ -18,7 +19,6 @@ from classit_ray.eval import interactive
 from classit_ray.eval.harness import evaluate
 from classit_ray.eval.scorer import HFCausalLM
 from classit_ray.eval.tasks import TASK_SPECS, ZERO_SHOT_TASKS
-from conftest import write_tiny_random_model
 
 TEXTS = ["what does a fox eat", "a fox eats berries and mice", "it lives in the forest", "oh really", "right"] * 20
 

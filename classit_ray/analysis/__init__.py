@@ -18,15 +18,43 @@ Plain pandas / numpy / scipy / statsmodels / matplotlib: no Ray, no torch, so a 
 laptop reads a copied results file. The names below are this package's public API.
 """
 
-from classit_ray.analysis.comparisons import (BASELINE, FACTOR, GLOBAL, QUESTIONS, pair_trials, pairing_columns,
-                                              paired_comparisons)
-from classit_ray.analysis.wording import consistency, describe, findings, markdown_table
-from classit_ray.analysis.plots import (plot_consistency, plot_forest, plot_gain_forgetting, plot_learning_curves,
-                                        plot_score_vs_fraction, plot_task_heatmap, plot_z_boxplots)
+from classit_ray.analysis.comparisons import (
+    BASELINE,
+    FACTOR,
+    GLOBAL,
+    QUESTIONS,
+    pair_trials,
+    paired_comparisons,
+    pairing_columns,
+)
+from classit_ray.analysis.plots import (
+    plot_consistency,
+    plot_forest,
+    plot_gain_forgetting,
+    plot_learning_curves,
+    plot_score_vs_fraction,
+    plot_task_heatmap,
+    plot_z_boxplots,
+)
 from classit_ray.analysis.report import markdown, summary_table, write_report
-from classit_ray.analysis.table import (AT_PRETRAIN, AT_STAGE1, condition_labels, config_columns, global_score,
-                                        global_tasks, learning_curves, load_study, oriented_scores, seed_columns,
-                                        stage_deltas, stage_summary, summarize, task_columns, zscores)
+from classit_ray.analysis.table import (
+    AT_PRETRAIN,
+    AT_STAGE1,
+    condition_labels,
+    config_columns,
+    global_score,
+    global_tasks,
+    learning_curves,
+    load_study,
+    oriented_scores,
+    seed_columns,
+    stage_deltas,
+    stage_summary,
+    summarize,
+    task_columns,
+    zscores,
+)
+from classit_ray.analysis.wording import consistency, describe, findings, markdown_table
 
 __all__ = [
     "AT_PRETRAIN", "AT_STAGE1", "BASELINE", "FACTOR", "GLOBAL", "QUESTIONS", "condition_labels", "config_columns",

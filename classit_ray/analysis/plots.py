@@ -18,8 +18,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from classit_ray.analysis.comparisons import BASELINE, GLOBAL, QUESTIONS, label
-from classit_ray.analysis.wording import consistency, significant
 from classit_ray.analysis.table import condition_labels, global_score, summarize
+from classit_ray.analysis.wording import consistency, significant
 
 
 def finish_figure(fig, path: str | Path | None):
@@ -180,9 +180,9 @@ def plot_learning_curves(curves: pd.DataFrame, path: str | Path | None = None) -
     tasks = list(dict.fromkeys(curves["task"]))
     fig, axes = _panels(len(tasks), 4.0, 3.2)
     for ax, task in zip(axes, tasks):
-        for i, (label, line) in enumerate(curves[curves["task"] == task].groupby("label", sort=True)):
+        for i, (name, line) in enumerate(curves[curves["task"] == task].groupby("label", sort=True)):
             line = line.sort_values("words_seen")
-            ax.plot(line["words_seen"], line["score"], marker="o", ms=3, color=f"C{i % 10}", label=label)
+            ax.plot(line["words_seen"], line["score"], marker="o", ms=3, color=f"C{i % 10}", label=name)
             final = line[line["checkpoint"] == "final"]
             ax.scatter(final["words_seen"], final["score"], marker="*", s=60, color=f"C{i % 10}", zorder=3)
         ax.set_xscale("log")

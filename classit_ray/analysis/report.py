@@ -9,10 +9,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from classit_ray.atomic import atomic_write_text
 from classit_ray.analysis import comparisons, plots, wording
-from classit_ray.analysis.table import (config_columns, global_score, global_tasks, learning_curves, load_study,
-                                        stage_deltas, stage_summary, summarize, task_columns, zscores)
+from classit_ray.analysis.table import (
+    config_columns,
+    global_score,
+    global_tasks,
+    learning_curves,
+    load_study,
+    stage_deltas,
+    stage_summary,
+    summarize,
+    task_columns,
+    zscores,
+)
+from classit_ray.atomic import atomic_write_text
 
 # Columns a markdown table rounds to 3 decimals; any other value is shown as given.
 _ROUNDED = {"median", "q1", "q3", "iqr", "mean", "ci_low", "ci_high", "gain", "gain_ci_low", "gain_ci_high", "forgetting"}
