@@ -91,7 +91,7 @@ def plot_task_heatmap(df: pd.DataFrame, z: pd.DataFrame, by: Sequence[str], path
     fig = Figure(figsize=(max(4.0, 1.8 * table.shape[1] + 2), 0.45 * table.shape[0] + 1.5))
     ax = fig.subplots()
     im = ax.imshow(table.to_numpy(dtype=float), cmap="RdBu", vmin=-m, vmax=m, aspect="auto")  # 0 = white
-    ax.set_yticks(range(table.shape[0]), table.index)
+    ax.set_yticks(range(table.shape[0]), [label(t) for t in table.index])  # oriented z: "decrease"
     ax.set_xticks(range(table.shape[1]), [c.replace(", ", "\n") for c in table.columns], fontsize=7)
     for (i, j), v in np.ndenumerate(table.to_numpy(dtype=float)):
         if np.isfinite(v):
@@ -160,7 +160,7 @@ def plot_gain_forgetting(deltas: pd.DataFrame, by: Sequence[str], path: str | Pa
             for i, v in enumerate(values):
                 ax.scatter(np.full(len(v), x[i] + offset), v, s=8, color="k", zorder=3)
         ax.axhline(0.0, color="grey", lw=0.8, ls="--")
-        ax.set_title(task.removeprefix("eval/"), fontsize=9)
+        ax.set_title(label(task), fontsize=9)  # gains are oriented: a decrease where lower is better
         ax.set_xticks(x, names, fontsize=6, rotation=40, ha="right", rotation_mode="anchor")
         ax.set_ylabel("score difference", fontsize=8)
     if by:
