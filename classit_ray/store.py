@@ -33,6 +33,7 @@ it, run (which reuses what is complete), publish what the store lacks.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -360,6 +361,29 @@ def stage_in_store(cfg: Config, local_dir: str | Path) -> bool:
 
 
 # ---- the one conditional create each kind of storage has -----------------------------------------
+# Scheme -> (the module its conditional create needs, its package, this project's extra that
+# installs it: pyproject.toml). Not runtime dependencies: a study on a local or NFS store needs neither.
+CLIENTS = {"s3": ("boto3", "boto3", "s3"), "gs": ("google.cloud.storage", "google-cloud-storage", "gcs")}
+
+
+def client_problem(uri: str) -> str | None:
+    """None when publishing to the store `uri` can run here; else one line saying which library
+    is missing and the extra that installs it. A study asks before any trial
+    (`study/runner.py`), so a store it cannot commit to stops it there, not at its first stage."""
+    scheme = urlsplit(uri).scheme if is_uri(uri) else ""
+    if scheme not in CLIENTS:
+        return None
+    module, package, extra = CLIENTS[scheme]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ModuleNotFoundError, ValueError):  # a parent package (google, google.cloud) missing, or no spec
+        found = False
+    if found:
+        return None
+    return (f"{redact_uri(uri)}: publishing a stage to {scheme}:// needs {package} (its create-if-absent commits "
+            f"a stage), which is not installed; expected `pip install \"classit_ray[{extra}]\"`")
+
+
 def create_once(store: ArtifactStore, path: str, data: bytes) -> bool:
     """Create the object `path` (on `store.filesystem`) holding `data` unless it exists, in one
     atomic step: True when this call created it, False when it existed."""
@@ -369,7 +393,7 @@ def create_once(store: ArtifactStore, path: str, data: bytes) -> bool:
     if isinstance(fs, pyarrow.fs.S3FileSystem):
         return _s3_create_once(store, path, data)
     if type(fs).__name__ == "GcsFileSystem":
-        return _gcs_create_once(path, data)
+        return _gcs_create_once(store, path, data)
     if isinstance(fs, pyarrow.fs.LocalFileSystem):
         return _local_create_once(Path(path), data)
     raise StoreError(f"{redact_uri(store.uri)}: {type(fs).__name__} has no create-if-absent, which publishing a stage "
@@ -415,11 +439,10 @@ def _s3_client(uri: str):
     """A boto3 S3 client for the store `uri` as pyarrow reads it (credentials in the URI, else the
     usual chain; `endpoint_override`, `scheme`, `region` from its query). pyarrow's S3 filesystem
     has no conditional write, boto3 has (`If-None-Match`)."""
-    try:
-        import boto3
-    except ImportError:
-        raise StoreError("publishing to s3:// needs boto3 (its conditional create); expected `pip install boto3`") \
-            from None
+    problem = client_problem(uri)
+    if problem is not None:
+        raise StoreError(problem)
+    import boto3
     parts = urlsplit(uri)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     endpoint = query.get("endpoint_override")
@@ -430,13 +453,13 @@ def _s3_client(uri: str):
                         aws_secret_access_key=unquote(parts.password or "") or None)
 
 
-def _gcs_create_once(path: str, data: bytes) -> bool:
-    try:
-        from google.api_core.exceptions import PreconditionFailed
-        from google.cloud import storage
-    except ImportError:
-        raise StoreError("publishing to gs:// needs google-cloud-storage (its conditional create); "
-                         "expected `pip install google-cloud-storage`") from None
+def _gcs_create_once(store: ArtifactStore, path: str, data: bytes) -> bool:
+    problem = client_problem(store.uri)
+    if problem is not None:
+        raise StoreError(problem)
+    from google.api_core.exceptions import PreconditionFailed
+    from google.cloud import storage
+
     bucket, _, key = path.partition("/")
     try:
         storage.Client().bucket(bucket).blob(key).upload_from_string(data, if_generation_match=0)

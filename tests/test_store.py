@@ -423,3 +423,40 @@ def test_a_stage_written_where_torch_ran_says_on_what_and_whether_bit_determinis
         pass
     gpu = read_manifest(tmp_path / "pretrain/g")["runtime"]
     assert gpu["device"] == "cuda" and gpu["deterministic"] == torch.are_deterministic_algorithms_enabled()
+
+
+# ---- the object stores' clients are extras -------------------------------------------------------
+def test_a_study_on_s3_without_boto3_stops_before_anything_naming_the_extra(tmp_path, monkeypatch, capsys):
+    """boto3 is the s3 extra's (pyproject.toml), not a runtime dependency: a study whose store is
+    on s3:// in an install without it is one line, exit 1, before its inputs are even probed."""
+    import sys
+
+    from classit_ray.study import runner
+    from classit_ray.study.cli import main
+    from classit_ray.study.definition import StudyDefinition
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # as if not installed
+    monkeypatch.setattr(runner, "check_inputs", lambda cfg: pytest.fail("the study went on past the missing client"))
+    study = StudyDefinition(apply_overrides(Config(), {"study.storage_path": "s3://KEY:SECRET@bucket/classit",
+                                                       "study.cache_dir": str(tmp_path)}))
+    assert main(lambda: study, "study", "a study", argv=[]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: s3://***@bucket/classit/artifacts: ")
+    assert "needs boto3" in err and 'expected `pip install "classit_ray[s3]"`' in err and "SECRET" not in err
+
+
+def test_publishing_without_the_client_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    from classit_ray.store import StoreError, client_problem, create_once
+
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    store = ArtifactStore("s3://bucket/store?endpoint_override=127.0.0.1:1&scheme=http&region=us-east-1", tmp_path)
+    with pytest.raises(StoreError, match=r'needs boto3 .*pip install "classit_ray\[s3\]"'):
+        create_once(store, "bucket/store/pretrain/k/manifest.json", b"{}")
+    monkeypatch.setitem(sys.modules, "google.cloud.storage", None)
+    said = client_problem("gs://bucket/x")
+    assert said.startswith("gs://bucket/x: ") and said.endswith(
+        'needs google-cloud-storage (its create-if-absent commits a stage), which is not installed; '
+        'expected `pip install "classit_ray[gcs]"`')
+    assert client_problem(str(tmp_path)) is None

@@ -29,7 +29,7 @@ from classit_ray.cell.graph import CellGraph, build_graph
 from classit_ray.config import (LOGGER_PACKAGES, Config, ConfigError, absolute_path, artifact_store_of, config_hash, config_to_dict, is_uri, join_uri,
                                 redact_uri, work_dir_of)
 from classit_ray.hub import HubError, absolute_unless_hub, is_hub_id, resolve
-from classit_ray.store import check_local_stages, stage_in_store
+from classit_ray.store import StoreError, check_local_stages, client_problem, stage_in_store
 from classit_ray.study.console import cell_id, duration, one_line_error
 from classit_ray.study.definition import CELL, SEED, StudyDefinition, cell_config, check_definition, study_cells, tune_space
 from classit_ray.study.cluster_nodes import SHIPPED_CLUSTER_YAML, Cluster, read_cluster
@@ -410,6 +410,10 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
     check_definition(study)
     study = dataclasses.replace(study, base=with_absolute_paths(study.base))
     cfg = study.base
+    # A store this install cannot commit to (boto3 or google-cloud-storage missing): one line now, not at the first publish.
+    missing = None if dry_run else client_problem(artifact_store_of(cfg))
+    if missing is not None:
+        raise StoreError(missing)
     check_inputs(cfg)
     work_dir = work_dir_of(cfg)
     cluster = study_cluster(study)
