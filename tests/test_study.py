@@ -256,7 +256,8 @@ _TRIAL_WITHOUT_TORCH = """
 import sys
 from classit_ray.cell.execute import _body
 from classit_ray.cell.graph import build_graph
-from classit_ray.config import Config, apply_overrides
+from classit_ray.config import Config
+from classit_ray.config_load import apply_overrides
 from classit_ray.study import trial
 from classit_ray.toyworld import with_toy_world
 cfg = apply_overrides(Config(), {{"instruct.curriculum": "wiki>switchboard"}})
