@@ -282,6 +282,7 @@ def _single_seed_study(study_dir):
     return _synthetic_study(study_dir, seeds=1, fractions=(0.1,))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [_synthetic_study, _staged_study, _single_seed_study], ids=["plain", "staged", "single"])
 def test_notebook_runs_on_a_hand_made_study(make, tmp_path):
     import nbformat
@@ -310,6 +311,7 @@ def test_notebook_runs_on_a_hand_made_study(make, tmp_path):
         assert outputs.count("image/png") == 2 and "only 1 pair, and an interval or a test needs at least 2" in outputs
 
 
+@pytest.mark.slow
 def test_cli_writes_the_report_with_chosen_conditions(tmp_path):
     study = _synthetic_study(tmp_path / "study")
     out = subprocess.run([sys.executable, "-m", "classit_ray.analysis", str(study), "--by", "instruct.curriculum"],

@@ -102,6 +102,7 @@ def test_the_shipped_yaml_reads_as_its_instance_types_hold(tmp_path):
         read_cluster(unknown)
 
 
+@pytest.mark.slow
 def test_a_cluster_that_cannot_hold_one_trial_is_one_error_before_anything_runs(tmp_path):
     small = tmp_path / "small.yaml"
     small.write_text(SHIPPED.read_text().replace("max_workers: 8", "max_workers: 1"))
@@ -113,6 +114,7 @@ def test_a_cluster_that_cannot_hold_one_trial_is_one_error_before_anything_runs(
         "most 1; expected a node type (and max_workers) that holds a trial, or fewer pretrain.num_workers")
 
 
+@pytest.mark.slow
 def test_dry_run_on_a_cluster_yaml_shows_a_trials_request_trials_at_once_and_gpu_hours(tmp_path):
     out = paper_dry_run(tmp_path, "--cluster", str(SHIPPED))
     assert out.returncode == 0, out.stderr

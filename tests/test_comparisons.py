@@ -268,6 +268,7 @@ def test_planner_on_a_table_whose_answer_is_known():
         planner.plan(pd.DataFrame(rows), sizes=2, effect=0.1, measure="eval/nope")
 
 
+@pytest.mark.slow
 def test_plan_and_the_dry_runs_pilot_print_the_seeds_an_effect_needs(tmp_path):
     pilot = tmp_path / "pilot"
     pilot.mkdir()

@@ -178,6 +178,7 @@ def test_model_without_tokenizer_is_a_clear_error(random_model, tmp_path):
         HFCausalLM(bare)
 
 
+@pytest.mark.slow
 def test_cli_prints_scores_and_writes_results(random_model, toy_world, tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "classit_ray.eval", "--model", str(random_model), "--data", str(toy_world["eval_dir"]),

@@ -224,6 +224,7 @@ def picklable_tests():
 SMALL = PassageRules(max_words=80, min_words=20)
 
 
+@pytest.mark.slow
 def test_stub_generation_end_to_end_with_resume(ray_session, picklable_tests, wiki_file, tmp_path):
     out = tmp_path / "out"
     cfg = GenerationConfig(batch_size=4, part_passages=4, replicas=2)
@@ -268,6 +269,7 @@ def make_flaky_generator(poison: str, flag: str):
     return flaky
 
 
+@pytest.mark.slow
 def test_a_crash_keeps_finished_passages_and_the_rerun_completes_them(ray_session, picklable_tests, wiki_file, tmp_path):
     import functools
 
@@ -292,6 +294,7 @@ def test_a_crash_keeps_finished_passages_and_the_rerun_completes_them(ray_sessio
     assert list(zip(rows["prompt"], rows["reply"])) == expected and counts.pairs == len(expected)
 
 
+@pytest.mark.slow
 def test_a_tiny_random_model_is_parsed_cleanly_into_counted_drops(ray_session, wiki_file, tmp_path):
     model = write_tiny_random_model(tmp_path / "model", wiki_file.read_text().splitlines()[:200])
     from classit_ray.data.instruct_pairs.__main__ import main

@@ -314,6 +314,7 @@ def _read_when_committed(uri: str, cache: str, rel: str, until: float) -> set[in
     return set()
 
 
+@pytest.mark.slow
 def test_publishers_of_different_bytes_under_one_key_commit_one_version_whole(bucket_uri, tmp_path):
     """Three processes publish three different versions of one key at the same moment while a
     fourth reads it as soon as it is committed, round after round: one publisher wins, the others

@@ -166,8 +166,9 @@ def test_plan_keys_do_not_depend_on_where_the_store_is():
     # curve per size and seed.
     ("curriculum_grid.py", ["24 cell(s)", "pretrain 24 -> 6", "instruct 30 -> 30", "eval 54 -> 36", "curve 24 -> 6"]),
     # 4 fractions, their 4 baselines, and p = 0 (no instruction stage)
-    ("budget_split.py", ["9 cell(s)", "pretrain 9 -> 5", "instruct 4 -> 4", "eval 13 -> 9"]),
-    ("loss_masking.py", ["3 cell(s)", "pretrain 3 -> 1", "instruct 2 -> 2", "eval 5 -> 3"]),
+    # The other two scripts run the same code: the fast lane leaves them out.
+    pytest.param("budget_split.py", ["9 cell(s)", "pretrain 9 -> 5", "instruct 4 -> 4", "eval 13 -> 9"], marks=pytest.mark.slow),
+    pytest.param("loss_masking.py", ["3 cell(s)", "pretrain 3 -> 1", "instruct 2 -> 2", "eval 5 -> 3"], marks=pytest.mark.slow),
 ])
 def test_dry_run_prints_cells_unique_stages_and_resources(script, expected, tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "studies" / script), "--dry-run", "--storage", str(tmp_path)],
@@ -179,6 +180,7 @@ def test_dry_run_prints_cells_unique_stages_and_resources(script, expected, tmp_
     assert not (tmp_path / "artifacts" / "split").exists()  # nothing was computed
 
 
+@pytest.mark.slow
 def test_paper_scale_dry_run_uses_the_paper_presets(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "studies" / "curriculum_grid.py"), "--dry-run", "--scale", "paper",
                           "--storage", str(tmp_path), "--seeds", "3"], capture_output=True, text=True, timeout=120)
@@ -193,6 +195,7 @@ def test_paper_scale_dry_run_uses_the_paper_presets(tmp_path):
     assert re.search(r"pretrain \S+ \[8 epochs", text) and re.search(r"instruct 1/1 \(switchboard\+simple_wiki\) \S+ \[10 epochs", text)
 
 
+@pytest.mark.slow
 def test_study_command_reports_bad_input_in_one_message(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "studies" / "curriculum_grid.py"), "--dry-run", "--storage", str(tmp_path),
                           "--data-dir", str(tmp_path / "nowhere"), "--set", "model.preset=huge"], capture_output=True, text=True, timeout=120)
