@@ -138,7 +138,10 @@ def atomic_dir(final: str | os.PathLike, manifest: dict | None = None) -> Iterat
 
     The caller may fill `manifest` (a dict) inside the block; it is written last. If `final`
     already exists and is complete, another writer of the same content-addressed artifact won the
-    race: ours is discarded. On an exception the temporary directory is removed and nothing
+    race: ours is discarded. So what a writer reports after the block (scores, losses) is read
+    back from `final` (`read_manifest`), not taken from its own `manifest`: a key's bytes need
+    not be equal (GPU kernels are not bit-deterministic), and a results row must say what every
+    reader of the key gets. On an exception the temporary directory is removed and nothing
     appears under `final`.
     """
     final = Path(final)

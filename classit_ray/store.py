@@ -21,10 +21,12 @@ bit-deterministic; two clusters, or a study resumed on a new cluster while the o
 hold separate run-once leases, `study/once.py`), so two publishers of one key may upload different
 files. Each uploads into its own prefix and only one create of the manifest succeeds; the loser
 deletes its upload and replaces its cached copy with the winner's (`adopt`), so every node goes on
-from the one committed version. A reader follows only a committed manifest, and only to the files
-of the upload it names. An upload killed before its commit leaves an uncommitted prefix that no
-reader follows (`classit-ray store gc` removes it). Stages published before this layout (files
-directly under `<rel>/`, the manifest uploaded last, no upload token) still read back as they are.
+from the one committed version, and the loser's results row reports the winner's numbers, not its
+own (`through_store` and `on_its_node` return what the stage's body reads back after `adopt`). A
+reader follows only a committed manifest, and only to the files of the upload it names. An upload
+killed before its commit leaves an uncommitted prefix that no reader follows (`classit-ray store
+gc` removes it). Stages published before this layout (files directly under `<rel>/`, the manifest
+uploaded last, no upload token) still read back as they are.
 
 `execute` (`cell/execute.py`) runs each stage through `through_store`: fetch when the cache lacks
 it, run (which reuses what is complete), publish what the store lacks.
@@ -250,13 +252,20 @@ class ArtifactStore:
 
     def adopt(self, rel: str) -> bool:
         """Make the cache's copy of `rel` the committed one when it differs (another publisher
-        won with other bytes): True when the cached copy was replaced."""
+        won): True when the cached copy changed. Other bytes: the winner's files replace it.
+        The same bytes under another record (the loser's own metrics, timings): the winner's
+        manifest replaces the cached one. Either way what the loser reads back and reports is
+        the winner's, as on every other node."""
         manifest, final = self.manifest(rel), self.cache / rel
         if manifest is None or not is_complete(final):
             return False
-        if read_manifest(final).get(CONTENTS) == manifest.get(CONTENTS):
+        committed, cached = {k: v for k, v in manifest.items() if k != UPLOAD}, read_manifest(final)
+        if cached == committed:
             return False
-        replace_dir(self._download(rel, manifest, final), final)
+        if cached.get(CONTENTS) == committed.get(CONTENTS):
+            atomic_write_json(final / MANIFEST, committed)  # one rename: the stage stays complete throughout
+        else:
+            replace_dir(self._download(rel, manifest, final), final)
         self._uploads[rel] = manifest.get(UPLOAD)
         return True
 
@@ -301,8 +310,9 @@ def through_store(store: ArtifactStore | None, local_dir: str | Path, body: Call
 def _stored_call(store: ArtifactStore, local_dir: str, body: Callable[[], Any]) -> Any:
     store.fetch(store.rel(local_dir))
     result = body()  # reuses the stage when it is complete in the cache
-    # Not when a training stage stopped at max_steps. Another publisher may have committed other
-    # bytes under this key first: then the cache takes theirs, and the body reads them back.
+    # Not when a training stage stopped at max_steps. Another publisher may have committed this key
+    # first (other bytes, or the same under its own record): the cache takes theirs, and the body
+    # reads them back, so the result reports the committed stage, not this run.
     if is_complete(local_dir) and not store.publish(local_dir) and store.adopt(store.rel(local_dir)):
         result = body()
     return result

@@ -461,3 +461,87 @@ def test_publishing_without_the_client_names_the_extra(tmp_path, monkeypatch):
         'needs google-cloud-storage (its create-if-absent commits a stage), which is not installed; '
         'expected `pip install "classit_ray[gcs]"`')
     assert client_problem(str(tmp_path)) is None
+
+
+# ---- a writer that lost reports the winner's numbers ---------------------------------------------
+def test_an_evaluation_that_lost_its_key_returns_the_winners_manifest(tmp_path, monkeypatch):
+    """Two writers of one evaluation key on a local store, with different scores (as two GPU runs
+    may have): the first one's folder is installed, and the second's call returns its manifest,
+    so the second trial's results row says what every reader of the key gets."""
+    from types import SimpleNamespace
+
+    from classit_ray.config import EvalConfig
+    from classit_ray.eval import harness
+    from classit_ray.eval.artifact import evaluate_into
+
+    def scoring(score: float):
+        def evaluate(model_dir, cfg, out, device, heldout_dir=None):
+            (Path(out) / "scores.json").write_text(str(score))
+            return SimpleNamespace(metrics={"eval/blimp": score}, failed={}, skipped={}, seconds={"blimp": 1.0})
+        return evaluate
+
+    out, cfg = str(tmp_path / "eval" / "k"), dataclasses.asdict(EvalConfig())
+    monkeypatch.setattr(harness, "evaluate", scoring(0.5))
+    first = evaluate_into("model", cfg, out)
+    monkeypatch.setattr(harness, "evaluate", scoring(0.75))  # finishes second: its rename onto the key fails
+    second = evaluate_into("model", cfg, out)
+    assert first["metrics"] == second["metrics"] == {"eval/blimp": 0.5}
+    assert second == first == read_manifest(out) and (Path(out) / "scores.json").read_text() == "0.5"
+
+
+def test_a_training_stage_that_lost_its_key_returns_the_winners_metrics(tmp_path, monkeypatch):
+    import pyarrow.fs
+
+    from classit_ray.cell.graph import build_graph
+    from classit_ray.train import driver
+
+    spec = build_graph(Config(), tmp_path / "store").pretrain.spec
+    out = tmp_path / "store" / "pretrain" / spec.key
+
+    def training(loss: float):
+        def in_process(spec, storage_path, progress):
+            final = tmp_path / f"run-{loss}" / "final"
+            final.mkdir(parents=True)
+            (final / "model.safetensors").write_text(str(loss))
+            return {"final": (pyarrow.fs.LocalFileSystem(), str(final))}, {"pretrain/loss": loss}, str(final)
+        return in_process
+
+    monkeypatch.setattr(driver, "resolve", lambda spec: spec)  # no data to resolve against: the run is faked
+    results = []
+    for loss in (2.0, 3.0):  # the second finishes after the first has installed the key
+        monkeypatch.setattr(driver, "_in_process", training(loss))
+        monkeypatch.setattr(driver, "is_complete", lambda path: False)  # both ran: neither found the other's stage
+        results.append(driver.run_stage(spec, out, tmp_path / "ray_results"))
+    assert [r.metrics for r in results] == [{"pretrain/loss": 2.0}] * 2 and all(r.executed for r in results)
+    assert (out / "final" / "model.safetensors").read_text() == "2.0"
+
+
+def _record_stage(cache: Path, rel: str, weights: bytes, metrics: dict) -> None:
+    with atomic_dir(cache / rel, {"kind": "eval", "metrics": metrics}) as tmp:
+        (tmp / "weights").write_bytes(weights)
+
+
+@pytest.mark.parametrize("same_bytes", [True, False])
+def test_a_publisher_that_lost_returns_the_winners_record(bucket_uri, tmp_path, same_bytes):
+    """Two nodes computed one key at once through the store; the second commits too late. Its
+    stage call returns the record the first committed, whether its own bytes were the same (only
+    its record differed: its own timings, say) or not, and its cache then holds the committed stage."""
+    rel = "eval/k"
+    winner, loser = ArtifactStore(bucket_uri, tmp_path / "node1"), ArtifactStore(bucket_uri, tmp_path / "node2")
+
+    def stage(store: ArtifactStore, weights: bytes, metrics: dict, before_publish=lambda: None):
+        def body():
+            if (store.cache / rel / MANIFEST).is_file():
+                return read_manifest(store.cache / rel)["metrics"]  # reused: the record installed
+            _record_stage(store.cache, rel, weights, metrics)
+            before_publish()
+            return metrics  # computed here: its own numbers, as a stage's body returns them
+        return through_store(store, store.cache / rel, body)
+
+    first = stage(winner, b"w1", {"eval/blimp": 0.5, "seconds": 10})
+    second = stage(loser, b"w1" if same_bytes else b"w2", {"eval/blimp": 0.5 if same_bytes else 0.75, "seconds": 12},
+                   before_publish=first)  # the first commits while the second is still computing
+    assert second() == {"eval/blimp": 0.5, "seconds": 10}
+    assert read_manifest(loser.cache / rel)["metrics"] == {"eval/blimp": 0.5, "seconds": 10}
+    assert (loser.cache / rel / "weights").read_bytes() == b"w1"
+    assert stage(loser, b"", {})() == {"eval/blimp": 0.5, "seconds": 10}  # and so does every later walk

@@ -41,7 +41,8 @@ def _device(threads: int) -> tuple[str, int]:
 
 def evaluate_into(model_dir: str, eval_cfg: dict, out_dir: str, threads: int = 0, heldout_dir: str | None = None) -> dict:
     """Score `model_dir` on `eval_cfg` (and the held-out instruction pairs in `heldout_dir`, a
-    budget split's `heldout/`) into `out_dir` (the BabyLM results layout); its manifest."""
+    budget split's `heldout/`) into `out_dir` (the BabyLM results layout); the manifest installed
+    there: another writer's when one finished this key first (`atomic.atomic_dir`)."""
     from classit_ray.eval.harness import evaluate
 
     device, torch_threads = _device(threads)
@@ -52,7 +53,7 @@ def evaluate_into(model_dir: str, eval_cfg: dict, out_dir: str, threads: int = 0
         report = evaluate(model_dir, EvalConfig(**eval_cfg), tmp, device=device, heldout_dir=heldout_dir)
         manifest.update(metrics=report.metrics, failed=report.failed, skipped=report.skipped, task_seconds=report.seconds,
                         seconds=time.perf_counter() - t0)
-    return manifest
+    return read_manifest(out_dir)  # not `manifest`: a writer that lost reports the winner's scores
 
 
 def chosen_checkpoints(stage_dir: str | Path, selection: list[str]) -> list[str]:
@@ -81,9 +82,9 @@ def chosen_checkpoints(stage_dir: str | Path, selection: list[str]) -> list[str]
 
 def curve_into(stage_dir: str, selection: list[str], eval_cfg: dict, out_dir: str, threads: int = 0) -> dict:
     """Score the chosen checkpoints of `stage_dir` on `eval_cfg`'s tasks into `out_dir/curve.json`:
-    [{"checkpoint", "words_seen", "metrics"}] in training order; its manifest. With AoA among the
-    tasks, the manifest's `metrics` carry the curve's own score (`eval/aoa`) and `aoa` its account:
-    words fitted, and every word whose fit failed with the reason."""
+    [{"checkpoint", "words_seen", "metrics"}] in training order; the manifest installed there.
+    With AoA among the tasks, the manifest's `metrics` carry the curve's own score (`eval/aoa`) and
+    `aoa` its account: words fitted, and every word whose fit failed with the reason."""
     from classit_ray.eval.harness import evaluate
     from classit_ray.train.checkpoint import read_state
 
@@ -106,7 +107,7 @@ def curve_into(stage_dir: str, selection: list[str], eval_cfg: dict, out_dir: st
         if "aoa" in eval_cfg["tasks"] and scored:
             manifest.update(aoa_over_curve(tmp, Path(stage_dir).name, scored, eval_cfg["eval_dir"]))
         manifest.update(points=points, failed=failed, skipped=skipped, seconds=time.perf_counter() - t0)
-    return manifest
+    return read_manifest(out_dir)  # the winner's, as in `evaluate_into`
 
 
 def aoa_over_curve(model_dir: Path, model_name: str, names: list[str], eval_dir: str) -> dict:

@@ -90,7 +90,8 @@ def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_fail
             place_checkpoint(*named[name], tmp / name, whole)
     remove_run(storage_path, spec.run_name)
     print(f"[{spec.name}] done in {manifest['seconds']:.1f}s: {len(kept)} of {len(named)} checkpoints -> {out_dir}", flush=True)
-    return StageResult(spec, out_dir, True, True, metrics, str(out_dir / FINAL_CHECKPOINT))
+    # The installed stage's metrics, not this run's: another writer of the key may have finished first (`atomic_dir`).
+    return StageResult(spec, out_dir, True, True, read_manifest(out_dir)["metrics"], str(out_dir / FINAL_CHECKPOINT))
 
 
 def _fit(spec: StageSpec, storage_path: str | Path, max_failures: int, callbacks) -> tuple[dict, dict, str]:
