@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from classit_ray.atomic import read_manifest
-from classit_ray.config import CURRICULA, Config, OptimizerConfig, config_hash
+from classit_ray.atomic import is_complete, read_manifest
+from classit_ray.config import CURRICULA, Config, OptimizerConfig, config_hash, redact_uri
 from classit_ray.data.stages import PreparedData
 from classit_ray.model import get_preset
+from classit_ray.store import open_store
 from classit_ray.train.checkpoint import FINAL_CHECKPOINT
 
 # Left out of a stage's key:
@@ -185,10 +186,6 @@ def fetch_inputs(spec: StageSpec) -> None:
     from the remote store here (the shards it reads from the store directly, `data/shards.py`)."""
     if not spec.store:
         return
-    from classit_ray.atomic import is_complete
-    from classit_ray.config import redact_uri
-    from classit_ray.store import open_store
-
     store = open_store(*spec.store)
     for local in (spec.tokenizer_dir, str(Path(spec.init_from).parent) if spec.init_from else ""):
         if local and not is_complete(local) and not store.fetch(store.rel(local)):
