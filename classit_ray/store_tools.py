@@ -7,10 +7,12 @@
 
 The store is `--work-dir` (a folder, or s3:// or gs://), by default `<storage>/artifacts`; the
 studies are the folders of `<storage>` holding a `results.parquet`, whose rows list every stage key
-their cell walked (`keys/graph`). A stage is a folder of the store with a committed `manifest.json`
-(`store.py`): `<kind>/<key>`, `shards/<which>-<key>`, `toyworld-<words>`. Besides stages, gc removes
-what no reader follows: uploads whose commit lost or never came (`<stage>/.uploads/<token>/`
-other than the one the manifest names) and temporary folders of killed writers (`.<name>.tmp-*`).
+their cell's graph has (`keys/graph`): a finished cell's, and an unfinished one's (failed,
+interrupted, not started: the stages a resumed study reuses, `study/trial.py: planned_keys`). A
+stage is a folder of the store with a committed `manifest.json` (`store.py`): `<kind>/<key>`,
+`shards/<which>-<key>`, `toyworld-<words>`. Besides stages, gc removes what no reader follows:
+uploads whose commit lost or never came (`<stage>/.uploads/<token>/` other than the one the
+manifest names) and temporary folders of killed writers (`.<name>.tmp-*`).
 
 gc never deletes: a stage a kept study uses (`--keep`, default every study found); anything younger
 than the grace period (`--grace-hours`, default 24: a study that is running and has not yet written
@@ -31,9 +33,10 @@ from pathlib import Path
 from classit_ray.atomic import MANIFEST
 from classit_ray.config import is_uri, join_uri, redact_uri
 from classit_ray.store import UPLOAD, UPLOADS
+from classit_ray.study.row import KEYS_GRAPH
 
 RESULTS = "results.parquet"
-KEYS_COLUMN = "keys/graph"  # the results row's list of every stage key its cell walked (study/trial.py)
+KEYS_COLUMN = KEYS_GRAPH  # the results row's list of every stage key its cell's graph has (study/trial.py)
 
 
 class StoreToolError(ValueError):
@@ -162,7 +165,7 @@ def study_keys(storage: str) -> dict[str, set[str] | None]:
         keys: set[str] = set()
         if KEYS_COLUMN in columns:
             for text in table.column(KEYS_COLUMN).to_pylist():
-                keys.update(json.loads(text) if text else [])
+                keys.update(json.loads(text) if isinstance(text, str) and text else [])  # None: a row that listed none
         for column in columns - {KEYS_COLUMN}:  # key/pretrain, key/eval@stage1, ...: in keys/graph too, unless older
             if column.startswith("key/"):
                 keys.update(v for v in table.column(column).to_pylist() if v)

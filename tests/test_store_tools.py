@@ -157,3 +157,51 @@ def test_gc_that_may_not_delete_says_so_in_one_line(tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot delete" in err and "PermissionError" in err and "0 of " in err
     assert all(is_complete(n.path) for n in nodes)
+
+
+def _built(cfg: Config, store: Path) -> list:
+    """Every stage of `cfg`'s graph, complete in the store; its nodes."""
+    graph = build_graph(cfg, store)
+    for node in graph.nodes:
+        if not is_complete(node.path):
+            with atomic_dir(node.path, {"kind": node.kind}) as tmp:
+                (tmp / "data.bin").write_bytes(b"x" * 100)
+    return graph.nodes
+
+
+def test_gc_keeps_the_stages_of_a_studys_unfinished_cells(tmp_path, capsys):
+    """A study stopped with one cell done, one interrupted, one never started and one failed:
+    every row of its results table (as the runner writes it) lists its cell's stage keys, so
+    `gc --keep` it keeps what a resumed study will reuse, not only the finished cell's stages."""
+    from types import SimpleNamespace
+
+    from classit_ray.config_load import apply_overrides
+    from classit_ray.study.definition import CELL, StudyDefinition, cell_config
+    from classit_ray.study.row import INTERRUPTED, NOT_STARTED
+    from classit_ray.study.runner import results_table, write_results
+    from classit_ray.study.trial import planned_keys
+
+    base = apply_overrides(Config(), {"study.storage_path": str(tmp_path), "study.name": "stopped"})
+    cells = {status: {"instruct.curriculum": curriculum, "seed": seed} for status, curriculum, seed in
+             (("ok", "merged", 0), (INTERRUPTED, "none", 1), (NOT_STARTED, "merged", 2), ("error", "none", 3))}
+    study = StudyDefinition(base, grid={"instruct.curriculum": ["merged", "none"], "seed": [0, 1, 2, 3]})
+    store = tmp_path / "artifacts"
+    nodes = {status: _built(cell_config(base, cell), store) for status, cell in cells.items()}
+    orphan = _built(_cell("merged", 9), store)  # no row of any study lists it
+    finished = planned_keys(cell_config(base, cells["ok"]), store)  # what the finished trial's own row reported
+    grid = [SimpleNamespace(config={CELL: cell}, path=status, metrics=finished if status == "ok" else {},
+                            error=RuntimeError("boom") if status == "error" else None)
+            for status, cell in cells.items()]  # Tune's results: a failed or stopped trial reported nothing
+    df = results_table(study, grid, {INTERRUPTED: INTERRUPTED, NOT_STARTED: NOT_STARTED})
+    for _, row in df.iterrows():
+        cell = {"instruct.curriculum": row["instruct.curriculum"], "seed": row["cell.seed"]}
+        assert json.loads(row["keys/graph"]) == [n.key for n in build_graph(cell_config(base, cell), store).nodes]
+    assert sorted(df["status"]) == sorted(cells)
+    write_results(df, str(tmp_path / "stopped"))
+    _age_everything(store, 48 * 3600)
+
+    assert main(["gc", "--storage", str(tmp_path), "--keep", "stopped", "--yes"]) == 0
+    assert all(is_complete(n.path) for cell_nodes in nodes.values() for n in cell_nodes)
+    only_orphan = {n.path for n in orphan} - {n.path for cell_nodes in nodes.values() for n in cell_nodes}
+    assert only_orphan and not any(Path(p).exists() for p in only_orphan)
+    assert "used by no study" in capsys.readouterr().out

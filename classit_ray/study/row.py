@@ -15,7 +15,8 @@ The groups:
                 earlier endpoints; the training losses `pretrain/loss`, `instruct/loss`,
                 `instruct/loss/<stage>`; `pretrain/words_seen`
     curve       `curve`: the pretraining's learning curve (JSON)
-    key         `key/<node>`: the artifact store's key of each node the row reports; `keys/graph`
+    key         `key/<node>`: the artifact store's key of each node the row reports; `keys/graph`: every
+                stage key of the cell's graph (JSON list), in every row, finished or not (`classit-ray store gc`)
     artifact    `artifact/<node>`: where those artifacts are
     executed    `executed/<kind>`: how many nodes of each kind this trial computed (the rest were reused)
     timing      `time/*`: seconds of the cell, its own compute, its waiting, Ray's overhead; `time/stages`

@@ -34,8 +34,8 @@ from classit_ray.study.console import cell_id, duration, one_line_error
 from classit_ray.study.definition import CELL, SEED, StudyDefinition, cell_config, check_definition, study_cells, tune_space
 from classit_ray.study.cluster_nodes import SHIPPED_CLUSTER_YAML, Cluster, read_cluster
 from classit_ray.study.resources import Plan, plan_resources, trial_request
-from classit_ray.study.row import FAILED, OK, cell_values, config_values, status_values
-from classit_ray.study.trial import cell_trainable
+from classit_ray.study.row import FAILED, KEYS_GRAPH, OK, cell_values, config_values, status_values
+from classit_ray.study.trial import cell_trainable, planned_keys
 
 # Tune fills these into every result; they describe the run, not the cell.
 _TUNE_NOISE = ("timestamp", "date", "pid", "hostname", "node_ip", "time_this_iter_s", "time_since_restore",
@@ -322,12 +322,18 @@ def results_table(study: StudyDefinition, grid, states: dict[str, str] | None = 
         params = dict(config.get(CELL, config))
         # A cell's config was checked before any trial (check_definition); Optuna's points are
         # drawn inside ranges whose ends were checked too, so this cannot fail.
-        row: dict[str, Any] = config_values(cell_config(study.base, params))
+        cfg = cell_config(study.base, params)
+        row: dict[str, Any] = config_values(cfg)
         row.update(cell_values(params))
         row.update({k: v for k, v in (result.metrics or {}).items() if k not in _TUNE_NOISE})
         if "training_iteration" in row:  # reports the trial made: 1, or more with ASHA's intermediate ones
             row["tune/reports"] = row.pop("training_iteration")
         status = FAILED if result.error else (states or {}).get(result.path) or OK
+        if KEYS_GRAPH not in row:  # a walk that did not end: the stages a resume reuses, which store gc keeps
+            try:
+                row.update(planned_keys(cfg, work_dir_of(cfg)))
+            except ValueError:  # a cell whose graph cannot be planned (its error says why): it has no stages
+                pass
         row.update(status_values(status, "" if result.error is None else _one_line(result.error)))
         rows.append(row)
     df = pd.DataFrame(rows)

@@ -24,7 +24,7 @@ from classit_ray.config_load import config_from_dict
 from classit_ray.progress import reporting_to
 from classit_ray.study.definition import CELL, cell_config
 from classit_ray.study.once import run_once
-from classit_ray.study.row import FAILED_TASKS, config_values, key_name, metric_name
+from classit_ray.study.row import FAILED_TASKS, KEYS_GRAPH, config_values, key_name, metric_name
 
 
 class StageHost:
@@ -145,7 +145,7 @@ def stage_row(done: Execution, cell_s: float) -> dict[str, Any]:
     model = (stages or [pre])[-1]
     row.update({
         "key/pretrain": graph.pretrain.key, "key/model": model.spec.key, "key/eval": ends["final"].key,
-        "keys/graph": json.dumps(done.keys),  # every node this cell walked, in order: the planned graph
+        KEYS_GRAPH: json.dumps(done.keys),  # every node this cell walked, in order: the planned graph
         "artifact/pretrain": str(pre.out_dir), "artifact/model": str(model.final), "artifact/eval": ends["final"].path,
         "executed/data": sum(done.executed(k) for k in DATA_KINDS), "executed/pretrain": done.executed("pretrain"),
         "executed/instruct": done.executed("instruct"), "executed/eval": done.executed("eval"), "executed/curve": done.executed("curve"),
@@ -153,6 +153,14 @@ def stage_row(done: Execution, cell_s: float) -> dict[str, Any]:
         "time/ray_overhead_s": cell_s - done.compute() - done.waited(), "time/stages": json.dumps(done.timeline()),
     })
     return row
+
+
+def planned_keys(cfg: Config, work_dir: Path) -> dict[str, str]:
+    """`keys/graph` for the row of a cell whose walk did not end (failed, interrupted, never
+    started): every stage key its graph plans, as a walk would list them. The keys come from the
+    config alone, so a resumed study reuses exactly these stages, and `classit-ray store gc --keep
+    STUDY` keeps them (store_tools.py) rather than leaving them to the grace period."""
+    return {KEYS_GRAPH: json.dumps([node.key for node in build_graph(cfg, work_dir).nodes])}
 
 
 def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callbacks=(), run=None, on_node=None) -> dict[str, Any]:
