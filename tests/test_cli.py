@@ -50,10 +50,13 @@ def test_an_unknown_verb_exits_2_listing_the_verbs():
     assert out.returncode == 2 and "unknown verb 'pretrian'" in out.stderr and "instruct" in out.stderr
 
 
-def test_the_study_verb_runs_a_definition_file_or_names_the_missing_one(tmp_path):
-    out = run("classit_ray.cli", "study", str(tmp_path / "no_such_study.py"), "--dry-run")
-    assert out.returncode == 1 and "no_such_study.py: study definition not found" in out.stderr
+def test_the_study_verb_runs_a_definition_file_or_names_the_missing_one(tmp_path, capsys):
+    from classit_ray.cli import main
+
+    assert main(["study", str(tmp_path / "no_such_study.py"), "--dry-run"]) == 1
+    assert "no_such_study.py: study definition not found" in capsys.readouterr().err
     script = tmp_path / "echo_study.py"
     script.write_text("import sys\nprint('args', sys.argv[1:])\nsys.exit(3)\n")
-    out = run("classit_ray.cli", "study", str(script), "--dry-run")
-    assert out.returncode == 3 and "args ['--dry-run']" in out.stdout
+    argv = sys.argv
+    assert main(["study", str(script), "--dry-run"]) == 3
+    assert "args ['--dry-run']" in capsys.readouterr().out and sys.argv is argv  # put back

@@ -336,6 +336,7 @@ def test_switchboard_command_line(toy_world, tmp_path):
     assert bad.returncode == 1 and "none.train: Switchboard file not found" in bad.stderr
 
 
+@pytest.mark.slow
 def test_generated_words_count_toward_the_instruction_budget_and_show_in_the_table(ray_session, picklable_tests, toy_world, wiki_file, tmp_path):
     from classit_ray.config import Config
     from classit_ray.data.budget import split_budget
