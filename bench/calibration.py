@@ -70,15 +70,19 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=400, help="studies per design without effect (false positives)")
     parser.add_argument("--power-reps", type=int, default=200, help="studies per design and planted effect")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pairs", type=int, nargs="+", default=list(DESIGNS), choices=list(DESIGNS),
+                        help="the designs to run (default: all); 6 also runs its damaged variant")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the first study's seed offset: a second run with another offset adds independent studies")
     args = parser.parse_args()
     jobs = []
-    for pairs in DESIGNS:
+    for pairs in args.pairs:
         for k in EFFECTS:
             reps = args.reps if k == 0 else args.power_reps
-            jobs += [(pairs, k, 1000 * pairs + 100_000 * k + r, False) for r in range(reps)]
-    for k in EFFECTS:
+            jobs += [(pairs, k, 1000 * pairs + 100_000 * k + args.first_seed + r, False) for r in range(reps)]
+    for k in EFFECTS if 6 in args.pairs else ():
         reps = args.reps if k == 0 else args.power_reps
-        jobs += [(6, k, 7_000_000 + 100_000 * k + r, True) for r in range(reps)]
+        jobs += [(6, k, 7_000_000 + 100_000 * k + args.first_seed + r, True) for r in range(reps)]
     start = time.time()
     with ProcessPoolExecutor(args.workers, initializer=_init_worker) as pool:
         results = pd.DataFrame(list(pool.map(one_study, jobs, chunksize=20)))
@@ -89,6 +93,8 @@ def main() -> None:
     fwer["studies"] = null.groupby("design", sort=False).size()
     print("## Family-wise false-positive rate (no effect anywhere; target <= 0.05)\n")
     print(markdown(fwer.rename(columns=lambda c: c.removeprefix("any/")).round(3).reset_index()))
+    if not (results["effect"] > 0).any():
+        return
     power = results[results["effect"] > 0].pivot_table(index="design", columns="effect",
                                                        values=["power/global", "power/blimp"], sort=False)
     print("\n## Power (share of studies that find the planted effect; target: global, 6 pairs, k = 2 >= 0.8)\n")

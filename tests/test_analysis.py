@@ -101,7 +101,7 @@ def test_global_score_averages_the_global_tasks_of_trials_that_scored_all_of_the
 
 
 def test_summarize_medians_and_iqr_by_hand():
-    df = pd.DataFrame({"instruct.curriculum": ["a"] * 4 + ["b"] * 3, "seed": [0, 1, 2, 3, 0, 1, 2]})
+    df = pd.DataFrame({"instruct.curriculum": ["a"] * 4 + ["b"] * 3, "cell.seed": [0, 1, 2, 3, 0, 1, 2]})
     score = pd.Series([1.0, 2.0, 3.0, 4.0, 10.0, 20.0, np.nan])
     s = summarize(df, ["instruct.curriculum"], score).set_index("instruct.curriculum")
     # a: linear quantiles of 1..4 -> q1 1.75, median 2.5, q3 3.25
@@ -122,7 +122,7 @@ def _synthetic_study(study_dir, seeds=3, fractions=(0.1, 0.3)):
                 bonus = 0.05 if curriculum == "easy_first" else 0.0
                 rows.append({
                     "model.preset": "tiny", "instruct.curriculum": curriculum, "budget.instruct_fraction": fraction,
-                    "seed": seed, "eval/blimp": 0.6 + bonus + rng.normal(0, 0.01),
+                    "cell.seed": seed, "eval/blimp": 0.6 + bonus + rng.normal(0, 0.01),
                     "eval/ewok": 0.5 + fraction / 10 + rng.normal(0, 0.01), "eval/glue/rte": 0.55 + rng.normal(0, 0.02),
                     "eval/glue_avg": 0.55, "eval/ties/blimp": 0.0, "instruct/loss": 2.0,
                     "checkpoint_path": f"/store/ckpt/{curriculum}-{fraction}-{seed}",

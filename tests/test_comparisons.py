@@ -114,16 +114,16 @@ def test_the_dose_question_is_the_paired_slope_of_statsmodels():
     rows = []
     for seed in range(3):
         block = rng.normal(0, 0.02)
-        rows.append({"model.preset": "tiny", "seed": seed, "instruct.curriculum": "none",
+        rows.append({"model.preset": "tiny", "cell.seed": seed, "instruct.curriculum": "none",
                      "budget.instruct_fraction": 0.0, "eval/blimp": 0.8 + block + rng.normal(0, 0.005)})
         for f in (0.05, 0.1, 0.2, 0.4):
-            rows.append({"model.preset": "tiny", "seed": seed, "instruct.curriculum": "merged", "budget.instruct_fraction": f,
+            rows.append({"model.preset": "tiny", "cell.seed": seed, "instruct.curriculum": "merged", "budget.instruct_fraction": f,
                          "eval/blimp": 0.8 + block - 0.2 * f + rng.normal(0, 0.005)})
     df = pd.DataFrame(rows)
     t = comparisons.paired_comparisons(df)
     dose = t[(t["question"] == "dose") & (t["measure"] == "eval/blimp")].iloc[0]
     data = df.rename(columns={"budget.instruct_fraction": "f", "eval/blimp": "y"})
-    ref = smf.ols("y ~ f + C(seed)", data).fit()
+    ref = smf.ols("y ~ f + C(seed)", data.rename(columns={"cell.seed": "seed"})).fit()
     assert dose["mean"] == pytest.approx(ref.params["f"] * 0.1) and dose["p"] == pytest.approx(ref.pvalues["f"])
     assert dose["mean"] < 0 and dose["p_adj"] < 0.05
     text = "\n".join(wording.findings(t))

@@ -246,7 +246,7 @@ def paired_comparisons(df: pd.DataFrame, factor: str = FACTOR, baseline=BASELINE
     no decision reads: the calibration benchmark runs the rule thousands of times."""
     if factor != FACTOR:
         raise ValueError(f"the comparisons are of {FACTOR}; got factor {factor!r}")
-    ok = df[df["status"] == "ok"] if "status" in df.columns else df
+    ok = table.finished(df)
     if factor not in ok.columns or ok[factor].nunique() < 2:
         return pd.DataFrame(columns=list(COMPARISON_COLUMNS))
     tasks = table.task_columns(ok) if tasks is None else list(tasks)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from classit_ray.analysis import comparisons, inference
 from classit_ray.analysis.comparisons import GLOBAL, label
-from classit_ray.analysis.table import load_study
+from classit_ray.analysis.table import finished, load_study
 
 MAX_SEEDS = 200  # the search for the seeds an effect needs stops here and says so
 
@@ -100,7 +100,7 @@ def plan_lines(study_dir: str, seeds: int | None = None, effect: float | None = 
     """The power plan of the design of a finished study (or pilot) in STUDY_DIR, with `seeds` seeds
     per size (default: its own), as console lines: `--plan`, and a study's dry run with `--pilot`."""
     df = load_study(study_dir)
-    ok = df[df["status"] == "ok"] if "status" in df.columns else df
+    ok = finished(df)
     sizes = max(1, ok[comparisons.SIZE].nunique()) if comparisons.SIZE in ok.columns else 1
     question, planned = plan(comparisons.paired_comparisons(ok, robustness=False), sizes, seeds, effect, measure)
     return describe_plan(question, planned, sizes)

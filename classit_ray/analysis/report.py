@@ -12,6 +12,7 @@ import pandas as pd
 from classit_ray.analysis import comparisons, plots, wording
 from classit_ray.analysis.table import (
     config_columns,
+    finished,
     global_score,
     global_tasks,
     learning_curves,
@@ -23,6 +24,7 @@ from classit_ray.analysis.table import (
     zscores,
 )
 from classit_ray.atomic import atomic_write_text
+from classit_ray.study import row
 
 # Columns a markdown table rounds to 3 decimals; any other value is shown as given.
 _ROUNDED = {"median", "q1", "q3", "iqr", "mean", "ci_low", "ci_high", "gain", "gain_ci_low", "gain_ci_high", "forgetting"}
@@ -33,14 +35,14 @@ def markdown(df: pd.DataFrame) -> str:
     def fmt(column, value):
         return f"{value:.3f}" if column in _ROUNDED else str(value)
     lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(fmt(c, v) for c, v in zip(df.columns, row)) + " |" for row in df.itertuples(index=False)]
+    lines += ["| " + " | ".join(fmt(c, v) for c, v in zip(df.columns, values)) + " |" for values in df.itertuples(index=False)]
     return "\n".join(lines)
 
 
 def summary_table(df: pd.DataFrame) -> str:
     """The per-condition summary of the global z as markdown (the console prints it at a study's
     end): n, median, IQR, mean and its unpaired t-interval, over the `status == ok` trials."""
-    ok = df[df["status"] == "ok"] if "status" in df else df
+    ok = finished(df)
     tasks = task_columns(ok)
     if len(ok) == 0 or not global_tasks(tasks):
         return "(no finished trials with evaluation metrics)"
@@ -56,10 +58,10 @@ def write_report(study_dir: str | Path, by: Sequence[str] | None = None, out: st
     excluded; the comparisons are always of `instruct.curriculum`, paired by pretraining.
     """
     df = load_study(study_dir)
-    left = int((df["status"] != "ok").sum()) if "status" in df.columns else 0
-    if left:  # a failed or unfinished trial has no scores; its config would still count as a condition
-        statuses = df.loc[df["status"] != "ok", "status"].value_counts().to_dict()
-        df = df[df["status"] == "ok"].reset_index(drop=True)
+    ok = finished(df)
+    statuses = df.loc[df.index.difference(ok.index), row.STATUS].value_counts().to_dict() if len(ok) < len(df) else {}
+    left = len(df) - len(ok)
+    df = ok.reset_index(drop=True)
     out = Path(out) if out is not None else Path(study_dir) / "report.md"
     by = config_columns(df) if by is None else list(by)
     missing = [c for c in by if c not in df.columns]

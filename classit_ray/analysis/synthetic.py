@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from classit_ray.config import BASELINE
+from classit_ray.study import row
 
 # The toy default study's global tasks, with a score scale and a noise SD each (in the task's units,
 # about what the toy study's seeds show), and its interactive metrics.
@@ -44,7 +45,7 @@ def synthetic_study(seeds: int = 3, sizes: Sequence[str] = ("tiny", "tiny-deep")
     `effects`: {(curriculum, task): k} adds k noise SDs of the task to every trial of the
     curriculum (task "*": every task). `failed`: that many trials (the last ones) get status
     "error" and no scores. `missing`: (row, task) scores set to NaN, as a task that failed on one
-    trial. Columns as a study writes them: `model.preset`, `seed`, `pretrain.seed`, `instruct.seed`,
+    trial. Columns as a study writes them: `model.preset`, `cell.seed`, `pretrain.seed`, `instruct.seed`,
     `instruct.curriculum`, `budget.instruct_fraction`, `status`, then the `eval/*` scores."""
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     effects = dict(effects or {})
@@ -59,13 +60,13 @@ def synthetic_study(seeds: int = 3, sizes: Sequence[str] = ("tiny", "tiny-deep")
                 noise = rng.multivariate_normal(np.zeros(len(names)), cov) * sd
                 shift = np.array([effects.get((curriculum, t), effects.get((curriculum, "*"), 0.0)) for t in names]) * sd
                 score = np.array([tasks[t][0] for t in names]) + block + noise + shift
-                rows.append({"model.preset": size, "seed": seed, "pretrain.seed": seed, "instruct.seed": seed,
-                             "instruct.curriculum": curriculum, "budget.instruct_fraction": 0.087, "status": "ok",
+                rows.append({"model.preset": size, "cell.seed": seed, "pretrain.seed": seed, "instruct.seed": seed,
+                             "instruct.curriculum": curriculum, "budget.instruct_fraction": 0.087, row.STATUS: row.OK,
                              **dict(zip(names, score))})
     df = pd.DataFrame(rows)
-    for row, task in missing:
-        df.loc[row, task] = np.nan
+    for index, task in missing:
+        df.loc[index, task] = np.nan
     if failed:
         df.loc[df.index[-failed:], names] = np.nan
-        df.loc[df.index[-failed:], "status"] = "error"
+        df.loc[df.index[-failed:], row.STATUS] = row.FAILED
     return df

@@ -32,16 +32,18 @@ import pandas as pd
 
 from classit_ray import metrics
 from classit_ray.analysis.inference import t_interval
+from classit_ray.study import row
 
 AGGREGATE_METRICS = ("eval/glue_avg",)
-# Column names that hold artifacts rather than configuration (never a grouping variable).
+# Config fields that name where things are rather than what was done (never a grouping variable).
 _ARTIFACT_MARKERS = ("path", "dir", "artifact", "checkpoint", "uri")
-# Suffixes of a task's score on an earlier model of the same trial: `eval/blimp@pretrain` is the
-# pretrained model the cell started from, `eval/blimp@stage1` the end of instruction stage 1 of a
+# A task's score on an earlier model of the same trial (`study/row.py`'s endpoints): `eval/blimp@pretrain`
+# is the pretrained model the cell started from, `eval/blimp@stage1` the end of instruction stage 1 of a
 # two-stage curriculum. They are not in metrics.HIGHER_IS_BETTER, so they are never tasks.
-AT_PRETRAIN, AT_STAGE1 = "@pretrain", "@stage1"
+AT_PRETRAIN, AT_STAGE1 = row.metric_name("", "pretrain"), row.metric_name("", "stage1")
+KEY_PRETRAIN = row.key_name("pretrain")
 # Columns of learning_curves()'s long table: one row per pretraining × checkpoint × task.
-CURVE_COLUMNS = ("key/pretrain", "label", "model.preset", "pretrain.seed", "checkpoint", "words_seen", "task", "score")
+CURVE_COLUMNS = (KEY_PRETRAIN, "label", "model.preset", "pretrain.seed", "checkpoint", "words_seen", "task", "score")
 
 
 def load_study(study_dir: str | Path) -> pd.DataFrame:
@@ -53,35 +55,33 @@ def load_study(study_dir: str | Path) -> pd.DataFrame:
     raise FileNotFoundError(f"no results table in study dir {study_dir}: expected results.parquet or results.csv there")
 
 
+def finished(df: pd.DataFrame) -> pd.DataFrame:
+    """The trials with a result: `status` ok (`study/row.py`). A failed, interrupted or never
+    started trial has no scores, and its config would still count as a condition."""
+    return df[df[row.STATUS] == row.OK] if row.STATUS in df.columns else df
+
+
 def task_columns(df: pd.DataFrame) -> list[str]:
-    """The per-task `eval/*` score columns with a known direction and at least one value.
+    """The final model's per-task `eval/*` score columns (`row.metric_columns`) with a known
+    direction and at least one value.
 
     Tie rates (`eval/ties/*`) are diagnostics and aggregates (`eval/glue_avg`) repeat their parts.
     """
-    return [c for c in df.columns
-            if c.startswith("eval/") and not c.startswith("eval/ties/") and c not in AGGREGATE_METRICS
-            and c in metrics.HIGHER_IS_BETTER and df[c].notna().any()]
-
-
-def _is_seed(column: str) -> bool:
-    return "/" not in column and "seed" in column.rsplit(".", 1)[-1].lower()
+    return [c for c in row.metric_columns(df) if c.startswith("eval/") and not c.startswith("eval/ties/")
+            and c not in AGGREGATE_METRICS and c in metrics.HIGHER_IS_BETTER and df[c].notna().any()]
 
 
 def config_columns(df: pd.DataFrame, varying_only: bool = True) -> list[str]:
-    """Config columns (dotted names, no `/`), without seeds and artifact paths; by default only those
-    that take more than one value across trials, i.e. the conditions the study compares."""
-    cols = []
-    for c in df.columns:
-        if "." not in c or "/" in c or _is_seed(c) or any(m in c.lower() for m in _ARTIFACT_MARKERS):
-            continue
-        if not varying_only or df[c].nunique(dropna=False) > 1:
-            cols.append(c)
-    return cols
+    """The config columns of the results row (`row.config_columns`: `section.field`, seeds aside)
+    that are not paths; by default only those that take more than one value across trials, i.e.
+    the conditions the study compares."""
+    return [c for c in row.config_columns(df) if not any(m in c.lower() for m in _ARTIFACT_MARKERS)
+            and (not varying_only or df[c].nunique(dropna=False) > 1)]
 
 
 def seed_columns(df: pd.DataFrame) -> list[str]:
-    """The seed columns (`seed`, `pretrain.seed`, `instruct.seed`, ...): replicates, not conditions."""
-    return [c for c in df.columns if _is_seed(c)]
+    """The seed columns (`cell.seed`, `pretrain.seed`, `instruct.seed`): replicates, not conditions."""
+    return row.seed_columns(df)
 
 
 def _higher(task: str, directions: Mapping[str, bool] | None) -> bool:
@@ -236,10 +236,10 @@ def _pretraining_labels(df: pd.DataFrame, first: pd.DataFrame) -> pd.Series:
     `pretrain.seed`, plus any other config column that is constant within each pretraining and
     varies across them (the instruction fraction changes the pretraining's words, for one)."""
     cols = [c for c in ("model.preset", "pretrain.seed") if c in df.columns]
-    per_key = df.groupby("key/pretrain", dropna=False)
+    per_key = df.groupby(KEY_PRETRAIN, dropna=False)
     cols += [c for c in config_columns(df, varying_only=False) if c not in cols
              and first[c].nunique(dropna=False) > 1 and per_key[c].nunique(dropna=False).max() == 1]
-    return condition_labels(first, cols, short=True) if cols else first["key/pretrain"].astype(str)
+    return condition_labels(first, cols, short=True) if cols else first[KEY_PRETRAIN].astype(str)
 
 
 def learning_curves(df: pd.DataFrame) -> pd.DataFrame:
@@ -254,33 +254,33 @@ def learning_curves(df: pd.DataFrame) -> pd.DataFrame:
     Empty (same columns) when the table has no curve.
     """
     empty = pd.DataFrame(columns=list(CURVE_COLUMNS))
-    if "curve" not in df.columns:
+    if row.CURVE not in df.columns:
         return empty
-    has_curve = df["curve"].map(lambda v: isinstance(v, str) and v.strip() != "")
+    has_curve = df[row.CURVE].map(lambda v: isinstance(v, str) and v.strip() != "")
     if not has_curve.any():
         return empty
-    if "key/pretrain" not in df.columns:
+    if KEY_PRETRAIN not in df.columns:
         raise ValueError("the results table has a curve column but no key/pretrain to tell pretrainings apart")
     rows = df[has_curve]
-    first = rows.groupby("key/pretrain", sort=True).head(1).set_index("key/pretrain", drop=False)
+    first = rows.groupby(KEY_PRETRAIN, sort=True).head(1).set_index(KEY_PRETRAIN, drop=False)
     labels = _pretraining_labels(df, first)
     points = []
-    for key, group in rows.groupby("key/pretrain", sort=True):
-        curves = [_parse_curve(text, key) for text in group["curve"]]
+    for key, group in rows.groupby(KEY_PRETRAIN, sort=True):
+        curves = [_parse_curve(text, key) for text in group[row.CURVE]]
         if len({json.dumps(c, sort_keys=True) for c in curves}) > 1:
             raise ValueError(f"trials of pretraining {key!r} carry different curves (rows {list(group.index)})")
-        row = first.loc[key]
-        base = {"key/pretrain": key, "label": labels[key], "model.preset": row.get("model.preset"),
-                "pretrain.seed": row.get("pretrain.seed")}
+        point = first.loc[key]
+        base = {KEY_PRETRAIN: key, "label": labels[key], "model.preset": point.get("model.preset"),
+                "pretrain.seed": point.get("pretrain.seed")}
         # Task scores only: a curve's points also carry diagnostics such as tie rates (`eval/ties/*`).
         for p in curves[0]:
             points += [{**base, "checkpoint": p["checkpoint"], "words_seen": float(p["words_seen"]), "task": t,
                         "score": float(v) if v is not None else np.nan} for t, v in p["metrics"].items() if t in metrics.HIGHER_IS_BETTER]
-        final_words = pd.to_numeric(row.get("pretrain/words_seen"), errors="coerce")
+        final_words = pd.to_numeric(point.get("pretrain/words_seen"), errors="coerce")
         if pd.notna(final_words) and float(final_words) not in {float(p["words_seen"]) for p in curves[0]}:
             tasks = dict.fromkeys(t for p in curves[0] for t in p["metrics"] if t in metrics.HIGHER_IS_BETTER)
             points += [{**base, "checkpoint": "final", "words_seen": float(final_words), "task": t,
-                        "score": float(row[t + AT_PRETRAIN])}
-                       for t in tasks if pd.notna(pd.to_numeric(row.get(t + AT_PRETRAIN), errors="coerce"))]
+                        "score": float(point[t + AT_PRETRAIN])}
+                       for t in tasks if pd.notna(pd.to_numeric(point.get(t + AT_PRETRAIN), errors="coerce"))]
     out = pd.DataFrame(points, columns=list(CURVE_COLUMNS))
-    return out.sort_values(["key/pretrain", "task", "words_seen"], kind="stable", ignore_index=True)
+    return out.sort_values([KEY_PRETRAIN, "task", "words_seen"], kind="stable", ignore_index=True)

@@ -15,7 +15,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from classit_ray.analysis.planner import plan_lines
 from classit_ray.config import Config, ConfigError
 from classit_ray.config_load import apply_overrides, load_config
 from classit_ray.recipes import RECIPES
@@ -100,6 +99,9 @@ def main(build: Callable[[], StudyDefinition], prog: str, description: str, pape
             raise ConfigError(["--pilot goes with --dry-run: it plans the seeds before a study runs"])
         run_study(study, dry_run=args.dry_run, verbose=args.verbose)
         if args.pilot:
+            # statsmodels and matplotlib load only for --pilot, not with every study script's import
+            from classit_ray.analysis.planner import plan_lines
+
             print("\n".join(plan_lines(args.pilot, seeds=len(study.grid.get(SEED, [0])))))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
