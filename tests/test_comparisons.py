@@ -287,3 +287,16 @@ def test_plan_and_the_dry_runs_pilot_print_the_seeds_an_effect_needs(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "classit_ray.analysis", "--plan", str(tmp_path / "nowhere")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "no results table" in bad.stderr
+
+
+def test_the_age_of_acquisition_is_the_pretrainings_and_no_comparison(tmp_path):
+    df = synthetic.synthetic_study(tasks=THREE_TASKS, task_corr=0.0, rng=2)
+    df["key/pretrain"] = df["model.preset"] + "-" + df["cell.seed"].astype(str)
+    df["eval/aoa"] = df["cell.seed"] * 0.1 + 0.3  # one value per pretraining, shared by its curricula
+    t = comparisons.paired_comparisons(df)
+    assert "eval/aoa" not in set(t["measure"]) and "interactive" not in set(t["question"])
+    study = tmp_path / "study"
+    study.mkdir()
+    df.to_csv(study / "results.csv", index=False)
+    text = write_report(study).read_text()
+    assert "## Age of acquisition" in text and "| tiny | 2 | 0.5 |" in text

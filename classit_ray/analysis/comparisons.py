@@ -252,7 +252,9 @@ def paired_comparisons(df: pd.DataFrame, factor: str = FACTOR, baseline=BASELINE
     tasks = table.task_columns(ok) if tasks is None else list(tasks)
     values = measure_values(ok, tasks, directions)
     knowledge = [GLOBAL, *table.global_tasks(tasks)]
-    interactive = [t for t in tasks if t not in knowledge]
+    # A curve's own score (AoA) belongs to the pretraining: every curriculum of a block shares it,
+    # so it is no comparison of curricula (the report lists it per pretraining).
+    interactive = [t for t in tasks if metrics.METRIC_KIND.get(t) == "interactive"]
     levels = sorted(ok[factor].dropna().unique(), key=str)
     others = [v for v in levels if v != baseline]
     rows, compared = [], []

@@ -11,6 +11,7 @@ import pandas as pd
 
 from classit_ray.analysis import comparisons, plots, wording
 from classit_ray.analysis.table import (
+    KEY_PRETRAIN,
     config_columns,
     finished,
     global_score,
@@ -47,6 +48,22 @@ def summary_table(df: pd.DataFrame) -> str:
     if len(ok) == 0 or not global_tasks(tasks):
         return "(no finished trials with evaluation metrics)"
     return markdown(summarize(ok, config_columns(ok), global_score(zscores(ok, tasks))))
+
+
+def aoa_section(df: pd.DataFrame) -> list[str]:
+    """Age of acquisition per pretraining (`eval/aoa`, a score of the learning curve: Pearson's r of
+    the model's AoA against the children's), as markdown lines; none without the column."""
+    aoa = "eval/aoa"
+    if aoa not in df.columns or KEY_PRETRAIN not in df.columns or df[aoa].isna().all():
+        return []
+    per = df.groupby(KEY_PRETRAIN, sort=True).first()
+    cols = [c for c in ("model.preset", "pretrain.seed") if c in per.columns]
+    shown = per[[*cols, aoa]].reset_index(drop=True).rename(columns={aoa: "aoa r"})
+    return ["## Age of acquisition", "",
+            "Per pretraining, Pearson's r between the age at which the model acquires each CDI word (the",
+            "midpoint of a sigmoid fitted to its surprisal over the checkpoints) and the children's; each fit",
+            "and every word whose fit failed are in the curve's `aoa_fits.json` (docs/evaluation.md).", "",
+            markdown(shown.round(3)), ""]
 
 
 def write_report(study_dir: str | Path, by: Sequence[str] | None = None, out: str | Path | None = None) -> Path:
@@ -130,6 +147,7 @@ def write_report(study_dir: str | Path, by: Sequence[str] | None = None, out: st
             text += ["![Gain and forgetting per task and condition](gain_forgetting.png)", ""]
         except ValueError as e:  # only the baseline has stage columns: the table says it all
             text += [f"(No figure: {e}.)", ""]
+    text += aoa_section(df)
     curves = learning_curves(df)
     if not curves.empty:
         plots.plot_learning_curves(curves, out.parent / "learning_curves.png")
