@@ -107,7 +107,8 @@ KeepCheckpoints = Literal["curve", "all", "final"]
 # How a training stage is launched (`pretrain.launcher`, both stages; `train/driver.py: launcher_of`):
 # `ray_train` = a Ray Train run (`TorchTrainer`); `in_process` = the loop in the calling process,
 # one worker; `auto` = Ray Train when the stage has several workers, a GPU or Ray Train callbacks
-# (ASHA), else in process, where a one-CPU stage saves Ray Train's ~6 s start.
+# (ASHA), else in process, where a one-CPU stage saves Ray Train's start
+# (bench/results/2026-11-25-study-overhead.md).
 Launcher = Literal["auto", "ray_train", "in_process"]
 EVAL_TASKS = tuple(TASK_SPECS)  # the evaluation tasks, in their table's order
 EvalTask = Literal[EVAL_TASKS]  # subscripting with a tuple gives Literal["blimp", "blimp_supplement", ...]
@@ -233,7 +234,7 @@ class PretrainConfig(OptimizerConfig.with_defaults(epochs=8, lr=3e-3, warmup_ste
 
 
 # The toy instruction recipe, set by one principle rather than by what it gives (issue 16; the
-# measurements are in bench/RESULTS.md, "Post-tuning grammar collapse"): keep the paper-scale
+# measurements are in bench/results/2026-11-30-instruct-collapse.md): keep the paper-scale
 # recipe's ratios to pretraining. Learning rate: recipes.PAPER tunes at 5e-5 after pretraining at
 # 6e-4, 1/12, so the toy tunes at 3e-3 / 12 = 2.5e-4 (it was 1e-3, 1/3). Token passes: 10
 # instruction epochs after 8 pretraining ones, as the paper, which with the paper's 8.7%

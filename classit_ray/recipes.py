@@ -42,12 +42,12 @@ PAPER = Recipe(
     presets=("100m", "140m"),
 )
 
-# The toy world's GLUE (README, "Toy tasks: chance / default / ceiling"): only the subtasks a
-# pretrained toy model can learn, for the fewest epochs that take each clearly above chance
-# (chance + 2 SE on its 102 items). MNLI and RTE: at 1 epoch near chance, at 3 tiny reaches 0.89
-# and 0.74. BoolQ, MRPC, QQP, MultiRC and WSC stayed at chance at every budget tried (the official
-# epochs, 5x the items, 10-30x the lr) although a bag-of-words reference learns them: a 1M-parameter
-# model does not, so their scores would be noise in every z-score. Toy study scripts apply these;
+# The toy world's GLUE (docs/evaluation.md, "Toy tasks"; bench/results/2026-11-30-toy-tasks.md): only
+# the subtasks a pretrained toy model can learn, for the fewest epochs that take each clearly above
+# chance (chance + 2 SE on its 102 items): MNLI and RTE, near chance at 1 epoch, above it at 3.
+# BoolQ, MRPC, QQP, MultiRC and WSC stayed at chance at every budget tried (the official epochs, more
+# items, a higher lr) although a bag-of-words reference learns them: a 1M-parameter model does not,
+# so their scores would be noise in every z-score. Toy study scripts apply these;
 # `--scale paper` puts back all seven subtasks and the official epochs.
 TOY_EVAL: dict[str, Any] = {"eval.glue_tasks": ["mnli", "rte"], "eval.finetune_epochs": 3}
 

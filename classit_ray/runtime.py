@@ -4,8 +4,8 @@ Ray counts *logical* CPUs. A study holds several at once: a Tune trial, a Ray Tr
 Ray Data tasks that feed it each take one, so with logical CPUs = physical cores (2 here) the
 study deadlocks waiting for a CPU nobody frees. We therefore give a local Ray more logical CPUs
 than cores (4 on a 2-core machine: measured to run a trial + one Train worker + Data tasks) and
-keep the real compute honest by pinning each process's torch threads to the cores it owns: two
-processes of 2 threads each on 2 cores ran 10× slower than one.
+keep the real compute honest by pinning each process's torch threads to the cores it owns:
+oversubscribed cores cost far more than they give.
 """
 
 from __future__ import annotations

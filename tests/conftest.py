@@ -7,9 +7,8 @@ import os
 # One torch thread by default in the test process and what it starts (a stage that sets its own
 # thread count still does). The suite shares two cores with Ray's workers and, for its first minutes,
 # the multinode study: an op split over two threads waits for the slower one, and with both cores
-# busy elsewhere the scorer's tests took 31 s instead of 1 (the README's rule: two processes of two
-# threads on two cores ran 10x slower than one). Set before anything imports torch: hence above
-# the other imports.
+# busy elsewhere the scorer's tests took many times longer (bench/results/2026-12-01-ci-fresh-clone.md).
+# Set before anything imports torch: hence above the other imports.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import dataclasses

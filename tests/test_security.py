@@ -1,4 +1,4 @@
-"""The security posture the README states, tested where it can be: Ray's token authentication on,
+"""The security posture docs/cluster.md states, tested where it can be: Ray's token authentication on,
 the shipped cluster YAMLs checked (and every weakening caught), and nothing loaded from a user's
 path by pickle — a folder with only pickled weights is refused before anything reads it."""
 

@@ -412,7 +412,7 @@ def test_the_baseline_cell_without_ray_into_a_fresh_store_gives_identical_bits(t
     curve) run again without Ray (`study/plain.py`: data built in process, the loop in process),
     into a fresh store of its own, scores exactly as it did in the grid, with the same per-step
     losses and the same weights. Same thread count (the study's plan, not how many trials happen
-    to run), library versions and machine; see the README. (Instruction stages run the same loop;
+    to run), library versions and machine; see docs/reproducibility.md. (Instruction stages run the same loop;
     test_train.py checks both launchers end an instruction-free stage on the same weights.)"""
     from classit_ray.study.plain import run_plain
     from classit_ray.study.resources import plan_resources

@@ -121,7 +121,7 @@ def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks,
 
         def body():
             # Imported where the body runs (a trial's stage host): the trial's own process, which
-            # only walks the graph, never loads torch (2-3 s per trial).
+            # only walks the graph, never loads torch (bench/results/2026-12-01-test-suite.md).
             from classit_ray.train.driver import run_stage
 
             return run_stage(spec, Path(node.path), storage, callbacks=cbs, progress=progress)

@@ -42,11 +42,10 @@ def read_parquet(path: str | Path | list[str], columns: list[str] | None = None,
     local path (or list of files, read in the order given with `preserve_order`) or, for paths in
     the cache of a remote artifact store, of their published copies.
 
-    The default (datasource V2) starts a fresh FooterReader actor on every read — about 3 s of
-    process start-up on a 2-core machine — and packs a file of up to 128 MB into one block, so
-    nothing downstream starts until the whole file is read. The row-group reader splits by row
-    group and starts at once. Measured here on a 50 MB split: 0.3 s vs 2.9 s to read; the
-    tokenize pipeline 8.5 s vs 11.8 s. The choice is scoped to this call.
+    The default (datasource V2) starts a fresh FooterReader actor on every read — a process
+    start each time — and packs a file of up to 128 MB into one block, so nothing downstream
+    starts until the whole file is read. The row-group reader splits by row group and starts at
+    once (bench/results/2026-11-24-tokenize-pack.md). The choice is scoped to this call.
 
     With the store on object storage, this node's cache holds the stage (the stage walk fetched
     it), but Ray Data's read tasks run on whichever node has a free CPU, whose cache may not: so
@@ -167,9 +166,8 @@ def _mapped_batches(path: Path, columns: list[str], fn, kwargs: dict, num_actors
     in input order, so shards are a deterministic function of their input: through a Ray Data
     actor pool when Ray is running and the input holds more than one batch, else in this process
     (a plain script, or an input of one batch: Ray Data would give its one batch to one actor and
-    add only its own start: 2.3-8.2 s against 0.01-0.42 s in process for the test suite's toy
-    split, `bench/shards_one_batch.py`). Both give the same shards: every document is tokenized on its own and packing
-    follows the input order.
+    add only its own start; bench/results/2026-12-01-shards-one-batch.md). Both give the same
+    shards: every document is tokenized on its own and packing follows the input order.
     `progress`: a bar of the rows done (Ray Data's own bars are off everywhere, runtime.py)."""
     if progress:
         from tqdm.auto import tqdm

@@ -29,7 +29,7 @@ from classit_ray.eval.tasks import BACKEND
 
 def _device(threads: int) -> tuple[str, int]:
     """(the device to score on, the torch threads it scores with). The thread count goes into the
-    manifest: on CPU it decides the last bits of a score (README, "Reproducibility")."""
+    manifest: on CPU it decides the last bits of a score (docs/reproducibility.md)."""
     import torch
 
     from classit_ray.runtime import set_torch_threads

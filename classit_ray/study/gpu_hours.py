@@ -1,7 +1,7 @@
 """What a study's training stages cost in GPU-hours on a given GPU: an estimate from FLOPs.
 
-No GPU measurement exists (bench/RESULTS.md: `bench/gpu_pretrain.py` has not run on a GPU), so
-the cost is counted, not timed:
+No GPU measurement exists (bench/README.md, "Not yet measured": `bench/gpu_pretrain.py` has not
+run on a GPU), so the cost is counted, not timed:
 
     GPU-hours = Σ over the study's unique training stages of tokens × FLOPs per token
                 ÷ (ASSUMED_MFU × the GPU's bf16 dense peak) ÷ 3600
@@ -30,7 +30,7 @@ from classit_ray.hardware import peak_for
 from classit_ray.model import flops_per_token, get_preset
 
 # Assumptions, each stated wherever the estimate is printed:
-TOKENS_PER_WORD = 1.3  # a 16K-32K byte-level BPE on English text (bench/RESULTS.md's paper-scale estimate uses the same)
+TOKENS_PER_WORD = 1.3  # a 16K-32K byte-level BPE on English text
 ASSUMED_MFU = 0.35  # of the bf16 dense peak, for 100M-140M-parameter models under bf16 autocast and torch.compile
 
 
@@ -45,7 +45,7 @@ class Estimate:
         if self.hours is None:
             return f"not estimated: no bf16 peak known for {self.gpu!r} (classit_ray/hardware.py)"
         return (f"≈ {self.hours:,.0f} for the training stages ({self.flops:.2e} FLOPs, {self.pretrain_flops / self.flops:.0%} of them "
-                f"pretraining): an estimate, not a measurement (no GPU run in bench/RESULTS.md): 6·N FLOPs per token "
+                f"pretraining): an estimate, not a measurement (no GPU run in bench/results/): 6·N FLOPs per token "
                 f"(+ attention in pretraining) at {TOKENS_PER_WORD} tokens per word, {ASSUMED_MFU:.0%} MFU of the {self.gpu}'s "
                 f"{peak_for(self.gpu):g} TFLOP/s bf16 peak; evaluations not counted")
 

@@ -15,8 +15,8 @@ keys). The holder removes the lease when the stage is done, so no process is lef
 
 Why the stage runs in the caller and not in the actor: the actor then imports nothing (it holds
 an event), and the stage reuses the caller's warm imports and Ray objects. Running every stage in
-its own actor cost a process start plus `ray.data`/`torch`/`transformers` imports each, about
-2 s per stage on 2 cores (bench/study_overhead.py).
+its own actor cost a process start plus `ray.data`/`torch`/`transformers` imports each
+(bench/results/2026-11-25-study-overhead.md).
 """
 
 from __future__ import annotations

@@ -21,10 +21,9 @@ it, the autoscaler adds nodes, up to `max_workers`.
 So what bounds the trials at once is GPUs (on GPUs) or cores (on CPUs), as Ray's guide says
 (`max_concurrent_trials` = the limiting resource ÷ what a trial needs):
 - CPUs: physical cores ÷ workers, each trial's torch getting cores ÷ trials threads, because
-  oversubscribed cores cost far more than they give (two processes of 2 threads each on 2 cores
-  ran 10× slower than one). Logical CPUs are Ray's tokens, not cores: a local Ray gets enough
-  of them that every trial at once can hold its trial, its workers and one Data task; with
-  fewer, a study deadlocks waiting for a CPU that no one frees.
+  oversubscribed cores cost far more than they give. Logical CPUs are Ray's tokens, not cores:
+  a local Ray gets enough of them that every trial at once can hold its trial, its workers and
+  one Data task; with fewer, a study deadlocks waiting for a CPU that no one frees.
 - GPUs on this machine (a local Ray): its GPUs ÷ GPUs per trial.
 - GPUs on a cluster (`study.ray_address`): the GPUs up when the study starts say nothing (an
   autoscaling cluster may start with none). With its YAML (`study.cluster_yaml`), the trials it

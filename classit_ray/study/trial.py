@@ -88,9 +88,8 @@ def stage_host() -> tuple[Any, bool]:
 
     Tune reuses a finished trial's process for the next trial (`study/runner.py`,
     `reuse_actors`), and the host goes with it: a new trial then starts neither a process nor
-    its `torch`/`transformers`/`ray.data` imports, about 7.6 s of CPU per trial on 2 cores
-    (bench/trial_reuse.py). A trial that fails or is stopped is not reused: its process ends,
-    and its host with it."""
+    its `torch`/`transformers`/`ray.data` imports (bench/results/2026-12-01-trial-reuse.md). A
+    trial that fails or is stopped is not reused: its process ends, and its host with it."""
     global _host
     if _host is not None:
         return _host, True

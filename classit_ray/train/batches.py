@@ -5,7 +5,7 @@ are one pair each, of varying length: they are right-padded to the longest pair 
 micro-batch, with an attention mask, and the padding share is reported (`instruct/pad_fraction`)
 so its cost is visible. Padding per pair (rather than packing several pairs into a row) keeps each pair's
 attention to itself with no custom mask; the measured padding share on the toy world is in
-bench/RESULTS.md.
+bench/results/2026-11-25-instruct-padding-vs-packing.md.
 """
 
 from __future__ import annotations

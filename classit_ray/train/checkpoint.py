@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     import torch
 
 # torch (and safetensors' torch half) are imported where tensors are read or written: a Tune trial
-# that only plans a cell and reads finished stages' states (`study/trial.py`) starts without them,
-# 2-3 s of imports fewer per trial.
+# that only plans a cell and reads finished stages' states (`study/trial.py`) starts without them
+# (bench/results/2026-12-01-test-suite.md).
 
 STATE_FILE = "classit_state.json"
 # The folder of a finished stage's last checkpoint: what the next stage starts from, every evaluation

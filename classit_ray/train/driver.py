@@ -47,7 +47,7 @@ def stage_dataset(spec: StageSpec):
 def launcher_for(launcher: str, num_workers: int, use_gpu: bool, callbacks: bool) -> str:
     """`pretrain.launcher`, with "auto" made concrete: a Ray Train run when the stage has
     something to get from one (several workers, a GPU to place, or Ray Train callbacks such as
-    ASHA's reports to Tune), else this process (about 6 s less per stage; `train/session.py`).
+    ASHA's reports to Tune), else this process (Ray Train's start saved; `train/session.py`).
     A study's resource plan asks the same question of the config (`study/resources.py`)."""
     if launcher != "auto":
         return launcher

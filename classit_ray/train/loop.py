@@ -61,8 +61,8 @@ def build_model(spec: StageSpec, device: torch.device):
 
 
 def make_optimizer(model, optim: OptimizerConfig) -> torch.optim.Optimizer:
-    """AdamW with weight decay on matrices only (not norms), fused: on CPU the per-tensor loop
-    took 4.6 ms a step against 1.6 ms fused (tiny preset, measured)."""
+    """AdamW with weight decay on matrices only (not norms), fused: on CPU too the per-tensor loop
+    is several times slower (bench/results/2026-11-25-train-loop-vs-trainer.md)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -170,7 +170,7 @@ def train_loop(spec: StageSpec, session, started: float | None = None) -> None:
     model = session.prepare_model(model)
     no_sync = model.no_sync if hasattr(model, "no_sync") else None
     # Compile the model and the vocabulary-sized loss together: compiling the model alone left the
-    # loss eager and measured 14% slower on CPU.
+    # loss eager and slower on CPU (bench/results/2026-11-25-train-loop-vs-trainer.md).
     loss_fn = partial(forward_loss, model)
     if spec.compile:
         loss_fn = torch.compile(loss_fn)
@@ -254,7 +254,7 @@ def _report(session, spec: StageSpec, model, optimizer, position: Position, metr
         return
     state = {"spec": asdict(spec), "position": asdict(position), "checkpoint_name": name, "preset": spec.preset,
              "tokenizer_sha256": spec.tokenizer_sha256, "metrics": metrics, "versions": _versions(),
-             # On CPU the intra-op thread count decides the last bits of every step (README, "Reproducibility").
+             # On CPU the intra-op thread count decides the last bits of every step (docs/reproducibility.md).
              "device": str(next(model.parameters()).device), "torch_threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as directory:
         save_checkpoint(directory, model, spec.tokenizer_dir, state, optimizer)

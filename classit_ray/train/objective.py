@@ -23,7 +23,7 @@ IGNORE = -100
 def shifted_labels(input_ids: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
     """labels[:, t] = the token position t must predict (t+1), or IGNORE where it does not count
     (prompt, padding) and at the last position. Shifting the labels, not slicing the logits,
-    avoids copying a (B, T, V) tensor forward and backward (~10% of a CPU step, measured)."""
+    avoids copying a (B, T, V) tensor forward and backward (bench/results/2026-11-25-train-loop-vs-trainer.md)."""
     labels = input_ids.masked_fill(target_mask == 0, IGNORE)
     return F.pad(labels[:, 1:], (0, 1), value=IGNORE)
 

@@ -4,8 +4,8 @@ the checkpoint to resume from, one epoch of its rows, and where a report and its
 and nothing else about its launcher.
 
 Why two: a Ray Train run gives a stage data-parallel workers, GPUs placed on any node, and
-restarts of a dead worker, for a fixed cost of about 6 s per run on 2 cores (controller, worker
-process, process group; bench/RESULTS.md). A stage of one CPU worker uses none of that, and on
+restarts of a dead worker, for a fixed cost per run (controller, worker process, process group;
+bench/results/2026-11-25-study-overhead.md). A stage of one CPU worker uses none of that, and on
 the toy grid that cost was most of the stage. `InProcessSession` runs such a stage in the
 calling process — a trial's stage host, whose imports are warm, or a plain script — with the same
 loop, the same rows in the same order (`train/rows.py`) and the same checkpoints, written into
