@@ -154,6 +154,11 @@ def official_ids(task: str, folder: Path) -> dict[tuple[str, int], str]:
     WUG's task name, COMPS's subset."""
     from classit_ray.eval.formats import COMPS_FILES
 
+    uid_of = {"blimp": lambda obj, stem: obj["UID"] if "field" in obj else stem,  # (item, file stem) -> its UID
+              "ewok": lambda obj, stem: obj["Domain"],
+              "entity_tracking": lambda obj, stem: f"{stem}_{obj['numops']}_ops",
+              "wug_adj": lambda obj, stem: "wug_adj", "wug_past": lambda obj, stem: "wug_past",
+              "comps": lambda obj, stem: COMPS_FILES.get(stem, "wugs_dist_in_between")}[task]
     ids, counts = {}, Counter()
     for path in folder.iterdir():  # its order, not sorted: it numbers items in this order
         if path.suffix != ".jsonl":
@@ -161,12 +166,7 @@ def official_ids(task: str, folder: Path) -> dict[tuple[str, int], str]:
         for lineno, line in enumerate(path.read_text().splitlines(), 1):
             if not line.strip():
                 continue
-            obj = json.loads(line)
-            uid = {"blimp": lambda: obj["UID"] if "field" in obj else path.stem,
-                   "ewok": lambda: obj["Domain"],
-                   "entity_tracking": lambda: f"{path.stem}_{obj['numops']}_ops",
-                   "wug_adj": lambda: "wug_adj", "wug_past": lambda: "wug_past",
-                   "comps": lambda: COMPS_FILES.get(path.stem, "wugs_dist_in_between")}[task]()
+            uid = uid_of(json.loads(line), path.stem)
             ids[(path.name, lineno)] = f"{uid}_{counts[uid]}"
             counts[uid] += 1
     return ids

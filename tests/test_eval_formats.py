@@ -11,8 +11,20 @@ from pathlib import Path
 import pytest
 
 from classit_ray.eval.formats import (
-    GLUE_FIELDS, GLUE_NUM_LABELS, READING_COLUMNS, DataLayout, find_layout, read_blimp, read_comps, read_entity_tracking,
-    read_ewok, read_glue, read_reading, read_supplement, read_wug, task_dir,
+    GLUE_FIELDS,
+    GLUE_NUM_LABELS,
+    READING_COLUMNS,
+    DataLayout,
+    find_layout,
+    read_blimp,
+    read_comps,
+    read_entity_tracking,
+    read_ewok,
+    read_glue,
+    read_reading,
+    read_supplement,
+    read_wug,
+    task_dir,
 )
 from classit_ray.eval.items import ChoiceItem, EvalDataError
 

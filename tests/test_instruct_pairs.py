@@ -14,13 +14,19 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import write_lines, write_tiny_random_model
 
 from classit_ray.data.instruct_pairs.generate import GenerationConfig, WorkState, generate_simplewiki_pairs
 from classit_ray.data.instruct_pairs.output import MANIFEST, PairCounts
 from classit_ray.data.instruct_pairs.passages import PassageRules, chunk_article, iter_articles, write_passages
 from classit_ray.data.instruct_pairs.qa import QARules, parse_pairs
-from classit_ray.data.instruct_pairs.switchboard import TurnRules, build_switchboard_pairs, is_backchannel, iter_turns, turn_pairs
-from conftest import write_lines, write_tiny_random_model
+from classit_ray.data.instruct_pairs.switchboard import (
+    TurnRules,
+    build_switchboard_pairs,
+    is_backchannel,
+    iter_turns,
+    turn_pairs,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

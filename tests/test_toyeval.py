@@ -12,13 +12,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classit_ray.toyworld.evaldata import write_toy_eval
-from classit_ray.toyworld.reading import RT_PROCESS, BigramLM, normalize
-from classit_ray.toyworld.lexicon import ANIMALS, ANIMALS_AT, FACTS, NOUNS, ed_form, takes_ity
 from classit_ray.eval.formats import (
-    COMPS_FILES, GLUE_FIELDS, GLUE_NUM_LABELS, read_blimp, read_comps, read_entity_tracking, read_ewok, read_glue, read_reading,
-    read_supplement, read_wug, task_dir,
+    COMPS_FILES,
+    GLUE_FIELDS,
+    GLUE_NUM_LABELS,
+    read_blimp,
+    read_comps,
+    read_entity_tracking,
+    read_ewok,
+    read_glue,
+    read_reading,
+    read_supplement,
+    read_wug,
+    task_dir,
 )
+from classit_ray.toyworld.evaldata import write_toy_eval
+from classit_ray.toyworld.lexicon import ANIMALS, ANIMALS_AT, FACTS, NOUNS, ed_form, takes_ity
+from classit_ray.toyworld.reading import RT_PROCESS, BigramLM, normalize
 
 ZERO_SHOT = {  # reader, folder, (full, fast) item counts
     "blimp": (read_blimp, "blimp_filtered", (900, 240)),
@@ -84,7 +94,7 @@ def test_glue_labels_are_balanced_and_train_and_valid_do_not_overlap(eval_dir):
         for rows in (train, valid, train[:96], valid[:48]):
             counts = Counter(r["label"] for r in rows)
             assert sorted(counts) == list(range(GLUE_NUM_LABELS[task])) and len(set(counts.values())) == 1, (task, counts)
-        text = lambda r: tuple(r[f] for f in fields)
+        text = lambda r, fields=fields: tuple(r[f] for f in fields)
         assert not {text(r) for r in train} & {text(r) for r in valid}, task
         assert len({text(r) for r in train}) == len(train), task
         raw = (eval_dir / "full_eval" / "glue_filtered" / f"{task}.valid.jsonl").read_text().splitlines()[0]

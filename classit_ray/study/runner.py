@@ -26,13 +26,32 @@ from typing import Any
 
 from classit_ray.atomic import atomic_write_text
 from classit_ray.cell.graph import CellGraph, build_graph
-from classit_ray.config import (LOGGER_PACKAGES, Config, ConfigError, absolute_path, artifact_store_of, config_hash, config_to_dict, is_uri, join_uri,
-                                redact_uri, work_dir_of)
+from classit_ray.config import (
+    LOGGER_PACKAGES,
+    Config,
+    ConfigError,
+    absolute_path,
+    artifact_store_of,
+    config_hash,
+    config_to_dict,
+    is_uri,
+    join_uri,
+    redact_uri,
+    work_dir_of,
+)
 from classit_ray.hub import HubError, absolute_unless_hub, is_hub_id, resolve
 from classit_ray.store import StoreError, check_local_stages, client_problem, stage_in_store
-from classit_ray.study.console import cell_id, duration, one_line_error
-from classit_ray.study.definition import CELL, SEED, StudyDefinition, cell_config, check_definition, study_cells, tune_space
 from classit_ray.study.cluster_nodes import SHIPPED_CLUSTER_YAML, Cluster, read_cluster
+from classit_ray.study.console import cell_id, one_line_error
+from classit_ray.study.definition import (
+    CELL,
+    SEED,
+    StudyDefinition,
+    cell_config,
+    check_definition,
+    study_cells,
+    tune_space,
+)
 from classit_ray.study.resources import Plan, plan_resources, trial_request
 from classit_ray.study.row import FAILED, KEYS_GRAPH, OK, cell_values, config_values, status_values
 from classit_ray.study.trial import cell_trainable, planned_keys

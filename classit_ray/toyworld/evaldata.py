@@ -28,24 +28,56 @@ import math
 import random
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+from classit_ray.eval.formats import COMPS_FILES, FAST_NAMES, READING_COLUMNS, READING_FILE
 from classit_ray.toyworld import EVAL_DIR
 from classit_ray.toyworld.aoadata import write_toy_aoa
 from classit_ray.toyworld.evalfiles import (
-    ANIMAL_LIST, FAST, FULL, NAME_LIST, PLACES_WITH_ANIMALS, cap, rng_for, unique, write_both, write_jsonl,
+    ANIMAL_LIST,
+    FAST,
+    FULL,
+    NAME_LIST,
+    PLACES_WITH_ANIMALS,
+    cap,
+    rng_for,
+    unique,
+    write_both,
+    write_jsonl,
 )
 from classit_ray.toyworld.gluedata import write_toy_glue
 from classit_ray.toyworld.grammar import (
-    agreement_pair, box_contents, box_story, determiner_noun_pair, noun_phrase, pronoun_agreement_pair,
+    agreement_pair,
+    box_contents,
+    box_story,
+    determiner_noun_pair,
+    noun_phrase,
+    pronoun_agreement_pair,
     qa_congruence_pair,
 )
 from classit_ray.toyworld.lexicon import (
-    ANIMALS, ANIMALS_AT, FACTS, HYPERNYMS, NAMES, NONCE_ADJECTIVES, NONCE_NOUNS, NONCE_VERBS, NOUNS, PEOPLE, PETS,
-    PLACES, PREPOSITIONS, THINGS, VERBS, article, class_of, ed_form, takes_ity,
+    ANIMALS,
+    ANIMALS_AT,
+    FACTS,
+    HYPERNYMS,
+    NAMES,
+    NONCE_ADJECTIVES,
+    NONCE_NOUNS,
+    NONCE_VERBS,
+    NOUNS,
+    PEOPLE,
+    PETS,
+    PLACES,
+    PREPOSITIONS,
+    THINGS,
+    VERBS,
+    article,
+    class_of,
+    ed_form,
+    takes_ity,
 )
 from classit_ray.toyworld.reading import BigramLM, corpus_lines, reading_rows
-from classit_ray.eval.formats import COMPS_FILES, FAST_NAMES, READING_COLUMNS, READING_FILE
 
 # (full, fast) sizes.
 BLIMP_ITEMS = (150, 40)  # per UID file
@@ -169,13 +201,13 @@ SUPPLEMENT_UIDS: dict[str, Callable[[random.Random], tuple[str, str]]] = {
 def _write_minimal_pairs(root: Path, seed: int) -> None:
     for uid, (field, term, make) in BLIMP_UIDS.items():
         rng = rng_for(seed, f"blimp:{uid}")
-        pairs = unique(lambda: make(rng), BLIMP_ITEMS[0])
+        pairs = unique(partial(make, rng), BLIMP_ITEMS[0])
         rows = [{"sentence_good": g, "sentence_bad": b, "field": field, "UID": uid, "linguistics_term": term}
                 for g, b in pairs]
         write_both(root, "blimp_filtered", f"{uid}.jsonl", rows, BLIMP_ITEMS[1])
     for uid, make in SUPPLEMENT_UIDS.items():
         rng = rng_for(seed, f"supplement:{uid}")
-        rows = [{"sentence_good": g, "sentence_bad": b} for g, b in unique(lambda: make(rng), SUPPLEMENT_ITEMS[0])]
+        rows = [{"sentence_good": g, "sentence_bad": b} for g, b in unique(partial(make, rng), SUPPLEMENT_ITEMS[0])]
         write_both(root, "supplement_filtered", f"{uid}.jsonl", rows, SUPPLEMENT_ITEMS[1])
 
 
@@ -233,7 +265,7 @@ def _write_ewok(root: Path, seed: int) -> None:
         rng = rng_for(seed, f"ewok:{domain}")
         rows = [{"Context1": c1, "Context2": c2, "Target1": t1, "Target2": t2, "Domain": domain,
                  "ContextType": "direct", "ContextDiff": "concept swap", "TargetDiff": "concept swap"}
-                for c1, c2, t1, t2 in unique(lambda: make(rng), EWOK_ITEMS[0])]
+                for c1, c2, t1, t2 in unique(partial(make, rng), EWOK_ITEMS[0])]
         write_both(root, "ewok_filtered", f"{domain}.jsonl", rows, EWOK_ITEMS[1])
 
 
@@ -410,7 +442,7 @@ def comps_row(rng: random.Random, stem: str) -> dict:
 def _write_comps(root: Path, seed: int) -> None:
     for stem, n in COMPS_ITEMS.items():
         rng = rng_for(seed, f"comps:{stem}")
-        rows = unique(lambda: comps_row(rng, stem), n, key=lambda r: (r["prefix_acceptable"], r["prefix_unacceptable"], r["property_phrase"]))
+        rows = unique(partial(comps_row, rng, stem), n, key=lambda r: (r["prefix_acceptable"], r["prefix_unacceptable"], r["property_phrase"]))
         write_jsonl(root / FULL / "comps" / f"{stem}.jsonl", [{"id": i, **row} for i, row in enumerate(rows)])
 
 

@@ -12,8 +12,20 @@ from pathlib import Path
 from classit_ray.eval.formats import GLUE_FIELDS, GLUE_NUM_LABELS
 from classit_ray.toyworld.evalfiles import ANIMAL_LIST, NAME_LIST, PLACES_WITH_ANIMALS, cap, rng_for, unique, write_both
 from classit_ray.toyworld.lexicon import (
-    ANIMALS, ANIMALS_AT, FACTS, LECTURE_QUESTIONS, MASS_HYPERNYMS, NAMES, NOUNS, PEOPLE, PLACES, THINGS, VERBS,
-    a_hypernym, article, class_of,
+    ANIMALS,
+    ANIMALS_AT,
+    FACTS,
+    LECTURE_QUESTIONS,
+    MASS_HYPERNYMS,
+    NAMES,
+    NOUNS,
+    PEOPLE,
+    PLACES,
+    THINGS,
+    VERBS,
+    a_hypernym,
+    article,
+    class_of,
 )
 
 GLUE_ROWS = {"train": (300, 96), "valid": (102, 48)}  # (full, fast) rows per split; multiples of 6: balanced for 2 and 3 labels
@@ -176,7 +188,7 @@ def glue_rows(rng: random.Random, task: str, n: int, seen: set) -> list[dict]:
     k, rows = GLUE_NUM_LABELS[task], []
     for start in range(0, n, k):
         for label in rng.sample(range(k), k)[: n - start]:
-            make = lambda: {**GLUE_MAKERS[task](rng, label), "label": label}
+            make = lambda label=label: {**GLUE_MAKERS[task](rng, label), "label": label}
             rows += unique(make, 1, seen, key=lambda row: tuple(row.values()))
     return rows
 

@@ -30,13 +30,18 @@ import pyarrow.parquet as pq
 from classit_ray.atomic import atomic_dir, atomic_write_json, read_json
 from classit_ray.config import BABYLM_SOURCES
 from classit_ray.data import class_it
-from classit_ray.toyworld.grammar import (
-    childes_exchange, dialogue, entity_tracking_story, lecture_qa_item, nonce_paragraph,
-    story_paragraph, wiki_article,
-)
 from classit_ray.data.instruct_pairs.switchboard import TurnRules, iter_turns, turn_pairs
 from classit_ray.toyworld import CORPUS_DIR, EVAL_DIR, GENERATOR_VERSION, INSTRUCT_DIR
 from classit_ray.toyworld.evaldata import write_toy_eval
+from classit_ray.toyworld.grammar import (
+    childes_exchange,
+    dialogue,
+    entity_tracking_story,
+    lecture_qa_item,
+    nonce_paragraph,
+    story_paragraph,
+    wiki_article,
+)
 from classit_ray.toyworld.lexicon import NAMES
 
 METADATA = "toyworld.json"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from classit_ray.atomic import tmp_sibling, atomic_write_json, atomic_write_text, read_json, replace_dir
+from classit_ray.atomic import atomic_write_json, atomic_write_text, read_json, replace_dir, tmp_sibling
 from classit_ray.data import class_it
 
 KIND = "instruct_pairs"
