@@ -46,6 +46,7 @@ from typing import Literal
 
 from classit_ray import hub
 from classit_ray.atomic import is_complete, read_manifest, tmp_sibling
+from classit_ray.commands import load_with_overrides, stage_parser  # stage_parser: the flags every stage command shares
 from classit_ray.config import BABYLM_CHECKPOINT_MILLIONS, Config, ConfigError, config_to_dict, work_dir_of
 from classit_ray.model import preset_summary
 from classit_ray.store import store_of
@@ -458,8 +459,6 @@ def push(folders: Path, names: list[str], repo_id: str, token: str, private: boo
 
 # ---- the command ---------------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
-    from classit_ray.commands import stage_parser  # the flags every pipeline command shares
-
     p = stage_parser("classit-ray export", __doc__.split("\n")[0])
     p.add_argument("--stage", help="a training stage folder (<store>/instruct/<key>) or a stage key in --work-dir; "
                    "default: the final stage of the cell --config/--set describe")
@@ -515,8 +514,6 @@ def export(args: argparse.Namespace, cfg: Config) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from classit_ray.commands import load_with_overrides
-
     args = parser().parse_args(argv)
     try:
         cfg = load_with_overrides(args.config, args.overrides)

@@ -15,7 +15,6 @@ name, is the x axis.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from pathlib import Path
@@ -124,9 +123,3 @@ def aoa_over_curve(model_dir: Path, model_name: str, names: list[str], eval_dir:
     result = aoa.acquisition(rows, data.child_aoa)
     atomic_write_json(out / aoa.FITS_FILE, result)
     return {"metrics": result["metrics"], "aoa": {k: v for k, v in result.items() if k not in ("metrics", "fits")}}
-
-
-def curve_eval_config(cfg: EvalConfig, tasks: list[str]) -> dict:
-    """The settings a learning curve is scored with: `cfg` on the fast data, its curve tasks only
-    (`eval.tasks.CURVE_TASKS`: the fast zero-shot ones and AoA)."""
-    return {**dataclasses.asdict(cfg), "tasks": list(tasks), "fast": True, "checkpoints": []}

@@ -122,8 +122,3 @@ def wug_spearman(results: list[ItemResult]) -> float:
 
 def tie_rate(results: list[ItemResult]) -> float:
     return _mean(r.tie for r in results)
-
-
-def chosen_text(r: ItemResult) -> str:
-    """What the BabyLM predictions file records as `pred`: the chosen full sentence."""
-    return r.item.text(r.chosen)
