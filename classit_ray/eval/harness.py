@@ -29,8 +29,8 @@ from classit_ray.config import EvalConfig
 from classit_ray.eval import formats
 from classit_ray.eval.items import EvalDataError
 from classit_ray.eval.registry import get_task
-from classit_ray.eval.runners import TaskContext
 from classit_ray.eval.scorer import HFCausalLM, LanguageModel
+from classit_ray.eval.task import TaskContext
 
 
 @dataclass

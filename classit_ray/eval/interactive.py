@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
@@ -37,12 +36,9 @@ import torch
 from classit_ray.atomic import atomic_write_json
 from classit_ray.data.template import PairRenderer
 from classit_ray.eval.items import EvalDataError
-from classit_ray.eval.runners import TaskContext, TaskOutcome
 from classit_ray.eval.scorer import HFCausalLM
+from classit_ray.eval.task import Task, TaskContext, TaskOutcome
 from classit_ray.eval.tasks import INSTRUCT_CONFIGS
-
-if TYPE_CHECKING:
-    from classit_ray.eval.registry import Task
 
 # New tokens allowed past the answer's own: room for a tokenization that differs at the reply's
 # start and for the sentence's end, not for a second sentence.

@@ -1,6 +1,6 @@
 """The evaluation task registry: every task of the light table in `classit_ray.eval.tasks`, with
 the code it takes to run it (the reader of its folder's format, how its item scores aggregate,
-and the runner of its kind).
+and the runner of its kind), as `eval.task.Task` entries.
 
 The names, folders, kinds and metrics are decided in the light table; this module only attaches
 code to them, so adding a task is its entry there plus its reader (and aggregation) here, not
@@ -10,29 +10,14 @@ editing a chain of ifs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from classit_ray.eval import aoa, formats
 from classit_ray.eval.interactive import run_interactive
-from classit_ray.eval.runners import TaskContext, TaskOutcome, run_aoa_task, run_choice_task, run_glue, run_reading_task
-from classit_ray.eval.tasks import TASK_SPECS, TaskKind, TaskSpec
-from classit_ray.eval.zero_shot import ItemResult, entity_tracking_accuracy, macro_accuracy, wug_spearman
-
-
-@dataclass(frozen=True)
-class Task:
-    spec: TaskSpec
-    runner: Callable[[Task, Path, TaskContext], TaskOutcome]  # the runner of its kind
-    read: Callable[[Path], object] | None = None  # choice, reading and AoA tasks
-    aggregate: Callable[[list[ItemResult]], float] | None = None  # choice tasks
-    # The files a task of several files needs in a full evaluation; a fast one skips the absent.
-    parts: tuple[str, ...] = ()
-
-    def run(self, folder: Path, context: TaskContext) -> TaskOutcome:
-        """The task's metrics on the data in `folder`; EvalDataError if that data is missing or malformed."""
-        return self.runner(self, folder, context)
-
+from classit_ray.eval.runners import run_aoa_task, run_choice_task, run_glue, run_reading_task
+from classit_ray.eval.task import Task, TaskContext, TaskOutcome
+from classit_ray.eval.tasks import TASK_SPECS, TaskKind
+from classit_ray.eval.zero_shot import entity_tracking_accuracy, macro_accuracy, wug_spearman
 
 _RUNNERS: dict[TaskKind, Callable[[Task, Path, TaskContext], TaskOutcome]] = {
     "choice": run_choice_task, "reading": run_reading_task, "glue": run_glue, "interactive": run_interactive,

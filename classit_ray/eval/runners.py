@@ -1,7 +1,7 @@
 """How each kind of evaluation task is run on one model, and the predictions it writes.
 
 One function per kind of `classit_ray.eval.tasks` ("choice", "reading", "glue", "aoa"), all with the
-signature `run(task, folder, context) -> TaskOutcome`; the registry gives every task the one of its
+signature `run(task, folder, context) -> TaskOutcome` (`eval/task.py`); the registry gives every task the one of its
 kind, and the harness calls it. Predictions go under `context.out` (a `<model>/<revision>/` folder)
 in the layout and with the fields the official pipeline's scripts write (babylm/evaluation-pipeline-2025):
 
@@ -20,46 +20,14 @@ tracking file that a fast set leaves out is skipped (`entity_tracking/ambiref`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from classit_ray.atomic import atomic_write_json
-from classit_ray.config import EvalConfig
 from classit_ray.eval import aoa, formats
 from classit_ray.eval.items import EvalDataError
-from classit_ray.eval.scorer import LanguageModel
+from classit_ray.eval.task import Task, TaskContext, TaskOutcome
 from classit_ray.eval.tasks import BACKEND, GLUE_TASKS
 from classit_ray.eval.zero_shot import ItemResult, candidate0_probability, score_items, tie_rate
-
-if TYPE_CHECKING:
-    from classit_ray.eval.registry import Task
-
-
-@dataclass(frozen=True)
-class TaskContext:
-    """What a task may use: the model as a folder (GLUE fine-tunes it) and as a scorer (None when
-    no chosen task needs one), the settings, and where predictions go (None: nowhere)."""
-
-    model_dir: Path
-    lm: LanguageModel | None
-    cfg: EvalConfig
-    device: str
-    out: Path | None
-    # (checkpoint name, words it saw) when the model is one point of a learning curve; the tasks
-    # that only a curve can score (AoA) need it.
-    checkpoint: tuple[str, int] | None = None
-
-
-
-@dataclass
-class TaskOutcome:
-    """What one task run gives: its metrics, and the parts of it that failed or were skipped while
-    the rest scored (`<task>/<part>` -> the one-line reason)."""
-
-    metrics: dict[str, float]
-    failed: dict[str, str] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def absent_parts(task: Task, folder: Path, fast: bool) -> dict[str, str]:
