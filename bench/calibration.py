@@ -34,8 +34,12 @@ import pandas as pd
 from classit_ray.analysis import comparisons, synthetic
 from classit_ray.analysis.report import markdown
 
-DESIGNS = {3: (("tiny",), 3), 6: (("tiny", "tiny-deep"), 3), 8: (("tiny", "tiny-deep"), 4),
-           12: (("tiny", "tiny-deep"), 6)}
+DESIGNS = {
+    3: (("tiny",), 3),
+    6: (("tiny", "tiny-deep"), 3),
+    8: (("tiny", "tiny-deep"), 4),
+    12: (("tiny", "tiny-deep"), 6),
+}
 EFFECTS = (0, 1, 2, 3)
 ALPHA = 0.05
 
@@ -46,8 +50,14 @@ def one_study(args: tuple) -> dict:
     pairs, k, seed, damaged = args
     sizes, seeds = DESIGNS[pairs]
     effects = {("merged", "*"): k, ("wiki>switchboard", "eval/blimp"): k} if k else {}
-    df = synthetic.synthetic_study(seeds=seeds, sizes=sizes, effects=effects, rng=seed,
-                                   failed=1 if damaged else 0, missing=[(0, "eval/comps")] if damaged else ())
+    df = synthetic.synthetic_study(
+        seeds=seeds,
+        sizes=sizes,
+        effects=effects,
+        rng=seed,
+        failed=1 if damaged else 0,
+        missing=[(0, "eval/comps")] if damaged else (),
+    )
     table = comparisons.paired_comparisons(df, robustness=False)
     hit = table["p_adj"] < ALPHA
     out = {"pairs": pairs, "effect": k, "damaged": damaged}
@@ -55,7 +65,9 @@ def one_study(args: tuple) -> dict:
         out[f"any/{family}"] = bool(hit[rows.index].any())
     g = table[(table["question"] == "baseline") & (table["a"] == "merged") & (table["measure"] == comparisons.GLOBAL)]
     out["power/global"] = bool(len(g) and g["p_adj"].iloc[0] < ALPHA and g["mean"].iloc[0] > 0)
-    b = table[(table["question"] == "baseline") & (table["a"] == "wiki>switchboard") & (table["measure"] == "eval/blimp")]
+    b = table[
+        (table["question"] == "baseline") & (table["a"] == "wiki>switchboard") & (table["measure"] == "eval/blimp")
+    ]
     out["power/blimp"] = bool(len(b) and b["p_adj"].iloc[0] < ALPHA and b["mean"].iloc[0] > 0)
     return out
 
@@ -70,10 +82,20 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=400, help="studies per design without effect (false positives)")
     parser.add_argument("--power-reps", type=int, default=200, help="studies per design and planted effect")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--pairs", type=int, nargs="+", default=list(DESIGNS), choices=list(DESIGNS),
-                        help="the designs to run (default: all); 6 also runs its damaged variant")
-    parser.add_argument("--first-seed", type=int, default=0,
-                        help="the first study's seed offset: a second run with another offset adds independent studies")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        nargs="+",
+        default=list(DESIGNS),
+        choices=list(DESIGNS),
+        help="the designs to run (default: all); 6 also runs its damaged variant",
+    )
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="the first study's seed offset: a second run with another offset adds independent studies",
+    )
     args = parser.parse_args()
     jobs = []
     for pairs in args.pairs:
@@ -95,8 +117,9 @@ def main() -> None:
     print(markdown(fwer.rename(columns=lambda c: c.removeprefix("any/")).round(3).reset_index()))
     if not (results["effect"] > 0).any():
         return
-    power = results[results["effect"] > 0].pivot_table(index="design", columns="effect",
-                                                       values=["power/global", "power/blimp"], sort=False)
+    power = results[results["effect"] > 0].pivot_table(
+        index="design", columns="effect", values=["power/global", "power/blimp"], sort=False
+    )
     print("\n## Power (share of studies that find the planted effect; target: global, 6 pairs, k = 2 >= 0.8)\n")
     power.columns = [f"{name.removeprefix('power/')}, k = {k}" for name, k in power.columns]
     print(markdown(power.round(3).reset_index()))

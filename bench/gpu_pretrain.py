@@ -41,10 +41,23 @@ TARGET_MFU = 0.5
 
 def bench_spec(preset: str, batch_size: int, compile: bool) -> StageSpec:
     """A pretraining StageSpec with the config's optimiser settings; no data behind it."""
-    optim = dataclasses.replace(OptimizerConfig.of(PretrainConfig()), epochs=1, batch_size=batch_size, micro_batch_size=batch_size)
+    optim = dataclasses.replace(
+        OptimizerConfig.of(PretrainConfig()), epochs=1, batch_size=batch_size, micro_batch_size=batch_size
+    )
     return StageSpec(
-        stage="pretrain", name="gpu-bench", preset=preset, vocab_size=get_preset(preset).vocab_size, tokenizer_dir="",
-        tokenizer_sha256="", shard_dirs=[], rows=0, words=0, optim=optim, loss_on="all", use_gpu=True, compile=compile,
+        stage="pretrain",
+        name="gpu-bench",
+        preset=preset,
+        vocab_size=get_preset(preset).vocab_size,
+        tokenizer_dir="",
+        tokenizer_sha256="",
+        shard_dirs=[],
+        rows=0,
+        words=0,
+        optim=optim,
+        loss_on="all",
+        use_gpu=True,
+        compile=compile,
     )
 
 
@@ -60,9 +73,17 @@ def describe(preset: str, seq_len: int) -> dict:
     total = sum(t.numel() for t in model.parameters())
     linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
     if total != param_count(p) or linear != matmul_params(p):
-        raise SystemExit(f"formula and model disagree: parameters {param_count(p):,} vs {total:,}, matmul weights {matmul_params(p):,} vs {linear:,}")
+        raise SystemExit(
+            f"formula and model disagree: parameters {param_count(p):,} vs {total:,}, matmul weights {matmul_params(p):,} vs {linear:,}"
+        )
     dense, attention = flops_per_token(p, seq_len)
-    return {"parameters": total, "matmul_params": linear, "dense": dense, "attention": attention, "per_token": dense + attention}
+    return {
+        "parameters": total,
+        "matmul_params": linear,
+        "dense": dense,
+        "attention": attention,
+        "per_token": dense + attention,
+    }
 
 
 def run(spec: StageSpec, seq_len: int, warmup: int, steps: int) -> tuple[float, float]:
@@ -94,7 +115,9 @@ def run(spec: StageSpec, seq_len: int, warmup: int, steps: int) -> tuple[float, 
         if step == warmup:  # the first steps include compilation and the allocator's warm-up
             torch.cuda.synchronize()
             t0 = time.perf_counter()
-        loss, _ = accumulate_step(model, [batches[step % len(batches)]], spec.loss_on, autocast=autocast, loss_fn=loss_fn)
+        loss, _ = accumulate_step(
+            model, [batches[step % len(batches)]], spec.loss_on, autocast=autocast, loss_fn=loss_fn
+        )
         torch.nn.utils.clip_grad_norm_(model.parameters(), spec.optim.grad_clip)
         optimizer.step()
         scheduler.step()
@@ -121,18 +144,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--batch-size and --steps must be >= 1, --warmup >= 0")
 
     info = describe(args.preset, args.seq_len)
-    print(f"preset {args.preset}: {info['parameters']:,} parameters; N = {info['matmul_params']:,} matmul weights "
-          f"(LM head in, input embedding out)")
-    print(f"FLOPs per token at seq_len {args.seq_len}: 6·N = {info['dense'] / 1e6:.1f} M + attention 6·L·T·h = "
-          f"{info['attention'] / 1e6:.1f} M = {info['per_token'] / 1e6:.1f} M")
+    print(
+        f"preset {args.preset}: {info['parameters']:,} parameters; N = {info['matmul_params']:,} matmul weights "
+        f"(LM head in, input embedding out)"
+    )
+    print(
+        f"FLOPs per token at seq_len {args.seq_len}: 6·N = {info['dense'] / 1e6:.1f} M + attention 6·L·T·h = "
+        f"{info['attention'] / 1e6:.1f} M = {info['per_token'] / 1e6:.1f} M"
+    )
     for name, tflops in PEAK_BF16_TFLOPS.items():
-        print(f"  {TARGET_MFU:.0%} MFU on {name} ({tflops:g} TFLOP/s bf16 dense) needs {TARGET_MFU * tflops * 1e12 / info['per_token']:,.0f} tokens/s")
+        print(
+            f"  {TARGET_MFU:.0%} MFU on {name} ({tflops:g} TFLOP/s bf16 dense) needs {TARGET_MFU * tflops * 1e12 / info['per_token']:,.0f} tokens/s"
+        )
     if args.dry_run:
         return 0
 
     if not torch.cuda.is_available():
-        sys.exit("error: no CUDA device (torch.cuda.is_available() is False, torch "
-                 f"{torch.__version__}); this benchmark needs an NVIDIA GPU. Use --dry-run for the FLOP count alone.")
+        sys.exit(
+            "error: no CUDA device (torch.cuda.is_available() is False, torch "
+            f"{torch.__version__}); this benchmark needs an NVIDIA GPU. Use --dry-run for the FLOP count alone."
+        )
     gpu = torch.cuda.get_device_name()
     peak_tflops = args.peak_tflops or peak_for(gpu)
     if peak_tflops is None:
@@ -144,13 +175,17 @@ def main(argv: list[str] | None = None) -> int:
     rate = tokens / seconds
     mfu = info["per_token"] * rate / (peak_tflops * 1e12)
     print(f"\n## GPU pretraining step, preset {args.preset} ({time.strftime('%Y-%m-%d')})\n")
-    print(f"`python bench/gpu_pretrain.py --batch-size {args.batch_size} --seq-len {args.seq_len} --steps {args.steps}"
-          f"{'' if args.compile else ' --no-compile'}` on {gpu}, torch {torch.__version__}, bf16 autocast, "
-          f"{'torch.compile' if args.compile else 'eager'}, fused AdamW; peak {peak_tflops:g} TFLOP/s bf16 dense.\n")
+    print(
+        f"`python bench/gpu_pretrain.py --batch-size {args.batch_size} --seq-len {args.seq_len} --steps {args.steps}"
+        f"{'' if args.compile else ' --no-compile'}` on {gpu}, torch {torch.__version__}, bf16 autocast, "
+        f"{'torch.compile' if args.compile else 'eager'}, fused AdamW; peak {peak_tflops:g} TFLOP/s bf16 dense.\n"
+    )
     print("| GPU | batch × seq_len | tokens/s | ms/step | TFLOP/s | MFU | peak memory | last loss |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
-    print(f"| {gpu} | {args.batch_size} × {args.seq_len} | {rate:,.0f} | {seconds / args.steps * 1000:.1f} | "
-          f"{info['per_token'] * rate / 1e12:.1f} | {mfu:.1%} | {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB | {loss:.3f} |")
+    print(
+        f"| {gpu} | {args.batch_size} × {args.seq_len} | {rate:,.0f} | {seconds / args.steps * 1000:.1f} | "
+        f"{info['per_token'] * rate / 1e12:.1f} | {mfu:.1%} | {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB | {loss:.3f} |"
+    )
     print(f"\nTarget >= {TARGET_MFU:.0%} MFU: **{'met' if mfu >= TARGET_MFU else 'not met'}** ({mfu:.1%}).")
     return 0
 

@@ -50,13 +50,23 @@ def base_config(preset: str, overrides: dict | None = None) -> Config:
 
 # ---- data of the cell ------------------------------------------------------------------------
 def _split_pairs(split_dir: Path) -> pd.DataFrame:
-    return pd.concat([pd.read_parquet(p, columns=["prompt", "reply", "source"]).assign(config=p.stem)
-                      for p in sorted((split_dir / "instruct").glob("*.parquet"))], ignore_index=True)
+    return pd.concat(
+        [
+            pd.read_parquet(p, columns=["prompt", "reply", "source"]).assign(config=p.stem)
+            for p in sorted((split_dir / "instruct").glob("*.parquet"))
+        ],
+        ignore_index=True,
+    )
 
 
 def _world_pairs(world: Path) -> pd.DataFrame:
-    return pd.concat([pd.read_parquet(p, columns=["prompt", "reply"]).assign(config=p.parent.name)
-                      for p in sorted((world / "class_it").glob("*/*.parquet"))], ignore_index=True)
+    return pd.concat(
+        [
+            pd.read_parquet(p, columns=["prompt", "reply"]).assign(config=p.parent.name)
+            for p in sorted((world / "class_it").glob("*/*.parquet"))
+        ],
+        ignore_index=True,
+    )
 
 
 def loss_sets(graph) -> dict[str, pd.DataFrame | list[str]]:
@@ -72,8 +82,12 @@ def loss_sets(graph) -> dict[str, pd.DataFrame | list[str]]:
     used = pd.read_parquet(graph.data.split_dir / "pretrain.parquet", columns=["source", "doc"])
     used = set(zip(used.source, used.doc))
     sources = [s for s in cfg.corpus.sources if s not in cfg.budget.instruct_configs]  # held out of pretraining
-    docs = [("\n".join(d.lines)) for s, path in source_files(world / "train_toy", sources).items()
-            for d in iter_documents(path, s, cfg.corpus) if (s, d.index) not in used]
+    docs = [
+        ("\n".join(d.lines))
+        for s, path in source_files(world / "train_toy", sources).items()
+        for d in iter_documents(path, s, cfg.corpus)
+        if (s, d.index) not in used
+    ]
     return {"train_pairs": pick(train), "unseen_pairs": pick(unseen), "unseen_text": docs}
 
 
@@ -87,12 +101,12 @@ def _rows_loss(model, rows: list[np.ndarray], masks: list[np.ndarray], batch: in
     total, count = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(rows), batch):
-            chunk, mchunk = rows[i:i + batch], masks[i:i + batch]
+            chunk, mchunk = rows[i : i + batch], masks[i : i + batch]
             width = max(len(r) for r in chunk)
             ids = torch.zeros(len(chunk), width, dtype=torch.long)
             attn, target = torch.zeros_like(ids), torch.zeros_like(ids)
             for j, (r, m) in enumerate(zip(chunk, mchunk)):
-                ids[j, :len(r)], attn[j, :len(r)], target[j, :len(r)] = torch.as_tensor(r), 1, torch.as_tensor(m)
+                ids[j, : len(r)], attn[j, : len(r)], target[j, : len(r)] = torch.as_tensor(r), 1, torch.as_tensor(m)
             labels = shifted_labels(ids, target)
             logits = model(input_ids=ids, attention_mask=attn).logits
             total += float(summed_loss(logits, labels))
@@ -116,8 +130,10 @@ def losses(model_dir: str, tokenizer_dir: Path, sets: dict, max_len: int, seq_le
             # the reply mask marks the tokens to predict; shifted_labels moves it onto the positions before them
             out[f"loss/{name}" + ("" if config == "all" else f"/{config}")] = _rows_loss(model, ids, masks)
     bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
-    stream = [t for e in tok.encode_batch_fast(sets["unseen_text"], add_special_tokens=False) for t in (bos, *e.ids, eos)]
-    rows = [np.asarray(stream[i:i + seq_len]) for i in range(0, len(stream) - seq_len + 1, seq_len)][:N_LOSS_ITEMS]
+    stream = [
+        t for e in tok.encode_batch_fast(sets["unseen_text"], add_special_tokens=False) for t in (bos, *e.ids, eos)
+    ]
+    rows = [np.asarray(stream[i : i + seq_len]) for i in range(0, len(stream) - seq_len + 1, seq_len)][:N_LOSS_ITEMS]
     out["loss/unseen_text"] = _rows_loss(model, rows, [np.ones(len(r), dtype=np.int8) for r in rows])
     return out
 
@@ -133,10 +149,15 @@ def score(model_dir: str, graph, sets: dict, tmp: Path) -> dict:
     report = evaluate(model_dir, EvalConfig(eval_dir=str(eval_dir), tasks=list(ZERO_SHOT_TASKS), fast=True), tmp)
     from classit_ray.eval.formats import task_dir
 
-    blimp = _per_uid(tmp / "zero_shot" / "causal" / "blimp" / "blimp_filtered" / "predictions.json", task_dir(eval_dir, True, "blimp_filtered"))
+    blimp = _per_uid(
+        tmp / "zero_shot" / "causal" / "blimp" / "blimp_filtered" / "predictions.json",
+        task_dir(eval_dir, True, "blimp_filtered"),
+    )
     row = {k: v for k, v in report.metrics.items() if not k.startswith("eval/ties")}
     row.update({f"blimp/{k}": v for k, v in sorted(blimp.items())})
-    row.update(losses(model_dir, graph.data.tokenizer_dir, sets, graph.cfg.instruct.max_len, graph.cfg.pretrain.seq_len))
+    row.update(
+        losses(model_dir, graph.data.tokenizer_dir, sets, graph.cfg.instruct.max_len, graph.cfg.pretrain.seq_len)
+    )
     row["eval_s"] = round(time.perf_counter() - t0, 1)
     return row
 
@@ -144,10 +165,14 @@ def score(model_dir: str, graph, sets: dict, tmp: Path) -> dict:
 def _per_uid(predictions: Path, folder: Path) -> dict[str, float]:
     """BLiMP accuracy per phenomenon: a prediction is right when the sentence it chose is one of
     that phenomenon's good sentences (a bad sentence is never another item's good one)."""
-    good = {f.stem: {json.loads(line)["sentence_good"] for line in f.read_text().splitlines() if line.strip()}
-            for f in folder.glob("*.jsonl")}
-    return {uid: float(np.mean([p["pred"] in good[uid] for p in group["predictions"]]))
-            for uid, group in json.loads(predictions.read_text()).items()}
+    good = {
+        f.stem: {json.loads(line)["sentence_good"] for line in f.read_text().splitlines() if line.strip()}
+        for f in folder.glob("*.jsonl")
+    }
+    return {
+        uid: float(np.mean([p["pred"] in good[uid] for p in group["predictions"]]))
+        for uid, group in json.loads(predictions.read_text()).items()
+    }
 
 
 def train_to(cfg: Config, work_dir: Path, max_steps: int):
@@ -171,29 +196,46 @@ def sweep(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows_path = out / "rows.jsonl"
-    done = {(r["lr"], r["epochs"], r["at_epoch"]) for r in map(json.loads, rows_path.read_text().splitlines())} if rows_path.exists() else set()
+    done = (
+        {(r["lr"], r["epochs"], r["at_epoch"]) for r in map(json.loads, rows_path.read_text().splitlines())}
+        if rows_path.exists()
+        else set()
+    )
     init_ray("", 0)
     base = base_config(args.preset)
     graph = build_graph(base, args.work_dir)
     execute(graph, graph.upto("data"))  # the instruction shards too, for the step count below
     execute(graph, graph.upto("pretrain"))  # the one pretraining every point starts from
     sets = loss_sets(graph)
-    rows_per_epoch = sum(json.loads((d / "manifest.json").read_text())["sequences"] for d in graph.data.instruct_shards.values())
+    rows_per_epoch = sum(
+        json.loads((d / "manifest.json").read_text())["sequences"] for d in graph.data.instruct_shards.values()
+    )
     steps_per_epoch = rows_per_epoch // base.instruct.batch_size
-    print(f"instruction pairs {rows_per_epoch}, steps per epoch {steps_per_epoch}; "
-          f"loss sets: {len(sets['train_pairs'])} trained pairs, {len(sets['unseen_pairs'])} unseen, {len(sets['unseen_text'])} unseen documents", flush=True)
+    print(
+        f"instruction pairs {rows_per_epoch}, steps per epoch {steps_per_epoch}; "
+        f"loss sets: {len(sets['train_pairs'])} trained pairs, {len(sets['unseen_pairs'])} unseen, {len(sets['unseen_text'])} unseen documents",
+        flush=True,
+    )
 
     def record(point: tuple, model_dir: str, extra: dict) -> None:
         if point in done:
             return
         t0 = time.perf_counter()
-        row = {"lr": point[0], "epochs": point[1], "at_epoch": point[2], **extra,
-               **score(model_dir, graph, sets, out / "eval" / f"lr{point[0]:g}-e{point[1]}-at{point[2]:g}")}
+        row = {
+            "lr": point[0],
+            "epochs": point[1],
+            "at_epoch": point[2],
+            **extra,
+            **score(model_dir, graph, sets, out / "eval" / f"lr{point[0]:g}-e{point[1]}-at{point[2]:g}"),
+        }
         rows_path.open("a").write(json.dumps(row) + "\n")
         done.add(point)
-        print(f"lr {point[0]:g} epochs {point[1]} at epoch {point[2]:g}: blimp {row['eval/blimp']:.3f} "
-              f"train pairs {row['loss/train_pairs']:.3f} unseen pairs {row['loss/unseen_pairs']:.3f} "
-              f"unseen text {row['loss/unseen_text']:.3f} ({time.perf_counter() - t0:.0f}s)", flush=True)
+        print(
+            f"lr {point[0]:g} epochs {point[1]} at epoch {point[2]:g}: blimp {row['eval/blimp']:.3f} "
+            f"train pairs {row['loss/train_pairs']:.3f} unseen pairs {row['loss/unseen_pairs']:.3f} "
+            f"unseen text {row['loss/unseen_text']:.3f} ({time.perf_counter() - t0:.0f}s)",
+            flush=True,
+        )
 
     record((0.0, 0, 0), str(Path(graph.pretrain.path) / "final"), {})  # the pretrained model
     for lr in args.lrs:
@@ -206,7 +248,11 @@ def sweep(args) -> None:
                     record((lr, epochs, e), ckpt, {"instruct/loss": metrics.get("instruct/loss")})
             t0 = time.perf_counter()
             _, ckpt, metrics = train_to(cfg, args.work_dir, 0)
-            record((lr, epochs, epochs), ckpt, {"instruct/loss": metrics.get("instruct/loss"), "train_s": round(time.perf_counter() - t0, 1)})
+            record(
+                (lr, epochs, epochs),
+                ckpt,
+                {"instruct/loss": metrics.get("instruct/loss"), "train_s": round(time.perf_counter() - t0, 1)},
+            )
 
 
 # ---- the control: the instruction recipe on pretraining text -------------------------------------
@@ -228,10 +274,16 @@ def control(args) -> None:
     base = base_config(args.preset)
     graph = build_graph(base, args.work_dir)
     sets = loss_sets(graph)
-    rows_per_epoch = sum(json.loads((d / "manifest.json").read_text())["sequences"] for d in graph.data.instruct_shards.values())
+    rows_per_epoch = sum(
+        json.loads((d / "manifest.json").read_text())["sequences"] for d in graph.data.instruct_shards.values()
+    )
     steps_per_epoch = rows_per_epoch // base.instruct.batch_size
-    ids = np.concatenate([np.stack(pd.read_parquet(f, columns=["input_ids"]).input_ids.to_numpy())
-                          for f in sorted(graph.data.pretrain_shards.glob("*.parquet"))])
+    ids = np.concatenate(
+        [
+            np.stack(pd.read_parquet(f, columns=["input_ids"]).input_ids.to_numpy())
+            for f in sorted(graph.data.pretrain_shards.glob("*.parquet"))
+        ]
+    )
     ids = ids[:, : ids.shape[1] // args.row_tokens * args.row_tokens].reshape(-1, args.row_tokens)
     rng = np.random.default_rng(0)
     for lr in args.lrs:
@@ -246,7 +298,9 @@ def control(args) -> None:
             sched = make_scheduler(opt, optim, total, 0)
             t0, step = time.perf_counter(), 0
             while step < total:
-                for batch in rng.permutation(len(ids))[: steps_per_epoch * optim.batch_size].reshape(steps_per_epoch, -1):
+                for batch in rng.permutation(len(ids))[: steps_per_epoch * optim.batch_size].reshape(
+                    steps_per_epoch, -1
+                ):
                     x = torch.as_tensor(ids[batch], dtype=torch.long)
                     labels = shifted_labels(x, torch.ones_like(x))
                     loss = summed_loss(model(input_ids=x).logits, labels) / (labels != -100).sum()
@@ -260,11 +314,21 @@ def control(args) -> None:
             model.save_pretrained(done_dir, safe_serialization=True)
             for f in Path(model_dir).glob("tokenizer*"):  # the scorer loads the tokenizer from the model folder
                 shutil.copy(f, done_dir)
-            row = {"lr": lr, "epochs": epochs, "row_tokens": args.row_tokens, "steps": total, "train_s": round(time.perf_counter() - t0, 1),
-                   "last_loss": float(loss), **score(str(done_dir), graph, sets, out / "eval" / f"control-lr{lr:g}-e{epochs}")}
+            row = {
+                "lr": lr,
+                "epochs": epochs,
+                "row_tokens": args.row_tokens,
+                "steps": total,
+                "train_s": round(time.perf_counter() - t0, 1),
+                "last_loss": float(loss),
+                **score(str(done_dir), graph, sets, out / "eval" / f"control-lr{lr:g}-e{epochs}"),
+            }
             rows_path.open("a").write(json.dumps(row) + "\n")
-            print(f"control lr {lr:g} epochs {epochs} ({total} steps of {optim.batch_size} x {args.row_tokens} pretraining tokens): "
-                  f"blimp {row['eval/blimp']:.3f} unseen text {row['loss/unseen_text']:.3f} ({row['train_s']:.0f}s train)", flush=True)
+            print(
+                f"control lr {lr:g} epochs {epochs} ({total} steps of {optim.batch_size} x {args.row_tokens} pretraining tokens): "
+                f"blimp {row['eval/blimp']:.3f} unseen text {row['loss/unseen_text']:.3f} ({row['train_s']:.0f}s train)",
+                flush=True,
+            )
 
 
 # ---- token statistics --------------------------------------------------------------------------
@@ -300,12 +364,18 @@ def tokens(args) -> None:
     pre_words = words(pre.text)
     pre_ntok = ntok(pre.text) + 2 * len(pre)  # <s> doc </s>
     pre_sent = [len(s.split()) for t in pre.text for s in re.split(r"(?<=[.?!])\s+|\n", t) if s.strip()]
-    print(f"pretraining split: {sum(len(t.split()) for t in pre.text):,} words, {pre_ntok:,} tokens, {len(pre_words):,} word types, "
-          f"mean sentence {np.mean(pre_sent):.1f} words")
+    print(
+        f"pretraining split: {sum(len(t.split()) for t in pre.text):,} words, {pre_ntok:,} tokens, {len(pre_words):,} word types, "
+        f"mean sentence {np.mean(pre_sent):.1f} words"
+    )
     pre_total = sum(pre_words.values())
     by_source = {src: words(g.text) for src, g in pre.groupby("source")}
-    print("JS divergence of word distributions between pretraining sources (for scale): " + ", ".join(
-        f"{a}/{b} {js(by_source[a], by_source[b]):.3f}" for a, b in zip(sorted(by_source), sorted(by_source)[1:])))
+    print(
+        "JS divergence of word distributions between pretraining sources (for scale): "
+        + ", ".join(
+            f"{a}/{b} {js(by_source[a], by_source[b]):.3f}" for a, b in zip(sorted(by_source), sorted(by_source)[1:])
+        )
+    )
     head = f"{'part':<22}{'words':>8}{'tokens':>8}{'types':>7}{'types unseen':>13}{'tokens unseen':>14}{'tokens rare':>12}{'sent. len':>10}"
     print(head)
     for config, df in [("all", pairs), *pairs.groupby("config")]:
@@ -316,25 +386,39 @@ def tokens(args) -> None:
             unseen_types = [x for x in w if x not in pre_words]
             rare = sum(c for x, c in w.items() if pre_words[x] < 5)  # fewer than 5 occurrences in pretraining
             sent = [len(s.split()) for t in texts for s in re.split(r"(?<=[.?!])\s+", t) if s.strip()]
-            print(f"{config + ' ' + side:<22}{sum(len(t.split()) for t in texts):>8,}{ntok(texts):>8,}{len(w):>7}"
-                  f"{len(unseen_types):>13}{sum(w[x] for x in unseen_types) / n:>14.1%}{rare / n:>12.1%}{np.mean(sent):>10.1f}")
+            print(
+                f"{config + ' ' + side:<22}{sum(len(t.split()) for t in texts):>8,}{ntok(texts):>8,}{len(w):>7}"
+                f"{len(unseen_types):>13}{sum(w[x] for x in unseen_types) / n:>14.1%}{rare / n:>12.1%}{np.mean(sent):>10.1f}"
+            )
             if unseen_types:
                 print(f"    unseen: {', '.join(sorted(unseen_types, key=lambda x: -w[x])[:15])}")
             top = ", ".join(f"{x} {c / n:.1%} ({pre_words[x] / pre_total:.1%})" for x, c in w.most_common(8))
-            print(f"    JS divergence from pretraining {js(w, pre_words):.3f} bits; top words (share in pretraining): {top}")
-            print("    agreement words per 1000 (pretraining): " + ", ".join(
-                f"{x} {1000 * w[x] / n:.0f} ({1000 * pre_words[x] / pre_total:.0f})" for x in AGREEMENT_WORDS))
+            print(
+                f"    JS divergence from pretraining {js(w, pre_words):.3f} bits; top words (share in pretraining): {top}"
+            )
+            print(
+                "    agreement words per 1000 (pretraining): "
+                + ", ".join(
+                    f"{x} {1000 * w[x] / n:.0f} ({1000 * pre_words[x] / pre_total:.0f})" for x in AGREEMENT_WORDS
+                )
+            )
     pair_tokens = ntok(pairs.prompt) + ntok(pairs.reply) + 4 * len(pairs)  # <s> <|prompt|> <|reply|> ... </s>
     reply_tokens = ntok(pairs.reply) + len(pairs)  # the targets: reply and its </s>
     e_pre, e_ins = cfg.pretrain.epochs, cfg.instruct.epochs
-    print(f"\ninstruction pairs: {len(pairs):,}, {pair_tokens:,} tokens ({reply_tokens:,} reply targets); "
-          f"per pair {pair_tokens / len(pairs):.1f} tokens; markers <|prompt|>, <|reply|> never occur in pretraining")
-    print(f"token passes: pretraining {e_pre} x {pre_ntok:,} = {e_pre * pre_ntok:,}; instruction {e_ins} x {pair_tokens:,} = {e_ins * pair_tokens:,} "
-          f"(ratio {e_ins * pair_tokens / (e_pre * pre_ntok):.3f}; reply targets only {e_ins * reply_tokens / (e_pre * pre_ntok):.3f})")
+    print(
+        f"\ninstruction pairs: {len(pairs):,}, {pair_tokens:,} tokens ({reply_tokens:,} reply targets); "
+        f"per pair {pair_tokens / len(pairs):.1f} tokens; markers <|prompt|>, <|reply|> never occur in pretraining"
+    )
+    print(
+        f"token passes: pretraining {e_pre} x {pre_ntok:,} = {e_pre * pre_ntok:,}; instruction {e_ins} x {pair_tokens:,} = {e_ins * pair_tokens:,} "
+        f"(ratio {e_ins * pair_tokens / (e_pre * pre_ntok):.3f}; reply targets only {e_ins * reply_tokens / (e_pre * pre_ntok):.3f})"
+    )
     steps_pre = e_pre * (pre_ntok // cfg.pretrain.seq_len) // cfg.pretrain.batch_size
     steps_ins = e_ins * len(pairs) // cfg.instruct.batch_size
-    print(f"optimizer steps: pretraining ~{steps_pre} at lr {cfg.pretrain.lr:g}, instruction ~{steps_ins} at lr {cfg.instruct.lr:g} "
-          f"(lr ratio {cfg.instruct.lr / cfg.pretrain.lr:.3f})")
+    print(
+        f"optimizer steps: pretraining ~{steps_pre} at lr {cfg.pretrain.lr:g}, instruction ~{steps_ins} at lr {cfg.instruct.lr:g} "
+        f"(lr ratio {cfg.instruct.lr / cfg.pretrain.lr:.3f})"
+    )
 
 
 # ---- the tables ----------------------------------------------------------------------------------
@@ -367,8 +451,17 @@ def _lead(r) -> str:
 def report(args) -> None:
     """Markdown tables of DIR/rows.jsonl (the sweep) and DIR/control.jsonl (the control)."""
     out = Path(args.out)
-    cols = ["eval/blimp", "eval/blimp_supplement", "eval/ewok", "eval/entity_tracking", "eval/wug_adj", "eval/wug_past",
-            "loss/train_pairs", "loss/unseen_pairs", "loss/unseen_text"]
+    cols = [
+        "eval/blimp",
+        "eval/blimp_supplement",
+        "eval/ewok",
+        "eval/entity_tracking",
+        "eval/wug_adj",
+        "eval/wug_past",
+        "loss/train_pairs",
+        "loss/unseen_pairs",
+        "loss/unseen_text",
+    ]
     rows = pd.read_json(out / "rows.jsonl", lines=True).sort_values(["lr", "epochs", "at_epoch"])
     pre = Config().pretrain
     pre_sum = lr_sum_of(OptimizerConfig.of(pre), args.pretrain_steps)
@@ -381,9 +474,14 @@ def report(args) -> None:
         print(f"| {_lead(r)} | {total:.3f} | " + " | ".join(f"{r[c]:.3f}" for c in cols) + " |")
     uids = sorted(c for c in rows.columns if c.startswith("blimp/"))
     print("\nBLiMP per phenomenon (fast, 40 items each):\n")
-    short = {"determiner_noun_agreement": "det-noun", "irregular_past_tense": "irr. past", "pronoun_verb_agreement": "pron-verb",
-             "subject_verb_agreement_pp_attractor": "s-v PP attr.", "subject_verb_agreement_rc_attractor": "s-v RC attr.",
-             "subject_verb_agreement_simple": "s-v simple"}
+    short = {
+        "determiner_noun_agreement": "det-noun",
+        "irregular_past_tense": "irr. past",
+        "pronoun_verb_agreement": "pron-verb",
+        "subject_verb_agreement_pp_attractor": "s-v PP attr.",
+        "subject_verb_agreement_rc_attractor": "s-v RC attr.",
+        "subject_verb_agreement_simple": "s-v simple",
+    }
     print("| instruct lr | epochs | after | " + " | ".join(short.get(u.split("/", 1)[1], u) for u in uids) + " |")
     print("|---:|---:|---:|" + "---:|" * len(uids))
     for _, r in rows.iterrows():
@@ -394,7 +492,11 @@ def report(args) -> None:
         print("| lr | epochs | steps | rows of | " + " | ".join(names) + " |")
         print("|---:|---:|---:|---:|" + "---:|" * len(cols))
         for _, r in ctl.iterrows():
-            print(f"| {r.lr:g} | {r.epochs} | {r.steps} | {r.row_tokens} | " + " | ".join(f"{r[c]:.3f}" for c in cols) + " |")
+            print(
+                f"| {r.lr:g} | {r.epochs} | {r.steps} | {r.row_tokens} | "
+                + " | ".join(f"{r[c]:.3f}" for c in cols)
+                + " |"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -415,8 +517,12 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--row-tokens", type=int, default=32, help="tokens per row (an instruction pair is 19.5 on average)")
     r = sub.add_parser("report")
     r.add_argument("--out", required=True)
-    r.add_argument("--steps-per-epoch", type=int, default=66, help="as the sweep printed (66: tiny, merged, 1,065 pairs)")
-    r.add_argument("--pretrain-steps", type=int, default=856, help="the pretraining's steps (its manifest's pretrain/step)")
+    r.add_argument(
+        "--steps-per-epoch", type=int, default=66, help="as the sweep printed (66: tiny, merged, 1,065 pairs)"
+    )
+    r.add_argument(
+        "--pretrain-steps", type=int, default=856, help="the pretraining's steps (its manifest's pretrain/step)"
+    )
     args = parser.parse_args(argv)
     {"tokens": tokens, "sweep": sweep, "control": control, "report": report}[args.command](args)
     return 0

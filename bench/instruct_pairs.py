@@ -60,8 +60,13 @@ def switchboard_memory(out: Path, mb: float) -> list[dict]:
         if not src.exists():
             write_switchboard(src, mb * scale)
         shutil.rmtree(out / f"pairs-{scale}x", ignore_errors=True)
-        run = subprocess.run([sys.executable, "-c", _CHILD, str(src), str(out / f"pairs-{scale}x")],
-                             capture_output=True, text=True, check=True, cwd=ROOT)
+        run = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(src), str(out / f"pairs-{scale}x")],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
         rows.append({"scale": scale, "mb": src.stat().st_size / 1e6, **json.loads(run.stdout.strip().splitlines()[-1])})
     return rows
 
@@ -72,8 +77,14 @@ def stub_factory():
         for prompt in prompts:
             passage = prompt.split("\n\n")[1]
             sentences = re.findall(r"[^.!?]+[.!?]", passage)[:3]
-            outs.append("\n".join(f"Q: What does sentence {i + 1} of the passage say?\nA: {s.strip()}" for i, s in enumerate(sentences)))
+            outs.append(
+                "\n".join(
+                    f"Q: What does sentence {i + 1} of the passage say?\nA: {s.strip()}"
+                    for i, s in enumerate(sentences)
+                )
+            )
         return outs
+
     return generate
 
 
@@ -103,8 +114,17 @@ def generation_rates(out: Path, passages: int, max_new_tokens: int) -> list[dict
             counts = generate_simplewiki_pairs(wiki, run_dir, generator, cfg, rules, limit=limit)
             seconds = time.perf_counter() - t0
             n = counts.seen["generations"]
-            rows.append({"generator": name, "replicas": replicas, "passages": n, "seconds": seconds,
-                         "passages_per_s": n / seconds, "pairs": counts.pairs, "dropped": counts.dropped})
+            rows.append(
+                {
+                    "generator": name,
+                    "replicas": replicas,
+                    "passages": n,
+                    "seconds": seconds,
+                    "passages_per_s": n / seconds,
+                    "pairs": counts.pairs,
+                    "dropped": counts.dropped,
+                }
+            )
     return rows
 
 
@@ -122,16 +142,24 @@ def main() -> None:
 
     print(f"machine: {platform.machine()}, {physical_cores()} cores; python {platform.python_version()}\n")
     mem = switchboard_memory(out, args.mb)
-    print("| switchboard.train | MB | pairs | words | seconds | MB/s | peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| switchboard.train | MB | pairs | words | seconds | MB/s | peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|"
+    )
     for r in mem:
-        print(f"| {r['scale']}x | {r['mb']:.1f} | {r['pairs']:,} | {r['words']:,} | {r['seconds']:.1f} | {r['mb'] / r['seconds']:.1f} | {r['peak_rss_mb']:.0f} |")
+        print(
+            f"| {r['scale']}x | {r['mb']:.1f} | {r['pairs']:,} | {r['words']:,} | {r['seconds']:.1f} | {r['mb'] / r['seconds']:.1f} | {r['peak_rss_mb']:.0f} |"
+        )
     print(f"\npeak memory, 10x input / 1x input: {mem[1]['peak_rss_mb'] / mem[0]['peak_rss_mb']:.2f}\n")
 
     init_ray()
     rates = generation_rates(out, args.passages, args.max_new_tokens)
-    print("| generator | replicas | passages | seconds | passages/s | pairs | dropped |\n|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| generator | replicas | passages | seconds | passages/s | pairs | dropped |\n|---|---:|---:|---:|---:|---:|---:|"
+    )
     for r in rates:
-        print(f"| {r['generator']} | {r['replicas']} | {r['passages']:,} | {r['seconds']:.1f} | {r['passages_per_s']:.2f} | {r['pairs']:,} | {r['dropped']:,} |")
+        print(
+            f"| {r['generator']} | {r['replicas']} | {r['passages']:,} | {r['seconds']:.1f} | {r['passages_per_s']:.2f} | {r['pairs']:,} | {r['dropped']:,} |"
+        )
     print(f"\nru_maxrss of this driver: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -33,8 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import kill_ray_session_of  # noqa: E402
 
-SETTINGS = ["study.toy_words=40000", "budget.total_words=20000", "pretrain.seq_len=64", "pretrain.shard_rows=200",
-            "pretrain.epochs=1", "study.num_cpus=4"]
+SETTINGS = [
+    "study.toy_words=40000",
+    "budget.total_words=20000",
+    "pretrain.seq_len=64",
+    "pretrain.shard_rows=200",
+    "pretrain.epochs=1",
+    "study.num_cpus=4",
+]
 MARKERS = ("manifest.json", "classit_state.json")
 
 
@@ -58,7 +64,9 @@ def run(work: Path, kill_after: float | None = None) -> tuple[float, bool]:
         finished = False
     log.close()
     if finished and proc.returncode != 0:
-        raise RuntimeError(f"{work}: the command failed (exit {proc.returncode}); see {work.parent / (work.name + '.log')}")
+        raise RuntimeError(
+            f"{work}: the command failed (exit {proc.returncode}); see {work.parent / (work.name + '.log')}"
+        )
     return time.perf_counter() - t0, finished
 
 
@@ -79,7 +87,9 @@ def differs(directory: Path, reference: Path) -> str | None:
     ours = {p.relative_to(directory) for p in directory.rglob("*") if p.is_file()}
     theirs = {p.relative_to(reference) for p in reference.rglob("*") if p.is_file()}
     if ours != theirs:
-        return f"files differ: missing {sorted(map(str, theirs - ours))[:5]}, extra {sorted(map(str, ours - theirs))[:5]}"
+        return (
+            f"files differ: missing {sorted(map(str, theirs - ours))[:5]}, extra {sorted(map(str, ours - theirs))[:5]}"
+        )
     for rel in sorted(ours):
         a, b = directory / rel, reference / rel
         if rel.suffix == ".json":
@@ -109,7 +119,9 @@ def main() -> None:
     seconds, _ = run(reference)
     complete_ref = claimed_complete(reference)
     print(f"reference: {seconds:.1f} s, {len(complete_ref)} complete directories\n")
-    print("| trial | killed at s | claimed complete | wrong | rerun | rerun equals reference |\n|---:|---:|---:|---:|---|---|")
+    print(
+        "| trial | killed at s | claimed complete | wrong | rerun | rerun equals reference |\n|---:|---:|---:|---:|---|---|"
+    )
     wrong_total = claimed_total = reruns_ok = reruns = 0
     for trial in range(args.trials):
         work = out / f"trial-{trial:02d}"
@@ -129,11 +141,18 @@ def main() -> None:
             bad = [d for d in final if differs(d, reference / d.relative_to(work))]
             ok = not bad and len(final) == len(complete_ref)
             reruns_ok += ok
-            rerun_note, equal_note = "yes", "yes" if ok else f"NO ({len(bad)} differ, {len(final)}/{len(complete_ref)} complete)"
-        print(f"| {trial} | {at:.1f}{' (ended first)' if finished else ''} | {len(claimed)} | {len(problems)} | {rerun_note} | {equal_note} |")
+            rerun_note, equal_note = (
+                "yes",
+                "yes" if ok else f"NO ({len(bad)} differ, {len(final)}/{len(complete_ref)} complete)",
+            )
+        print(
+            f"| {trial} | {at:.1f}{' (ended first)' if finished else ''} | {len(claimed)} | {len(problems)} | {rerun_note} | {equal_note} |"
+        )
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{args.trials} kills: {claimed_total} directories claimed complete, {wrong_total} of them wrong; "
-          f"{reruns_ok}/{reruns} reruns resumed to the reference's bytes")
+    print(
+        f"\n{args.trials} kills: {claimed_total} directories claimed complete, {wrong_total} of them wrong; "
+        f"{reruns_ok}/{reruns} reruns resumed to the reference's bytes"
+    )
 
 
 if __name__ == "__main__":

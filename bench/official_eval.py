@@ -42,8 +42,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 # Our task name -> the official runner's --task.
-OFFICIAL_TASK = {"blimp": "blimp", "blimp_supplement": "blimp", "ewok": "ewok", "entity_tracking": "entity_tracking",
-                 "wug_adj": "wug_adj", "wug_past": "wug_past", "comps": "comps"}
+OFFICIAL_TASK = {
+    "blimp": "blimp",
+    "blimp_supplement": "blimp",
+    "ewok": "ewok",
+    "entity_tracking": "entity_tracking",
+    "wug_adj": "wug_adj",
+    "wug_past": "wug_past",
+    "comps": "comps",
+}
 DEFAULT_TASKS = ["blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past"]
 TIE = 1e-4  # a disagreement whose two candidates are this close in both evaluators' scores is a tie
 
@@ -154,11 +161,14 @@ def official_ids(task: str, folder: Path) -> dict[tuple[str, int], str]:
     WUG's task name, COMPS's subset."""
     from classit_ray.eval.formats import COMPS_FILES
 
-    uid_of = {"blimp": lambda obj, stem: obj["UID"] if "field" in obj else stem,  # (item, file stem) -> its UID
-              "ewok": lambda obj, stem: obj["Domain"],
-              "entity_tracking": lambda obj, stem: f"{stem}_{obj['numops']}_ops",
-              "wug_adj": lambda obj, stem: "wug_adj", "wug_past": lambda obj, stem: "wug_past",
-              "comps": lambda obj, stem: COMPS_FILES.get(stem, "wugs_dist_in_between")}[task]
+    uid_of = {
+        "blimp": lambda obj, stem: obj["UID"] if "field" in obj else stem,  # (item, file stem) -> its UID
+        "ewok": lambda obj, stem: obj["Domain"],
+        "entity_tracking": lambda obj, stem: f"{stem}_{obj['numops']}_ops",
+        "wug_adj": lambda obj, stem: "wug_adj",
+        "wug_past": lambda obj, stem: "wug_past",
+        "comps": lambda obj, stem: COMPS_FILES.get(stem, "wugs_dist_in_between"),
+    }[task]
     ids, counts = {}, Counter()
     for path in folder.iterdir():  # its order, not sorted: it numbers items in this order
         if path.suffix != ".jsonl":
@@ -174,9 +184,18 @@ def official_ids(task: str, folder: Path) -> dict[tuple[str, int], str]:
 
 def official_versions(official: Path, python: str) -> str:
     """The official clone's commit (if it is a git clone) and its environment's torch and transformers."""
-    commit = subprocess.run(["git", "-C", str(official), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    libs = subprocess.run([python, "-c", "import torch, transformers; print(f'torch {torch.__version__}, "
-                           "transformers {transformers.__version__}')"], capture_output=True, text=True)
+    commit = subprocess.run(
+        ["git", "-C", str(official), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    libs = subprocess.run(
+        [
+            python,
+            "-c",
+            "import torch, transformers; print(f'torch {torch.__version__}, transformers {transformers.__version__}')",
+        ],
+        capture_output=True,
+        text=True,
+    )
     return f"commit {commit.stdout.strip() or 'unknown (not a git clone)'}, {libs.stdout.strip()}"
 
 
@@ -196,8 +215,9 @@ def predictions(path: Path) -> dict[str, str]:
     return {p["id"]: p["pred"] for uid in json.loads(path.read_text()).values() for p in uid["predictions"]}
 
 
-def compare(task: str, items, ours_pred: dict, theirs_pred: dict, ours_scores: dict, theirs_scores: dict,
-            their_id: dict) -> dict:
+def compare(
+    task: str, items, ours_pred: dict, theirs_pred: dict, ours_scores: dict, theirs_scores: dict, their_id: dict
+) -> dict:
     """Item by item: the candidate each evaluator chose, ties, and the score differences."""
     same = ties = tie_disagree = other_disagree = 0
     max_diff, examples = 0.0, []
@@ -217,8 +237,14 @@ def compare(task: str, items, ours_pred: dict, theirs_pred: dict, ours_scores: d
         else:
             other_disagree += 1
             examples.append(f"{item.id}: ours {mine} -> {ours_i}, theirs {theirs} -> {theirs_i}")
-    return {"same": same, "ties": ties, "tie_disagreements": tie_disagree, "other_disagreements": other_disagree,
-            "max_abs_logprob_diff": max_diff, "examples": examples[:5]}
+    return {
+        "same": same,
+        "ties": ties,
+        "tie_disagreements": tie_disagree,
+        "other_disagreements": other_disagree,
+        "max_abs_logprob_diff": max_diff,
+        "examples": examples[:5],
+    }
 
 
 def main() -> None:
@@ -263,7 +289,9 @@ def main() -> None:
     for name in args.tasks:
         folder = task_dir(eval_dir, args.split == "fast", get_task(name).spec.subdir)
         if args.max_lines or name == "entity_tracking":
-            folder, note = benchmark_copy(folder, work / "data" / split / folder.name, args.max_lines, name == "entity_tracking")
+            folder, note = benchmark_copy(
+                folder, work / "data" / split / folder.name, args.max_lines, name == "entity_tracking"
+            )
             notes += [note] if note else []
         folders[name], items[name] = folder, get_task(name).read(folder)
 
@@ -273,17 +301,44 @@ def main() -> None:
     for rep in range(args.repeats):
         for name in args.tasks:
             folder = folders[name]
-            ours_cmd = [sys.executable, "-c", OURS_CHILD, "--model", str(model), "--data", str(folder),
-                        "--tasks", name, "--results", str(work / "ours" / f"{name}-{rep}")]
-            official_cmd = [args.official_python, "-c", OFFICIAL_CHILD, "--model_path_or_name", str(model),
-                            "--backend", "causal", "--task", OFFICIAL_TASK[name], "--data_path", str(folder),
-                            "--save_predictions", "--output_dir", str(work / "official" / f"{name}-{rep}")]
+            ours_cmd = [
+                sys.executable,
+                "-c",
+                OURS_CHILD,
+                "--model",
+                str(model),
+                "--data",
+                str(folder),
+                "--tasks",
+                name,
+                "--results",
+                str(work / "ours" / f"{name}-{rep}"),
+            ]
+            official_cmd = [
+                args.official_python,
+                "-c",
+                OFFICIAL_CHILD,
+                "--model_path_or_name",
+                str(model),
+                "--backend",
+                "causal",
+                "--task",
+                OFFICIAL_TASK[name],
+                "--data_path",
+                str(folder),
+                "--save_predictions",
+                "--output_dir",
+                str(work / "official" / f"{name}-{rep}"),
+            ]
             order = [("ours", ours_cmd, REPO), ("official", official_cmd, args.official.resolve())]
             for who, cmd, cwd in order if rep % 2 == 0 else order[::-1]:
                 run = run_child(cmd, cwd, work / f"{who}-{name}-{rep}.scores.json", env)
                 runs[name][who].append(run)
-                print(f"repeat {rep + 1}/{args.repeats} {name:<16} {who:<8} whole {run['wall_s']:6.1f} s, "
-                      f"scoring {run['scoring_s']:6.2f} s", flush=True)
+                print(
+                    f"repeat {rep + 1}/{args.repeats} {name:<16} {who:<8} whole {run['wall_s']:6.1f} s, "
+                    f"scoring {run['scoring_s']:6.2f} s",
+                    flush=True,
+                )
 
     rows = []
     for name in args.tasks:
@@ -291,51 +346,90 @@ def main() -> None:
         n_sentences = sum(len(it.candidates) for it in items[name])
         ours_out = next((work / "ours" / f"{name}-0").glob(f"*/*/zero_shot/causal/{name}/*/predictions.json"))
         theirs_out = next((work / "official" / f"{name}-0").glob("*/*/zero_shot/causal/*/*/predictions.json"))
-        agreement = compare(name, items[name], predictions(ours_out), predictions(theirs_out),
-                            runs[name]["ours"][0]["scores"], runs[name]["official"][0]["scores"],
-                            official_ids(OFFICIAL_TASK[name], folders[name]))
-        for who, layout in (("ours", f"*/*/zero_shot/causal/{name}/*/predictions.json"),
-                            ("official", "*/*/zero_shot/causal/*/*/predictions.json")):
+        agreement = compare(
+            name,
+            items[name],
+            predictions(ours_out),
+            predictions(theirs_out),
+            runs[name]["ours"][0]["scores"],
+            runs[name]["official"][0]["scores"],
+            official_ids(OFFICIAL_TASK[name], folders[name]),
+        )
+        for who, layout in (
+            ("ours", f"*/*/zero_shot/causal/{name}/*/predictions.json"),
+            ("official", "*/*/zero_shot/causal/*/*/predictions.json"),
+        ):
             first = predictions(next((work / who / f"{name}-0").glob(layout)))
-            if any(predictions(next((work / who / f"{name}-{rep}").glob(layout))) != first for rep in range(1, args.repeats)):
+            if any(
+                predictions(next((work / who / f"{name}-{rep}").glob(layout))) != first
+                for rep in range(1, args.repeats)
+            ):
                 print(f"warning: {who} {name}: the repeats' predictions differ; compared the first repeat's")
         row = {"task": name, "items": n_items, "sentences": n_sentences, **agreement}
         for kind in ("wall_s", "scoring_s"):
             ours_t = [r[kind] for r in runs[name]["ours"]]
             theirs_t = [r[kind] for r in runs[name]["official"]]
-            row[kind] = {"ours": ours_t, "official": theirs_t,
-                         "ratio": statistics.median(b / a for a, b in zip(ours_t, theirs_t))}
+            row[kind] = {
+                "ours": ours_t,
+                "official": theirs_t,
+                "ratio": statistics.median(b / a for a, b in zip(ours_t, theirs_t)),
+            }
         rows.append(row)
 
     import torch
     import transformers
 
-    print(f"\n## Zero-shot evaluation vs the official runner ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
-          f"{os.cpu_count()} cores, load before {load_before}, after {load_average()})")
-    print(f"ours: torch {torch.__version__}, transformers {transformers.__version__}; "
-          f"official: {official_versions(args.official, args.official_python)}")
-    print(f"model {model_src} ({'--model' if args.model else 'random ' + args.preset}); data {eval_dir} {split}"
-          f"{f', first {args.max_lines} items per file' if args.max_lines else ''}; {'; '.join(notes + [''])}"
-          f"{args.repeats} alternating repeats\n")
-    print("| task | items | sentences | whole: ours s | official s | ours sent/s | official sent/s | ratio "
-          "| scoring: ours s | official s | ours sent/s | official sent/s | ratio | same predictions | ties (ours) "
-          "| disagreements: tie / other | max abs logprob diff |")
+    print(
+        f"\n## Zero-shot evaluation vs the official runner ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
+        f"{os.cpu_count()} cores, load before {load_before}, after {load_average()})"
+    )
+    print(
+        f"ours: torch {torch.__version__}, transformers {transformers.__version__}; "
+        f"official: {official_versions(args.official, args.official_python)}"
+    )
+    print(
+        f"model {model_src} ({'--model' if args.model else 'random ' + args.preset}); data {eval_dir} {split}"
+        f"{f', first {args.max_lines} items per file' if args.max_lines else ''}; {'; '.join(notes + [''])}"
+        f"{args.repeats} alternating repeats\n"
+    )
+    print(
+        "| task | items | sentences | whole: ours s | official s | ours sent/s | official sent/s | ratio "
+        "| scoring: ours s | official s | ours sent/s | official sent/s | ratio | same predictions | ties (ours) "
+        "| disagreements: tie / other | max abs logprob diff |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|")
     for r in rows:
         cells = [r["task"], f"{r['items']:,}", f"{r['sentences']:,}"]
         for kind in ("wall_s", "scoring_s"):
             ours_m, theirs_m = statistics.median(r[kind]["ours"]), statistics.median(r[kind]["official"])
-            cells += [f"{ours_m:.2f}", f"{theirs_m:.2f}", f"{r['sentences'] / ours_m:,.0f}",
-                      f"{r['sentences'] / theirs_m:,.0f}", f"**{r[kind]['ratio']:.2f}x**"]
-        cells += [f"{r['same']}/{r['items']}", str(r["ties"]), f"{r['tie_disagreements']} / {r['other_disagreements']}",
-                  f"{r['max_abs_logprob_diff']:.1e}"]
+            cells += [
+                f"{ours_m:.2f}",
+                f"{theirs_m:.2f}",
+                f"{r['sentences'] / ours_m:,.0f}",
+                f"{r['sentences'] / theirs_m:,.0f}",
+                f"**{r[kind]['ratio']:.2f}x**",
+            ]
+        cells += [
+            f"{r['same']}/{r['items']}",
+            str(r["ties"]),
+            f"{r['tie_disagreements']} / {r['other_disagreements']}",
+            f"{r['max_abs_logprob_diff']:.1e}",
+        ]
         print("| " + " | ".join(cells) + " |")
     for r in rows:
         for example in r["examples"]:
             print(f"disagreement {r['task']}: {example}")
-    (work / "results.json").write_text(json.dumps({"load_before": load_before, "load_after": load_average(),
-                                                   "args": {k: str(v) for k, v in vars(args).items()}, "rows": rows},
-                                                  indent=1))
+    (work / "results.json").write_text(
+        json.dumps(
+            {
+                "load_before": load_before,
+                "load_after": load_average(),
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
     print(f"\nraw timings and agreement in {work / 'results.json'}")
 
 

@@ -41,8 +41,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "studies"))
 
-SMALL = {"study.toy_words": 40_000, "budget.total_words": 20_000, "pretrain.seq_len": 64, "pretrain.epochs": 1,
-         "pretrain.shard_rows": 200, "instruct.epochs": 1, "eval.tasks": ["blimp", "ewok", "wug_adj", "reading"]}
+SMALL = {
+    "study.toy_words": 40_000,
+    "budget.total_words": 20_000,
+    "pretrain.seq_len": 64,
+    "pretrain.epochs": 1,
+    "pretrain.shard_rows": 200,
+    "instruct.epochs": 1,
+    "eval.tasks": ["blimp", "ewok", "wug_adj", "reading"],
+}
 
 
 def definition(grid: str, storage: Path, concurrency: int):
@@ -53,7 +60,9 @@ def definition(grid: str, storage: Path, concurrency: int):
     study = curriculum_grid.build()
     overrides = {"study.storage_path": str(storage), "study.max_concurrent_trials": concurrency}
     if grid == "one":
-        study = dataclasses.replace(study, grid={**study.grid, "model.preset": ["tiny-deep"], "seed": [0], "instruct.curriculum": ["merged"]})
+        study = dataclasses.replace(
+            study, grid={**study.grid, "model.preset": ["tiny-deep"], "seed": [0], "instruct.curriculum": ["merged"]}
+        )
     if grid == "small":
         overrides.update(SMALL)
         study = dataclasses.replace(study, grid={**study.grid, "model.preset": ["tiny"], "seed": [0]})
@@ -79,7 +88,18 @@ def child(args) -> None:
 def contender(name: str, grid: str, out: Path, repeat: int) -> dict:
     storage = out / f"r{repeat}-{name}"
     kind, _, n = name.partition(" c")
-    cmd = [sys.executable, __file__, "--child", kind, "--grid", grid, "--storage", str(storage), "--concurrency", n or "1"]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        "--grid",
+        grid,
+        "--storage",
+        str(storage),
+        "--concurrency",
+        n or "1",
+    ]
     log = out / f"r{repeat}-{name.replace(' ', '-')}.log"
     t0 = time.perf_counter()
     with open(log, "w") as f:
@@ -116,8 +136,12 @@ def compare(plain, other) -> tuple[str, float]:
 
     a, b = keyed(plain), keyed(other)
     cols = sorted(c for c in a.columns if c.startswith("eval/") and c != "eval/failed_tasks" and c in b.columns)
-    diffs = [abs(float(a.loc[i, c]) - float(b.loc[i, c])) for i in a.index for c in cols
-             if a.loc[i, c] == a.loc[i, c] and b.loc[i, c] == b.loc[i, c]]  # both scored (not NaN)
+    diffs = [
+        abs(float(a.loc[i, c]) - float(b.loc[i, c]))
+        for i in a.index
+        for c in cols
+        if a.loc[i, c] == a.loc[i, c] and b.loc[i, c] == b.loc[i, c]
+    ]  # both scored (not NaN)
     return ("identical" if not any(diffs) else "differ"), max(diffs, default=0.0)
 
 
@@ -138,14 +162,18 @@ def main() -> None:
     names = ["plain", *(f"ray c{n}" for n in args.concurrency)]
     runs: dict[str, list[dict]] = {n: [] for n in names}
     for repeat in range(args.repeats):
-        order = names[repeat % len(names):] + names[:repeat % len(names)]
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]
         for name in order:
             runs[name].append(contender(name, args.grid, out, repeat))
     plain_wall = statistics.median(r["wall"] for r in runs["plain"])
-    print(f"\n## A Ray study against the plain script ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
-          f"{os.cpu_count()} CPUs, load before {load[0]:.2f}, after {os.getloadavg()[0]:.2f})\n")
+    print(
+        f"\n## A Ray study against the plain script ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load before {load[0]:.2f}, after {os.getloadavg()[0]:.2f})\n"
+    )
     print(f"grid {args.grid}: {len(runs['plain'][0]['df'])} cells; {args.repeats} repeat(s), alternating\n")
-    print("| contender | wall s (median) | ratio to plain | Ray overhead per trial s (median / max) | eval/* against plain |")
+    print(
+        "| contender | wall s (median) | ratio to plain | Ray overhead per trial s (median / max) | eval/* against plain |"
+    )
     print("|---|---:|---:|---:|---|")
     summary = {}
     for name in names:
@@ -157,17 +185,24 @@ def main() -> None:
         overhead = df["time/ray_overhead_s"].dropna()
         same, worst = compare(runs["plain"][0]["df"], df)
         verdict = "identical" if same == "identical" else f"max abs diff {worst:.2g}"
-        print(f"| Ray study, {name.rpartition('c')[2]} trial(s) at once | {wall:.1f} | {wall / plain_wall:.2f}x | "
-              f"{overhead.median():.1f} / {overhead.max():.1f} | {verdict} |")
+        print(
+            f"| Ray study, {name.rpartition('c')[2]} trial(s) at once | {wall:.1f} | {wall / plain_wall:.2f}x | "
+            f"{overhead.median():.1f} / {overhead.max():.1f} | {verdict} |"
+        )
         summary[name] = {"wall": [r["wall"] for r in runs[name]], "overhead": overhead.tolist(), "eval": verdict}
     kinds = sorted({k for rs in runs.values() for r in rs for k, v in r["stages"].items() if v >= 0.5})
-    print("\nEach stage kind's own compute (Σ of its manifests' `seconds`, median over repeats), and its ratio to plain's:\n")
+    print(
+        "\nEach stage kind's own compute (Σ of its manifests' `seconds`, median over repeats), and its ratio to plain's:\n"
+    )
     print("| stage kind | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
     for kind in kinds:
         medians = {n: statistics.median(r["stages"].get(kind, 0.0) for r in runs[n]) for n in names}
-        cells = [f"{medians[n]:.1f}" + ("" if n == "plain" or not medians["plain"] else f" ({medians[n] / medians['plain']:.2f}x)")
-                 for n in names]
+        cells = [
+            f"{medians[n]:.1f}"
+            + ("" if n == "plain" or not medians["plain"] else f" ({medians[n] / medians['plain']:.2f}x)")
+            for n in names
+        ]
         print(f"| {kind} | " + " | ".join(cells) + " |")
     summary["plain"] = {"wall": [r["wall"] for r in runs["plain"]]}
     for name in names:

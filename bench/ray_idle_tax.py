@@ -57,8 +57,13 @@ time.sleep(3600)
 
 
 def start_idle_ray() -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", IDLE_RAY.format(repo=str(REPO))], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", IDLE_RAY.format(repo=str(REPO))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     if proc.stdout.readline().strip() != "up":
         raise SystemExit("the idle Ray did not start")
     return proc
@@ -110,8 +115,11 @@ def idle_cpu(seconds: float = 30) -> list[tuple[float, str]]:
     finally:
         stop_idle_ray(proc)
     mine = {str(os.getpid())}
-    rows = [(after[p][0] - before[p][0], "the driver" if p == str(proc.pid) else short_name(after[p][1])) for p in after
-            if p in before and p not in mine and ("ray" in after[p][1] or p == str(proc.pid))]
+    rows = [
+        (after[p][0] - before[p][0], "the driver" if p == str(proc.pid) else short_name(after[p][1]))
+        for p in after
+        if p in before and p not in mine and ("ray" in after[p][1] or p == str(proc.pid))
+    ]
     return sorted(rows, reverse=True)
 
 
@@ -154,22 +162,30 @@ def main() -> None:
                 rates.setdefault((threads, who), []).append(tokens / seconds)
                 print(f"threads {threads} repeat {repeat + 1} {who:<6} {tokens / seconds:8.0f} tokens/s", flush=True)
 
-    print(f"\n## An idle Ray beside a training step ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
-          f"{os.cpu_count()} CPUs, 1-minute load {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after)\n")
-    print(f"Idle Ray (`init_ray`, 6 logical CPUs, one actor): **{total:.2f} CPU s in 30 s** "
-          f"({total / 30:.3f} of a core) over {len(idle)} processes; the busiest:\n")
+    print(
+        f"\n## An idle Ray beside a training step ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, 1-minute load {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after)\n"
+    )
+    print(
+        f"Idle Ray (`init_ray`, 6 logical CPUs, one actor): **{total:.2f} CPU s in 30 s** "
+        f"({total / 30:.3f} of a core) over {len(idle)} processes; the busiest:\n"
+    )
     print("| process | CPU s in 30 s |\n|---|---:|")
     for cpu, name in idle[:12]:
         print(f"| `{name}` | {cpu:.2f} |")
-    print(f"\nPreset `{args.preset}`, {args.steps} timed steps of {spec.optim.micro_batch_size} × {rows.shape[1]} tokens, "
-          f"{args.repeats} repeats alternating, medians:\n")
+    print(
+        f"\nPreset `{args.preset}`, {args.steps} timed steps of {spec.optim.micro_batch_size} × {rows.shape[1]} tokens, "
+        f"{args.repeats} repeats alternating, medians:\n"
+    )
     print("| torch threads | alone tokens/s | beside an idle Ray tokens/s | beside / alone | per-repeat ratios |")
     print("|---:|---:|---:|---:|---|")
     for threads in args.threads:
         alone, beside = rates[(threads, "alone")], rates[(threads, "beside")]
         ratios = ", ".join(f"{b / a:.2f}" for a, b in zip(alone, beside))
-        print(f"| {threads} | {statistics.median(alone):,.0f} | {statistics.median(beside):,.0f} | "
-              f"**{statistics.median(beside) / statistics.median(alone):.2f}** | {ratios} |")
+        print(
+            f"| {threads} | {statistics.median(alone):,.0f} | {statistics.median(beside):,.0f} | "
+            f"**{statistics.median(beside) / statistics.median(alone):.2f}** | {ratios} |"
+        )
 
 
 if __name__ == "__main__":

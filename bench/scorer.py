@@ -60,12 +60,18 @@ def main() -> None:
         t_reference = time.perf_counter() - t0
     max_diff = max(abs(a - b) for a, b in zip(batched, reference))
     n = len(requests)
-    print(f"\n## Minimal-pair scorer ({time.strftime('%Y-%m-%d')}, {platform.machine()}, torch threads {torch.get_num_threads()})")
-    print(f"preset {args.preset}, {n:,} sentences ({args.items:,} BLiMP-format items), batch size {args.batch_size}; max |score difference| {max_diff:.2e}\n")
+    print(
+        f"\n## Minimal-pair scorer ({time.strftime('%Y-%m-%d')}, {platform.machine()}, torch threads {torch.get_num_threads()})"
+    )
+    print(
+        f"preset {args.preset}, {n:,} sentences ({args.items:,} BLiMP-format items), batch size {args.batch_size}; max |score difference| {max_diff:.2e}\n"
+    )
     print("| scorer | seconds | sentences/s | speed-up |")
     print("|---|---:|---:|---:|")
     print(f"| one sentence at a time (reference) | {t_reference:.1f} | {n / t_reference:,.0f} | 1.00x |")
-    print(f"| batched: shared trunks, packed rows, head on scored positions | {t_batched:.1f} | {n / t_batched:,.0f} | {t_reference / t_batched:.2f}x |")
+    print(
+        f"| batched: shared trunks, packed rows, head on scored positions | {t_batched:.1f} | {n / t_batched:,.0f} | {t_reference / t_batched:.2f}x |"
+    )
 
 
 if __name__ == "__main__":

@@ -31,11 +31,18 @@ def main() -> None:
 
     world = write_toy_world(out / "world", words=40_000, seed=0)
     cfg = Config()
-    cfg = dataclasses.replace(cfg, corpus=dataclasses.replace(cfg.corpus, data_dir=str(world["corpus_dir"]), instruct_dir=str(world["instruct_dir"])),
-                              budget=dataclasses.replace(cfg.budget, total_words=20_000, instruct_fraction=0.1))
+    cfg = dataclasses.replace(
+        cfg,
+        corpus=dataclasses.replace(
+            cfg.corpus, data_dir=str(world["corpus_dir"]), instruct_dir=str(world["instruct_dir"])
+        ),
+        budget=dataclasses.replace(cfg.budget, total_words=20_000, instruct_fraction=0.1),
+    )
     plan = plan_data(cfg, out / "work")
     for stage in ("split", "tokenizer"):
-        run_data_stage(stage, plan.stages()[stage], data_builder(stage, plan, plan.settings[stage], out / "no-toy-world"))
+        run_data_stage(
+            stage, plan.stages()[stage], data_builder(stage, plan, plan.settings[stage], out / "no-toy-world")
+        )
     split, tok = plan.split_dir, plan.tokenizer_dir
     pairs = split / "instruct" / "switchboard.parquet"
 

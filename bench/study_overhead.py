@@ -31,21 +31,43 @@ from classit_ray.config import Config
 from classit_ray.config_load import apply_overrides
 from classit_ray.study.definition import StudyDefinition
 
-TOY = {"study.toy_words": 40_000, "study.max_concurrent_trials": 2, "budget.total_words": 20_000, "pretrain.seq_len": 64,
-       "pretrain.epochs": 1, "pretrain.shard_rows": 200, "instruct.epochs": 1,
-       "eval.tasks": ["blimp", "ewok", "wug_adj", "reading", "glue"], "eval.finetune_epochs": 1}
+TOY = {
+    "study.toy_words": 40_000,
+    "study.max_concurrent_trials": 2,
+    "budget.total_words": 20_000,
+    "pretrain.seq_len": 64,
+    "pretrain.epochs": 1,
+    "pretrain.shard_rows": 200,
+    "instruct.epochs": 1,
+    "eval.tasks": ["blimp", "ewok", "wug_adj", "reading", "glue"],
+    "eval.finetune_epochs": 1,
+}
 TIME_COLUMNS = ["time/cell_s", "time/compute_s", "time/waited_s", "time/ray_overhead_s"]
 
 
-def study(storage: Path, name: str, curricula: list[str], seeds: tuple[int, ...] = (0,), toy: dict = TOY) -> StudyDefinition:
+def study(
+    storage: Path, name: str, curricula: list[str], seeds: tuple[int, ...] = (0,), toy: dict = TOY
+) -> StudyDefinition:
     """The toy grid at one size (tiny) and fraction 0.1 over `curricula` and `seeds`."""
     base = apply_overrides(Config(), {**toy, "study.name": name, "study.storage_path": str(storage)})
-    return StudyDefinition(base, grid={"model.preset": ["tiny"], "seed": list(seeds), "instruct.curriculum": curricula,
-                                       "budget.instruct_fraction": [0.1]})
+    return StudyDefinition(
+        base,
+        grid={
+            "model.preset": ["tiny"],
+            "seed": list(seeds),
+            "instruct.curriculum": curricula,
+            "budget.instruct_fraction": [0.1],
+        },
+    )
 
 
 def overhead_table(df, title: str) -> list[str]:
-    lines = [f"{title}:", "", "| curriculum | wall s | own compute s | waited s | Ray overhead s |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"{title}:",
+        "",
+        "| curriculum | wall s | own compute s | waited s | Ray overhead s |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for _, row in df.sort_values("instruct.curriculum").iterrows():
         lines.append(f"| {row['instruct.curriculum']} | " + " | ".join(f"{row[c]:.1f}" for c in TIME_COLUMNS) + " |")
     return lines
@@ -54,8 +76,10 @@ def overhead_table(df, title: str) -> list[str]:
 def stage_table(row) -> list[str]:
     lines = ["| stage | seconds | own compute s | Ray overhead s |", "|---|---:|---:|---:|"]
     for name, (seconds, own) in json.loads(row["time/stages"]).items():
-        lines.append(f"| {name} | {seconds:.2f} | {'waited' if own is None else f'{own:.2f}'} | "
-                     f"{'' if own is None else f'{seconds - own:.2f}'} |")
+        lines.append(
+            f"| {name} | {seconds:.2f} | {'waited' if own is None else f'{own:.2f}'} | "
+            f"{'' if own is None else f'{seconds - own:.2f}'} |"
+        )
     return lines
 
 
@@ -63,8 +87,11 @@ def _empty_fit(storage: str) -> float:
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    trainer = TorchTrainer(lambda: None, scaling_config=ScalingConfig(num_workers=1),
-                           run_config=RunConfig(name=f"empty-{time.time_ns()}", storage_path=storage))
+    trainer = TorchTrainer(
+        lambda: None,
+        scaling_config=ScalingConfig(num_workers=1),
+        run_config=RunConfig(name=f"empty-{time.time_ns()}", storage_path=storage),
+    )
     t0 = time.perf_counter()
     trainer.fit()
     return time.perf_counter() - t0
@@ -85,14 +112,29 @@ def peak_memory(out: Path, scale: int) -> list[dict]:
 
     rows = []
     for factor in (1, scale):
-        cfg = apply_overrides(Config(), {**TOY, "study.toy_words": TOY["study.toy_words"] * factor, "instruct.curriculum": "none",
-                                         "budget.total_words": TOY["budget.total_words"] * factor, "budget.instruct_fraction": 0.0})
+        cfg = apply_overrides(
+            Config(),
+            {
+                **TOY,
+                "study.toy_words": TOY["study.toy_words"] * factor,
+                "instruct.curriculum": "none",
+                "budget.total_words": TOY["budget.total_words"] * factor,
+                "budget.instruct_fraction": 0.0,
+            },
+        )
         work = out / f"memory-{factor}x"
         t0 = time.perf_counter()
         graph = build_graph(cfg, work)
         result = execute(graph, graph.upto("pretrain")).runs[graph.pretrain.key].result
-        rows.append({"factor": factor, "words": cfg.budget.total_words, "seconds": time.perf_counter() - t0,
-                     "peak_rss_mb": result.metrics["pretrain/peak_rss_mb"], "steps": result.metrics["pretrain/step"]})
+        rows.append(
+            {
+                "factor": factor,
+                "words": cfg.budget.total_words,
+                "seconds": time.perf_counter() - t0,
+                "peak_rss_mb": result.metrics["pretrain/peak_rss_mb"],
+                "steps": result.metrics["pretrain/step"],
+            }
+        )
     return rows
 
 
@@ -119,8 +161,10 @@ def main() -> None:
     print()
     print("\n".join(overhead_table(grid, "Three curricula sharing one pretraining, 2 trials at once")))
     cells = len(grid)
-    print(f"\npretrainings executed: {int(grid['executed/pretrain'].sum())} (a naive grid: {cells}, one per cell); "
-          f"instruction stages executed: {int(grid['executed/instruct'].sum())}; evaluations: {int(grid['executed/eval'].sum())}\n")
+    print(
+        f"\npretrainings executed: {int(grid['executed/pretrain'].sum())} (a naive grid: {cells}, one per cell); "
+        f"instruction stages executed: {int(grid['executed/instruct'].sum())}; evaluations: {int(grid['executed/eval'].sum())}\n"
+    )
 
     rows = peak_memory(out, args.scale)
     print("| corpus | budget words | optimizer steps | seconds | worker peak RSS MB |\n|---|---:|---:|---:|---:|")

@@ -74,7 +74,12 @@ def baseline(split_dir: Path, tok_dir: Path, out_dir: Path) -> float:
     bos, eos = hf.convert_tokens_to_ids(BOS), hf.convert_tokens_to_ids(EOS)
     t0 = time.perf_counter()
     ds = datasets.Dataset.from_parquet(str(split_dir / "pretrain.parquet"), keep_in_memory=True)
-    ds = ds.map(lambda b: {"ids": hf(b["text"], add_special_tokens=False)["input_ids"]}, batched=True, remove_columns=ds.column_names, keep_in_memory=True)
+    ds = ds.map(
+        lambda b: {"ids": hf(b["text"], add_special_tokens=False)["input_ids"]},
+        batched=True,
+        remove_columns=ds.column_names,
+        keep_in_memory=True,
+    )
     stream: list[int] = []
     for ids in ds["ids"]:
         stream.extend([bos, *ids, eos])
@@ -105,7 +110,9 @@ def main() -> None:
     t_base = baseline(split_dir, tok_dir, out / "shards_baseline")
 
     rate = lambda t: words / t
-    print(f"\n## Tokenize-and-pack ({time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {physical_cores()} cores, {os.cpu_count()} logical)")
+    print(
+        f"\n## Tokenize-and-pack ({time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {physical_cores()} cores, {os.cpu_count()} logical)"
+    )
     print(f"{words:,} words ({mb:.1f} MB), {manifest['tokens']:,} tokens, seq_len {SEQ_LEN}, vocab 8192\n")
     print("| pipeline | seconds | words/s | MB/s | vs limit | vs baseline |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -103,7 +103,7 @@ def _wug_rule(task: str, sentences: tuple[str, ...]) -> float:
         adjective = re.search(r"was very (\w+)\.", sentences[0]).group(1)
         return _sigmoid(2.0 if takes_ity(adjective) else -2.0)
     stem = re.search(r"Today they (\w+)\.", sentences[0]).group(1)
-    rhymes = any(stem.startswith(o) and stem[len(o):] in _IRREGULAR_RIMES for o in _ONSETS)
+    rhymes = any(stem.startswith(o) and stem[len(o) :] in _IRREGULAR_RIMES for o in _ONSETS)
     return _sigmoid(2.0 - 1.8 * rhymes)
 
 
@@ -112,6 +112,7 @@ def choice_ceiling(data: Path, task: str) -> tuple[float, int]:
     items = _items(data, task)
     if task.startswith("wug"):
         from classit_ray.eval.zero_shot import spearman
+
         return spearman([_wug_rule(task, i.candidates) for i in items], [i.target for i in items]), 0
     oracle = OracleLM(items)
     ambiguous = sum(any(oracle.score[r] == 0 for r in i.requests()) for i in items)
@@ -197,20 +198,42 @@ def measure(data: Path, corpus: Path, models: dict[str, str], epochs: list[int])
         ceiling, ambiguous = choice_ceiling(data, task)
         chance = choice_chance(data, task)
         se = 1 / math.sqrt(n - 1) if task.startswith("wug") else math.sqrt(chance * (1 - chance) / n)
-        rows.append({"task": task, "metric": get_task(task).spec.metric, "n": n, "chance": chance, "se": se,
-                     "ceiling": ceiling, "ambiguous": ambiguous})
+        rows.append(
+            {
+                "task": task,
+                "metric": get_task(task).spec.metric,
+                "n": n,
+                "chance": chance,
+                "se": se,
+                "ceiling": ceiling,
+                "ambiguous": ambiguous,
+            }
+        )
     reading = formats.read_reading(formats.task_dir(str(data), True, "reading"))
-    true = reading_scores(TrueSurprisalLM(corpus), reading, "clean")  # its true surprisal is of the word as it reads in text
+    true = reading_scores(
+        TrueSurprisalLM(corpus), reading, "clean"
+    )  # its true surprisal is of the word as it reads in text
     for key in ("reading_eye", "reading_spr"):
-        rows.append({"task": key, "metric": "delta_r2", "n": len(reading), "chance": 0.0, "se": None, "ceiling": true[key]})
+        rows.append(
+            {"task": key, "metric": "delta_r2", "n": len(reading), "chance": 0.0, "se": None, "ceiling": true[key]}
+        )
     glue_dir = formats.task_dir(str(data), False, "glue_filtered")
     for task in GLUE_TASKS:
         train, valid = formats.read_glue(glue_dir, task)
         chance = glue_chance(train, valid, task)
-        rows.append({"task": f"glue/{task}", "metric": task_metric(task), "n": len(valid), "n_train": len(train),
-                     "chance": chance, "se": math.sqrt(0.5 * 0.5 / len(valid)) if task in F1_TASKS
-                     else math.sqrt(chance * (1 - chance) / len(valid)),
-                     "ceiling": reference_classifier(train, valid, task)})
+        rows.append(
+            {
+                "task": f"glue/{task}",
+                "metric": task_metric(task),
+                "n": len(valid),
+                "n_train": len(train),
+                "chance": chance,
+                "se": math.sqrt(0.5 * 0.5 / len(valid))
+                if task in F1_TASKS
+                else math.sqrt(chance * (1 - chance) / len(valid)),
+                "ceiling": reference_classifier(train, valid, task),
+            }
+        )
     by_task = {r["task"]: r for r in rows}
     for name, model_dir in models.items():
         t0 = time.perf_counter()
@@ -239,17 +262,26 @@ def table(rows: list[dict], models: list[str], epochs: list[int]) -> str:
     for r in rows:
         se = f"{2 * r['se']:.2f}" if r["se"] is not None else "–"
         ceiling = f"{r['ceiling']:.2f}" + (f" ({r['ambiguous']} ambiguous)" if r.get("ambiguous") else "")
-        lines.append("| " + " | ".join([r["task"], r["metric"], str(r["n"]), f"{r['chance']:.2f}", se,
-                                        *(cell(r, m) for m in models), ceiling]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [r["task"], r["metric"], str(r["n"]), f"{r['chance']:.2f}", se, *(cell(r, m) for m in models), ceiling]
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, type=Path, help="the toy world's evaluation_data/")
-    parser.add_argument("--corpus", required=True, type=Path, help="the toy world's train_toy/ (reading's true surprisal)")
+    parser.add_argument(
+        "--corpus", required=True, type=Path, help="the toy world's train_toy/ (reading's true surprisal)"
+    )
     parser.add_argument("--model", action="append", default=[], help="NAME=DIR of a pretrained checkpoint")
-    parser.add_argument("--finetune-epochs", type=int, nargs="+", default=[0], help="GLUE fine-tuning epochs (0 = official)")
+    parser.add_argument(
+        "--finetune-epochs", type=int, nargs="+", default=[0], help="GLUE fine-tuning epochs (0 = official)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write the numbers as JSON")
     args = parser.parse_args(argv)
     models = dict(m.split("=", 1) for m in args.model)

@@ -82,17 +82,31 @@ def main() -> None:
             wall, cpu = time.perf_counter() - t0, busy_cpu_seconds() - cpu
             executed = int(df[[c for c in df.columns if c.startswith("executed/")]].to_numpy().sum())
             assert (df["status"] == "ok").all() and executed == 0, "every stage must come from the store"
-            runs[name].append({"wall": wall, "cpu": cpu, "cells": float(df["time/cell_s"].sum()),
-                               "warm": int(df["time/host_reused"].sum()), "trials": len(df)})
+            runs[name].append(
+                {
+                    "wall": wall,
+                    "cpu": cpu,
+                    "cells": float(df["time/cell_s"].sum()),
+                    "warm": int(df["time/host_reused"].sum()),
+                    "trials": len(df),
+                }
+            )
     forced_fresh(False)
 
-    print("\n| contender | runs | wall s (median) | machine CPU s (median) | Σ trial wall s (median) | trials with a warm host |")
+    print(
+        "\n| contender | runs | wall s (median) | machine CPU s (median) | Σ trial wall s (median) | trials with a warm host |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for name, rs in runs.items():
         med = {k: statistics.median(r[k] for r in rs) for k in ("wall", "cpu", "cells")}
-        print(f"| {name} | {len(rs)} | {med['wall']:.1f} | {med['cpu']:.1f} | {med['cells']:.1f} | "
-              f"{', '.join(str(r['warm']) for r in rs)} of {rs[0]['trials']} |")
-    print("\nper run (wall s / machine CPU s):", {k: [f"{r['wall']:.1f}/{r['cpu']:.1f}" for r in rs] for k, rs in runs.items()})
+        print(
+            f"| {name} | {len(rs)} | {med['wall']:.1f} | {med['cpu']:.1f} | {med['cells']:.1f} | "
+            f"{', '.join(str(r['warm']) for r in rs)} of {rs[0]['trials']} |"
+        )
+    print(
+        "\nper run (wall s / machine CPU s):",
+        {k: [f"{r['wall']:.1f}/{r['cpu']:.1f}" for r in rs] for k, rs in runs.items()},
+    )
     ratio = statistics.median(f["wall"] / r["wall"] for f, r in zip(runs["fresh"], runs["reused"]))
     cpu_ratio = statistics.median(f["cpu"] / r["cpu"] for f, r in zip(runs["fresh"], runs["reused"]))
     print(f"fresh / reused, median of per-repeat ratios: wall {ratio:.2f}x, machine CPU {cpu_ratio:.2f}x")

@@ -58,16 +58,22 @@ def runtime_record(manifest: dict) -> dict | None:
     spec = manifest.get("spec") if isinstance(manifest.get("spec"), dict) else {}
     on_gpu = bool(spec.get("use_gpu")) or torch.cuda.is_initialized()
     deterministic = not on_gpu or torch.are_deterministic_algorithms_enabled()
-    return {"torch": torch.__version__, "cuda": torch.version.cuda, "device": "cuda" if on_gpu else "cpu",
-            "deterministic": bool(deterministic)}
+    return {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": "cuda" if on_gpu else "cpu",
+        "deterministic": bool(deterministic),
+    }
 
 
 def list_contents(directory: str | os.PathLike) -> dict:
     """The manifest's `contents` field for the files under `directory` (its manifest excepted)."""
     directory = Path(directory)
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p != directory / MANIFEST)
-    return {"hash": HASH, "files": {p.relative_to(directory).as_posix(): {"size": p.stat().st_size, HASH: file_hash(p)}
-                                    for p in files}}
+    return {
+        "hash": HASH,
+        "files": {p.relative_to(directory).as_posix(): {"size": p.stat().st_size, HASH: file_hash(p)} for p in files},
+    }
 
 
 def check_contents(directory: str | os.PathLike, manifest: dict, hashes: bool = True) -> str | None:

@@ -23,37 +23,62 @@ class Verb:
 
 
 VERBS: dict[str, Verb] = {
-    "prepare": Verb("classit_ray.commands:prepare",
-                    "corpus -> budget split -> tokenizer -> shards (alias: python -m classit_ray.data.prepare)"),
-    "pretrain": Verb("classit_ray.commands:pretrain",
-                     "the data stages, then the pretraining (python -m classit_ray.train.pretrain)"),
-    "instruct": Verb("classit_ray.commands:instruct",
-                     "... then the curriculum's instruction stages (python -m classit_ray.train.instruct)"),
-    "eval": Verb("classit_ray.eval.__main__:main",
-                 "evaluate a model folder on BabyLM data (python -m classit_ray.eval)"),
-    "study": Verb("classit_ray.study.cli:run_script",
-                  "STUDY.py [ARGS]: run a study definition, e.g. studies/curriculum_grid.py (python STUDY.py)"),
-    "analyze": Verb("classit_ray.analysis.__main__:main",
-                    "STUDY_DIR: the report of a finished study (python -m classit_ray.analysis)"),
-    "model-info": Verb("classit_ray.cli:model_info",
-                       "PRESET: shape and exact parameter count of a model preset"),
-    "toyworld": Verb("classit_ray.toyworld.world:main",
-                     "OUT ...: generate the toy BabyLM world (python -m classit_ray.toyworld)"),
-    "instruct-pairs": Verb("classit_ray.data.instruct_pairs.__main__:main",
-                           "instruction pairs from raw BabyLM files (python -m classit_ray.data.instruct_pairs)"),
-    "export": Verb("classit_ray.export:main",
-                   "a trained model as BabyLM publishes it: a folder, git branch or hub revision per checkpoint"),
-    "check-cluster": Verb("classit_ray.study.cluster_check:main",
-                          "FILE: a `ray up` YAML against Ray's schema and this project's security posture"),
-    "store": Verb("classit_ray.store_tools:main",
-                  "ls | du | gc: the artifact store's stages, their sizes and studies; delete what no kept study uses"),
+    "prepare": Verb(
+        "classit_ray.commands:prepare",
+        "corpus -> budget split -> tokenizer -> shards (alias: python -m classit_ray.data.prepare)",
+    ),
+    "pretrain": Verb(
+        "classit_ray.commands:pretrain", "the data stages, then the pretraining (python -m classit_ray.train.pretrain)"
+    ),
+    "instruct": Verb(
+        "classit_ray.commands:instruct",
+        "... then the curriculum's instruction stages (python -m classit_ray.train.instruct)",
+    ),
+    "eval": Verb(
+        "classit_ray.eval.__main__:main", "evaluate a model folder on BabyLM data (python -m classit_ray.eval)"
+    ),
+    "study": Verb(
+        "classit_ray.study.cli:run_script",
+        "STUDY.py [ARGS]: run a study definition, e.g. studies/curriculum_grid.py (python STUDY.py)",
+    ),
+    "analyze": Verb(
+        "classit_ray.analysis.__main__:main",
+        "STUDY_DIR: the report of a finished study (python -m classit_ray.analysis)",
+    ),
+    "model-info": Verb("classit_ray.cli:model_info", "PRESET: shape and exact parameter count of a model preset"),
+    "toyworld": Verb(
+        "classit_ray.toyworld.world:main", "OUT ...: generate the toy BabyLM world (python -m classit_ray.toyworld)"
+    ),
+    "instruct-pairs": Verb(
+        "classit_ray.data.instruct_pairs.__main__:main",
+        "instruction pairs from raw BabyLM files (python -m classit_ray.data.instruct_pairs)",
+    ),
+    "export": Verb(
+        "classit_ray.export:main",
+        "a trained model as BabyLM publishes it: a folder, git branch or hub revision per checkpoint",
+    ),
+    "check-cluster": Verb(
+        "classit_ray.study.cluster_check:main",
+        "FILE: a `ray up` YAML against Ray's schema and this project's security posture",
+    ),
+    "store": Verb(
+        "classit_ray.store_tools:main",
+        "ls | du | gc: the artifact store's stages, their sizes and studies; delete what no kept study uses",
+    ),
 }
 
 
 def usage() -> str:
     width = max(map(len, VERBS))
-    return "\n".join([__doc__.split("\n")[0], "", "usage: classit-ray VERB [ARGS]  (VERB --help: its arguments)", "",
-                      *(f"  {name:<{width}}  {verb.help}" for name, verb in VERBS.items())])
+    return "\n".join(
+        [
+            __doc__.split("\n")[0],
+            "",
+            "usage: classit-ray VERB [ARGS]  (VERB --help: its arguments)",
+            "",
+            *(f"  {name:<{width}}  {verb.help}" for name, verb in VERBS.items()),
+        ]
+    )
 
 
 def model_info(argv: list[str]) -> int:

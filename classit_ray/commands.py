@@ -30,9 +30,18 @@ from classit_ray.runtime import init_ray
 def stage_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config", help="YAML/JSON config file (default: the built-in toy-scale defaults)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="dotted override, e.g. budget.instruct_fraction=0.1")
-    parser.add_argument("--work-dir", help="the artifact store, a folder or s3://... "
-                        "(default: study.work_dir or <storage_path>/artifacts)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dotted override, e.g. budget.instruct_fraction=0.1",
+    )
+    parser.add_argument(
+        "--work-dir",
+        help="the artifact store, a folder or s3://... (default: study.work_dir or <storage_path>/artifacts)",
+    )
     return parser
 
 
@@ -84,7 +93,9 @@ def run_subgraph(target: Target, argv: list[str] | None, prog: str, description:
 
 
 def prepare(argv: list[str] | None = None) -> int:
-    return run_subgraph("data", argv, "classit-ray prepare", "the data stages: corpus -> budget split -> tokenizer -> shards")
+    return run_subgraph(
+        "data", argv, "classit-ray prepare", "the data stages: corpus -> budget split -> tokenizer -> shards"
+    )
 
 
 def pretrain(argv: list[str] | None = None) -> int:
@@ -92,5 +103,9 @@ def pretrain(argv: list[str] | None = None) -> int:
 
 
 def instruct(argv: list[str] | None = None) -> int:
-    return run_subgraph("instruct", argv, "classit-ray instruct",
-                        "the data stages, the pretraining, then the curriculum's instruction stages")
+    return run_subgraph(
+        "instruct",
+        argv,
+        "classit-ray instruct",
+        "the data stages, the pretraining, then the curriculum's instruction stages",
+    )

@@ -50,7 +50,9 @@ def artifact_store_of(cfg: Config) -> str:
     NFS) folder, or a URI (s3://, gs://). Shared by every study on the same storage, so that a
     second study reuses what the first one built (stage directories are named by content keys)."""
     storage = cfg.study.storage_path
-    return cfg.study.work_dir or (join_uri(storage, "artifacts") if is_uri(storage) else str(Path(storage) / "artifacts"))
+    return cfg.study.work_dir or (
+        join_uri(storage, "artifacts") if is_uri(storage) else str(Path(storage) / "artifacts")
+    )
 
 
 def work_dir_of(cfg: Config) -> Path:
@@ -210,8 +212,12 @@ class OptimizerConfig:
         unknown = defaults.keys() - {f.name for f in fields(cls)}
         if unknown:
             raise TypeError(f"{cls.__name__} has no fields {sorted(unknown)}")
-        return make_dataclass(cls.__name__, [(f.name, f.type, field(default=defaults.get(f.name, f.default))) for f in fields(cls)],
-                              bases=(cls,), namespace={"__module__": cls.__module__})
+        return make_dataclass(
+            cls.__name__,
+            [(f.name, f.type, field(default=defaults.get(f.name, f.default))) for f in fields(cls)],
+            bases=(cls,),
+            namespace={"__module__": cls.__module__},
+        )
 
     @classmethod
     def of(cls, section: OptimizerConfig) -> OptimizerConfig:
@@ -274,14 +280,18 @@ class StudyConfig:
     name: str = "toy"
     storage_path: str = "~/classit_ray_results"  # local path, NFS path or s3:// URI
     work_dir: str = ""  # the artifact store (toy data, stages): a folder or s3://, gs://; "" = <storage_path>/artifacts, shared by studies
-    cache_dir: str = "~/.cache/classit_ray"  # with the store on a URI: each node's local copy of the stages it reads and writes
+    cache_dir: str = (
+        "~/.cache/classit_ray"  # with the store on a URI: each node's local copy of the stages it reads and writes
+    )
     ray_address: str = ""  # "" = start a local Ray; "auto" = join a running cluster
     num_cpus: int = 0  # logical CPUs for a local Ray; 0 = enough for the trials at once (see study/resources.py)
     toy_words: int = 200_000  # size of the generated toy corpus when data_dir is ""
     # 0 = auto (study/resources.py): on CPUs one trial per physical core; on GPUs this machine's GPUs ÷ GPUs per
     # trial, or, joining a cluster, what its YAML (cluster_yaml) holds at its largest, without one no cap
     max_concurrent_trials: int = 0
-    cluster_yaml: str = ""  # the `ray up` YAML of the cluster the study joins: caps trials at once, checked to hold a trial
+    cluster_yaml: str = (
+        ""  # the `ray up` YAML of the cluster the study joins: caps trials at once, checked to hold a trial
+    )
     # Ray resources each trial asks for beyond its CPU, e.g. a node type's custom resource from cluster.yaml's
     # `resources`, to keep trials (and their stage hosts) off the nodes their workers need; not in any key.
     trial_resources: dict[str, float] = field(default_factory=dict)

@@ -44,7 +44,7 @@ def _unknown_key(path: str) -> str:
 
 
 def _type_name(tp: Any) -> str:
-    """"list[str]", "dict[str, float]", "int": a choice (Literal) is named by its values' type."""
+    """ "list[str]", "dict[str, float]", "int": a choice (Literal) is named by its values' type."""
     origin, args = get_origin(tp), get_args(tp)
     if origin is Literal:
         return type(args[0]).__name__
@@ -84,7 +84,9 @@ def _coerce(path: str, value: Any, tp: Any) -> tuple[Any, list[str]]:
             return _wrong_type(path, tp, value)
         if value not in args:
             allowed = [str(a) for a in args]
-            return None, [f"{path}: unknown value {value!r}{_did_you_mean(value, allowed)}; expected one of {', '.join(allowed)}"]
+            return None, [
+                f"{path}: unknown value {value!r}{_did_you_mean(value, allowed)}; expected one of {', '.join(allowed)}"
+            ]
         return value, []
     if isinstance(value, bool) != (tp is bool) or not isinstance(value, _ACCEPTS[tp]):
         return _wrong_type(path, tp, value)

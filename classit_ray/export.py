@@ -58,9 +58,14 @@ BABYLM_NAMES = tuple(f"chck_{m}M" for m in BABYLM_CHECKPOINT_MILLIONS)
 STAGE_KINDS = ("pretrain", "instruct")
 _KEY = re.compile(r"[0-9a-f]{16}")
 # The commits' author, and no user or system git config (hooks, signing, a default branch name).
-_GIT_ENV = {"GIT_AUTHOR_NAME": "classit-ray", "GIT_AUTHOR_EMAIL": "classit-ray@localhost",
-            "GIT_COMMITTER_NAME": "classit-ray", "GIT_COMMITTER_EMAIL": "classit-ray@localhost",
-            "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "classit-ray",
+    "GIT_AUTHOR_EMAIL": "classit-ray@localhost",
+    "GIT_COMMITTER_NAME": "classit-ray",
+    "GIT_COMMITTER_EMAIL": "classit-ray@localhost",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
 
 
 class ExportError(ValueError):
@@ -124,8 +129,10 @@ def source_of_stage(ref: str, cfg: Config) -> Source:
     if path.is_dir():
         manifest = read_manifest(path)
         if not str(manifest.get("kind", "")).endswith("_stage"):
-            raise ExportError(f"{path}: a {manifest.get('kind', 'different')} artifact, not a training stage "
-                              "(expected <store>/pretrain/<key> or <store>/instruct/<key>)")
+            raise ExportError(
+                f"{path}: a {manifest.get('kind', 'different')} artifact, not a training stage "
+                "(expected <store>/pretrain/<key> or <store>/instruct/<key>)"
+            )
         return Source(stage_chain(path))
     if not _KEY.fullmatch(ref):
         raise ExportError(f"--stage {ref}: neither a stage folder nor a stage key (16 hex digits)")
@@ -148,8 +155,10 @@ def source_of_cell(cfg: Config) -> Source:
         if store is not None:
             store.fetch(store.rel(node.path))
         if not is_complete(node.path):
-            raise ExportError(f"{node.path}: the cell's {node.label} stage is not finished; run `classit-ray instruct` "
-                              "(or a study) with the same config first")
+            raise ExportError(
+                f"{node.path}: the cell's {node.label} stage is not finished; run `classit-ray instruct` "
+                "(or a study) with the same config first"
+            )
         chain.append(Path(node.path))
     return Source(chain, cfg, graph.data.split_dir)
 
@@ -202,9 +211,11 @@ def plan_revisions(chain: list[Path], names: NameRule = "words", wanted: list[st
     not_kept = {name_of_words(points[n]): n for n in dropped} | {n: n for n in dropped}
 
     def refuse_dropped(name: str) -> ExportError:
-        return ExportError(f"{pretrain}: revision {name} was written but not kept (pretrain.keep_checkpoints="
-                           f"{retention!r} keeps final and the checkpoints eval.checkpoints scores); delete this stage "
-                           "folder and pretrain again with pretrain.keep_checkpoints=all to export it")
+        return ExportError(
+            f"{pretrain}: revision {name} was written but not kept (pretrain.keep_checkpoints="
+            f"{retention!r} keeps final and the checkpoints eval.checkpoints scores); delete this stage "
+            "folder and pretrain again with pretrain.keep_checkpoints=all to export it"
+        )
 
     if names == "babylm":
         return [main_revision(last), *_babylm_revisions(pretrain, manifest, revisions, points, wanted, refuse_dropped)]
@@ -214,8 +225,10 @@ def plan_revisions(chain: list[Path], names: NameRule = "words", wanted: list[st
             if name not in by_name:
                 if name in not_kept:
                     raise refuse_dropped(name)
-                raise ExportError(f"{pretrain}: no revision {name}; it kept {[r.name for r in revisions] or 'none'} "
-                                  f"(stored as {[r.stored for r in revisions] or 'none'})")
+                raise ExportError(
+                    f"{pretrain}: no revision {name}; it kept {[r.name for r in revisions] or 'none'} "
+                    f"(stored as {[r.stored for r in revisions] or 'none'})"
+                )
         chosen = [r for r in revisions if r.name in wanted or r.stored in wanted]
     return [main_revision(last), *chosen]
 
@@ -226,8 +239,14 @@ def main_revision(stage: Path) -> Revision:
     return Revision("main", final, FINAL_CHECKPOINT, int(position["words_seen"]), int(position["step"]))
 
 
-def _babylm_revisions(pretrain: Path, manifest: dict, revisions: list[Revision], points: dict[str, int],
-                      wanted: list[str] | None, refuse_dropped: Callable[[str], ExportError]) -> list[Revision]:
+def _babylm_revisions(
+    pretrain: Path,
+    manifest: dict,
+    revisions: list[Revision],
+    points: dict[str, int],
+    wanted: list[str] | None,
+    refuse_dropped: Callable[[str], ExportError],
+) -> list[Revision]:
     """`--names babylm`: the checkpoints whose true names are BabyLM's (`wanted`, or every one the
     run reached), or ExportError naming the first that cannot be met. Others (a 10M-word run's
     chck_0.1M ...) are left out: they are true, but not names of the track."""
@@ -235,11 +254,15 @@ def _babylm_revisions(pretrain: Path, manifest: dict, revisions: list[Revision],
     words = dict(zip(BABYLM_NAMES, (m * 1_000_000 for m in BABYLM_CHECKPOINT_MILLIONS), strict=True))
     wanted = wanted or [n for n in BABYLM_NAMES if words[n] <= final_words]
     budget = manifest["spec"]["budget_words"]
-    advice = ("export with --names words (revisions named by the words seen), or pretrain at the track's budget "
-              "(budget.total_words=100_000_000)")
+    advice = (
+        "export with --names words (revisions named by the words seen), or pretrain at the track's budget "
+        "(budget.total_words=100_000_000)"
+    )
     if not wanted:
-        raise ExportError(f"{pretrain}: the pretraining saw {final_words:,} words, fewer than BabyLM's first revision "
-                          f"chck_1M (1,000,000 words); {advice}")
+        raise ExportError(
+            f"{pretrain}: the pretraining saw {final_words:,} words, fewer than BabyLM's first revision "
+            f"chck_1M (1,000,000 words); {advice}"
+        )
     true = {r.name: r for r in revisions}
     dropped_true = {name_of_words(points[n]) for n in manifest.get("dropped", []) if n.startswith("chck_")}
     for name in wanted:
@@ -249,9 +272,11 @@ def _babylm_revisions(pretrain: Path, manifest: dict, revisions: list[Revision],
             raise refuse_dropped(name)
         if name not in true:
             stand = ", ".join(r.name for r in revisions[:3]) + (", ..." if len(revisions) > 3 else "")
-            raise ExportError(f"{pretrain}: BabyLM's revision {name} ({words[name]:,} words) cannot be met: no "
-                              f"checkpoint was written there (this run's are {stand or 'none'}, BabyLM's points scaled "
-                              f"to its budget of {budget:,} words); {advice}")
+            raise ExportError(
+                f"{pretrain}: BabyLM's revision {name} ({words[name]:,} words) cannot be met: no "
+                f"checkpoint was written there (this run's are {stand or 'none'}, BabyLM's points scaled "
+                f"to its budget of {budget:,} words); {advice}"
+            )
     return [true[n] for n in BABYLM_NAMES if n in wanted]
 
 
@@ -291,11 +316,20 @@ def _data_lines(source: Source, budget_words: int, total: int) -> list[str]:
     if source.split is not None and is_complete(source.split):
         split = read_manifest(source.split)
         b, words = split["budget"], split["words"]
-        lines += [f"Split: {words['pretrain']:,} pretraining words and {words['instruct']:,} instruction words "
-                  f"(instruct_fraction {b['instruct_fraction']}, configs {', '.join(b['instruct_configs'])}, "
-                  f"split seed {b['seed']}).", "",
-                  *_table(["part", "source", "words"], [[part, name, row["words"]] for part in ("pretrain", "instruct")
-                                                         for name, row in split["table"][part].items()])]
+        lines += [
+            f"Split: {words['pretrain']:,} pretraining words and {words['instruct']:,} instruction words "
+            f"(instruct_fraction {b['instruct_fraction']}, configs {', '.join(b['instruct_configs'])}, "
+            f"split seed {b['seed']}).",
+            "",
+            *_table(
+                ["part", "source", "words"],
+                [
+                    [part, name, row["words"]]
+                    for part in ("pretrain", "instruct")
+                    for name, row in split["table"][part].items()
+                ],
+            ),
+        ]
     if source.cfg is not None:
         ins = source.cfg.instruct
         lines += ["", f"Curriculum: `{ins.curriculum}`; loss on `{ins.loss_on}` tokens of each pair."]
@@ -317,8 +351,14 @@ def _evaluation_lines(evaluation: dict, intervals: dict | None) -> list[str]:
             row.append("" if mean is None else f"{mean:.4f}{ci} ({n})")
         rows.append(row)
     header = ["metric", "this model", *(["mean over seeds [95% CI] (seeds)"] if intervals is not None else [])]
-    return ["", "## Evaluation", "", f"Scores of the final model on the BabyLM evaluation{data}{study}.", "",
-            *_table(header, rows)]
+    return [
+        "",
+        "## Evaluation",
+        "",
+        f"Scores of the final model on the BabyLM evaluation{data}{study}.",
+        "",
+        *_table(header, rows),
+    ]
 
 
 def model_card(source: Source, revisions: list[Revision], title: str, intervals: dict | None = None) -> str:
@@ -330,33 +370,84 @@ def model_card(source: Source, revisions: list[Revision], title: str, intervals:
     tok = read_manifest(tok_dir) if is_complete(tok_dir) else {}
     total = sum(read_state(stage / FINAL_CHECKPOINT)["position"]["words_seen"] for stage in source.chain)
     tuned = len(specs) > 1
-    lines = ["---", "library_name: transformers", "pipeline_tag: text-generation", "language: en",
-             "tags: [babylm, classit-ray, llama]", "---", "", f"# {title}", "",
-             f"A {summary['parameters']:,}-parameter LLaMA-architecture causal LM (preset `{pre['preset']}`) trained "
-             f"with classit_ray: pretraining{', then instruction tuning.' if tuned else ' only.'}", "",
-             "```python", "from transformers import AutoModelForCausalLM, AutoTokenizer",
-             f'model = AutoModelForCausalLM.from_pretrained("{title}", revision="main")  # or a chck_* revision',
-             f'tokenizer = AutoTokenizer.from_pretrained("{title}", revision="main")', "```", "",
-             "## Model", "", *_table(["field", "value"], [[k, v] for k, v in summary.items()]), "", "## Tokenizer", ""]
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: text-generation",
+        "language: en",
+        "tags: [babylm, classit-ray, llama]",
+        "---",
+        "",
+        f"# {title}",
+        "",
+        f"A {summary['parameters']:,}-parameter LLaMA-architecture causal LM (preset `{pre['preset']}`) trained "
+        f"with classit_ray: pretraining{', then instruction tuning.' if tuned else ' only.'}",
+        "",
+        "```python",
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        f'model = AutoModelForCausalLM.from_pretrained("{title}", revision="main")  # or a chck_* revision',
+        f'tokenizer = AutoTokenizer.from_pretrained("{title}", revision="main")',
+        "```",
+        "",
+        "## Model",
+        "",
+        *_table(["field", "value"], [[k, v] for k, v in summary.items()]),
+        "",
+        "## Tokenizer",
+        "",
+    ]
     if tok:
         special = ", ".join(f"`{t}`" for t in tok.get("special_tokens", {}))
-        lines.append(f"Byte-level BPE of {tok['vocab_size']:,} tokens (the model has {summary['vocab_size']:,} "
-                     f"embedding rows), trained on {tok['trained_on_words']:,} words of the pretraining split; "
-                     f"tokenizer.json sha256 `{tok['sha256']}`; special tokens {special}.")
+        lines.append(
+            f"Byte-level BPE of {tok['vocab_size']:,} tokens (the model has {summary['vocab_size']:,} "
+            f"embedding rows), trained on {tok['trained_on_words']:,} words of the pretraining split; "
+            f"tokenizer.json sha256 `{tok['sha256']}`; special tokens {special}."
+        )
     else:
         lines.append(f"Byte-level BPE; tokenizer.json sha256 `{pre['tokenizer_sha256']}`.")
-    lines += ["", "## Training data and budget", "", *_data_lines(source, pre["budget_words"], total),
-              "", "## Stages", "",
-              *_table(["stage", "key", "epochs", "seed", "lr", "batch", "words per epoch"],
-                      [[s["name"], f"`{stage.name}`", s["optim"]["epochs"], s["optim"]["seed"], f"{s['optim']['lr']:g}",
-                        s["optim"]["batch_size"], s["words"]] for s, stage in zip(specs, source.chain, strict=True)]),
-              "", "## Revisions", "",
-              "Each revision is a branch. `main` is the final model; each `chck_<N>M` is the first pretraining "
-              f"checkpoint to have seen N million words{' (before instruction tuning)' if tuned else ''}.", "",
-              *_table(["revision", "stage checkpoint", "words seen", "step"],
-                      [[r.name, f"{r.checkpoint.parent.parent.name}/{r.checkpoint.parent.name}/{r.stored}",
-                        r.words_seen, r.step] for r in revisions]),
-              *_evaluation_lines(source.evaluation, intervals)]
+    lines += [
+        "",
+        "## Training data and budget",
+        "",
+        *_data_lines(source, pre["budget_words"], total),
+        "",
+        "## Stages",
+        "",
+        *_table(
+            ["stage", "key", "epochs", "seed", "lr", "batch", "words per epoch"],
+            [
+                [
+                    s["name"],
+                    f"`{stage.name}`",
+                    s["optim"]["epochs"],
+                    s["optim"]["seed"],
+                    f"{s['optim']['lr']:g}",
+                    s["optim"]["batch_size"],
+                    s["words"],
+                ]
+                for s, stage in zip(specs, source.chain, strict=True)
+            ],
+        ),
+        "",
+        "## Revisions",
+        "",
+        "Each revision is a branch. `main` is the final model; each `chck_<N>M` is the first pretraining "
+        f"checkpoint to have seen N million words{' (before instruction tuning)' if tuned else ''}.",
+        "",
+        *_table(
+            ["revision", "stage checkpoint", "words seen", "step"],
+            [
+                [
+                    r.name,
+                    f"{r.checkpoint.parent.parent.name}/{r.checkpoint.parent.name}/{r.stored}",
+                    r.words_seen,
+                    r.step,
+                ]
+                for r in revisions
+            ],
+        ),
+        *_evaluation_lines(source.evaluation, intervals),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -391,8 +482,9 @@ def write_folders(revisions: list[Revision], card: str, out: Path) -> Path:
 
 
 def _git(*args: str, cwd: Path, env: dict | None = None) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **_GIT_ENV, **(env or {})}, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env={**os.environ, **_GIT_ENV, **(env or {})}, capture_output=True, text=True
+    )
     if done.returncode:
         raise ExportError(f"{cwd}: git {args[0]} failed: {' '.join(done.stderr.split())}")
     return done.stdout.strip()
@@ -436,8 +528,10 @@ def hub_token(repo_id: str) -> str:
         raise ExportError(f"--push {repo_id}: HF_HUB_OFFLINE is set; a push needs the hub")
     token = os.environ.get("HF_TOKEN", "").strip()
     if not token:
-        raise ExportError(f"--push {repo_id}: no hub token; set HF_TOKEN to a write token "
-                          "(https://huggingface.co/settings/tokens) in the environment")
+        raise ExportError(
+            f"--push {repo_id}: no hub token; set HF_TOKEN to a write token "
+            "(https://huggingface.co/settings/tokens) in the environment"
+        )
     return token
 
 
@@ -452,26 +546,42 @@ def push(folders: Path, names: list[str], repo_id: str, token: str, private: boo
     for name in names:
         if name != "main":
             api.create_branch(repo_id, branch=name, exist_ok=True)
-            api.upload_folder(repo_id=repo_id, folder_path=folders / name, revision=name,
-                              commit_message=f"{name}: pretraining checkpoint")
+            api.upload_folder(
+                repo_id=repo_id,
+                folder_path=folders / name,
+                revision=name,
+                commit_message=f"{name}: pretraining checkpoint",
+            )
     return str(url)
 
 
 # ---- the command ---------------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
     p = stage_parser("classit-ray export", __doc__.split("\n")[0])
-    p.add_argument("--stage", help="a training stage folder (<store>/instruct/<key>) or a stage key in --work-dir; "
-                   "default: the final stage of the cell --config/--set describe")
-    p.add_argument("--revisions", nargs="+", metavar="NAME",
-                   help="the chck_* revisions to export, by exported or stored name (default: every one kept)")
-    p.add_argument("--names", choices=["words", "babylm"], default="words",
-                   help="words: revisions named by the words seen; babylm: BabyLM's chck_1M ... names, or refuse")
+    p.add_argument(
+        "--stage",
+        help="a training stage folder (<store>/instruct/<key>) or a stage key in --work-dir; "
+        "default: the final stage of the cell --config/--set describe",
+    )
+    p.add_argument(
+        "--revisions",
+        nargs="+",
+        metavar="NAME",
+        help="the chck_* revisions to export, by exported or stored name (default: every one kept)",
+    )
+    p.add_argument(
+        "--names",
+        choices=["words", "babylm"],
+        default="words",
+        help="words: revisions named by the words seen; babylm: BabyLM's chck_1M ... names, or refuse",
+    )
     p.add_argument("--study", help="a study's folder: the card adds the mean and 95%% interval over this cell's seeds")
     p.add_argument("--title", help="the model's name in the card (default: --push's id, else the exported stage's key)")
     p.add_argument("--out", help="write a model folder per revision into this new folder")
     p.add_argument("--git", help="write a git repository, one branch per revision, into this new folder")
-    p.add_argument("--push", metavar="ORG/NAME",
-                   help="create the hub repository and upload every revision (token: HF_TOKEN)")
+    p.add_argument(
+        "--push", metavar="ORG/NAME", help="create the hub repository and upload every revision (token: HF_TOKEN)"
+    )
     p.add_argument("--private", action="store_true", help="with --push: create the repository private")
     return p
 

@@ -86,20 +86,32 @@ def _snapshot(repo_id: str, kind: RepoKind, revision: str | None, cache: str | N
     at = f"{repo_id}@{revision}" if revision else repo_id
     where = cache or "the default hub cache"
     try:
-        folder = snapshot_download(repo_id, repo_type=kind, revision=revision, cache_dir=cache,
-                                   local_files_only=local_only, allow_patterns=FILES[kind])
+        folder = snapshot_download(
+            repo_id,
+            repo_type=kind,
+            revision=revision,
+            cache_dir=cache,
+            local_files_only=local_only,
+            allow_patterns=FILES[kind],
+        )
     except RevisionNotFoundError:
         raise HubError(f"{at}: the {kind} {repo_id} on the hub has no revision {revision!r}") from None
     except (RepositoryNotFoundError, GatedRepoError) as e:
-        raise HubError(f"{at}: no such {kind} on the hub, or it is private or gated ({type(e).__name__}), and no local "
-                       "folder of that name exists") from None
+        raise HubError(
+            f"{at}: no such {kind} on the hub, or it is private or gated ({type(e).__name__}), and no local "
+            "folder of that name exists"
+        ) from None
     except LocalEntryNotFoundError:  # also a cached snapshot known to be incomplete
         if local_only:
-            raise HubError(f"{at}: not in the hub cache ({where}) and HF_HUB_OFFLINE is set; fetch it once online "
-                           f"(`hf download {repo_id}{' --repo-type dataset' if kind == 'dataset' else ''}"
-                           f"{f' --revision {revision}' if revision else ''}`) or pass a local folder") from None
-        raise HubError(f"{at}: the hub cannot be reached and the {kind} is not in the hub cache ({where}); "
-                       "pass a local folder, or retry online") from None
+            raise HubError(
+                f"{at}: not in the hub cache ({where}) and HF_HUB_OFFLINE is set; fetch it once online "
+                f"(`hf download {repo_id}{' --repo-type dataset' if kind == 'dataset' else ''}"
+                f"{f' --revision {revision}' if revision else ''}`) or pass a local folder"
+            ) from None
+        raise HubError(
+            f"{at}: the hub cannot be reached and the {kind} is not in the hub cache ({where}); "
+            "pass a local folder, or retry online"
+        ) from None
     except HfHubHTTPError as e:
         raise HubError(f"{at}: the hub refused the download: {_one_line(e)}") from None
     return Path(folder)

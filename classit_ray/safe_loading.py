@@ -26,7 +26,13 @@ def check_model_dir(model_dir: str | Path, error: type[Exception] = ValueError) 
         raise error(f"{model_dir}: no config.json; expected a model folder saved with save_pretrained")
     if not any(path.glob("*.safetensors")):
         pickled = sorted(p.name for p in path.iterdir() if p.suffix in _PICKLE_SUFFIXES)
-        found = f"found only {', '.join(pickled)} (pickle, which can run code as it loads)" if pickled else "found no weights"
-        raise error(f"{model_dir}: no *.safetensors weights; {found}. Convert with "
-                    "`AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir)` where you trust the file")
+        found = (
+            f"found only {', '.join(pickled)} (pickle, which can run code as it loads)"
+            if pickled
+            else "found no weights"
+        )
+        raise error(
+            f"{model_dir}: no *.safetensors weights; {found}. Convert with "
+            "`AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir)` where you trust the file"
+        )
     return path

@@ -80,7 +80,9 @@ class ArtifactStore:
         self._fs_and_root = None
         self._uploads: dict[str, str | None] = {}  # stage -> its committed upload's token (`_upload_of`)
 
-    def __reduce__(self):  # shipped to another process (a trial's stage host) as its URI and cache: `mirror_of` knows it there
+    def __reduce__(
+        self,
+    ):  # shipped to another process (a trial's stage host) as its URI and cache: `mirror_of` knows it there
         return open_store, (self.uri, str(self.cache))
 
     def __repr__(self) -> str:
@@ -99,7 +101,7 @@ class ArtifactStore:
         if stage is None or stage == rel:
             return f"{root}/{rel}"
         token = self._upload_of(stage)
-        return f"{root}/{stage}/{UPLOADS}/{token}/{rel[len(stage) + 1:]}" if token else f"{root}/{rel}"
+        return f"{root}/{stage}/{UPLOADS}/{token}/{rel[len(stage) + 1 :]}" if token else f"{root}/{rel}"
 
     def _cached_stage_of(self, rel: str) -> str | None:
         """The complete stage folder of the cache that holds `rel` (or is it), inside the store."""
@@ -154,8 +156,10 @@ class ArtifactStore:
             if not isinstance(manifest, dict):
                 raise ValueError(f"a JSON {type(manifest).__name__}, not an object")
         except ValueError as err:
-            raise StoreError(f"stage {rel}: its {MANIFEST} in {redact_uri(self.uri)} does not parse ({err}); "
-                             f"nothing was installed (delete the stage's folder in the store to rebuild it)") from None
+            raise StoreError(
+                f"stage {rel}: its {MANIFEST} in {redact_uri(self.uri)} does not parse ({err}); "
+                f"nothing was installed (delete the stage's folder in the store to rebuild it)"
+            ) from None
         return manifest
 
     def files_of(self, rel: str, manifest: dict) -> str:
@@ -189,15 +193,25 @@ class ArtifactStore:
             source, local_fs = self.files_of(rel, manifest), pyarrow.fs.LocalFileSystem()
             listed = manifest.get(CONTENTS, {}).get("files")
             if listed is None:  # published before manifests listed their files: the folder as it is
-                pyarrow.fs.copy_files(source, str(tmp), source_filesystem=self.filesystem,
-                                      destination_filesystem=local_fs, use_threads=True)
+                pyarrow.fs.copy_files(
+                    source,
+                    str(tmp),
+                    source_filesystem=self.filesystem,
+                    destination_filesystem=local_fs,
+                    use_threads=True,
+                )
                 shutil.rmtree(tmp / UPLOADS, ignore_errors=True)
             else:
+
                 def download(name: str) -> None:
                     (tmp / name).parent.mkdir(parents=True, exist_ok=True)
                     try:
-                        pyarrow.fs.copy_files(f"{source}/{name}", str(tmp / name), source_filesystem=self.filesystem,
-                                              destination_filesystem=local_fs)
+                        pyarrow.fs.copy_files(
+                            f"{source}/{name}",
+                            str(tmp / name),
+                            source_filesystem=self.filesystem,
+                            destination_filesystem=local_fs,
+                        )
                     except FileNotFoundError:
                         pass  # named below, as the stage's problem
 
@@ -205,8 +219,10 @@ class ArtifactStore:
                     list(pool.map(download, sorted(listed)))
             problem = check_contents(tmp, manifest)
             if problem is not None:
-                raise DamagedStage(f"stage {rel} in {redact_uri(self.uri)}: {problem}; not installed (the cache is "
-                                   "unchanged; delete the stage's folder in the store to rebuild it)")
+                raise DamagedStage(
+                    f"stage {rel} in {redact_uri(self.uri)}: {problem}; not installed (the cache is "
+                    "unchanged; delete the stage's folder in the store to rebuild it)"
+                )
             atomic_write_json(tmp / MANIFEST, {k: v for k, v in manifest.items() if k != UPLOAD})
             return tmp
         except BaseException:
@@ -233,8 +249,12 @@ class ArtifactStore:
         prefix, local_fs = f"{self.remote(rel)}/{UPLOADS}/{token}", pyarrow.fs.LocalFileSystem()
 
         def upload(name: str) -> None:
-            pyarrow.fs.copy_files(str(local_dir / name), f"{prefix}/{name}", source_filesystem=local_fs,
-                                  destination_filesystem=self.filesystem)
+            pyarrow.fs.copy_files(
+                str(local_dir / name),
+                f"{prefix}/{name}",
+                source_filesystem=local_fs,
+                destination_filesystem=self.filesystem,
+            )
 
         try:
             with ThreadPoolExecutor(_UPLOAD_THREADS) as pool:
@@ -318,7 +338,9 @@ def _stored_call(store: ArtifactStore, local_dir: str, body: Callable[[], Any]) 
     return result
 
 
-def on_its_node(fn: Callable[..., Any], store: ArtifactStore | None, inputs: list[str], output: str | Path) -> Callable[..., Any]:
+def on_its_node(
+    fn: Callable[..., Any], store: ArtifactStore | None, inputs: list[str], output: str | Path
+) -> Callable[..., Any]:
     """`fn` made fit for a Ray task that may run on another node than its caller: with a remote
     store, the task first fetches the stages it reads (`inputs`, cache paths) into its own node's
     cache, and publishes the stage it writes (`output`) when it is complete. `fn` returns the
@@ -349,8 +371,9 @@ def check_local_stages(paths, hashes: bool = False) -> None:
         try:
             manifest = read_manifest(path)
         except ValueError as err:
-            raise DamagedStage(f"stage {path}: its {MANIFEST} does not parse ({err}); "
-                               "delete the folder to rebuild it") from None
+            raise DamagedStage(
+                f"stage {path}: its {MANIFEST} does not parse ({err}); delete the folder to rebuild it"
+            ) from None
         problem = check_contents(path, manifest, hashes=hashes)
         if problem is not None:
             raise DamagedStage(f"stage {path}: {problem}; delete the folder to rebuild it")
@@ -390,8 +413,10 @@ def client_problem(uri: str) -> str | None:
         found = False
     if found:
         return None
-    return (f"{redact_uri(uri)}: publishing a stage to {scheme}:// needs {package} (its create-if-absent commits "
-            f"a stage), which is not installed; expected `pip install \"classit_ray[{extra}]\"`")
+    return (
+        f"{redact_uri(uri)}: publishing a stage to {scheme}:// needs {package} (its create-if-absent commits "
+        f'a stage), which is not installed; expected `pip install "classit_ray[{extra}]"`'
+    )
 
 
 def create_once(store: ArtifactStore, path: str, data: bytes) -> bool:
@@ -406,8 +431,10 @@ def create_once(store: ArtifactStore, path: str, data: bytes) -> bool:
         return _gcs_create_once(store, path, data)
     if isinstance(fs, pyarrow.fs.LocalFileSystem):
         return _local_create_once(Path(path), data)
-    raise StoreError(f"{redact_uri(store.uri)}: {type(fs).__name__} has no create-if-absent, which publishing a stage "
-                     "needs; expected an s3://, gs:// or local store")
+    raise StoreError(
+        f"{redact_uri(store.uri)}: {type(fs).__name__} has no create-if-absent, which publishing a stage "
+        "needs; expected an s3://, gs:// or local store"
+    )
 
 
 def _local_create_once(path: Path, data: bytes) -> bool:
@@ -453,14 +480,19 @@ def _s3_client(uri: str):
     if problem is not None:
         raise StoreError(problem)
     import boto3
+
     parts = urlsplit(uri)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     endpoint = query.get("endpoint_override")
     if endpoint and "://" not in endpoint:
         endpoint = f"{query.get('scheme', 'https')}://{endpoint}"
-    return boto3.client("s3", endpoint_url=endpoint or None, region_name=query.get("region") or None,
-                        aws_access_key_id=unquote(parts.username or "") or None,
-                        aws_secret_access_key=unquote(parts.password or "") or None)
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint or None,
+        region_name=query.get("region") or None,
+        aws_access_key_id=unquote(parts.username or "") or None,
+        aws_secret_access_key=unquote(parts.password or "") or None,
+    )
 
 
 def _gcs_create_once(store: ArtifactStore, path: str, data: bytes) -> bool:

@@ -97,13 +97,14 @@ class StoreView:
         try:
             files = self.fs.get_file_info(pyarrow.fs.FileSelector(self.root, recursive=True, allow_not_found=True))
         except Exception as err:  # noqa: BLE001
-            raise StoreToolError(f"{redact_uri(self.uri)}: cannot list the store "
-                                 f"({type(err).__name__}: {err})") from None
+            raise StoreToolError(
+                f"{redact_uri(self.uri)}: cannot list the store ({type(err).__name__}: {err})"
+            ) from None
         stages: dict[str, Stage] = {}
         for info in tqdm(files, desc="listing", unit=" objects", disable=None, leave=False):
             if info.type != pyarrow.fs.FileType.File:
                 continue
-            rel = info.path[len(self.root.rstrip("/")) + 1:]
+            rel = info.path[len(self.root.rstrip("/")) + 1 :]
             mtime = info.mtime.timestamp() if info.mtime is not None else 0.0
             top = rel.split("/")
             if any(part.startswith(".") and ".tmp-" in part for part in top[:2]):
@@ -115,7 +116,7 @@ class StoreView:
             if where is None:
                 continue
             stage = stages.setdefault(where[0], Stage(*where))
-            inside = rel[len(where[0]) + 1:]
+            inside = rel[len(where[0]) + 1 :]
             stage.size += info.size
             stage.files += 1
             stage.newest = max(stage.newest, mtime)
@@ -159,8 +160,10 @@ def study_keys(storage: str) -> dict[str, set[str] | None]:
         try:
             table = pq.read_table(path, filesystem=fs)
         except Exception as err:  # noqa: BLE001
-            raise StoreToolError(f"{redact_uri(join_uri(storage, name) if is_uri(storage) else path)}: cannot read it "
-                                 f"({type(err).__name__}: {err})") from None
+            raise StoreToolError(
+                f"{redact_uri(join_uri(storage, name) if is_uri(storage) else path)}: cannot read it "
+                f"({type(err).__name__}: {err})"
+            ) from None
         columns = set(table.column_names)
         keys: set[str] = set()
         if KEYS_COLUMN in columns:
@@ -184,8 +187,11 @@ def leased_keys(address: str) -> set[str]:
         names = ray.util.list_named_actors(all_namespaces=True)
     finally:
         ray.shutdown()
-    return {entry["name"].rsplit("/", 1)[-1] for entry in names
-            if entry.get("namespace") == NAMESPACE and entry["name"].startswith("once/")}
+    return {
+        entry["name"].rsplit("/", 1)[-1]
+        for entry in names
+        if entry.get("namespace") == NAMESPACE and entry["name"].startswith("once/")
+    }
 
 
 def size_words(n: float) -> str:
@@ -206,9 +212,16 @@ def _used_by(stages: dict[str, Stage], studies: dict[str, set[str] | None]) -> N
         stage.studies = sorted(name for name, keys in studies.items() if keys and stage.key in keys)
 
 
-def gc_plan(stages: dict[str, Stage], studies: dict[str, set[str] | None], keep: list[str], grace_s: float,
-            leased: set[str], leftovers: dict[str, tuple[int, float]], committed,
-            now: float) -> list[tuple[str, int, str]]:
+def gc_plan(
+    stages: dict[str, Stage],
+    studies: dict[str, set[str] | None],
+    keep: list[str],
+    grace_s: float,
+    leased: set[str],
+    leftovers: dict[str, tuple[int, float]],
+    committed,
+    now: float,
+) -> list[tuple[str, int, str]]:
     """What gc deletes: (folder in the store, bytes, why), in order. `committed(stage)` is the
     upload token its manifest names."""
     kept: set[str] = set()
@@ -219,31 +232,49 @@ def gc_plan(stages: dict[str, Stage], studies: dict[str, set[str] | None], keep:
     for rel, stage in sorted(stages.items()):
         if stage.key in kept or stage.key in leased or not old(stage.newest):
             continue
-        why = "never committed" if not stage.complete else f"used only by {', '.join(stage.studies)}" if stage.studies \
+        why = (
+            "never committed"
+            if not stage.complete
+            else f"used only by {', '.join(stage.studies)}"
+            if stage.studies
             else "used by no study"
+        )
         plan.append((rel, stage.size, why))
     deleted = {rel for rel, _, _ in plan}
     for rel, stage in sorted(stages.items()):
         if rel in deleted or not stage.complete or len(stage.uploads) == 0 or not old(stage.newest):
             continue
         token = committed(stage)
-        plan += [(f"{rel}/{UPLOADS}/{t}", n, "an upload that lost its commit")
-                 for t, n in sorted(stage.uploads.items()) if t != token]
-    plan += [(rel, n, "a killed writer's temporary folder")
-             for rel, (n, newest) in sorted(leftovers.items()) if old(newest)]
+        plan += [
+            (f"{rel}/{UPLOADS}/{t}", n, "an upload that lost its commit")
+            for t, n in sorted(stage.uploads.items())
+            if t != token
+        ]
+    plan += [
+        (rel, n, "a killed writer's temporary folder") for rel, (n, newest) in sorted(leftovers.items()) if old(newest)
+    ]
     return plan
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="classit-ray store", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("ls", "du", "gc"))
-    parser.add_argument("--storage", default="~/classit_ray_results",
-                        help="where the studies are: a folder or s3://, gs:// (default: ~/classit_ray_results)")
+    parser.add_argument(
+        "--storage",
+        default="~/classit_ray_results",
+        help="where the studies are: a folder or s3://, gs:// (default: ~/classit_ray_results)",
+    )
     parser.add_argument("--work-dir", help="the artifact store (default: <storage>/artifacts)")
-    parser.add_argument("--keep", action="append", default=[], metavar="STUDY",
-                        help="gc: a study whose stages stay (repeat it; default: every study found)")
-    parser.add_argument("--grace-hours", type=float, default=24.0,
-                        help="gc: never delete anything younger (default 24)")
+    parser.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="STUDY",
+        help="gc: a study whose stages stay (repeat it; default: every study found)",
+    )
+    parser.add_argument(
+        "--grace-hours", type=float, default=24.0, help="gc: never delete anything younger (default 24)"
+    )
     parser.add_argument("--address", help="gc: the Ray cluster of running studies ('auto'); their leased stages stay")
     parser.add_argument("--yes", action="store_true", help="gc: delete; without it, print what would be deleted")
     args = parser.parse_args(argv)
@@ -263,16 +294,20 @@ def _run(args: argparse.Namespace) -> int:
     studies = study_keys(storage)
     missing = [name for name in args.keep if name not in studies]
     if missing:
-        raise StoreToolError(f"--keep {', '.join(missing)}: no such study in {redact_uri(storage)} "
-                             f"(a folder with a {RESULTS}); studies there: {', '.join(sorted(studies)) or 'none'}")
+        raise StoreToolError(
+            f"--keep {', '.join(missing)}: no such study in {redact_uri(storage)} "
+            f"(a folder with a {RESULTS}); studies there: {', '.join(sorted(studies)) or 'none'}"
+        )
     stages = view.stages()
     _used_by(stages, studies)
     now = time.time()
     if args.action == "ls":
         for _, stage in sorted(stages.items()):
             state = "" if stage.complete else "  (never committed)"
-            print(f"{stage.kind:16s} {stage.key:20s} {size_words(stage.size):>9s} {stage.files:6d} files "
-                  f"{_age(now - stage.newest):>5s}  {', '.join(stage.studies) or '-'}{state}")
+            print(
+                f"{stage.kind:16s} {stage.key:20s} {size_words(stage.size):>9s} {stage.files:6d} files "
+                f"{_age(now - stage.newest):>5s}  {', '.join(stage.studies) or '-'}{state}"
+            )
         print(f"{len(stages)} stage(s) in {redact_uri(uri)}; studies: {', '.join(sorted(studies)) or 'none'}")
         return 0
     if args.action == "du":
@@ -293,22 +328,28 @@ def _run(args: argparse.Namespace) -> int:
     keep = args.keep or sorted(studies)
     no_keys = [name for name in keep if studies[name] is None]
     if no_keys:
-        raise StoreToolError(f"study {', '.join(no_keys)}: its results list no stage keys ({KEYS_COLUMN}); "
-                             "rerun it to record them before a gc that keeps it")
+        raise StoreToolError(
+            f"study {', '.join(no_keys)}: its results list no stage keys ({KEYS_COLUMN}); "
+            "rerun it to record them before a gc that keeps it"
+        )
     leased = leased_keys(args.address) if args.address else set()
     plan = gc_plan(stages, studies, keep, args.grace_hours * 3600, leased, view.leftovers, view.committed_upload, now)
     for rel, size, why in plan:
         print(f"{'delete' if args.yes else 'would delete'} {rel}  {size_words(size)}  ({why})")
     total = sum(size for _, size, _ in plan)
-    print(f"{len(plan)} folder(s), {size_words(total)}; keeping what {', '.join(keep) or 'no study'} use"
-          + ("" if args.yes or not plan else "; run again with --yes to delete"))
+    print(
+        f"{len(plan)} folder(s), {size_words(total)}; keeping what {', '.join(keep) or 'no study'} use"
+        + ("" if args.yes or not plan else "; run again with --yes to delete")
+    )
     if args.yes:
         for n, (rel, _, _) in enumerate(tqdm(plan, desc="deleting", unit=" folders", disable=None)):
             try:
                 view.delete(rel)
             except Exception as err:  # noqa: BLE001 - e.g. a bucket this account may read but not write
-                raise StoreToolError(f"{redact_uri(uri)}: cannot delete {rel} ({type(err).__name__}: {err}); "
-                                     f"{n} of {len(plan)} folder(s) deleted before it") from None
+                raise StoreToolError(
+                    f"{redact_uri(uri)}: cannot delete {rel} ({type(err).__name__}: {err}); "
+                    f"{n} of {len(plan)} folder(s) deleted before it"
+                ) from None
     return 0
 
 

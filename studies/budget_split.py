@@ -21,15 +21,22 @@ from classit_ray.study.definition import StudyDefinition
 
 
 def build() -> StudyDefinition:
-    base = apply_overrides(Config(), {
-        **TOY_EVAL,  # the GLUE subtasks a toy model can learn (recipes.py)
-        "study.name": "budget_split",
-        "instruct.curriculum": "merged",
-    })
-    return StudyDefinition(base, grid={
-        "budget.instruct_fraction": [0.05, 0.1, 0.2, 0.4],
-        "seed": [0],
-    }, extra_cells=[{"budget.instruct_fraction": 0.0, "instruct.curriculum": "none"}])
+    base = apply_overrides(
+        Config(),
+        {
+            **TOY_EVAL,  # the GLUE subtasks a toy model can learn (recipes.py)
+            "study.name": "budget_split",
+            "instruct.curriculum": "merged",
+        },
+    )
+    return StudyDefinition(
+        base,
+        grid={
+            "budget.instruct_fraction": [0.05, 0.1, 0.2, 0.4],
+            "seed": [0],
+        },
+        extra_cells=[{"budget.instruct_fraction": 0.0, "instruct.curriculum": "none"}],
+    )
 
 
 if __name__ == "__main__":

@@ -24,21 +24,34 @@ from classit_ray.study.definition import StudyDefinition
 
 
 def build() -> StudyDefinition:
-    base = apply_overrides(Config(), {
-        **TOY_EVAL,  # the GLUE subtasks a toy model can learn (recipes.py)
-        "study.name": "curriculum_grid",
-    })
-    return StudyDefinition(base, grid={
-        # Axes that change the pretraining first: Tune varies the first axis fastest, so trials
-        # started together need different pretrainings instead of waiting for one.
-        "model.preset": ["tiny", "tiny-deep"],
-        # Three seeds: the fewest that give a paired comparison a spread to test against (each
-        # (size, seed) pair is one observation of a curriculum's effect); --seeds N changes it.
-        "seed": [0, 1, 2],
-        "instruct.curriculum": ["merged", "switchboard>wiki", "wiki>switchboard"],
-        "budget.instruct_fraction": [0.087],  # the paper: 8.7M of ~100M words
-    })
+    base = apply_overrides(
+        Config(),
+        {
+            **TOY_EVAL,  # the GLUE subtasks a toy model can learn (recipes.py)
+            "study.name": "curriculum_grid",
+        },
+    )
+    return StudyDefinition(
+        base,
+        grid={
+            # Axes that change the pretraining first: Tune varies the first axis fastest, so trials
+            # started together need different pretrainings instead of waiting for one.
+            "model.preset": ["tiny", "tiny-deep"],
+            # Three seeds: the fewest that give a paired comparison a spread to test against (each
+            # (size, seed) pair is one observation of a curriculum's effect); --seeds N changes it.
+            "seed": [0, 1, 2],
+            "instruct.curriculum": ["merged", "switchboard>wiki", "wiki>switchboard"],
+            "budget.instruct_fraction": [0.087],  # the paper: 8.7M of ~100M words
+        },
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main(build, "studies/curriculum_grid.py", __doc__.split("\n")[0], paper_grid={"model.preset": list(PAPER.presets)}))
+    sys.exit(
+        main(
+            build,
+            "studies/curriculum_grid.py",
+            __doc__.split("\n")[0],
+            paper_grid={"model.preset": list(PAPER.presets)},
+        )
+    )

@@ -18,15 +18,21 @@ from classit_ray.study.definition import StudyDefinition
 
 
 def build() -> StudyDefinition:
-    base = apply_overrides(Config(), {
-        **TOY_EVAL,  # the GLUE subtasks a toy model can learn (recipes.py)
-        "study.name": "loss_masking",
-    })
-    return StudyDefinition(base, grid={
-        "seed": [0],
-        "instruct.loss_on": ["reply", "all"],
-        "instruct.curriculum": ["merged"],
-    })
+    base = apply_overrides(
+        Config(),
+        {
+            **TOY_EVAL,  # the GLUE subtasks a toy model can learn (recipes.py)
+            "study.name": "loss_masking",
+        },
+    )
+    return StudyDefinition(
+        base,
+        grid={
+            "seed": [0],
+            "instruct.loss_on": ["reply", "all"],
+            "instruct.curriculum": ["merged"],
+        },
+    )
 
 
 if __name__ == "__main__":

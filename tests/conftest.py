@@ -78,7 +78,9 @@ def toy_world(tmp_path_factory) -> dict:
 def toy_config(toy_world) -> Config:
     """The default config pointed at the toy world, with a budget it can fill."""
     cfg = Config()
-    corpus = dataclasses.replace(cfg.corpus, data_dir=str(toy_world["corpus_dir"]), instruct_dir=str(toy_world["instruct_dir"]))
+    corpus = dataclasses.replace(
+        cfg.corpus, data_dir=str(toy_world["corpus_dir"]), instruct_dir=str(toy_world["instruct_dir"])
+    )
     budget = dataclasses.replace(cfg.budget, total_words=20_000, instruct_fraction=0.1)
     return dataclasses.replace(cfg, corpus=corpus, budget=budget)
 
@@ -88,7 +90,9 @@ def prepared_config(toy_world: dict) -> Config:
     cfg = Config()
     return dataclasses.replace(
         cfg,
-        corpus=dataclasses.replace(cfg.corpus, data_dir=str(toy_world["corpus_dir"]), instruct_dir=str(toy_world["instruct_dir"])),
+        corpus=dataclasses.replace(
+            cfg.corpus, data_dir=str(toy_world["corpus_dir"]), instruct_dir=str(toy_world["instruct_dir"])
+        ),
         budget=dataclasses.replace(cfg.budget, total_words=20_000, instruct_fraction=0.1),
         pretrain=dataclasses.replace(cfg.pretrain, seq_len=64, shard_rows=50),
     )

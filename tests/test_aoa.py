@@ -28,8 +28,10 @@ def write_aoa(folder: Path, words: dict, child: str) -> Path:
     return folder
 
 
-GOOD = {"dog": [{"context": "I saw a", "word_in_context_stats": {"count": 3}}, {"context": "the"}],
-        "ball": [{"context": "Throw the"}]}
+GOOD = {
+    "dog": [{"context": "I saw a", "word_in_context_stats": {"count": 3}}, {"context": "the"}],
+    "ball": [{"context": "Throw the"}],
+}
 
 
 def test_reads_the_release_format_and_the_childrens_aoa(tmp_path):
@@ -38,13 +40,20 @@ def test_reads_the_release_format_and_the_childrens_aoa(tmp_path):
     assert data.child_aoa == {"dog": 18.0, "ball": 20.5}
 
 
-@pytest.mark.parametrize("words, child, expected", [
-    ({"dog": [{"text": "I saw a"}]}, "word\taoa\ndog\t18\n", "cdi_childes.json: word 'dog', context 0: missing field 'context'"),
-    ({"dog": []}, "word\taoa\ndog\t18\n", "cdi_childes.json: word 'dog': no contexts"),
-    (GOOD, "word\taoa\ncat\t18\n", "child_aoa.tsv:2: field 'word': unknown word 'cat'"),
-    (GOOD, "word\tmonths\ndog\t18\n", "child_aoa.tsv: missing column 'aoa'"),
-    (GOOD, "word\taoa\ndog\tsoon\n", "child_aoa.tsv:2: field 'aoa' must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "words, child, expected",
+    [
+        (
+            {"dog": [{"text": "I saw a"}]},
+            "word\taoa\ndog\t18\n",
+            "cdi_childes.json: word 'dog', context 0: missing field 'context'",
+        ),
+        ({"dog": []}, "word\taoa\ndog\t18\n", "cdi_childes.json: word 'dog': no contexts"),
+        (GOOD, "word\taoa\ncat\t18\n", "child_aoa.tsv:2: field 'word': unknown word 'cat'"),
+        (GOOD, "word\tmonths\ndog\t18\n", "child_aoa.tsv: missing column 'aoa'"),
+        (GOOD, "word\taoa\ndog\tsoon\n", "child_aoa.tsv:2: field 'aoa' must be a finite number"),
+    ],
+)
 def test_bad_input_is_one_line_naming_file_and_field_and_exit_1(tmp_path, capsys, words, child, expected):
     folder = write_aoa(tmp_path / "aoa", words, child)
     with pytest.raises(EvalDataError, match=expected.replace("(", r"\(")):
@@ -68,8 +77,14 @@ def test_surprisal_rows_are_the_official_entries_read_as_the_official_causal_bac
     lm = RecordingLM(lambda c, w: -len(w))
     rows = aoa.surprisal_rows(lm, data, "chck_1M", 1500)
     assert lm.requests == [("I saw a", " dog"), ("", "dog"), ("Throw the", " ball")]
-    assert rows[0] == {"step": "chck_1M", "word_count": 1500, "target_word": "dog", "context_id": 0, "context": "I saw a ",
-                       "surprisal": 4.0}
+    assert rows[0] == {
+        "step": "chck_1M",
+        "word_count": 1500,
+        "target_word": "dog",
+        "context_id": 0,
+        "context": "I saw a ",
+        "surprisal": 4.0,
+    }
     out = aoa.official_output("m", rows, total_steps=3)
     assert out["metadata"] == {"model_name": "m", "use_bos_only": False, "total_steps": 3, "completed_steps": 1}
 
@@ -93,8 +108,17 @@ def synthetic_rows(child: dict[str, float], steps: list[int], noise: float = 0.0
     for n, words in enumerate(steps, 1):
         for word, months in child.items():
             s = aoa.sigmoid(np.log10(words), 2.0, 9.0, 6.0, 3.3 + (months - 16.0) / 6.0) + rng.normal(0, noise)
-            rows += [{"step": f"chck_{n}M", "word_count": words, "target_word": word, "context_id": i, "context": "c",
-                      "surprisal": float(s)} for i in range(2)]
+            rows += [
+                {
+                    "step": f"chck_{n}M",
+                    "word_count": words,
+                    "target_word": word,
+                    "context_id": i,
+                    "context": "c",
+                    "surprisal": float(s),
+                }
+                for i in range(2)
+            ]
     return rows
 
 
@@ -114,9 +138,11 @@ def test_curve_checkpoints_write_official_surprisals_and_the_curve_gathers_and_f
     """Through the harness as the learning curve runs it, one checkpoint at a time with a model
     whose surprisal of each word falls on a known schedule."""
     child = {f"w{i}": 16.0 + 2 * i for i in range(8)}
-    folder = write_aoa(tmp_path / "evaluation_data" / "full_eval" / "aoa",
-                       {w: [{"context": "say"}, {"context": "we say"}] for w in child},
-                       "word\taoa\n" + "".join(f"{w}\t{m}\n" for w, m in child.items()))
+    folder = write_aoa(
+        tmp_path / "evaluation_data" / "full_eval" / "aoa",
+        {w: [{"context": "say"}, {"context": "we say"}] for w in child},
+        "word\taoa\n" + "".join(f"{w}\t{m}\n" for w, m in child.items()),
+    )
     (tmp_path / "evaluation_data" / "fast_eval").mkdir()
     cfg = EvalConfig(eval_dir=str(folder.parents[1]), tasks=["aoa", "blimp"][:1], fast=True)
     model = tmp_path / "curve"
@@ -149,9 +175,13 @@ def test_toy_world_aoa_data_follows_its_stated_principle(toy_world):
     assert not (Path(toy_world["eval_dir"]) / "fast_eval" / "aoa").exists()  # full_eval alone, as in the release
     # More frequent in the child-directed speech -> earlier, by MONTHS_PER_DECADE per factor of ten.
     lines = (Path(toy_world["corpus_dir"]) / "childes.train").read_text().splitlines()
-    heard = " ".join(line.split("\t", 1)[1].lower() for line in lines if line.startswith("*") and not line.startswith("*CHI"))
+    heard = " ".join(
+        line.split("\t", 1)[1].lower() for line in lines if line.startswith("*") and not line.startswith("*CHI")
+    )
     tokens = [t.strip(".,!?;:\"'()[]") for t in heard.split()]
     counts = {w: tokens.count(w) for w in data.child_aoa}
     top = max(counts.values())
     for word, months in data.child_aoa.items():
-        assert months == pytest.approx(FIRST_MONTHS + MONTHS_PER_DECADE * math.log10(top / counts[word]), abs=0.01), word
+        assert months == pytest.approx(FIRST_MONTHS + MONTHS_PER_DECADE * math.log10(top / counts[word]), abs=0.01), (
+            word
+        )

@@ -78,8 +78,10 @@ def study(*args: str):
     spec.loader.exec_module(module)
     from classit_ray.study.cli import main
 
-    return lambda env: (lambda argv: main(module.build, "curriculum_grid.py", "", argv=argv),
-                        ["--dry-run", "--storage", str(env.tmp / "storage"), *args])
+    return lambda env: (
+        lambda argv: main(module.build, "curriculum_grid.py", "", argv=argv),
+        ["--dry-run", "--storage", str(env.tmp / "storage"), *args],
+    )
 
 
 def pairs_cli(*args: str):
@@ -101,6 +103,7 @@ def write(relative: str, content: str | bytes, base: str = "tmp") -> Callable[[E
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+
     return setup
 
 
@@ -188,76 +191,232 @@ C, P = "--set", "corpus.data_dir={corpus}"
 NO_PAIRS = ("--set", "budget.instruct_fraction=0", "--set", "instruct.curriculum=none")  # pretraining data only
 ROWS = [
     # configs (issue 3)
-    Row("unknown key, with a did-you-mean", nothing, prepare(C, "budget.instruct_fracton=0.1"), 2,
-        ("budget.instruct_fracton", "did you mean", "budget.instruct_fraction")),
+    Row(
+        "unknown key, with a did-you-mean",
+        nothing,
+        prepare(C, "budget.instruct_fracton=0.1"),
+        2,
+        ("budget.instruct_fracton", "did you mean", "budget.instruct_fraction"),
+    ),
     Row("wrong type", nothing, prepare(C, "pretrain.epochs=many"), 2, ("pretrain.epochs", "expected int", "many")),
-    Row("out-of-range value", nothing, prepare(C, "budget.instruct_fraction=1.5"), 2, ("budget.instruct_fraction", "[0, 1)", "1.5")),
-    Row("impossible budget", nothing, prepare(C, "budget.total_words=1", C, "budget.instruct_fraction=0.4"), 2,
-        ("impossible budget", "0 instruction words")),
-    Row("curriculum needing a source the budget lacks", nothing, prepare(C, "budget.instruct_configs=[switchboard]"), 2,
-        ("instruct.curriculum", "'merged' needs instruction data ['simple_wiki']", "budget.instruct_configs")),
-    Row("instruction fraction 0 with a curriculum", nothing, prepare(C, "budget.instruct_fraction=0"), 2,
-        ("instruct.curriculum", "budget.instruct_fraction is 0", "'none'")),
-    Row("learning-curve checkpoint the schedule never writes", nothing, prepare(C, "eval.checkpoints=[chck_1000M]"), 2,
-        ("eval.checkpoints", "chck_1000M", "never written")),
-    Row("unknown learning-curve checkpoint", nothing, prepare(C, "eval.checkpoints=[chck_3000M]"), 2,
-        ("eval.checkpoints", "unknown ['chck_3000M']")),
-    Row("config file that is not YAML", write("broken.yaml", "budget: [unclosed\n"), prepare("--config", "{tmp}/broken.yaml"), 2,
-        ("broken.yaml", "not valid YAML")),
+    Row(
+        "out-of-range value",
+        nothing,
+        prepare(C, "budget.instruct_fraction=1.5"),
+        2,
+        ("budget.instruct_fraction", "[0, 1)", "1.5"),
+    ),
+    Row(
+        "impossible budget",
+        nothing,
+        prepare(C, "budget.total_words=1", C, "budget.instruct_fraction=0.4"),
+        2,
+        ("impossible budget", "0 instruction words"),
+    ),
+    Row(
+        "curriculum needing a source the budget lacks",
+        nothing,
+        prepare(C, "budget.instruct_configs=[switchboard]"),
+        2,
+        ("instruct.curriculum", "'merged' needs instruction data ['simple_wiki']", "budget.instruct_configs"),
+    ),
+    Row(
+        "instruction fraction 0 with a curriculum",
+        nothing,
+        prepare(C, "budget.instruct_fraction=0"),
+        2,
+        ("instruct.curriculum", "budget.instruct_fraction is 0", "'none'"),
+    ),
+    Row(
+        "learning-curve checkpoint the schedule never writes",
+        nothing,
+        prepare(C, "eval.checkpoints=[chck_1000M]"),
+        2,
+        ("eval.checkpoints", "chck_1000M", "never written"),
+    ),
+    Row(
+        "unknown learning-curve checkpoint",
+        nothing,
+        prepare(C, "eval.checkpoints=[chck_3000M]"),
+        2,
+        ("eval.checkpoints", "unknown ['chck_3000M']"),
+    ),
+    Row(
+        "config file that is not YAML",
+        write("broken.yaml", "budget: [unclosed\n"),
+        prepare("--config", "{tmp}/broken.yaml"),
+        2,
+        ("broken.yaml", "not valid YAML"),
+    ),
     # corpus (issue 3)
-    Row("missing corpus folder", nothing, prepare(C, "corpus.data_dir={tmp}/nowhere", *NO_PAIRS), 1,
-        ("nowhere: corpus folder not found", "train_100M")),
-    Row("empty corpus file", write("childes.train", "", base="corpus"), prepare(C, P, *NO_PAIRS), 1,
-        ("childes.train: empty file",)),
-    Row("non-UTF-8 corpus file", write("gutenberg.train", b"Once upon a time.\n\xff\xfe broken\n", base="corpus"), prepare(C, P, *NO_PAIRS), 1,
-        ("gutenberg.train:2: not UTF-8",)),
-    Row("budget larger than the corpus", nothing, prepare(C, P, *NO_PAIRS, C, "budget.total_words=100000000"), 1,
-        ("budget asks for 100,000,000 pretraining words", "lower budget.total_words")),
+    Row(
+        "missing corpus folder",
+        nothing,
+        prepare(C, "corpus.data_dir={tmp}/nowhere", *NO_PAIRS),
+        1,
+        ("nowhere: corpus folder not found", "train_100M"),
+    ),
+    Row(
+        "empty corpus file",
+        write("childes.train", "", base="corpus"),
+        prepare(C, P, *NO_PAIRS),
+        1,
+        ("childes.train: empty file",),
+    ),
+    Row(
+        "non-UTF-8 corpus file",
+        write("gutenberg.train", b"Once upon a time.\n\xff\xfe broken\n", base="corpus"),
+        prepare(C, P, *NO_PAIRS),
+        1,
+        ("gutenberg.train:2: not UTF-8",),
+    ),
+    Row(
+        "budget larger than the corpus",
+        nothing,
+        prepare(C, P, *NO_PAIRS, C, "budget.total_words=100000000"),
+        1,
+        ("budget asks for 100,000,000 pretraining words", "lower budget.total_words"),
+    ),
     # instruction parquet (issue 3)
-    Row("fraction the pairs cannot fill", nothing,
-        prepare(C, P, C, "corpus.instruct_dir={pairs}", C, "budget.total_words=200000", C, "budget.instruct_fraction=0.5"), 1,
-        ("instruct_fraction 0.5", "lower budget.instruct_fraction")),
-    Row("instruction parquet without reply", drop_pair_column, prepare(C, P, C, "corpus.instruct_dir={pairs}"), 1,
-        ("train-00000-of-00001.parquet: missing column(s) reply",)),
+    Row(
+        "fraction the pairs cannot fill",
+        nothing,
+        prepare(
+            C, P, C, "corpus.instruct_dir={pairs}", C, "budget.total_words=200000", C, "budget.instruct_fraction=0.5"
+        ),
+        1,
+        ("instruct_fraction 0.5", "lower budget.instruct_fraction"),
+    ),
+    Row(
+        "instruction parquet without reply",
+        drop_pair_column,
+        prepare(C, P, C, "corpus.instruct_dir={pairs}"),
+        1,
+        ("train-00000-of-00001.parquet: missing column(s) reply",),
+    ),
     # training (issue 4)
     Row("unknown model preset", nothing, pretrain(C, "model.preset=huge"), 2, ("model.preset", "'huge'")),
-    Row("tokenizer vocabulary bigger than the preset's", nothing, pretrain(C, "tokenizer.vocab_size=999999", C, "model.preset=tiny"), 2,
-        ("tokenizer.vocab_size", "model.preset 'tiny'", "<= 2048")),
+    Row(
+        "tokenizer vocabulary bigger than the preset's",
+        nothing,
+        pretrain(C, "tokenizer.vocab_size=999999", C, "model.preset=tiny"),
+        2,
+        ("tokenizer.vocab_size", "model.preset 'tiny'", "<= 2048"),
+    ),
     # evaluation (issue 5): one task fails, named; the others run
-    Row("JSONL row missing a field", drop_jsonl_field, evaluate("--model", "{model}", "--data", "{eval}", "--tasks", "blimp", "ewok"), 1,
-        ("FAILED blimp", "determiner_noun_agreement.jsonl:3", "sentence_bad")),
-    Row("empty task folder", empty_task_folder, evaluate("--model", "{model}", "--data", "{eval}", "--tasks", "ewok"), 1,
-        ("FAILED ewok", "ewok_fast",)),
-    Row("CSV without a required column", drop_csv_column, evaluate("--model", "{model}", "--data", "{eval}", "--tasks", "reading"), 1,
-        ("FAILED reading", "reading_data.csv", "RTfirstpass")),
+    Row(
+        "JSONL row missing a field",
+        drop_jsonl_field,
+        evaluate("--model", "{model}", "--data", "{eval}", "--tasks", "blimp", "ewok"),
+        1,
+        ("FAILED blimp", "determiner_noun_agreement.jsonl:3", "sentence_bad"),
+    ),
+    Row(
+        "empty task folder",
+        empty_task_folder,
+        evaluate("--model", "{model}", "--data", "{eval}", "--tasks", "ewok"),
+        1,
+        (
+            "FAILED ewok",
+            "ewok_fast",
+        ),
+    ),
+    Row(
+        "CSV without a required column",
+        drop_csv_column,
+        evaluate("--model", "{model}", "--data", "{eval}", "--tasks", "reading"),
+        1,
+        ("FAILED reading", "reading_data.csv", "RTfirstpass"),
+    ),
     # evaluation (issue 15): real-release cases; a GLUE subtask fails alone, named
-    Row("COMPS JSONL row missing a field", drop_comps_field, evaluate("--model", "{model}", "--data", "{eval}/full_eval", "--tasks", "comps"), 1,
-        ("FAILED comps", "comps_wugs.jsonl:3", "prefix_unacceptable")),
-    Row("GLUE subtask label written as a string", glue_label_as_string,
-        evaluate("--model", "{model}", "--data", "{tmp}/full_eval/glue_filtered", "--finetune-epochs", "1"), 1,
-        ("FAILED glue/boolq", "boolq.train.jsonl:2", "field 'label'", "got 'true'")),
-    Row("eval data folder of no known layout", nothing, evaluate("--model", "{model}", "--data", "{tmp}"), 1,
-        ("no full_eval/ or fast_eval/ folder", "one task folder")),
-    Row("model folder without a tokenizer", model_without_tokenizer, evaluate("--model", "{tmp}/untokenized", "--data", "{eval}"), 1,
-        ("untokenized: no tokenizer",)),
-    Row("model folder with only pickled weights", pickle_only_model, evaluate("--model", "{tmp}/pickled", "--data", "{eval}"), 1,
-        ("pickled: no *.safetensors weights", "pytorch_model.bin (pickle")),
+    Row(
+        "COMPS JSONL row missing a field",
+        drop_comps_field,
+        evaluate("--model", "{model}", "--data", "{eval}/full_eval", "--tasks", "comps"),
+        1,
+        ("FAILED comps", "comps_wugs.jsonl:3", "prefix_unacceptable"),
+    ),
+    Row(
+        "GLUE subtask label written as a string",
+        glue_label_as_string,
+        evaluate("--model", "{model}", "--data", "{tmp}/full_eval/glue_filtered", "--finetune-epochs", "1"),
+        1,
+        ("FAILED glue/boolq", "boolq.train.jsonl:2", "field 'label'", "got 'true'"),
+    ),
+    Row(
+        "eval data folder of no known layout",
+        nothing,
+        evaluate("--model", "{model}", "--data", "{tmp}"),
+        1,
+        ("no full_eval/ or fast_eval/ folder", "one task folder"),
+    ),
+    Row(
+        "model folder without a tokenizer",
+        model_without_tokenizer,
+        evaluate("--model", "{tmp}/untokenized", "--data", "{eval}"),
+        1,
+        ("untokenized: no tokenizer",),
+    ),
+    Row(
+        "model folder with only pickled weights",
+        pickle_only_model,
+        evaluate("--model", "{tmp}/pickled", "--data", "{eval}"),
+        1,
+        ("pickled: no *.safetensors weights", "pytorch_model.bin (pickle"),
+    ),
     # studies (issue 6)
-    Row("study: unknown curriculum", nothing, study(C, "instruct.curriculum=backwards"), 2, ("instruct.curriculum", "backwards")),
-    Row("study: fraction outside [0, 1)", nothing, study(C, "budget.instruct_fraction=1.2"), 2, ("budget.instruct_fraction", "1.2")),
+    Row(
+        "study: unknown curriculum",
+        nothing,
+        study(C, "instruct.curriculum=backwards"),
+        2,
+        ("instruct.curriculum", "backwards"),
+    ),
+    Row(
+        "study: fraction outside [0, 1)",
+        nothing,
+        study(C, "budget.instruct_fraction=1.2"),
+        2,
+        ("budget.instruct_fraction", "1.2"),
+    ),
     Row("study: unknown evaluation task", nothing, study(C, "eval.tasks=[blimp,glu]"), 2, ("eval.tasks", "glu")),
-    Row("study: --data-dir not a BabyLM folder", nothing, study("--data-dir", "{tmp}", "--eval-dir", "{eval}"), 2,
-        ("corpus.data_dir", "no BabyLM source files")),
-    Row("study: storage not writable", write("occupied", "a file, not a folder"), study("--storage", "{tmp}/occupied", "--work-dir", "{tmp}/work"), 2,
-        ("study.storage_path", "is not writable")),
+    Row(
+        "study: --data-dir not a BabyLM folder",
+        nothing,
+        study("--data-dir", "{tmp}", "--eval-dir", "{eval}"),
+        2,
+        ("corpus.data_dir", "no BabyLM source files"),
+    ),
+    Row(
+        "study: storage not writable",
+        write("occupied", "a file, not a folder"),
+        study("--storage", "{tmp}/occupied", "--work-dir", "{tmp}/work"),
+        2,
+        ("study.storage_path", "is not writable"),
+    ),
     # instruction pairs (issue 7)
-    Row("Switchboard file missing", nothing, pairs_cli("switchboard", "{tmp}/none.train", "--out", "{tmp}/out"), 1,
-        ("none.train: Switchboard file not found",)),
-    Row("generator folder that is not a model", nothing,
-        pairs_cli("simplewiki", "{corpus}", "--generator", "{tmp}", "--out", "{tmp}/out"), 1, ("not a local model folder", "config.json")),
+    Row(
+        "Switchboard file missing",
+        nothing,
+        pairs_cli("switchboard", "{tmp}/none.train", "--out", "{tmp}/out"),
+        1,
+        ("none.train: Switchboard file not found",),
+    ),
+    Row(
+        "generator folder that is not a model",
+        nothing,
+        pairs_cli("simplewiki", "{corpus}", "--generator", "{tmp}", "--out", "{tmp}/out"),
+        1,
+        ("not a local model folder", "config.json"),
+    ),
     # cluster YAML (issue 6)
-    Row("cluster YAML with a typo", typo_in_cluster_yaml, check_cluster("{tmp}/cluster.yaml"), 1,
-        ("cluster.yaml", "'max_worker' was unexpected")),
+    Row(
+        "cluster YAML with a typo",
+        typo_in_cluster_yaml,
+        check_cluster("{tmp}/cluster.yaml"),
+        1,
+        ("cluster.yaml", "'max_worker' was unexpected"),
+    ),
     Row("cluster YAML missing", nothing, check_cluster("{tmp}/nope.yaml"), 1, ("nope.yaml", "cluster YAML not found")),
 ]
 

@@ -30,7 +30,9 @@ def test_split_hits_pretraining_target_exactly_and_instruction_within_one_pair(t
     assert pretrain["words"].sum() == 18_000
     # Each source meets its quota exactly: quotas ∝ available words, summing to the target.
     table = m["table"]["pretrain"]
-    assert {s: r["words"] for s, r in table.items()} == proportional_quotas(18_000, {s: r["available"] for s, r in table.items()})
+    assert {s: r["words"] for s, r in table.items()} == proportional_quotas(
+        18_000, {s: r["available"] for s, r in table.items()}
+    )
     # Charged words of each document are the raw whitespace tokens of its lines.
     assert (pretrain["text"].str.split().str.len() == pretrain["words"]).all()
     pairs = pd.concat([pd.read_parquet(p) for p in (tmp_path / "split" / "instruct").glob("*.parquet")])
@@ -68,7 +70,12 @@ def test_source_shares_follow_available_words(toy_config, tmp_path):
 def test_weighted_instruction_configs(toy_config, tmp_path):
     budget = dataclasses.replace(toy_config.budget, instruct_weights={"switchboard": 1.0, "simple_wiki": 0.0})
     m = split_budget(toy_config.corpus, budget, tmp_path / "split")
-    assert m["table"]["instruct"]["simple_wiki"] == {"words": 0, "items": 0, "available": m["table"]["instruct"]["simple_wiki"]["available"], "generated": 0}
+    assert m["table"]["instruct"]["simple_wiki"] == {
+        "words": 0,
+        "items": 0,
+        "available": m["table"]["instruct"]["simple_wiki"]["available"],
+        "generated": 0,
+    }
     assert not (tmp_path / "split" / "instruct" / "simple_wiki.parquet").exists()  # no empty file to shard
     assert m["table"]["instruct"]["switchboard"]["words"] > 1_900
 
@@ -82,8 +89,18 @@ def _huge_line_corpus(root):
     articles of one enormous paragraph each: no whole line fits a small quota."""
     folder = root / "train_100M"
     write_lines(folder / "gutenberg.train", [_words("g", 4_000), _words("h", 3_000), _words("k", 5_000)])
-    write_lines(folder / "simple_wiki.train", ["= = = Fox = = =", _words("f", 6_000), "= = = Lemon = = =", _words("l", 2_500),
-                                               "= = = Owl = = =", "An owl .", _words("o", 3_000)])
+    write_lines(
+        folder / "simple_wiki.train",
+        [
+            "= = = Fox = = =",
+            _words("f", 6_000),
+            "= = = Lemon = = =",
+            _words("l", 2_500),
+            "= = = Owl = = =",
+            "An owl .",
+            _words("o", 3_000),
+        ],
+    )
     return folder
 
 
@@ -95,10 +112,16 @@ def test_split_of_enormous_lines_lands_exactly_and_deterministically(tmp_path):
     pretrain = pq.read_table(tmp_path / "a" / "pretrain.parquet").to_pandas()
     assert pretrain["words"].sum() == m["words"]["pretrain"] == 5_003
     table = m["table"]["pretrain"]
-    assert {s: r["words"] for s, r in table.items()} == proportional_quotas(5_003, {s: r["available"] for s, r in table.items()})
+    assert {s: r["words"] for s, r in table.items()} == proportional_quotas(
+        5_003, {s: r["available"] for s, r in table.items()}
+    )
     assert (pretrain["text"].str.split().str.len() == pretrain["words"]).all()
     # The cut keeps the first words of the line, as written, and ends on a word.
-    source_lines = {line.split()[0]: line for f in ("gutenberg", "simple_wiki") for line in (tmp_path / "train_100M" / f"{f}.train").read_text().splitlines()}
+    source_lines = {
+        line.split()[0]: line
+        for f in ("gutenberg", "simple_wiki")
+        for line in (tmp_path / "train_100M" / f"{f}.train").read_text().splitlines()
+    }
     for text in pretrain["text"]:
         for line in text.split("\n"):
             assert source_lines[line.split()[0]].startswith(line) and not line.endswith(" ")
@@ -108,7 +131,10 @@ def test_split_of_enormous_lines_lands_exactly_and_deterministically(tmp_path):
 
 def test_exact_cut_with_speaker_labels_removed_charges_the_label_first(tmp_path):
     long_turn = _words("w", 500)
-    path = write_lines(tmp_path / "train_100M" / "childes.train", ["= = = mother1.cha = = =", f"*MOT:\t{long_turn}", f"*A:\t{long_turn}"])
+    path = write_lines(
+        tmp_path / "train_100M" / "childes.train",
+        ["= = = mother1.cha = = =", f"*MOT:\t{long_turn}", f"*A:\t{long_turn}"],
+    )
     corpus = CorpusConfig(data_dir=str(path.parent), sources=["childes"], keep_speaker_labels=False)
     m = split_budget(corpus, BudgetConfig(total_words=3, instruct_fraction=0.0), tmp_path / "split")
     pretrain = pq.read_table(tmp_path / "split" / "pretrain.parquet").to_pandas()
@@ -120,8 +146,9 @@ def test_an_empty_pretraining_split_is_an_error_and_never_complete(tmp_path):
     pd.DataFrame({"prompt": ["hi"], "reply": ["yo"]}).to_parquet(tmp_path / "switchboard.parquet")
     folder = _huge_line_corpus(tmp_path)
     corpus = CorpusConfig(data_dir=str(folder), instruct_dir=str(tmp_path), sources=["gutenberg"])
-    budget = BudgetConfig(total_words=2, instruct_fraction=0.75, instruct_configs=["switchboard"],
-                          heldout_pairs=0)  # a one-pair file: nothing to hold out
+    budget = BudgetConfig(
+        total_words=2, instruct_fraction=0.75, instruct_configs=["switchboard"], heldout_pairs=0
+    )  # a one-pair file: nothing to hold out
     with pytest.raises(BudgetError, match=r"train_100M: the pretraining split would hold no words \(target 0\)"):
         split_budget(corpus, budget, tmp_path / "split")
     assert not is_complete(tmp_path / "split") and not (tmp_path / "split").exists()
@@ -131,9 +158,16 @@ def test_a_weighted_config_no_pair_fits_is_an_error_not_an_empty_file(tmp_path):
     pd.DataFrame({"prompt": ["hi"] * 10, "reply": ["yo"] * 10}).to_parquet(tmp_path / "switchboard.parquet")
     pd.DataFrame({"prompt": [_words("q", 30)], "reply": [_words("a", 20)]}).to_parquet(tmp_path / "simple_wiki.parquet")
     corpus = CorpusConfig(data_dir=str(_huge_line_corpus(tmp_path)), instruct_dir=str(tmp_path), sources=["gutenberg"])
-    budget = BudgetConfig(total_words=100, instruct_fraction=0.3, instruct_weights={"switchboard": 1.0, "simple_wiki": 1.0},
-                          heldout_pairs=0)  # files of a few pairs: nothing to hold out
-    with pytest.raises(BudgetError, match=r"'simple_wiki' gets 16 instruction words but the first pair .* has 50, and pairs are not cut"):
+    budget = BudgetConfig(
+        total_words=100,
+        instruct_fraction=0.3,
+        instruct_weights={"switchboard": 1.0, "simple_wiki": 1.0},
+        heldout_pairs=0,
+    )  # files of a few pairs: nothing to hold out
+    with pytest.raises(
+        BudgetError,
+        match=r"'simple_wiki' gets 16 instruction words but the first pair .* has 50, and pairs are not cut",
+    ):
         split_budget(corpus, budget, tmp_path / "split")
     assert not (tmp_path / "split").exists()
 
@@ -151,7 +185,9 @@ def test_nul_bytes_are_stripped_and_counted_in_the_budget_table(tmp_path):
 
 def test_budget_larger_than_corpus(toy_config, tmp_path):
     budget = dataclasses.replace(toy_config.budget, total_words=10_000_000, instruct_fraction=0.0)
-    with pytest.raises(BudgetError, match=r"train_toy: budget asks for .* pretraining words but the pretraining sources hold only"):
+    with pytest.raises(
+        BudgetError, match=r"train_toy: budget asks for .* pretraining words but the pretraining sources hold only"
+    ):
         split_budget(toy_config.corpus, budget, tmp_path / "split")
     assert not (tmp_path / "split").exists()
 
@@ -177,7 +213,9 @@ def test_parquet_missing_reply_column(tmp_path):
 
 def test_parquet_empty_reply_and_missing_config(tmp_path):
     pd.DataFrame({"prompt": ["hi", "yo"], "reply": ["hello", " "]}).to_parquet(tmp_path / "simple_wiki.parquet")
-    with pytest.raises(InstructDataError, match=r"simple_wiki\.parquet: row 1: column 'reply' must be a non-empty string"):
+    with pytest.raises(
+        InstructDataError, match=r"simple_wiki\.parquet: row 1: column 'reply' must be a non-empty string"
+    ):
         read_pairs(tmp_path, "simple_wiki")
     with pytest.raises(InstructDataError, match=r"no parquet for instruction config 'switchboard'"):
         read_pairs(tmp_path, "switchboard")
@@ -206,7 +244,13 @@ def test_heldout_pairs_are_never_trained_on_and_the_same_for_every_fraction_and_
         m = split_budget(corpus, budget, tmp_path / f"split{n}")
         assert {c: r["pairs"] for c, r in m["heldout"].items()} == {"switchboard": 40, "simple_wiki": 40}
         heldout.append({c: pd.read_parquet(tmp_path / f"split{n}" / "heldout" / f"{c}.parquet") for c in m["heldout"]})
-        trained.append({c: pd.read_parquet(p) for c in m["heldout"] if (p := tmp_path / f"split{n}" / "instruct" / f"{c}.parquet").is_file()})
+        trained.append(
+            {
+                c: pd.read_parquet(p)
+                for c in m["heldout"]
+                if (p := tmp_path / f"split{n}" / "instruct" / f"{c}.parquet").is_file()
+            }
+        )
     for config in ("switchboard", "simple_wiki"):
         assert heldout[0][config].equals(heldout[1][config]) and heldout[0][config].equals(heldout[2][config])
         held_text = set(heldout[0][config]["text"])

@@ -78,7 +78,10 @@ def test_weights_and_optimizer_round_trip(tiny_checkpoint):
 def test_checkpoint_from_another_model_is_rejected(tiny_checkpoint):
     directory, _, _, sha = tiny_checkpoint
     assert check_compatible(directory, "tiny", 2048, sha)["preset"] == "tiny"
-    with pytest.raises(CheckpointError, match=r"checkpoint from another model: model preset 'tiny', expected 'small'; vocab_size 2048, expected 8192"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"checkpoint from another model: model preset 'tiny', expected 'small'; vocab_size 2048, expected 8192",
+    ):
         check_compatible(directory, "small", 8192, sha)
     with pytest.raises(CheckpointError, match="a different tokenizer"):
         check_compatible(directory, "tiny", 2048, "0" * 64)
@@ -121,15 +124,25 @@ def test_retention_keeps_what_the_learning_curve_scores_and_a_curve_never_silent
     written = ["chck_1M", "chck_2M", "chck_3M", "chck_5M", "chck_10M", "final"]
     # `curve`: what is read back (final and the curve's points), as weights only; `final`: final
     # whole (to continue training from); `all`: everything whole.
-    assert retained(written, "curve", ["log"]) == {"final": False, "chck_1M": False, "chck_2M": False, "chck_5M": False, "chck_10M": False}
+    assert retained(written, "curve", ["log"]) == {
+        "final": False,
+        "chck_1M": False,
+        "chck_2M": False,
+        "chck_5M": False,
+        "chck_10M": False,
+    }
     assert retained(written, "curve", ["chck_3M"]) == {"final": False, "chck_3M": False}
     assert retained(written, "final", ["log"]) == {"final": True}
     assert retained(written, "all", []) == dict.fromkeys(written, True)
     kept = retained(written, "curve", ["log"])
     stage = tmp_path / "pretrain"
     stage.mkdir()
-    atomic_write_json(stage / "manifest.json", {"checkpoints": sorted(kept), "dropped": ["chck_3M"], "retention": "curve"})
+    atomic_write_json(
+        stage / "manifest.json", {"checkpoints": sorted(kept), "dropped": ["chck_3M"], "retention": "curve"}
+    )
     assert chosen_checkpoints(stage, ["log"]) == ["chck_1M", "chck_2M", "chck_5M", "chck_10M"]
     for selection in (["all"], ["chck_3M"]):  # a point written but not kept is an error naming the setting
-        with pytest.raises(ValueError, match=r"\['chck_3M'\] were written but not kept \(pretrain.keep_checkpoints='curve'\)"):
+        with pytest.raises(
+            ValueError, match=r"\['chck_3M'\] were written but not kept \(pretrain.keep_checkpoints='curve'\)"
+        ):
             chosen_checkpoints(stage, selection)

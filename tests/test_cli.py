@@ -20,8 +20,19 @@ def test_bad_config_reports_every_problem_and_exits_2():
 
 def test_missing_corpus_folder_exits_1_naming_it(tmp_path):
     missing = tmp_path / "no_babylm_here"
-    out = run("classit_ray.data.prepare", "--work-dir", str(tmp_path / "w"), "--set", f"corpus.data_dir={missing}",
-              "--set", "budget.instruct_fraction=0", "--set", "instruct.curriculum=none", "--set", "study.num_cpus=4")
+    out = run(
+        "classit_ray.data.prepare",
+        "--work-dir",
+        str(tmp_path / "w"),
+        "--set",
+        f"corpus.data_dir={missing}",
+        "--set",
+        "budget.instruct_fraction=0",
+        "--set",
+        "instruct.curriculum=none",
+        "--set",
+        "study.num_cpus=4",
+    )
     assert out.returncode == 1
     assert f"error: {missing}: corpus folder not found" in out.stderr and "Traceback" not in out.stderr
 
@@ -38,8 +49,10 @@ def test_every_verb_names_a_function_that_exists():
 
 
 def test_the_entry_point_loads_a_verbs_module_only_when_called():
-    code = ("import sys; from classit_ray.cli import main; assert main(['model-info', 'tiny']) == 0; "
-            "assert 'torch' not in sys.modules and 'ray' not in sys.modules, 'model-info loaded torch or Ray'")
+    code = (
+        "import sys; from classit_ray.cli import main; assert main(['model-info', 'tiny']) == 0; "
+        "assert 'torch' not in sys.modules and 'ray' not in sys.modules, 'model-info loaded torch or Ray'"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "parameters" in out.stdout or "hidden_size" in out.stdout

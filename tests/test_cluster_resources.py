@@ -22,8 +22,21 @@ ONE, TWO = {"CPU": 1.0}, {"CPU": 1.0, "GPU": 1.0}
 
 
 def paper_dry_run(storage: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "studies" / "curriculum_grid.py"), "--dry-run", "--scale", "paper",
-                           "--storage", str(storage), *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "studies" / "curriculum_grid.py"),
+            "--dry-run",
+            "--scale",
+            "paper",
+            "--storage",
+            str(storage),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _cfg(gpu: bool, workers: int, **more) -> Config:
@@ -31,16 +44,19 @@ def _cfg(gpu: bool, workers: int, **more) -> Config:
     return apply_overrides(Config(), {"pretrain.use_gpu": gpu, "pretrain.num_workers": workers, **batch, **more})
 
 
-@pytest.mark.parametrize("gpu, workers, asha, expected", [
-    # One CPU worker trains in the trial's stage host: no Ray Train run, nothing but the trial to place...
-    (False, 1, False, ((), None, {"CPU": 1.0})),
-    # ...unless ASHA's callbacks need a Ray Train run for the instruction stages.
-    (False, 1, True, ((ONE,), None, {"CPU": 2.0})),
-    (False, 2, False, ((ONE, ONE), None, {"CPU": 3.0})),
-    # On GPUs every stage is a Ray Train run of 1 CPU + 1 GPU per worker; evaluations a task of the same.
-    (True, 1, False, ((TWO,), TWO, {"CPU": 2.0, "GPU": 1.0})),
-    (True, 2, False, ((TWO, TWO), TWO, {"CPU": 3.0, "GPU": 2.0})),
-])
+@pytest.mark.parametrize(
+    "gpu, workers, asha, expected",
+    [
+        # One CPU worker trains in the trial's stage host: no Ray Train run, nothing but the trial to place...
+        (False, 1, False, ((), None, {"CPU": 1.0})),
+        # ...unless ASHA's callbacks need a Ray Train run for the instruction stages.
+        (False, 1, True, ((ONE,), None, {"CPU": 2.0})),
+        (False, 2, False, ((ONE, ONE), None, {"CPU": 3.0})),
+        # On GPUs every stage is a Ray Train run of 1 CPU + 1 GPU per worker; evaluations a task of the same.
+        (True, 1, False, ((TWO,), TWO, {"CPU": 2.0, "GPU": 1.0})),
+        (True, 2, False, ((TWO, TWO), TWO, {"CPU": 3.0, "GPU": 2.0})),
+    ],
+)
 def test_what_a_trial_requests_on_cpus_and_gpus(gpu, workers, asha, expected):
     request = resources.trial_request(_cfg(gpu, workers), asha=asha)
     assert (request.workers, request.evaluation, request.total) == expected
@@ -62,8 +78,10 @@ def test_custom_resources_of_trials_and_workers_are_part_of_the_request(tmp_path
     request = resources.trial_request(cfg)
     assert request.tune_resources().bundles == [{"CPU": 1.0, "small_node": 1.0}]
     assert request.workers == ({"CPU": 1.0, "GPU": 1.0, "trainer": 1.0},) * 2
-    assert request.describe() == ("1 CPU + 1 small_node (trial) + 2 × (1 CPU + 1 GPU + 1 trainer) (Ray Train workers) "
-                                  "= 3 CPU + 1 small_node + 2 GPU + 2 trainer")
+    assert request.describe() == (
+        "1 CPU + 1 small_node (trial) + 2 × (1 CPU + 1 GPU + 1 trainer) (Ray Train workers) "
+        "= 3 CPU + 1 small_node + 2 GPU + 2 trainer"
+    )
     # The shipped YAML declares neither resource: no node can hold such a trial.
     with pytest.raises(ConfigError, match="its nodes cannot hold one trial"):
         read_cluster(SHIPPED).check(request.bundles, request.describe())
@@ -94,11 +112,22 @@ def test_on_a_cluster_trials_at_once_follow_what_it_can_grow_to_not_what_is_up()
 
 def test_the_shipped_yaml_reads_as_its_instance_types_hold(tmp_path):
     head, worker = read_cluster(SHIPPED).nodes
-    assert (head.name, head.resources, head.count) == ("head", {"CPU": 0.0}, 1)  # `resources:` wins over the instance type's 8
-    assert (worker.instance, worker.resources, worker.count, worker.gpu) == ("g5.2xlarge", {"CPU": 8.0, "GPU": 1.0}, 8, "A10G")
+    assert (head.name, head.resources, head.count) == (
+        "head",
+        {"CPU": 0.0},
+        1,
+    )  # `resources:` wins over the instance type's 8
+    assert (worker.instance, worker.resources, worker.count, worker.gpu) == (
+        "g5.2xlarge",
+        {"CPU": 8.0, "GPU": 1.0},
+        8,
+        "A10G",
+    )
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text(SHIPPED.read_text().replace("g5.2xlarge", "g9.huge"))
-    with pytest.raises(ConfigError, match=r"gpu_worker: instance type 'g9.huge' is not in .*expected resources: \{.CPU.: n, .GPU.: m\}"):
+    with pytest.raises(
+        ConfigError, match=r"gpu_worker: instance type 'g9.huge' is not in .*expected resources: \{.CPU.: n, .GPU.: m\}"
+    ):
         read_cluster(unknown)
 
 
@@ -111,7 +140,8 @@ def test_a_cluster_that_cannot_hold_one_trial_is_one_error_before_anything_runs(
     assert out.stderr.strip() == (
         f"error: {small}: its nodes cannot hold one trial: a trial needs 1 CPU (trial) + 2 × (1 CPU + 1 GPU) (Ray Train workers) "
         "= 3 CPU + 2 GPU at once; the largest node is gpu_worker (g5.2xlarge: 8 CPU, 1 GPU (A10G)), of which the cluster runs at "
-        "most 1; expected a node type (and max_workers) that holds a trial, or fewer pretrain.num_workers")
+        "most 1; expected a node type (and max_workers) that holds a trial, or fewer pretrain.num_workers"
+    )
 
 
 @pytest.mark.slow
@@ -123,7 +153,9 @@ def test_dry_run_on_a_cluster_yaml_shows_a_trials_request_trials_at_once_and_gpu
     assert "up to 8 × gpu_worker (g5.2xlarge: 8 CPU, 1 GPU (A10G))" in text
     assert f"at once 8 (what {SHIPPED} holds at its largest)" in text
     # The paper grid's 6 pretrainings and 30 instruction stages, counted: about 57 A10G-hours.
-    hours = re.search(r"GPU-hours on g5\.2xlarge \(1 × A10G, node type gpu_worker of \S+\): ≈ (\d+) for the training stages", text)
+    hours = re.search(
+        r"GPU-hours on g5\.2xlarge \(1 × A10G, node type gpu_worker of \S+\): ≈ (\d+) for the training stages", text
+    )
     assert hours and 50 <= int(hours.group(1)) <= 65, text
     assert "an estimate, not a measurement" in text and "35% MFU of the A10G's 70 TFLOP/s bf16 peak" in text
 
@@ -133,15 +165,26 @@ def test_gpu_hours_count_each_unique_training_stage_once():
     from classit_ray.model import flops_per_token, get_preset
     from classit_ray.study.gpu_hours import TOKENS_PER_WORD, training_flops
 
-    cfg = apply_overrides(Config(), {"model.preset": "140m", "budget.total_words": 1_000_000, "budget.instruct_fraction": 0.1,
-                                     "pretrain.seq_len": 512, "pretrain.epochs": 2, "instruct.epochs": 3})
+    cfg = apply_overrides(
+        Config(),
+        {
+            "model.preset": "140m",
+            "budget.total_words": 1_000_000,
+            "budget.instruct_fraction": 0.1,
+            "pretrain.seq_len": 512,
+            "pretrain.epochs": 2,
+            "instruct.epochs": 3,
+        },
+    )
     merged = build_graph(cfg, "/store")
     sequential = build_graph(apply_overrides(cfg, {"instruct.curriculum": "switchboard>wiki"}), "/store")
     dense, attention = flops_per_token(get_preset("140m"), 512)
     pretrain = 900_000 * 2 * TOKENS_PER_WORD * (dense + attention)
     instruct = 100_000 * 3 * TOKENS_PER_WORD * dense  # a curriculum's stages share its instruction words
     assert training_flops([merged, merged]) == pytest.approx((pretrain + instruct, pretrain))
-    assert training_flops([merged, sequential]) == pytest.approx((pretrain + 2 * instruct, pretrain))  # one pretraining, shared
+    assert training_flops([merged, sequential]) == pytest.approx(
+        (pretrain + 2 * instruct, pretrain)
+    )  # one pretraining, shared
 
 
 def test_a_cluster_yaml_without_a_cluster_to_join_is_refused_before_ray_starts(tmp_path):

@@ -67,7 +67,9 @@ def test_the_stage_sections_share_one_optimizer_dataclass():
         assert issubclass(section, OptimizerConfig)
         types = typing.get_type_hints(section)
         assert {name: types[name] for name in shared} == shared
-        assert [f.name for f in dataclasses.fields(section)][: len(shared)] == list(shared)  # declared first, in one order
+        assert [f.name for f in dataclasses.fields(section)][: len(shared)] == list(
+            shared
+        )  # declared first, in one order
     assert set(typing.get_type_hints(PretrainConfig)) & set(typing.get_type_hints(InstructConfig)) == set(shared)
     # Only the defaults differ, as intended.
     pretrain, instruct = OptimizerConfig.of(PretrainConfig()), OptimizerConfig.of(InstructConfig())
@@ -106,7 +108,9 @@ def test_missing_keys_and_empty_sections_take_defaults():
 
 
 def test_int_is_accepted_and_widened_for_float_fields():
-    cfg = config_from_dict({"pretrain": {"lr": 1, "grad_clip": 0}, "budget": {"instruct_weights": {"switchboard": 1, "simple_wiki": 1}}})
+    cfg = config_from_dict(
+        {"pretrain": {"lr": 1, "grad_clip": 0}, "budget": {"instruct_weights": {"switchboard": 1, "simple_wiki": 1}}}
+    )
     assert cfg.pretrain.lr == 1.0 and isinstance(cfg.pretrain.lr, float)
     assert isinstance(cfg.pretrain.grad_clip, float)
     assert isinstance(cfg.budget.instruct_weights["switchboard"], float)
@@ -148,15 +152,18 @@ def test_overrides_from_dict():
 
 
 def test_overrides_from_cli_strings_parse_types():
-    new = apply_overrides(Config(), [
-        "budget.instruct_fraction=0.1",
-        "pretrain.use_gpu=true",
-        "pretrain.epochs=3",
-        "eval.tasks=[blimp, ewok]",
-        "model.preset=small",
-        "budget.instruct_weights={switchboard: 2, simple_wiki: 1}",
-        "study.name = spaced",
-    ])
+    new = apply_overrides(
+        Config(),
+        [
+            "budget.instruct_fraction=0.1",
+            "pretrain.use_gpu=true",
+            "pretrain.epochs=3",
+            "eval.tasks=[blimp, ewok]",
+            "model.preset=small",
+            "budget.instruct_weights={switchboard: 2, simple_wiki: 1}",
+            "study.name = spaced",
+        ],
+    )
     assert new.budget.instruct_fraction == 0.1
     assert new.pretrain.use_gpu is True
     assert new.pretrain.epochs == 3
@@ -182,15 +189,18 @@ def test_overrides_never_mutate_or_alias_the_argument():
 
 def test_overrides_collect_every_problem():
     with pytest.raises(ConfigError) as info:
-        apply_overrides(Config(), [
-            "budget.instruct_fracton=0.1",
-            "budgt.seed=1",
-            "pretrain.epochs=many",
-            "model.preset=smal",
-            "no_equals_sign",
-            "budget=1",
-            "eval.tasks=[unclosed",
-        ])
+        apply_overrides(
+            Config(),
+            [
+                "budget.instruct_fracton=0.1",
+                "budgt.seed=1",
+                "pretrain.epochs=many",
+                "model.preset=smal",
+                "no_equals_sign",
+                "budget=1",
+                "eval.tasks=[unclosed",
+            ],
+        )
     problems = info.value.problems
     assert len(problems) == 7, problems
     assert "unknown key 'budget.instruct_fracton' (did you mean 'budget.instruct_fraction'?)" in problems
@@ -212,12 +222,14 @@ def test_overrides_are_validated():
 
 def test_several_problems_are_reported_together():
     with pytest.raises(ConfigError) as info:
-        config_from_dict({
-            "budget": {"instruct_fracton": 0.1, "total_words": 0},
-            "pretrain": {"epochs": "many", "lr": -1.0},
-            "model": {"preset": "smal"},
-            "study": {"name": "bad name!"},
-        })
+        config_from_dict(
+            {
+                "budget": {"instruct_fracton": 0.1, "total_words": 0},
+                "pretrain": {"epochs": "many", "lr": -1.0},
+                "model": {"preset": "smal"},
+                "study": {"name": "bad name!"},
+            }
+        )
     err = info.value
     assert len(err.problems) == 6, err.problems
     text = str(err)
@@ -245,23 +257,32 @@ def test_config_error_survives_pickling():  # Ray ships exceptions between proce
     assert str(err).startswith("f.yaml: config has 2 problems:")
 
 
-@pytest.mark.parametrize("d, expected", [
-    ({"budget": {"instruct_fracton": 0.1}}, "unknown key 'budget.instruct_fracton' (did you mean 'budget.instruct_fraction'?)"),
-    ({"pretrian": {}}, "unknown key 'pretrian' (did you mean 'pretrain'?)"),
-    ({"pretrain": {"zzz": 1}}, "unknown key 'pretrain.zzz'"),
-])
+@pytest.mark.parametrize(
+    "d, expected",
+    [
+        (
+            {"budget": {"instruct_fracton": 0.1}},
+            "unknown key 'budget.instruct_fracton' (did you mean 'budget.instruct_fraction'?)",
+        ),
+        ({"pretrian": {}}, "unknown key 'pretrian' (did you mean 'pretrain'?)"),
+        ({"pretrain": {"zzz": 1}}, "unknown key 'pretrain.zzz'"),
+    ],
+)
 def test_unknown_keys(d, expected):
     assert problems_of(d) == [expected]
 
 
-@pytest.mark.parametrize("path, value, suggestion", [
-    ("model.preset", "smal", "small"),
-    ("instruct.curriculum", "wiki>switchbord", "wiki>switchboard"),
-    ("instruct.loss_on", "replies", "reply"),
-    ("corpus.sources", ["childs"], "childes"),
-    ("budget.instruct_configs", ["switchbord"], "switchboard"),
-    ("eval.tasks", ["blimp_suplement"], "blimp_supplement"),
-])
+@pytest.mark.parametrize(
+    "path, value, suggestion",
+    [
+        ("model.preset", "smal", "small"),
+        ("instruct.curriculum", "wiki>switchbord", "wiki>switchboard"),
+        ("instruct.loss_on", "replies", "reply"),
+        ("corpus.sources", ["childs"], "childes"),
+        ("budget.instruct_configs", ["switchbord"], "switchboard"),
+        ("eval.tasks", ["blimp_suplement"], "blimp_supplement"),
+    ],
+)
 def test_did_you_mean_for_unknown_values(path, value, suggestion):
     section, key = path.split(".")
     problems = problems_of({section: {key: value}})
@@ -269,22 +290,29 @@ def test_did_you_mean_for_unknown_values(path, value, suggestion):
     assert_one_problem_containing(problems, path, repr(bad), f"(did you mean {suggestion!r}?)", "expected one of")
 
 
-@pytest.mark.parametrize("d, expected", [
-    ({"pretrain": {"epochs": "many"}}, "pretrain.epochs: expected int, got str 'many'"),
-    ({"pretrain": {"epochs": 2.5}}, "pretrain.epochs: expected int, got float 2.5"),
-    ({"pretrain": {"epochs": True}}, "pretrain.epochs: expected int, got bool True"),
-    ({"pretrain": {"lr": False}}, "pretrain.lr: expected float, got bool False"),
-    ({"pretrain": {"use_gpu": 1}}, "pretrain.use_gpu: expected bool, got int 1"),
-    ({"model": {"preset": 100}}, "model.preset: expected str, got int 100"),
-    ({"corpus": {"sources": "childes"}}, "corpus.sources: expected list[str], got str 'childes'"),
-    ({"corpus": {"sources": ["childes", 3]}}, "corpus.sources[1]: expected str, got int 3"),
-    ({"budget": {"instruct_weights": ["switchboard"]}},
-     "budget.instruct_weights: expected dict[str, float], got list ['switchboard']"),
-    ({"budget": {"instruct_weights": {"switchboard": "x"}}},
-     "budget.instruct_weights['switchboard']: expected float, got str 'x'"),
-    ({"budget": {"instruct_weights": {1: 1.0}}}, "budget.instruct_weights key 1: expected str, got int 1"),
-    ({"budget": 5}, "budget: expected a mapping, got int 5"),
-])
+@pytest.mark.parametrize(
+    "d, expected",
+    [
+        ({"pretrain": {"epochs": "many"}}, "pretrain.epochs: expected int, got str 'many'"),
+        ({"pretrain": {"epochs": 2.5}}, "pretrain.epochs: expected int, got float 2.5"),
+        ({"pretrain": {"epochs": True}}, "pretrain.epochs: expected int, got bool True"),
+        ({"pretrain": {"lr": False}}, "pretrain.lr: expected float, got bool False"),
+        ({"pretrain": {"use_gpu": 1}}, "pretrain.use_gpu: expected bool, got int 1"),
+        ({"model": {"preset": 100}}, "model.preset: expected str, got int 100"),
+        ({"corpus": {"sources": "childes"}}, "corpus.sources: expected list[str], got str 'childes'"),
+        ({"corpus": {"sources": ["childes", 3]}}, "corpus.sources[1]: expected str, got int 3"),
+        (
+            {"budget": {"instruct_weights": ["switchboard"]}},
+            "budget.instruct_weights: expected dict[str, float], got list ['switchboard']",
+        ),
+        (
+            {"budget": {"instruct_weights": {"switchboard": "x"}}},
+            "budget.instruct_weights['switchboard']: expected float, got str 'x'",
+        ),
+        ({"budget": {"instruct_weights": {1: 1.0}}}, "budget.instruct_weights key 1: expected str, got int 1"),
+        ({"budget": 5}, "budget: expected a mapping, got int 5"),
+    ],
+)
 def test_wrong_types(d, expected):
     assert expected in problems_of(d)
 
@@ -294,49 +322,61 @@ def test_top_level_must_be_a_mapping():
         config_from_dict([1, 2])
 
 
-@pytest.mark.parametrize("path, value", [
-    ("budget.total_words", 0),
-    ("budget.instruct_fraction", -0.1),
-    ("budget.instruct_fraction", 1.0),
-    ("budget.instruct_fraction", float("nan")),
-    ("corpus.sources", []),
-    ("corpus.max_doc_lines", 0),
-    ("tokenizer.vocab_size", 100),
-    ("tokenizer.min_frequency", 0),
-    ("tokenizer.max_train_words", -1),
-    ("pretrain.epochs", 0),
-    ("pretrain.batch_size", 0),
-    ("pretrain.micro_batch_size", 0),
-    ("pretrain.lr", 0.0),
-    ("pretrain.min_lr_ratio", 1.5),
-    ("pretrain.warmup_steps", -1),
-    ("pretrain.weight_decay", -0.1),
-    ("pretrain.grad_clip", -1.0),
-    ("pretrain.seq_len", 4),
-    ("pretrain.num_workers", 0),
-    ("pretrain.shard_rows", 0),
-    ("instruct.epochs", 0),
-    ("instruct.lr", -1e-3),
-    ("instruct.min_lr_ratio", -0.5),
-    ("instruct.max_len", 7),
-    ("eval.batch_size", 0),
-    ("eval.finetune_epochs", -1),
-    ("study.name", ""),
-    ("study.name", "a/b"),
-    ("study.num_cpus", -1),
-    ("study.toy_words", 999),
-])
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        ("budget.total_words", 0),
+        ("budget.instruct_fraction", -0.1),
+        ("budget.instruct_fraction", 1.0),
+        ("budget.instruct_fraction", float("nan")),
+        ("corpus.sources", []),
+        ("corpus.max_doc_lines", 0),
+        ("tokenizer.vocab_size", 100),
+        ("tokenizer.min_frequency", 0),
+        ("tokenizer.max_train_words", -1),
+        ("pretrain.epochs", 0),
+        ("pretrain.batch_size", 0),
+        ("pretrain.micro_batch_size", 0),
+        ("pretrain.lr", 0.0),
+        ("pretrain.min_lr_ratio", 1.5),
+        ("pretrain.warmup_steps", -1),
+        ("pretrain.weight_decay", -0.1),
+        ("pretrain.grad_clip", -1.0),
+        ("pretrain.seq_len", 4),
+        ("pretrain.num_workers", 0),
+        ("pretrain.shard_rows", 0),
+        ("instruct.epochs", 0),
+        ("instruct.lr", -1e-3),
+        ("instruct.min_lr_ratio", -0.5),
+        ("instruct.max_len", 7),
+        ("eval.batch_size", 0),
+        ("eval.finetune_epochs", -1),
+        ("study.name", ""),
+        ("study.name", "a/b"),
+        ("study.num_cpus", -1),
+        ("study.toy_words", 999),
+    ],
+)
 def test_out_of_range_values(path, value):
     section, key = path.split(".")
     problems = problems_of({section: {key: value}})
     assert_one_problem_containing(problems, f"{path}: expected", f"got {value!r}")
 
 
-@pytest.mark.parametrize("path, value", [
-    ("tokenizer.vocab_size", 0), ("tokenizer.vocab_size", 512), ("pretrain.grad_clip", 0.0),
-    ("pretrain.min_lr_ratio", 0.0), ("pretrain.min_lr_ratio", 1.0), ("budget.instruct_fraction", 0.0),
-    ("study.name", "Run_1.b-2"), ("study.toy_words", 1000), ("eval.tasks", []),
-])
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        ("tokenizer.vocab_size", 0),
+        ("tokenizer.vocab_size", 512),
+        ("pretrain.grad_clip", 0.0),
+        ("pretrain.min_lr_ratio", 0.0),
+        ("pretrain.min_lr_ratio", 1.0),
+        ("budget.instruct_fraction", 0.0),
+        ("study.name", "Run_1.b-2"),
+        ("study.toy_words", 1000),
+        ("eval.tasks", []),
+    ],
+)
 def test_boundary_values_are_accepted(path, value):
     section, key = path.split(".")
     # No instruction data means no curriculum to train on it: the pretrained model alone.
@@ -348,13 +388,18 @@ def test_batch_must_split_over_micro_batches_and_workers():
     problems = problems_of({"pretrain": {"num_workers": 3}})  # 16 is not a multiple of 16 × 3
     assert_one_problem_containing(problems, "pretrain.batch_size", "16 × 3", "got 16")
     assert_one_problem_containing(problems, "instruct.batch_size", "16 × 3", "got 16")
-    config_from_dict({"pretrain": {"num_workers": 2, "batch_size": 64, "micro_batch_size": 8},
-                      "instruct": {"batch_size": 32, "micro_batch_size": 16}})
+    config_from_dict(
+        {
+            "pretrain": {"num_workers": 2, "batch_size": 64, "micro_batch_size": 8},
+            "instruct": {"batch_size": 32, "micro_batch_size": 16},
+        }
+    )
 
 
 def test_instruct_weights_are_checked():
-    problems = problems_of({"budget": {"instruct_configs": ["switchboard"],
-                                       "instruct_weights": {"simple_wiki": 1.0, "switchboard": -1.0}}})
+    problems = problems_of(
+        {"budget": {"instruct_configs": ["switchboard"], "instruct_weights": {"simple_wiki": 1.0, "switchboard": -1.0}}}
+    )
     assert_one_problem_containing(problems, "budget.instruct_weights", "'simple_wiki'", "budget.instruct_configs")
     assert_one_problem_containing(problems, "budget.instruct_weights['switchboard']", ">= 0", "-1.0")
     zero = problems_of({"budget": {"instruct_weights": {"switchboard": 0.0, "simple_wiki": 0.0}}})
@@ -367,7 +412,9 @@ def test_instruct_weights_are_checked():
 def test_impossible_budget_instruction_fraction_without_configs():
     problems = problems_of({"budget": {"instruct_configs": []}})
     assert_one_problem_containing(problems, "impossible budget", "budget.instruct_configs is empty")
-    config_from_dict({"budget": {"instruct_configs": [], "instruct_fraction": 0.0}, "instruct": {"curriculum": "none"}})  # no instruction data: fine
+    config_from_dict(
+        {"budget": {"instruct_configs": [], "instruct_fraction": 0.0}, "instruct": {"curriculum": "none"}}
+    )  # no instruction data: fine
 
 
 def test_impossible_budget_all_sources_held_out():
@@ -378,8 +425,13 @@ def test_impossible_budget_all_sources_held_out():
     config_from_dict({**held_out, "budget": {"instruct_fraction": 0.0}, "instruct": {"curriculum": "none"}})
     # Only the configs in use are held out.
     # (every curriculum trains on both configs, so only the baseline can use one alone)
-    config_from_dict({"corpus": {"sources": ["switchboard"]}, "budget": {"instruct_configs": ["simple_wiki"]},
-                      "instruct": {"curriculum": "none"}})
+    config_from_dict(
+        {
+            "corpus": {"sources": ["switchboard"]},
+            "budget": {"instruct_configs": ["simple_wiki"]},
+            "instruct": {"curriculum": "none"},
+        }
+    )
 
 
 def test_impossible_budget_no_pretraining_words():
@@ -390,7 +442,9 @@ def test_impossible_budget_no_pretraining_words():
 def test_impossible_budget_no_instruction_words():
     problems = problems_of({"budget": {"total_words": 1, "instruct_fraction": 0.4}})
     assert problems == [p for p in problems if "0 instruction words" in p] and len(problems) == 1
-    config_from_dict({"budget": {"total_words": 1, "instruct_fraction": 0.0}, "instruct": {"curriculum": "none"}})  # no instruction data wanted
+    config_from_dict(
+        {"budget": {"total_words": 1, "instruct_fraction": 0.0}, "instruct": {"curriculum": "none"}}
+    )  # no instruction data wanted
 
 
 # ---- files -------------------------------------------------------------------------------------
@@ -481,17 +535,29 @@ def test_config_hash_of_dataclass_matches_its_dict():
 
 def test_a_curriculum_and_the_instruction_data_it_trains_on_agree():
     # Every choice field names its allowed values in its type; a wrong type and a wrong value differ.
-    assert_one_problem_containing(problems_of({"instruct": {"curriculum": 3}}), "instruct.curriculum: expected str, got int 3")
+    assert_one_problem_containing(
+        problems_of({"instruct": {"curriculum": 3}}), "instruct.curriculum: expected str, got int 3"
+    )
     problems = problems_of({"instruct": {"curriculum": "nonne"}})
     assert_one_problem_containing(problems, "instruct.curriculum: unknown value 'nonne'", "did you mean 'none'")
     assert len(problems) == 1  # the field defaulted for being wrong is not checked against the others
     # No instruction data: only the pretrained model (`none`) has nothing to train on it.
-    assert_one_problem_containing(problems_of({"budget": {"instruct_fraction": 0.0}}), "instruct.curriculum", "'merged'", "'none'")
-    config_from_dict({"budget": {"instruct_fraction": 0.1}, "instruct": {"curriculum": "none"}})  # the baseline of a tuned cell
+    assert_one_problem_containing(
+        problems_of({"budget": {"instruct_fraction": 0.0}}), "instruct.curriculum", "'merged'", "'none'"
+    )
+    config_from_dict(
+        {"budget": {"instruct_fraction": 0.1}, "instruct": {"curriculum": "none"}}
+    )  # the baseline of a tuned cell
     # A curriculum naming a config the budget leaves out (or weighs 0) is refused before any stage.
-    for budget in ({"instruct_configs": ["simple_wiki"]}, {"instruct_weights": {"simple_wiki": 1.0, "switchboard": 0.0}}):
-        assert_one_problem_containing(problems_of({"budget": budget, "instruct": {"curriculum": "switchboard>wiki"}}),
-                                      "instruct.curriculum", "needs instruction data ['switchboard']")
+    for budget in (
+        {"instruct_configs": ["simple_wiki"]},
+        {"instruct_weights": {"simple_wiki": 1.0, "switchboard": 0.0}},
+    ):
+        assert_one_problem_containing(
+            problems_of({"budget": budget, "instruct": {"curriculum": "switchboard>wiki"}}),
+            "instruct.curriculum",
+            "needs instruction data ['switchboard']",
+        )
 
 
 def test_learning_curve_checkpoints_are_ones_the_schedule_writes():

@@ -19,8 +19,20 @@ from classit_ray.data.corpus import (
 )
 
 SWITCHBOARD = ["A:\tdid you see the game", "B:\tuh-huh", "A:\tthe dogs near the fence were barking"]
-CHILDES = ["= = = mother1.cha = = =", "*MOT:\tlook at the ball .", "*CHI:\tball [laughs] .", "= = = mother2.cha = = =", "*FAT:\twhere is it ?"]
-SIMPLE_WIKI = ["= = = Fox = = =", "A fox is an animal .", "Foxes eat berries .", "= = = Lemon = = =", "A lemon is yellow ."]
+CHILDES = [
+    "= = = mother1.cha = = =",
+    "*MOT:\tlook at the ball .",
+    "*CHI:\tball [laughs] .",
+    "= = = mother2.cha = = =",
+    "*FAT:\twhere is it ?",
+]
+SIMPLE_WIKI = [
+    "= = = Fox = = =",
+    "A fox is an animal .",
+    "Foxes eat berries .",
+    "= = = Lemon = = =",
+    "A lemon is yellow .",
+]
 
 
 def make_release(root, name="train_100M", suffix=".train"):
@@ -78,7 +90,10 @@ def test_exact_raw_word_counts_and_headers(tmp_path):
 def test_headers_start_documents_and_labels_switch(tmp_path):
     folder = make_release(tmp_path)
     docs = list(iter_documents(folder / "childes.train", "childes", CorpusConfig(keep_speaker_labels=True)))
-    assert [d.lines for d in docs] == [["*MOT:\tlook at the ball .", "*CHI:\tball [laughs] ."], ["*FAT:\twhere is it ?"]]
+    assert [d.lines for d in docs] == [
+        ["*MOT:\tlook at the ball .", "*CHI:\tball [laughs] ."],
+        ["*FAT:\twhere is it ?"],
+    ]
     stripped = list(iter_documents(folder / "childes.train", "childes", CorpusConfig(keep_speaker_labels=False)))
     assert [d.lines for d in stripped] == [["look at the ball .", "ball [laughs] ."], ["where is it ?"]]
     assert [d.words for d in stripped] == [d.words for d in docs]  # the budget charge is the raw line's
@@ -87,11 +102,27 @@ def test_headers_start_documents_and_labels_switch(tmp_path):
 
 
 def test_every_chat_speaker_code_is_stripped_and_still_charged(tmp_path):
-    lines = ["= = = family3.cha = = =", "*A:\tare you ready ?", "*R:\tyes .", "*CH1:\tme too .", "*INV:\tokay .",
-             "*sigh* said nobody .", "*Note:\tnot a code .", "** A:\tnor this ."]
+    lines = [
+        "= = = family3.cha = = =",
+        "*A:\tare you ready ?",
+        "*R:\tyes .",
+        "*CH1:\tme too .",
+        "*INV:\tokay .",
+        "*sigh* said nobody .",
+        "*Note:\tnot a code .",
+        "** A:\tnor this .",
+    ]
     path = write_lines(tmp_path / "childes.train", lines)
     [doc] = iter_documents(path, "childes", CorpusConfig(keep_speaker_labels=False))
-    assert doc.lines == ["are you ready ?", "yes .", "me too .", "okay .", "*sigh* said nobody .", "*Note:\tnot a code .", "** A:\tnor this ."]
+    assert doc.lines == [
+        "are you ready ?",
+        "yes .",
+        "me too .",
+        "okay .",
+        "*sigh* said nobody .",
+        "*Note:\tnot a code .",
+        "** A:\tnor this .",
+    ]
     assert doc.words == [len(line.split()) for line in lines[1:]]  # the label is still charged
     [kept] = iter_documents(path, "childes", CorpusConfig(keep_speaker_labels=True))
     assert kept.lines == lines[1:]
@@ -103,7 +134,10 @@ def test_bom_opening_a_file_is_dropped_so_the_first_header_is_a_header(tmp_path)
     bom.parent.mkdir()
     bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
     stats = count_source(bom, "simple_wiki", CorpusConfig())
-    assert stats.headers == 2 and stats.doc_words == count_source(plain, "simple_wiki", CorpusConfig()).doc_words == [6 + 4, 5]
+    assert stats.headers == 2 and stats.doc_words == count_source(plain, "simple_wiki", CorpusConfig()).doc_words == [
+        6 + 4,
+        5,
+    ]
     assert [d.lines for d in iter_documents(bom, "simple_wiki", CorpusConfig())][0][0] == "A fox is an animal ."
 
 

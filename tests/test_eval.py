@@ -39,7 +39,9 @@ def random_model(prepared, tmp_path_factory) -> Path:
 
 def test_constant_model_scores_chance_with_all_ties(toy_world):
     # The clean convention's ties; the official convention's are in tests/test_eval_parity.py.
-    report = evaluate("unused", EvalConfig(eval_dir=str(toy_world["eval_dir"]), tasks=ZERO_SHOT, convention="clean"), lm=DummyLM())
+    report = evaluate(
+        "unused", EvalConfig(eval_dir=str(toy_world["eval_dir"]), tasks=ZERO_SHOT, convention="clean"), lm=DummyLM()
+    )
     assert not report.failed
     for task in ("blimp", "blimp_supplement", "ewok"):
         assert report.metrics[f"eval/{task}"] == pytest.approx(0.5)  # not 100%, as the official evaluator gives
@@ -85,7 +87,14 @@ def test_fast_scorer_on_chained_contexts_prefixes_and_identical_candidates(rando
     lm = HFCausalLM(random_model, batch_size=4)
     words = "the little dog saw a big red ball in the garden".split()
     chained = [(" ".join(words[:i]), " " + words[i]) for i in range(1, len(words))]
-    requests = [*chained, ("The dog", " runs"), ("The dog", " runs fast."), ("", "A cat."), ("", "A cat."), ("", "A cat sat.")]
+    requests = [
+        *chained,
+        ("The dog", " runs"),
+        ("The dog", " runs fast."),
+        ("", "A cat."),
+        ("", "A cat."),
+        ("", "A cat sat."),
+    ]
     fast, reference = lm.loglikelihood(requests), lm.loglikelihood_one_by_one(requests)
     assert fast == pytest.approx(reference, abs=1e-4)
     assert fast[-3] == fast[-2]
@@ -114,8 +123,11 @@ def test_blimp_macro_average_over_uids():
 
 def test_entity_tracking_averages_ops_then_files():
     results = (
-        [result("regular_0_ops", 1.0)] * 4 + [result("regular_1_ops", 0.0)]
-        + [result("ambiref_0_ops", 0.5)] + [result("move_contents_2_ops", 1.0)] * 2 + [result("move_contents_3_ops", 0.0)] * 2
+        [result("regular_0_ops", 1.0)] * 4
+        + [result("regular_1_ops", 0.0)]
+        + [result("ambiref_0_ops", 0.5)]
+        + [result("move_contents_2_ops", 1.0)] * 2
+        + [result("move_contents_3_ops", 0.0)] * 2
     )
     # regular: (1 + 0) / 2; ambiref: 0.5; move_contents: (1 + 0) / 2
     assert entity_tracking_accuracy(results) == pytest.approx((0.5 + 0.5 + 0.5) / 3)
@@ -132,7 +144,10 @@ def test_ties_get_fractional_credit_and_wug_is_spearman():
     item = ChoiceItem("entity_tracking", "regular_0_ops", "x", "ctx", ("a", "b", "c"))
     (r,) = score_items(Fixed([-1.0, -1.0, -3.0]), [item], "clean")
     assert r.tie and r.credit == 0.5
-    wugs = [ChoiceItem("wug_adj", "f", f"f_{i}", "", ("x", "y"), correct=-1, target=t) for i, t in enumerate([0.1, 0.5, 0.9])]
+    wugs = [
+        ChoiceItem("wug_adj", "f", f"f_{i}", "", ("x", "y"), correct=-1, target=t)
+        for i, t in enumerate([0.1, 0.5, 0.9])
+    ]
     results = score_items(Fixed([-3.0, -1.0, -2.0, -2.0, -1.0, -3.0]), wugs, "clean")
     assert wug_spearman(results) == pytest.approx(1.0)  # model preference ranks exactly like the humans'
 
@@ -162,7 +177,9 @@ def test_broken_task_fails_alone_and_results_layout(random_model, toy_world, tmp
     assert "ewok" in report.failed and "Target1" in report.failed["ewok"] and ewok.name in report.failed["ewok"]
     assert "eval/ewok" not in report.metrics and 0 <= report.metrics["eval/blimp"] <= 1
     # <dataset> is the folder read, as the official script names it: blimp_fast in a fast evaluation.
-    predictions = json.loads((tmp_path / "results" / "zero_shot" / "causal" / "blimp" / "blimp_fast" / "predictions.json").read_text())
+    predictions = json.loads(
+        (tmp_path / "results" / "zero_shot" / "causal" / "blimp" / "blimp_fast" / "predictions.json").read_text()
+    )
     uid, entry = next(iter(predictions.items()))
     assert entry["predictions"][0]["id"] == f"{uid}_0" and isinstance(entry["predictions"][0]["pred"], str)
     saved = json.loads((tmp_path / "results" / "metrics.json").read_text())
@@ -181,9 +198,23 @@ def test_model_without_tokenizer_is_a_clear_error(random_model, tmp_path):
 @pytest.mark.slow
 def test_cli_prints_scores_and_writes_results(random_model, toy_world, tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "classit_ray.eval", "--model", str(random_model), "--data", str(toy_world["eval_dir"]),
-         "--tasks", "blimp", "wug_past", "--results", str(tmp_path / "results")],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "classit_ray.eval",
+            "--model",
+            str(random_model),
+            "--data",
+            str(toy_world["eval_dir"]),
+            "--tasks",
+            "blimp",
+            "wug_past",
+            "--results",
+            str(tmp_path / "results"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     assert "eval/blimp" in out.stdout and "eval/wug_past" in out.stdout
@@ -226,8 +257,15 @@ def test_dispatch_through_the_registry_reports_each_tasks_scores(toy_world, tmp_
         assert TASKS[name].spec.scores.keys() <= report.metrics.keys()  # every declared score is reported
     written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json")}
     # The official layout: <--task>/<the data folder read> (the supplement runs as `blimp`; the fast names).
-    datasets = {"blimp/blimp_fast", "blimp/supplement_fast", "ewok/ewok_fast", "entity_tracking/entity_tracking_fast",
-                "wug_adj/wug_adj_nominalization", "wug_past/wug_past_tense", "reading"}
+    datasets = {
+        "blimp/blimp_fast",
+        "blimp/supplement_fast",
+        "ewok/ewok_fast",
+        "entity_tracking/entity_tracking_fast",
+        "wug_adj/wug_adj_nominalization",
+        "wug_past/wug_past_tense",
+        "reading",
+    }
     assert written == {"metrics.json"} | {f"zero_shot/causal/{d}/predictions.json" for d in datasets}
 
 
@@ -237,9 +275,22 @@ def test_dispatch_through_the_registry_reports_each_tasks_scores(toy_world, tmp_
 def comps_file(path: Path, rows: list[tuple[str, str, str]]) -> None:
     """COMPS rows in the release's fields: (prefix_acceptable, prefix_unacceptable, property_phrase)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps({"id": i, "property": phrase, "prefix_acceptable": good, "prefix_unacceptable": bad,
-                                        "property_phrase": phrase, "negative_sample_type": "taxonomic"}) + "\n"
-                            for i, (good, bad, phrase) in enumerate(rows)))
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": i,
+                    "property": phrase,
+                    "prefix_acceptable": good,
+                    "prefix_unacceptable": bad,
+                    "property_phrase": phrase,
+                    "negative_sample_type": "taxonomic",
+                }
+            )
+            + "\n"
+            for i, (good, bad, phrase) in enumerate(rows)
+        )
+    )
 
 
 class ByContext:
@@ -256,25 +307,56 @@ class ByContext:
 def test_comps_accuracy_is_the_mean_over_its_four_subsets(tmp_path):
     folder = tmp_path / "evaluation_data" / "full_eval" / "comps"
     wug, wug_cat = "A wug is a dog. Therefore, a wug", "A wug is a cat. Therefore, a wug"
-    before, before_bad = "A dax is a cat. A wug is a dog. Therefore, a wug", "A dax is a dog. A wug is a cat. Therefore, a wug"
-    between, between_bad = "A wug is a dog. A dax is a cat. Therefore, a wug", "A wug is a cat. A dax is a dog. Therefore, a wug"
-    comps_file(folder / "comps_base.jsonl", [("A dog", "A cat", "can bark."), ("A robin", "A penguin", "can fly."),
-                                             ("A fish", "A bird", "can swim.")])
+    before, before_bad = (
+        "A dax is a cat. A wug is a dog. Therefore, a wug",
+        "A dax is a dog. A wug is a cat. Therefore, a wug",
+    )
+    between, between_bad = (
+        "A wug is a dog. A dax is a cat. Therefore, a wug",
+        "A wug is a cat. A dax is a dog. Therefore, a wug",
+    )
+    comps_file(
+        folder / "comps_base.jsonl",
+        [("A dog", "A cat", "can bark."), ("A robin", "A penguin", "can fly."), ("A fish", "A bird", "can swim.")],
+    )
     comps_file(folder / "comps_wugs.jsonl", [(wug, wug_cat, "can bark.")])
     comps_file(folder / "comps_wugs_dist-before.jsonl", [(before, before_bad, "can bark.")])
     comps_file(folder / "comps_wugs_dist-in-between.jsonl", [(between, between_bad, "can bark.")])
-    lm = ByContext({"A dog": -1, "A cat": -2, "A robin": -1, "A penguin": -3, "A fish": -4, "A bird": -2,  # base: 2 of 3
-                    wug: -1, wug_cat: -2, before: -3, before_bad: -1, between: -2, between_bad: -2})  # 1, 0, a tie: 1/2
+    lm = ByContext(
+        {
+            "A dog": -1,
+            "A cat": -2,
+            "A robin": -1,
+            "A penguin": -3,
+            "A fish": -4,
+            "A bird": -2,  # base: 2 of 3
+            wug: -1,
+            wug_cat: -2,
+            before: -3,
+            before_bad: -1,
+            between: -2,
+            between_bad: -2,
+        }
+    )  # 1, 0, a tie: 1/2
     cfg = EvalConfig(eval_dir=str(folder.parents[1]), tasks=["comps"], fast=False, convention="clean")  # a tie: 1/2
     report = evaluate("unused", cfg, tmp_path / "results", lm=lm)
     assert not report.failed and not report.skipped
     assert report.metrics["eval/comps"] == pytest.approx((2 / 3 + 1 + 0 + 0.5) / 4)  # not the item mean 3.5 / 6
     assert report.metrics["eval/ties/comps"] == pytest.approx(1 / 6)
-    assert {continuation for _, continuation in lm.requests} == {" can bark.", " can fly.", " can swim."}  # the phrase alone
-    predictions = json.loads((tmp_path / "results" / "zero_shot" / "causal" / "comps" / "comps" / "predictions.json").read_text())
+    assert {continuation for _, continuation in lm.requests} == {
+        " can bark.",
+        " can fly.",
+        " can swim.",
+    }  # the phrase alone
+    predictions = json.loads(
+        (tmp_path / "results" / "zero_shot" / "causal" / "comps" / "comps" / "predictions.json").read_text()
+    )
     assert list(predictions) == ["base", "wugs", "wugs_dist_before", "wugs_dist_in_between"]
-    assert predictions["base"]["predictions"] == [{"id": "base_0", "pred": "A dog can bark."}, {"id": "base_1", "pred": "A robin can fly."},
-                                                  {"id": "base_2", "pred": "A bird can swim."}]
+    assert predictions["base"]["predictions"] == [
+        {"id": "base_0", "pred": "A dog can bark."},
+        {"id": "base_1", "pred": "A robin can fly."},
+        {"id": "base_2", "pred": "A bird can swim."},
+    ]
     # The official fast evaluation has no COMPS: a fast run lists it as skipped, not failed.
     fast = evaluate("unused", EvalConfig(eval_dir=cfg.eval_dir, tasks=["comps"]), lm=lm)
     assert list(fast.skipped) == ["comps"] and not fast.failed and not fast.metrics
@@ -288,7 +370,9 @@ def test_comps_accuracy_is_the_mean_over_its_four_subsets(tmp_path):
 def tiny_model(tmp_path_factory) -> Path:
     from conftest import write_tiny_random_model
 
-    return write_tiny_random_model(tmp_path_factory.mktemp("tiny") / "final", ["the fox eats the berries", "a dog runs"])
+    return write_tiny_random_model(
+        tmp_path_factory.mktemp("tiny") / "final", ["the fox eats the berries", "a dog runs"]
+    )
 
 
 def run_cli(capsys, model: Path, data: Path, results: Path, *args: str) -> tuple[int, str, str, dict]:
@@ -307,13 +391,55 @@ def run_cli(capsys, model: Path, data: Path, results: Path, *args: str) -> tuple
 def test_cli_data_is_the_data_folder_a_split_folder_or_one_task_folder(tiny_model, toy_world, tmp_path, capsys):
     data = Path(toy_world["eval_dir"])
     cases = [  # --data, more arguments, what the first line says, scored, skipped
-        (data, ["--tasks", "blimp", "comps"], "evaluation_data/ folder; the fast evaluation reads its fast_eval/", {"eval/blimp"}, {"comps"}),
-        (data, ["--tasks", "comps", "--full"], "evaluation_data/ folder; the full evaluation reads its full_eval/", {"eval/comps"}, set()),
-        (data / "full_eval", ["--tasks", "comps"], "full_eval/ folder; the full evaluation", {"eval/comps"}, set()),  # no --full needed
-        (data / "fast_eval", ["--tasks", "wug_past", "comps"], "fast_eval/ folder; the fast evaluation", {"eval/wug_past"}, {"comps"}),
-        (data / "full_eval" / "blimp_filtered", [], "blimp_filtered/ folder of the blimp task alone; the full evaluation", {"eval/blimp"}, set()),
-        (data / "fast_eval" / "ewok_fast", [], "ewok_fast/ folder of the ewok task alone; the fast evaluation", {"eval/ewok"}, set()),
-        (data / "full_eval" / "comps", ["--tasks", "comps"], "comps/ folder of the comps task alone; the full evaluation", {"eval/comps"}, set()),
+        (
+            data,
+            ["--tasks", "blimp", "comps"],
+            "evaluation_data/ folder; the fast evaluation reads its fast_eval/",
+            {"eval/blimp"},
+            {"comps"},
+        ),
+        (
+            data,
+            ["--tasks", "comps", "--full"],
+            "evaluation_data/ folder; the full evaluation reads its full_eval/",
+            {"eval/comps"},
+            set(),
+        ),
+        (
+            data / "full_eval",
+            ["--tasks", "comps"],
+            "full_eval/ folder; the full evaluation",
+            {"eval/comps"},
+            set(),
+        ),  # no --full needed
+        (
+            data / "fast_eval",
+            ["--tasks", "wug_past", "comps"],
+            "fast_eval/ folder; the fast evaluation",
+            {"eval/wug_past"},
+            {"comps"},
+        ),
+        (
+            data / "full_eval" / "blimp_filtered",
+            [],
+            "blimp_filtered/ folder of the blimp task alone; the full evaluation",
+            {"eval/blimp"},
+            set(),
+        ),
+        (
+            data / "fast_eval" / "ewok_fast",
+            [],
+            "ewok_fast/ folder of the ewok task alone; the fast evaluation",
+            {"eval/ewok"},
+            set(),
+        ),
+        (
+            data / "full_eval" / "comps",
+            ["--tasks", "comps"],
+            "comps/ folder of the comps task alone; the full evaluation",
+            {"eval/comps"},
+            set(),
+        ),
     ]
     for path, more, said, scored, skipped in cases:
         code, out, err, report = run_cli(capsys, tiny_model, path, tmp_path / "results", *more)
@@ -324,8 +450,10 @@ def test_cli_data_is_the_data_folder_a_split_folder_or_one_task_folder(tiny_mode
         assert all(f"skipped {task}: not part of the BabyLM fast evaluation" in out for task in skipped)
 
     # The flags may not contradict the folder; a task folder holds its task alone.
-    for path, more, message in [(data / "full_eval", ["--fast"], "is full_eval data but --fast asks for fast_eval/"),
-                                (data / "full_eval" / "blimp_filtered", ["--tasks", "ewok"], "blimp task alone, but --tasks asks for ewok")]:
+    for path, more, message in [
+        (data / "full_eval", ["--fast"], "is full_eval data but --fast asks for fast_eval/"),
+        (data / "full_eval" / "blimp_filtered", ["--tasks", "ewok"], "blimp task alone, but --tasks asks for ewok"),
+    ]:
         code, out, err, _ = run_cli(capsys, tiny_model, path, tmp_path / "results", *more)
         lines = err.splitlines()
         assert code == 1 and len(lines) == 1 and lines[0].startswith(f"error: {path}: ") and message in lines[0], err
@@ -333,15 +461,23 @@ def test_cli_data_is_the_data_folder_a_split_folder_or_one_task_folder(tiny_mode
 
 def test_cli_fast_entity_tracking_of_regular_alone_skips_the_other_files(tiny_model, tmp_path, capsys):
     # The release's fast set: entity_tracking_fast/regular.jsonl alone, numops written as digits.
-    rows = [{"input_prefix": f"Box 0 contains the car. Box {n % 2} contains", "options": [" the car.", " nothing."], "numops": str(n)}
-            for n in range(3)]
+    rows = [
+        {
+            "input_prefix": f"Box 0 contains the car. Box {n % 2} contains",
+            "options": [" the car.", " nothing."],
+            "numops": str(n),
+        }
+        for n in range(3)
+    ]
     fast = tmp_path / "evaluation_data" / "fast_eval" / "entity_tracking_fast"
     fast.mkdir(parents=True)
     (fast / "regular.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     code, out, err, report = run_cli(capsys, tiny_model, fast, tmp_path / "results")
     assert code == 0, err
     assert 0 <= report["metrics"]["eval/entity_tracking"] <= 1
-    assert set(report["skipped"]) == {"entity_tracking/ambiref", "entity_tracking/move_contents"} and not report["failed"]
+    assert (
+        set(report["skipped"]) == {"entity_tracking/ambiref", "entity_tracking/move_contents"} and not report["failed"]
+    )
     assert f"skipped entity_tracking/ambiref: {fast}: no ambiref.jsonl in this fast set" in out
     # The same folder as full data lacks two files: the task fails, named, and nothing is scored.
     full = tmp_path / "evaluation_data" / "full_eval" / "entity_tracking"
@@ -349,7 +485,8 @@ def test_cli_fast_entity_tracking_of_regular_alone_skips_the_other_files(tiny_mo
     code, out, err, report = run_cli(capsys, tiny_model, full, tmp_path / "results")
     assert code == 1 and [line for line in err.splitlines() if line.startswith("FAILED")] == [
         f"FAILED entity_tracking: {full / 'ambiref.jsonl'}: file not found; the full evaluation of entity_tracking needs "
-        "regular.jsonl, ambiref.jsonl, move_contents.jsonl"]
+        "regular.jsonl, ambiref.jsonl, move_contents.jsonl"
+    ]
     assert "eval/entity_tracking" not in report["metrics"]
 
 
@@ -362,20 +499,28 @@ def glue_folder(root: Path, boolq_labels: list) -> Path:
     for task, fields in GLUE_FIELDS.items():
         for split in ("train", "valid"):
             labels = boolq_labels if task == "boolq" else [i % GLUE_NUM_LABELS[task] for i in range(6)]
-            rows = [{**{f: f"the {f} of row {i}" for f in fields}, "label": label, "idx": i} for i, label in enumerate(labels)]
+            rows = [
+                {**{f: f"the {f} of row {i}" for f in fields}, "label": label, "idx": i}
+                for i, label in enumerate(labels)
+            ]
             (folder / f"{task}.{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return folder
 
 
-def test_cli_a_failing_glue_subtask_is_listed_as_failed_and_no_partial_average_is_reported(tiny_model, tmp_path, capsys):
+def test_cli_a_failing_glue_subtask_is_listed_as_failed_and_no_partial_average_is_reported(
+    tiny_model, tmp_path, capsys
+):
     # BoolQ labels written as the strings "true"/"false": broken (the official reader fails on them too).
     folder = glue_folder(tmp_path / "a", ["false", "true", "false", "true", "false", "true"])
     code, out, err, report = run_cli(capsys, tiny_model, folder, tmp_path / "results", "--finetune-epochs", "1")
     assert code == 1
     assert [line for line in err.splitlines() if line.startswith(("FAILED", "error:"))] == [
-        f"FAILED glue/boolq: {folder / 'boolq.train.jsonl'}:1: field 'label' must be an integer in [0, 1] or JSON true/false; got 'false'"]
+        f"FAILED glue/boolq: {folder / 'boolq.train.jsonl'}:1: field 'label' must be an integer in [0, 1] or JSON true/false; got 'false'"
+    ]
     assert set(report["failed"]) == {"glue/boolq"}
-    assert {m for m in report["metrics"]} == {f"eval/glue/{t}" for t in ("mnli", "mrpc", "multirc", "qqp", "rte", "wsc")}  # no glue_avg
+    assert {m for m in report["metrics"]} == {
+        f"eval/glue/{t}" for t in ("mnli", "mrpc", "multirc", "qqp", "rte", "wsc")
+    }  # no glue_avg
     # A missing file fails its subtask alone, named.
     (folder / "boolq.train.jsonl").unlink()
     code, out, err, report = run_cli(capsys, tiny_model, folder, tmp_path / "results", "--finetune-epochs", "1")
@@ -385,13 +530,15 @@ def test_cli_a_failing_glue_subtask_is_listed_as_failed_and_no_partial_average_i
     code, out, err, report = run_cli(capsys, tiny_model, folder, tmp_path / "results", "--finetune-epochs", "1")
     assert code == 0, err
     assert not report["failed"] and report["metrics"]["eval/glue_avg"] == pytest.approx(
-        sum(report["metrics"][f"eval/glue/{t}"] for t in ("boolq", "mnli", "mrpc", "multirc", "qqp", "rte", "wsc")) / 7)
+        sum(report["metrics"][f"eval/glue/{t}"] for t in ("boolq", "mnli", "mrpc", "multirc", "qqp", "rte", "wsc")) / 7
+    )
 
 
 def test_cli_glue_tasks_fine_tunes_only_the_subtasks_asked_for_and_reports_no_average(tiny_model, tmp_path, capsys):
     """`eval.glue_tasks` (`--glue-tasks`): the toy studies fine-tune MNLI and RTE alone (recipes.TOY_EVAL)."""
     folder = glue_folder(tmp_path, ["false"] * 6)  # BoolQ broken: not asked for, so not read
-    code, out, err, report = run_cli(capsys, tiny_model, folder, tmp_path / "results", "--finetune-epochs", "1",
-                                     "--glue-tasks", "rte", "mnli")
+    code, out, err, report = run_cli(
+        capsys, tiny_model, folder, tmp_path / "results", "--finetune-epochs", "1", "--glue-tasks", "rte", "mnli"
+    )
     assert code == 0, err
     assert set(report["metrics"]) == {"eval/glue/mnli", "eval/glue/rte"} and not report["failed"]

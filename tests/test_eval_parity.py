@@ -28,10 +28,33 @@ from classit_ray.eval.scorer import DummyLM, HFCausalLM
 from classit_ray.eval.zero_shot import score_items
 
 # Merges in priority order: " the", "the", " hat", "Box", " contains", " two", "wug", " saw".
-MERGES = [("Ġ", "t"), ("Ġt", "h"), ("Ġth", "e"), ("t", "h"), ("th", "e"), ("Ġ", "h"), ("Ġh", "a"), ("Ġha", "t"),
-          ("B", "o"), ("Bo", "x"), ("Ġ", "c"), ("Ġc", "o"), ("Ġco", "n"), ("Ġcon", "t"), ("Ġcont", "a"),
-          ("Ġconta", "i"), ("Ġcontai", "n"), ("Ġcontain", "s"), ("Ġt", "w"), ("Ġtw", "o"), ("w", "u"), ("wu", "g"),
-          ("Ġ", "s"), ("Ġs", "a"), ("Ġsa", "w")]
+MERGES = [
+    ("Ġ", "t"),
+    ("Ġt", "h"),
+    ("Ġth", "e"),
+    ("t", "h"),
+    ("th", "e"),
+    ("Ġ", "h"),
+    ("Ġh", "a"),
+    ("Ġha", "t"),
+    ("B", "o"),
+    ("Bo", "x"),
+    ("Ġ", "c"),
+    ("Ġc", "o"),
+    ("Ġco", "n"),
+    ("Ġcon", "t"),
+    ("Ġcont", "a"),
+    ("Ġconta", "i"),
+    ("Ġcontai", "n"),
+    ("Ġcontain", "s"),
+    ("Ġt", "w"),
+    ("Ġtw", "o"),
+    ("w", "u"),
+    ("wu", "g"),
+    ("Ġ", "s"),
+    ("Ġs", "a"),
+    ("Ġsa", "w"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +159,14 @@ class WordRecorder:
 def test_a_reading_row_with_a_missing_previous_word_has_no_previous_surprisal():
     # As the official script reads the CSV: a missing item is the context "None"; a missing
     # prev_item (empty, or "None" as the reader restores a lost one) leaves prev_pred NaN.
-    df = pd.DataFrame({"item": ["The", "", "The dog"], "word": ["dog", "of", "ran"],
-                       "prev_item": ["", "None", "The"], "prev_word": ["", "x", "dog"]})
+    df = pd.DataFrame(
+        {
+            "item": ["The", "", "The dog"],
+            "word": ["dog", "of", "ran"],
+            "prev_item": ["", "None", "The"],
+            "prev_word": ["", "x", "dog"],
+        }
+    )
     lm = WordRecorder()
     pred, prev = official_surprisals(lm, df)
     assert pred == [3.0, 2.0, 3.0]
@@ -183,12 +212,18 @@ def test_reading_scores_by_the_official_convention_use_the_word_rule():
     rng = np.random.default_rng(2)
     n = 200
     words = ["".join("ab"[int(c)] for c in rng.integers(0, 2, rng.integers(1, 9))) for _ in range(n)]
-    df = pd.DataFrame({"item": [f"ctx {i}" for i in range(n)], "word": words,
-                       "prev_item": [None if i % 7 == 0 else f"p {i}" for i in range(n)],
-                       "prev_word": [None if i % 7 == 0 else words[i - 1] for i in range(n)],
-                       "Subtlex_log10": rng.uniform(1, 5, n), "length": rng.integers(1, 9, n).astype(float),
-                       "context_length": rng.integers(1, 20, n).astype(float),
-                       "prev_length": rng.integers(1, 9, n).astype(float)})
+    df = pd.DataFrame(
+        {
+            "item": [f"ctx {i}" for i in range(n)],
+            "word": words,
+            "prev_item": [None if i % 7 == 0 else f"p {i}" for i in range(n)],
+            "prev_word": [None if i % 7 == 0 else words[i - 1] for i in range(n)],
+            "Subtlex_log10": rng.uniform(1, 5, n),
+            "length": rng.integers(1, 9, n).astype(float),
+            "context_length": rng.integers(1, 20, n).astype(float),
+            "prev_length": rng.integers(1, 9, n).astype(float),
+        }
+    )
     surprisal = np.array([len(w) for w in words], dtype=float)
     for column in ("RTfirstfix", "RTfirstpass", "RTgopast", "RTrightbound", "self_paced_reading_time"):
         df[column] = 100 + 10 * surprisal + rng.normal(0, 5, n)

@@ -32,7 +32,13 @@ def toy_rows(n: int, seed: int, positive_share: float = 0.35) -> list[dict]:
         second = [rng.choice(WORDS) for _ in range(rng.randint(4, 8))]
         if label:
             second.insert(rng.randrange(len(second) + 1), CUE)
-        rows.append({"sentence1": " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 6))), "sentence2": " ".join(second), "label": label})
+        rows.append(
+            {
+                "sentence1": " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 6))),
+                "sentence2": " ".join(second),
+                "label": label,
+            }
+        )
     return rows
 
 
@@ -71,7 +77,10 @@ def test_pooling_reads_the_last_real_token_of_a_right_padded_row(tiny_decoder_di
     torch.manual_seed(0)
     model, tokenizer = load_classifier(tiny_decoder_dir, num_labels=2)
     model.eval()
-    rows = [{"sentence1": "the cat", "sentence2": "sat", "label": 0}, {"sentence1": "a big old dog", "sentence2": "ran under the tree", "label": 1}]
+    rows = [
+        {"sentence1": "the cat", "sentence2": "sat", "label": 0},
+        {"sentence1": "a big old dog", "sentence2": "ran under the tree", "label": 1},
+    ]
     features = encode_rows(tokenizer, rows, ("sentence1", "sentence2"), max_len=512)
     assert features[0]["input_ids"][0] == tokenizer.bos_token_id and tokenizer.eos_token_id in features[0]["input_ids"]
     batch = tokenizer.pad([{k: f[k] for k in ("input_ids", "attention_mask")} for f in features], return_tensors="pt")
@@ -88,7 +97,14 @@ def test_bad_rows_are_reported_before_loading_anything(tmp_path):
     with pytest.raises(ValueError, match=r"rte train: rows without \['sentence2'\]"):
         finetune_task(tmp_path, "rte", [{"sentence1": "a", "label": 0}], [], ("sentence1", "sentence2"), 2)
     with pytest.raises(ValueError, match=r"labels \[2\] outside 0..1"):
-        finetune_task(tmp_path, "rte", toy_rows(3, 0) + [{"sentence1": "a", "sentence2": "b", "label": 2}], [], ("sentence1", "sentence2"), 2)
+        finetune_task(
+            tmp_path,
+            "rte",
+            toy_rows(3, 0) + [{"sentence1": "a", "sentence2": "b", "label": 2}],
+            [],
+            ("sentence1", "sentence2"),
+            2,
+        )
 
 
 def test_truncation_to_max_len(tiny_decoder_dir):

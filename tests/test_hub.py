@@ -87,8 +87,17 @@ def test_eval_cli_scores_a_hub_model_revision_from_the_cache_offline(tiny_model,
     data = tmp_path / "blimp_fast"  # the fast BLiMP folder of a release, two pairs
     data.mkdir()
     pairs = [("the dog runs", "the dog run"), ("a fox eats", "a fox eat")]
-    rows = [{"sentence_good": good, "sentence_bad": bad, "field": "morphology", "UID": "agreement",
-             "linguistics_term": "x", "pairID": str(i)} for i, (good, bad) in enumerate(pairs)]
+    rows = [
+        {
+            "sentence_good": good,
+            "sentence_bad": bad,
+            "field": "morphology",
+            "UID": "agreement",
+            "linguistics_term": "x",
+            "pairID": str(i),
+        }
+        for i, (good, bad) in enumerate(pairs)
+    ]
     (data / "agreement.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     results = str(tmp_path / "results")
     code = main(["--model", "babylm-org/tiny", "--revision", "chck_5M", "--data", str(data), "--results", results])
@@ -97,8 +106,10 @@ def test_eval_cli_scores_a_hub_model_revision_from_the_cache_offline(tiny_model,
     metrics = json.loads((tmp_path / "results" / "tiny" / "chck_5M" / "metrics.json").read_text())  # <NAME>/<revision>
     assert "eval/blimp" in metrics["metrics"]
 
-    for args, named in ((["--model", "babylm-org/absent"], "babylm-org/absent"),
-                        (["--model", "babylm-org/tiny", "--revision", "chck_9M"], "babylm-org/tiny@chck_9M")):
+    for args, named in (
+        (["--model", "babylm-org/absent"], "babylm-org/absent"),
+        (["--model", "babylm-org/tiny", "--revision", "chck_9M"], "babylm-org/tiny@chck_9M"),
+    ):
         code = main([*args, "--data", str(data), "--results", results])
         err = capsys.readouterr().err.splitlines()
         said = f"error: {named}: not in the hub cache ({offline_cache}) and HF_HUB_OFFLINE is set"
@@ -132,8 +143,10 @@ def test_a_study_plans_its_split_from_the_release_id(offline_cache, tmp_path, mo
     from classit_ray.study.runner import with_absolute_paths
 
     cfg = Config()
-    cfg = dataclasses.replace(cfg, corpus=dataclasses.replace(cfg.corpus, data_dir=str(tmp_path / "corpus"),
-                                                              instruct_dir="colinglab/CLASS_IT"))
+    cfg = dataclasses.replace(
+        cfg,
+        corpus=dataclasses.replace(cfg.corpus, data_dir=str(tmp_path / "corpus"), instruct_dir="colinglab/CLASS_IT"),
+    )
     assert with_absolute_paths(cfg).corpus.instruct_dir == "colinglab/CLASS_IT"
     release = write_release(tmp_path / "release")
     keys = []
@@ -175,8 +188,10 @@ def test_a_pretraining_only_split_holds_out_the_releases_pairs_by_its_id_as_by_i
     release = write_release(tmp_path / "release")
     cache_repo(offline_cache, "dataset", "colinglab/CLASS_IT", release)
     budget = BudgetConfig(instruct_fraction=0.0, heldout_pairs=5)
-    held = [sample_instruct_pairs(CorpusConfig(instruct_dir=ref), budget, 0)[2]
-            for ref in (str(release), "colinglab/CLASS_IT")]
+    held = [
+        sample_instruct_pairs(CorpusConfig(instruct_dir=ref), budget, 0)[2]
+        for ref in (str(release), "colinglab/CLASS_IT")
+    ]
     assert sorted(held[0]) == ["simple_wiki", "switchboard"] and all(len(f) == 5 for f in held[0].values())
     for config, frame in held[0].items():
         assert list(frame["prompt"]) == list(held[1][config]["prompt"])
@@ -189,8 +204,11 @@ def test_a_study_names_a_missing_release_id_before_any_trial(offline_cache, tmp_
     from classit_ray.study.runner import check_inputs
 
     cfg = Config()
-    cfg = dataclasses.replace(cfg, corpus=dataclasses.replace(cfg.corpus, instruct_dir="colinglab/CLASS_IT"),
-                              study=dataclasses.replace(cfg.study, storage_path=str(tmp_path / "results")))
+    cfg = dataclasses.replace(
+        cfg,
+        corpus=dataclasses.replace(cfg.corpus, instruct_dir="colinglab/CLASS_IT"),
+        study=dataclasses.replace(cfg.study, storage_path=str(tmp_path / "results")),
+    )
     with pytest.raises(ConfigError, match=r"corpus.instruct_dir: colinglab/CLASS_IT: not in the hub cache"):
         check_inputs(cfg)
     cache_repo(offline_cache, "dataset", "colinglab/CLASS_IT", write_release(tmp_path / "release"))

@@ -123,7 +123,12 @@ def test_no_library_module_imports_a_command_module():
     commands = {"classit_ray.cli", "classit_ray.commands"}
     verbs = {verb.target.split(":")[0] for verb in VERBS.values()}
     aliases = {m for m, f in modules.items() if f.name == "__main__.py"} | {
-        "classit_ray.data.prepare", "classit_ray.train.pretrain", "classit_ray.train.instruct"}
+        "classit_ray.data.prepare",
+        "classit_ray.train.pretrain",
+        "classit_ray.train.instruct",
+    }
     edges = import_edges(modules)
-    wrong = {m: sorted(edges[m] & commands) for m in modules if m not in commands | verbs | aliases and edges[m] & commands}
+    wrong = {
+        m: sorted(edges[m] & commands) for m in modules if m not in commands | verbs | aliases and edges[m] & commands
+    }
     assert not wrong, f"library modules importing the command line: {wrong}"

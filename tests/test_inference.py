@@ -17,8 +17,11 @@ from classit_ray.analysis import inference
 
 def _blocks(seed=0, blocks=6, levels=("none", "a", "b", "c")):
     rng = np.random.default_rng(seed)
-    rows = [{"block": f"s{i}", "level": lv, "y": 0.3 * i + {"none": 0, "a": 0.5, "b": -0.2, "c": 0.1}[lv] + rng.normal()}
-            for i in range(blocks) for lv in levels]
+    rows = [
+        {"block": f"s{i}", "level": lv, "y": 0.3 * i + {"none": 0, "a": 0.5, "b": -0.2, "c": 0.1}[lv] + rng.normal()}
+        for i in range(blocks)
+        for lv in levels
+    ]
     return pd.DataFrame(rows)
 
 

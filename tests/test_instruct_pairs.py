@@ -38,6 +38,7 @@ def pairs_of(lines: list[str], rules: TurnRules = TurnRules(min_words=1)) -> tup
 
 # --- Switchboard pairing rules, on hand-written turns -------------------------------------------
 
+
 def test_a_reply_is_the_other_speakers_next_turn_and_prompts_the_one_after():
     pairs, _ = pairs_of(["A:\tdo you have a dog?", "B:\tyes, two of them.", "A:\twhat are their names?"])
     assert pairs == [("do you have a dog?", "yes, two of them."), ("yes, two of them.", "what are their names?")]
@@ -46,15 +47,24 @@ def test_a_reply_is_the_other_speakers_next_turn_and_prompts_the_one_after():
 def test_consecutive_turns_of_one_speaker_merge_unless_told_not_to():
     lines = ["A:\tdo you have a dog?", "B:\tyes, two dogs.", "B:\tthey are brown.", "A:\toh, nice ones?"]
     merged, _ = pairs_of(lines)
-    assert merged == [("do you have a dog?", "yes, two dogs. they are brown."), ("yes, two dogs. they are brown.", "oh, nice ones?")]
+    assert merged == [
+        ("do you have a dog?", "yes, two dogs. they are brown."),
+        ("yes, two dogs. they are brown.", "oh, nice ones?"),
+    ]
     unmerged, _ = pairs_of(lines, TurnRules.unfiltered())
     # Unmerged, the run's first line answers the prompt and its last line prompts: the toy world's rule.
     assert unmerged == [("do you have a dog?", "yes, two dogs."), ("they are brown.", "oh, nice ones?")]
 
 
 def test_backchannel_replies_are_dropped_and_counted_but_still_prompt_the_next_turn():
-    lines = ["A:\tI went to the store on Monday.", "B:\tUh-huh.", "A:\tand they had no milk at all.",
-             "B:\tOh, really?", "A:\tyes", "B:\tMm-hmm, yeah."]
+    lines = [
+        "A:\tI went to the store on Monday.",
+        "B:\tUh-huh.",
+        "A:\tand they had no milk at all.",
+        "B:\tOh, really?",
+        "A:\tyes",
+        "B:\tMm-hmm, yeah.",
+    ]
     pairs, counts = pairs_of(lines)
     assert pairs == [("Uh-huh.", "and they had no milk at all."), ("Oh, really?", "yes")]
     assert counts.drops == {"backchannel_reply": 3} and counts.dropped == 3
@@ -65,7 +75,12 @@ def test_backchannel_replies_are_dropped_and_counted_but_still_prompt_the_next_t
 
 
 def test_word_limits_apply_to_prompt_and_reply():
-    lines = ["A:\tso what do you do?", "B:\tteaching", "A:\tyou teach what subject then?", "B:\t" + " ".join(["word"] * 12)]
+    lines = [
+        "A:\tso what do you do?",
+        "B:\tteaching",
+        "A:\tyou teach what subject then?",
+        "B:\t" + " ".join(["word"] * 12),
+    ]
     pairs, counts = pairs_of(lines, TurnRules(min_words=2, max_words=10))
     assert pairs == []  # (q, teaching): reply short; (teaching, q): prompt short; (q, 12 words): reply long
     assert counts.drops == {"too_short": 2, "too_long": 1}
@@ -74,17 +89,34 @@ def test_word_limits_apply_to_prompt_and_reply():
 
 
 def test_no_pair_spans_a_blank_line_header_or_unlabelled_line():
-    lines = ["A:\tdo you like it here?", "B:\tyes, very much indeed.", "", "A:\tnew conversation starts here.",
-             "= = = sw02001 = = =", "B:\tanother one entirely.", "some stray text", "A:\tand one more time."]
+    lines = [
+        "A:\tdo you like it here?",
+        "B:\tyes, very much indeed.",
+        "",
+        "A:\tnew conversation starts here.",
+        "= = = sw02001 = = =",
+        "B:\tanother one entirely.",
+        "some stray text",
+        "A:\tand one more time.",
+    ]
     pairs, counts = pairs_of(lines)
     assert pairs == [("do you like it here?", "yes, very much indeed.")]
     assert counts.seen == {"unlabelled_lines": 1}
 
 
 def test_build_switchboard_pairs_writes_the_class_it_layout_with_counts(tmp_path):
-    src = write_lines(tmp_path / "switchboard.train", [
-        "A:\tdo you have any pets at home?", "B:\tUh-huh.", "A:\twhat kind of pets are they?",
-        "B:\twe have a cat and a dog.", "B:\tthe dog is old.", "A:\thow old is the dog now?", "B:\tabout twelve years."])
+    src = write_lines(
+        tmp_path / "switchboard.train",
+        [
+            "A:\tdo you have any pets at home?",
+            "B:\tUh-huh.",
+            "A:\twhat kind of pets are they?",
+            "B:\twe have a cat and a dog.",
+            "B:\tthe dog is old.",
+            "A:\thow old is the dog now?",
+            "B:\tabout twelve years.",
+        ],
+    )
     counts = build_switchboard_pairs(src, tmp_path / "out")
     out = tmp_path / "out" / "switchboard"
     rows = pd.read_parquet(out)  # `_manifest.json` and `_words.md` are skipped by pyarrow
@@ -93,7 +125,8 @@ def test_build_switchboard_pairs_writes_the_class_it_layout_with_counts(tmp_path
     assert list(zip(rows["prompt"], rows["reply"])) == [
         ("what kind of pets are they?", "we have a cat and a dog. the dog is old."),
         ("we have a cat and a dog. the dog is old.", "how old is the dog now?"),
-        ("how old is the dog now?", "about twelve years.")]
+        ("how old is the dog now?", "about twelve years."),
+    ]
     assert (rows["source"] == "switchboard").all() and (rows["text"] == rows["prompt"] + "\n" + rows["reply"]).all()
     manifest = json.loads((out / MANIFEST).read_text())
     words = sum(len(p.split()) + len(r.split()) for p, r in zip(rows["prompt"], rows["reply"]))
@@ -125,16 +158,28 @@ def test_switchboard_bad_input_is_named(tmp_path):
 
 # --- Simple Wiki passages and the Q&A parser -----------------------------------------------------
 
+
 def test_articles_are_chunked_into_passages_of_whole_paragraphs(tmp_path):
     long_paragraph = " ".join(f"Sentence number {i} is here." for i in range(30))  # 150 words
-    src = write_lines(tmp_path / "simple_wiki.train", [
-        "= = = Fox = = =", "A fox is an animal. " * 5, "Foxes eat mice and berries. " * 4,
-        "= = = Stub = = =", "Tiny.",
-        "= = = Long = = =", long_paragraph])
+    src = write_lines(
+        tmp_path / "simple_wiki.train",
+        [
+            "= = = Fox = = =",
+            "A fox is an animal. " * 5,
+            "Foxes eat mice and berries. " * 4,
+            "= = = Stub = = =",
+            "Tiny.",
+            "= = = Long = = =",
+            long_paragraph,
+        ],
+    )
     titles = [t for t, _ in iter_articles(src)]
     assert titles == ["Fox", "Stub", "Long"]
     rules = PassageRules(max_words=60, min_words=10)
-    assert list(chunk_article(["a b c", "d e", "f g h i"], PassageRules(max_words=5, min_words=1))) == ["a b c\nd e", "f g h i"]
+    assert list(chunk_article(["a b c", "d e", "f g h i"], PassageRules(max_words=5, min_words=1))) == [
+        "a b c\nd e",
+        "f g h i",
+    ]
     long_chunks = list(chunk_article([long_paragraph], rules))
     assert all(len(c.split()) <= 60 and c.endswith("here.") for c in long_chunks)  # cut after a sentence
     assert " ".join(long_chunks) == long_paragraph
@@ -160,23 +205,28 @@ PASSAGE = "A fox is a red animal. Foxes eat mice and berries. The fox lives in t
 def test_parser_keeps_well_formed_pairs_in_the_usual_variants():
     counts = PairCounts("simple_wiki")
     pairs = parse_pairs(WELL_FORMED, PASSAGE, QARules(), counts)
-    assert pairs == [("What does a fox eat?", "A fox eats mice and berries."),
-                     ("Where does the fox live?", "The fox lives in the forest, in a hole under a tree."),
-                     ("What colour is a fox?", "A fox is red.")]
+    assert pairs == [
+        ("What does a fox eat?", "A fox eats mice and berries."),
+        ("Where does the fox live?", "The fox lives in the forest, in a hole under a tree."),
+        ("What colour is a fox?", "A fox is red."),
+    ]
     assert counts.dropped == 0
 
 
-@pytest.mark.parametrize("generation, reason", [
-    ("Q: What does a fox eat?\nQ: Where does it live?\nA: In the forest.", "unpaired"),
-    ("A: Foxes eat mice.", "unpaired"),
-    ("Q: Tell me what a fox eats.\nA: A fox eats mice.", "not_a_question"),
-    ("Q: Fox?\nA: Mice and berries.", "too_short"),
-    ("Q: What does a fox eat?\nA: " + "mice " * 100, "too_long"),
-    ("Q: What does a fox eat?\nA: Rockets travel quickly through outer space.", "ungrounded"),
-    ("Q: What does a fox eat?\nA: \ufffd\ufffd mice berries", "not_text"),
-    ("Q: What ,,, ?? ## eat?\nA: ;; ## %% ** !!", "not_text"),
-    ("ĠtheĠĠ ,, random tokens the model made up", "no_pairs"),
-])
+@pytest.mark.parametrize(
+    "generation, reason",
+    [
+        ("Q: What does a fox eat?\nQ: Where does it live?\nA: In the forest.", "unpaired"),
+        ("A: Foxes eat mice.", "unpaired"),
+        ("Q: Tell me what a fox eats.\nA: A fox eats mice.", "not_a_question"),
+        ("Q: Fox?\nA: Mice and berries.", "too_short"),
+        ("Q: What does a fox eat?\nA: " + "mice " * 100, "too_long"),
+        ("Q: What does a fox eat?\nA: Rockets travel quickly through outer space.", "ungrounded"),
+        ("Q: What does a fox eat?\nA: \ufffd\ufffd mice berries", "not_text"),
+        ("Q: What ,,, ?? ## eat?\nA: ;; ## %% ** !!", "not_text"),
+        ("ĠtheĠĠ ,, random tokens the model made up", "no_pairs"),
+    ],
+)
 def test_parser_drops_and_counts_malformed_pairs(generation, reason):
     counts = PairCounts("simple_wiki")
     pairs = parse_pairs(generation, PASSAGE, QARules(), counts)
@@ -187,21 +237,29 @@ def test_parser_drops_and_counts_malformed_pairs(generation, reason):
 
 def test_a_repeated_question_is_a_duplicate():
     counts = PairCounts("simple_wiki")
-    pairs = parse_pairs("Q: What does a fox eat?\nA: Mice.\nQ: what does a FOX eat?\nA: Berries and mice.", PASSAGE,
-                        QARules(min_answer_words=1), counts)
+    pairs = parse_pairs(
+        "Q: What does a fox eat?\nA: Mice.\nQ: what does a FOX eat?\nA: Berries and mice.",
+        PASSAGE,
+        QARules(min_answer_words=1),
+        counts,
+    )
     assert pairs == [("What does a fox eat?", "Mice.")] and counts.drops == {"duplicate": 1}
 
 
 # --- Generation through Ray Data -----------------------------------------------------------------
 
+
 def stub_pairs(title: str, passage: str) -> list[tuple[str, str]]:
     """What the stub generator writes about a passage: one question per sentence, up to three."""
     sentences = re.findall(r"[^.!?]+[.!?]", passage)
-    return [(f"What does the text about {title} say in sentence {i + 1}?", s.strip()) for i, s in enumerate(sentences[:3])]
+    return [
+        (f"What does the text about {title} say in sentence {i + 1}?", s.strip()) for i, s in enumerate(sentences[:3])
+    ]
 
 
 def make_stub_generator():
     """A generator factory (run in each Ray Data actor) returning well-formed Q&A text."""
+
     def generate(prompts: list[str]) -> list[str]:
         outputs = []
         for prompt in prompts:
@@ -209,6 +267,7 @@ def make_stub_generator():
             passage = prompt.split("\n\n")[1]
             outputs.append("\n".join(f"Q: {q}\nA: {a}" for q, a in stub_pairs(title, passage)))
         return outputs
+
     return generate
 
 
@@ -260,7 +319,9 @@ def test_stub_generation_end_to_end_with_resume(ray_session, picklable_tests, wi
 
     # Other settings in the same folder are refused, naming what changed.
     with pytest.raises(ValueError, match="generation.*pairs_per_passage"):
-        generate_simplewiki_pairs(wiki_file, out, make_stub_generator, dataclasses.replace(cfg, pairs_per_passage=5), SMALL)
+        generate_simplewiki_pairs(
+            wiki_file, out, make_stub_generator, dataclasses.replace(cfg, pairs_per_passage=5), SMALL
+        )
 
 
 def make_flaky_generator(poison: str, flag: str):
@@ -272,11 +333,14 @@ def make_flaky_generator(poison: str, flag: str):
         if Path(flag).exists() and any(poison in p for p in prompts):
             raise RuntimeError("generator poisoned")
         return generate(prompts)
+
     return flaky
 
 
 @pytest.mark.slow
-def test_a_crash_keeps_finished_passages_and_the_rerun_completes_them(ray_session, picklable_tests, wiki_file, tmp_path):
+def test_a_crash_keeps_finished_passages_and_the_rerun_completes_them(
+    ray_session, picklable_tests, wiki_file, tmp_path
+):
     import functools
 
     out, flag = tmp_path / "out", tmp_path / "poisoned"
@@ -306,8 +370,24 @@ def test_a_tiny_random_model_is_parsed_cleanly_into_counted_drops(ray_session, w
     from classit_ray.data.instruct_pairs.__main__ import main
 
     out = tmp_path / "out"
-    argv = ["simplewiki", str(wiki_file.parent), "--generator", str(model), "--out", str(out), "--limit", "4",
-            "--max-new-tokens", "16", "--batch-size", "2", "--max-passage-words", "80", "--min-passage-words", "20"]
+    argv = [
+        "simplewiki",
+        str(wiki_file.parent),
+        "--generator",
+        str(model),
+        "--out",
+        str(out),
+        "--limit",
+        "4",
+        "--max-new-tokens",
+        "16",
+        "--batch-size",
+        "2",
+        "--max-passage-words",
+        "80",
+        "--min-passage-words",
+        "20",
+    ]
     assert main(argv) == 0
     manifest = json.loads((out / "simple_wiki" / MANIFEST).read_text())
     counts = manifest["counts"]
@@ -331,19 +411,48 @@ def test_generation_bad_input_is_named(ray_session, wiki_file, tmp_path):
 
 # --- The command line and the budget table -------------------------------------------------------
 
+
 def test_switchboard_command_line(toy_world, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "classit_ray.data.instruct_pairs", "switchboard", toy_world["corpus_dir"],
-                          "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "classit_ray.data.instruct_pairs",
+            "switchboard",
+            toy_world["corpus_dir"],
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert re.search(r"switchboard: [\d,]+ pairs, [\d,]+ words; dropped [\d,]+ \(", run.stdout)
     assert "| config | pairs | prompt words |" in run.stdout and "switchboard: 100%" in run.stderr  # the progress bar
-    bad = subprocess.run([sys.executable, "-m", "classit_ray.data.instruct_pairs", "switchboard", str(tmp_path / "none.train"),
-                          "--out", str(tmp_path / "o2")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "classit_ray.data.instruct_pairs",
+            "switchboard",
+            str(tmp_path / "none.train"),
+            "--out",
+            str(tmp_path / "o2"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert bad.returncode == 1 and "none.train: Switchboard file not found" in bad.stderr
 
 
 @pytest.mark.slow
-def test_generated_words_count_toward_the_instruction_budget_and_show_in_the_table(ray_session, picklable_tests, toy_world, wiki_file, tmp_path):
+def test_generated_words_count_toward_the_instruction_budget_and_show_in_the_table(
+    ray_session, picklable_tests, toy_world, wiki_file, tmp_path
+):
     from classit_ray.config import Config
     from classit_ray.data.budget import split_budget
 
@@ -352,7 +461,9 @@ def test_generated_words_count_toward_the_instruction_budget_and_show_in_the_tab
     generate_simplewiki_pairs(wiki_file, out, make_stub_generator, GenerationConfig(batch_size=8), SMALL)
     cfg = Config()
     corpus = dataclasses.replace(cfg.corpus, data_dir=toy_world["corpus_dir"], instruct_dir=str(out))
-    budget = dataclasses.replace(cfg.budget, total_words=20_000, instruct_fraction=0.02, heldout_pairs=0)  # 59 switchboard pairs: none to spare
+    budget = dataclasses.replace(
+        cfg.budget, total_words=20_000, instruct_fraction=0.02, heldout_pairs=0
+    )  # 59 switchboard pairs: none to spare
     manifest = split_budget(corpus, budget, tmp_path / "split")
     instruct = manifest["table"]["instruct"]
     assert instruct["simple_wiki"]["generated"] == instruct["simple_wiki"]["words"] > 0
@@ -371,7 +482,9 @@ def test_rebuilding_pairs_with_other_settings_changes_the_split_key(toy_world, t
 
     out = tmp_path / "pairs"
     cfg = Config()
-    cfg = dataclasses.replace(cfg, corpus=dataclasses.replace(cfg.corpus, data_dir=toy_world["corpus_dir"], instruct_dir=str(out)))
+    cfg = dataclasses.replace(
+        cfg, corpus=dataclasses.replace(cfg.corpus, data_dir=toy_world["corpus_dir"], instruct_dir=str(out))
+    )
     src = Path(toy_world["corpus_dir"]) / "switchboard.train"
 
     def split_key() -> str:

@@ -36,8 +36,12 @@ def _heldout(folder, config: str, rows: list[tuple[str, str, str]]):
 
 def test_reply_nll_per_word_is_a_direct_forward_pass_by_hand(tiny_model, tmp_path):
     prompt, reply = "what does a fox eat?", "a fox eats berries and mice."
-    report = evaluate(tiny_model, EvalConfig(eval_dir="unused", tasks=["interactive"]), tmp_path / "out",
-                      heldout_dir=_heldout(tmp_path / "heldout", "switchboard", [(prompt, reply, "")]))
+    report = evaluate(
+        tiny_model,
+        EvalConfig(eval_dir="unused", tasks=["interactive"]),
+        tmp_path / "out",
+        heldout_dir=_heldout(tmp_path / "heldout", "switchboard", [(prompt, reply, "")]),
+    )
     assert not report.failed and "interactive/gen" in report.skipped  # no known answer here
     # By hand: <s> <|prompt|> prompt <|reply|> reply </s>, the reply's tokens and </s> summed, over its 6 words.
     lm = HFCausalLM(tiny_model)
@@ -64,12 +68,22 @@ def test_greedy_replies_batched_with_left_padding_equal_one_at_a_time(tiny_model
 
 def test_generation_accuracy_counts_the_first_sentence_against_the_known_answer(tiny_model, tmp_path, monkeypatch):
     # A stand-in generator: every question gets the same reply, right for one answer and wrong for the other.
-    monkeypatch.setattr(interactive, "greedy_replies", lambda lm, r, prompts, budgets: ["a fox eats  mice. It lives in the forest."] * len(prompts))
-    rows = [("What does a fox eat?", "A fox eats mice. It is red.", "A fox eats mice."),
-            ("What does a cat eat?", "A cat eats fish.", "A cat eats fish."),
-            ("Hello?", "Hi.", "")]  # no known answer: not a question of the accuracy
-    report = evaluate(tiny_model, EvalConfig(eval_dir="unused", tasks=["interactive"]), None,
-                      heldout_dir=_heldout(tmp_path / "heldout", "simple_wiki", rows))
+    monkeypatch.setattr(
+        interactive,
+        "greedy_replies",
+        lambda lm, r, prompts, budgets: ["a fox eats  mice. It lives in the forest."] * len(prompts),
+    )
+    rows = [
+        ("What does a fox eat?", "A fox eats mice. It is red.", "A fox eats mice."),
+        ("What does a cat eat?", "A cat eats fish.", "A cat eats fish."),
+        ("Hello?", "Hi.", ""),
+    ]  # no known answer: not a question of the accuracy
+    report = evaluate(
+        tiny_model,
+        EvalConfig(eval_dir="unused", tasks=["interactive"]),
+        None,
+        heldout_dir=_heldout(tmp_path / "heldout", "simple_wiki", rows),
+    )
     assert report.metrics["eval/interactive_gen"] == 0.5
     assert interactive.answer_matches("Lions live on the hill! And more", "lions live on the hill.")
     assert not interactive.answer_matches("Lions live on the hill and", "Lions live on the hill.")
@@ -79,13 +93,18 @@ def test_without_heldout_pairs_the_task_is_skipped_not_failed(tiny_model, tmp_pa
     report = evaluate(tiny_model, EvalConfig(eval_dir="unused", tasks=["interactive"]), None)
     assert report.skipped.keys() == {"interactive"} and not report.failed and not report.metrics
     (tmp_path / "empty").mkdir()
-    report = evaluate(tiny_model, EvalConfig(eval_dir="unused", tasks=["interactive"]), None, heldout_dir=tmp_path / "empty")
+    report = evaluate(
+        tiny_model, EvalConfig(eval_dir="unused", tasks=["interactive"]), None, heldout_dir=tmp_path / "empty"
+    )
     assert "interactive" in report.skipped and not report.failed
 
 
 def test_interactive_metrics_have_their_direction_and_flow_into_zscores_and_findings():
-    assert TASK_SPECS["interactive"].scores == {"eval/interactive_nll/switchboard": False, "eval/interactive_nll/simple_wiki": False,
-                                                "eval/interactive_gen": True}
+    assert TASK_SPECS["interactive"].scores == {
+        "eval/interactive_nll/switchboard": False,
+        "eval/interactive_nll/simple_wiki": False,
+        "eval/interactive_gen": True,
+    }
     assert "interactive" not in ZERO_SHOT_TASKS
     assert metrics.higher_is_better("eval/interactive_nll/switchboard") is False
     nll, gen = "eval/interactive_nll/switchboard", "eval/interactive_gen"
@@ -93,8 +112,17 @@ def test_interactive_metrics_have_their_direction_and_flow_into_zscores_and_find
     for seed in range(4):
         base = 3.0 + 0.1 * seed
         for curriculum, drop, acc in (("none", 0.0, 0.1), ("merged", 0.5 + 0.1 * seed, 0.3 + 0.01 * seed)):
-            rows.append({"model.preset": "tiny", "pretrain.seed": seed, "instruct.seed": seed, "instruct.curriculum": curriculum,
-                         "status": "ok", nll: base - drop, gen: acc})
+            rows.append(
+                {
+                    "model.preset": "tiny",
+                    "pretrain.seed": seed,
+                    "instruct.seed": seed,
+                    "instruct.curriculum": curriculum,
+                    "status": "ok",
+                    nll: base - drop,
+                    gen: acc,
+                }
+            )
     df = pd.DataFrame(rows)
     assert analysis.task_columns(df) == [nll, gen]
     z = analysis.zscores(df)

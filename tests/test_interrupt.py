@@ -68,10 +68,13 @@ def test_ctrl_c_records_no_unfinished_trial_as_finished_and_says_how_to_resume(t
 
 def test_the_closing_lines_say_what_is_left_only_when_something_is():
     assert end_summary(["ok", "error"], 2, 65, "/r/results.parquet", "python s.py") == [
-        "[study] 2 cell(s) in 1 min 5 s, 1 failed; results: /r/results.parquet"]
+        "[study] 2 cell(s) in 1 min 5 s, 1 failed; results: /r/results.parquet"
+    ]
     lines = end_summary(["ok", INTERRUPTED, NOT_STARTED], 5, 65, "/r/results.parquet", "python s.py --seeds 2")
-    assert lines[0] == ("[study] stopped after 1 min 5 s: 1 of 5 cell(s) done, 0 failed, 1 interrupted, 3 not started; "
-                        "results so far: /r/results.parquet")
+    assert lines[0] == (
+        "[study] stopped after 1 min 5 s: 1 of 5 cell(s) done, 0 failed, 1 interrupted, 3 not started; "
+        "results so far: /r/results.parquet"
+    )
     assert lines[1].endswith("run the same command again:\n    python s.py --seeds 2")
 
 
@@ -108,8 +111,9 @@ def test_the_eta_counts_a_running_stage_as_work_under_way():
     cell = {"model.preset": "tiny", "seed": 0, "instruct.curriculum": "merged"}
     stages = {"p1": "pretrain", "p2": "pretrain", "p3": "pretrain"}
     console = StudyConsole({"instruct.curriculum"}, stages, set(), 2, io.StringIO())
-    console.stage({"cell": cell, "key": "p1", "kind": "pretrain", "label": "pretrain", "executed": True,
-                   "seconds": 60.0})
+    console.stage(
+        {"cell": cell, "key": "p1", "kind": "pretrain", "label": "pretrain", "executed": True, "seconds": 60.0}
+    )
     console.t0 = time.perf_counter() - 100
     assert console.eta() == pytest.approx(100 * 120 / 60, rel=0.01)
     console.started(cell)

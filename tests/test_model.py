@@ -21,7 +21,9 @@ def test_param_count_is_exact_and_within_5_percent_of_name(name):
     assert param_count(PRESETS[name]) == sum(p.numel() for p in model.parameters())
     assert abs(param_count(PRESETS[name]) / NOMINAL[name] - 1) <= 0.05
     # The N of the 6·N FLOPs per token that MFU and the GPU-hour estimate count: every Linear weight.
-    assert matmul_params(PRESETS[name]) == sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    assert matmul_params(PRESETS[name]) == sum(
+        m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear)
+    )
 
 
 def test_paper_presets_shapes():
@@ -34,7 +36,9 @@ def test_paper_presets_shapes():
 
 
 def test_model_info_cli():
-    out = subprocess.run([sys.executable, "-m", "classit_ray.cli", "model-info", "140m"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "classit_ray.cli", "model-info", "140m"], capture_output=True, text=True, check=True
+    ).stdout
     assert "num_layers" in out and "141,183,744" in out
     bad = subprocess.run([sys.executable, "-m", "classit_ray.cli", "model-info", "7b"], capture_output=True, text=True)
     assert bad.returncode == 2 and "usage" in bad.stderr

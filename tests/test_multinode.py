@@ -46,11 +46,20 @@ def start_study(root: Path) -> tuple[subprocess.Popen, Path, float]:
     # cost 2 s (the study and its reference run: 23 s of the test). Every node the script starts,
     # and so every process of its cluster, inherits the setting. At 0.5 s a step still takes long
     # enough that the node is removed seconds before the pretraining could end.
-    env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-           "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5",
+    }
     with open(root / "script.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, __file__, str(root), str(root / "seen.json")], stdout=log,
-                                stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, __file__, str(root), str(root / "seen.json")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
     return proc, root, time.monotonic()
 
 
@@ -91,19 +100,45 @@ def _study(storage: Path, name: str, address: str):
     from classit_ray.config_load import apply_overrides
 
     study = curriculum_grid.build()
-    base = apply_overrides(study.base, {
-        "study.name": name, "study.storage_path": str(storage), "study.ray_address": address, "study.toy_words": 40_000,
-        "study.max_concurrent_trials": 2, "study.trial_resources": {TRIAL: 1}, "study.loggers": [],
-        "budget.total_words": 5_000, "pretrain.seq_len": 64, "pretrain.epochs": 1, "pretrain.shard_rows": 100,
-        "pretrain.num_workers": 2, "pretrain.batch_size": 16, "pretrain.micro_batch_size": 8, "pretrain.worker_resources": {TRAINER: 1},
-        "instruct.batch_size": 16, "instruct.micro_batch_size": 8,  # checked against the two workers, though no cell tunes
-        "eval.tasks": ["blimp"], "eval.checkpoints": [],
-    })
+    base = apply_overrides(
+        study.base,
+        {
+            "study.name": name,
+            "study.storage_path": str(storage),
+            "study.ray_address": address,
+            "study.toy_words": 40_000,
+            "study.max_concurrent_trials": 2,
+            "study.trial_resources": {TRIAL: 1},
+            "study.loggers": [],
+            "budget.total_words": 5_000,
+            "pretrain.seq_len": 64,
+            "pretrain.epochs": 1,
+            "pretrain.shard_rows": 100,
+            "pretrain.num_workers": 2,
+            "pretrain.batch_size": 16,
+            "pretrain.micro_batch_size": 8,
+            "pretrain.worker_resources": {TRAINER: 1},
+            "instruct.batch_size": 16,
+            "instruct.micro_batch_size": 8,  # checked against the two workers, though no cell tunes
+            "eval.tasks": ["blimp"],
+            "eval.checkpoints": [],
+        },
+    )
     # Two trials that share one pretraining (run once, by the trial that leases it first) and
     # differ in their evaluation's batch size only: both start at once, each on a trial node of its
     # own. No instruction stage: what a node's loss tests is the Ray Train stage it interrupts.
-    return dataclasses.replace(study, base=base, baseline=False, grid={
-        "model.preset": ["tiny"], "seed": [0], "instruct.curriculum": ["none"], "budget.instruct_fraction": [0.0], "eval.batch_size": [32, 64]})
+    return dataclasses.replace(
+        study,
+        base=base,
+        baseline=False,
+        grid={
+            "model.preset": ["tiny"],
+            "seed": [0],
+            "instruct.curriculum": ["none"],
+            "budget.instruct_fraction": [0.0],
+            "eval.batch_size": [32, 64],
+        },
+    )
 
 
 def _watch(address: str, seen: dict, stop: threading.Event) -> None:
@@ -112,7 +147,9 @@ def _watch(address: str, seen: dict, stop: threading.Event) -> None:
 
     while not stop.is_set():
         try:
-            for actor in list_actors(address=address, filters=[("state", "=", "ALIVE")], limit=1000, raise_on_missing_output=False):
+            for actor in list_actors(
+                address=address, filters=[("state", "=", "ALIVE")], limit=1000, raise_on_missing_output=False
+            ):
                 if actor.class_name == "ImplicitFunc":  # a Tune function trial
                     seen["trial_nodes"].add(actor.node_id)
         except Exception:  # noqa: BLE001 - the state API can be busy while nodes come and go: look again
@@ -140,8 +177,11 @@ def _remove_a_training_node_mid_pretraining(cluster, storage: Path, nodes: list,
     while time.monotonic() < deadline and not removed:
         if any(runs.glob(f"pretrain-*/{CHECKPOINT_MANAGER_SNAPSHOT_FILENAME}")):
             try:
-                workers = list_actors(address=cluster.address, filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")],
-                                      raise_on_missing_output=False)
+                workers = list_actors(
+                    address=cluster.address,
+                    filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")],
+                    raise_on_missing_output=False,
+                )
             except Exception:  # noqa: BLE001 - the state API can be busy: look again
                 workers = []
             busy = {w.node_id for w in workers}
@@ -178,7 +218,9 @@ def _undisturbed(study, root: Path) -> Path:
     from classit_ray.study.resources import plan_resources
     from classit_ray.train.driver import run_stage
 
-    graph = build_graph(cell_config(study.base, grid_cells(study)[0]), root / "artifacts")  # its data stages: the study's
+    graph = build_graph(
+        cell_config(study.base, grid_cells(study)[0]), root / "artifacts"
+    )  # its data stages: the study's
     spec = dataclasses.replace(graph.pretrain.spec, torch_threads=plan_resources(study.base).torch_threads)
     return run_stage(spec, root / "undisturbed" / "pretrain", root / "undisturbed" / "ray_results").final
 
@@ -198,8 +240,15 @@ def main(root: Path, out: Path) -> None:
     # The state API needs the dashboard; on a port of its own, since the test run's shared Ray (or
     # any other Ray on this machine) may hold the default 8265, which Ray does not retry when a
     # node is started this way.
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {TRIAL: 1}, "include_dashboard": True,
-                                                            "dashboard_port": free_port()})
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 1,
+            "resources": {TRIAL: 1},
+            "include_dashboard": True,
+            "dashboard_port": free_port(),
+        },
+    )
     seen = {"trial_nodes": set(), "removed": []}
     try:
         cluster.add_node(num_cpus=3, resources={TRIAL: 1, TRAINER: 1})
@@ -217,17 +266,30 @@ def main(root: Path, out: Path) -> None:
         stop.set()
         watcher.join()
         df = result["df"]
-        printed, printed_first = _step_printers(root / "multinode" / "logs" / "workers.log")  # before another run writes there
+        printed, printed_first = _step_printers(
+            root / "multinode" / "logs" / "workers.log"
+        )  # before another run writes there
         hit = Path(df["artifact/pretrain"].iloc[0]) / "final"
         calm = _undisturbed(definition, root)
         history = read_state(hit)["position"]["history"]
         addresses = sorted({n["NodeManagerAddress"] for n in ray.nodes()})
-        out.write_text(json.dumps({
-            "trial_nodes": sorted(seen["trial_nodes"]), "spanned": seen.get("spanned", []), "removed": seen["removed"],
-            "addresses": addresses, "status": df["status"].tolist(), "scored": df["eval/blimp"].notna().tolist(),
-            "pretrainings_run": int(df["executed/pretrain"].sum()), "resumed": len(printed) > 1 and len(printed_first) == 1,
-            "same_history": history == read_state(calm)["position"]["history"] and len(history) > 1,
-            "same_weights": (hit / "model.safetensors").read_bytes() == (calm / "model.safetensors").read_bytes()}))
+        out.write_text(
+            json.dumps(
+                {
+                    "trial_nodes": sorted(seen["trial_nodes"]),
+                    "spanned": seen.get("spanned", []),
+                    "removed": seen["removed"],
+                    "addresses": addresses,
+                    "status": df["status"].tolist(),
+                    "scored": df["eval/blimp"].notna().tolist(),
+                    "pretrainings_run": int(df["executed/pretrain"].sum()),
+                    "resumed": len(printed) > 1 and len(printed_first) == 1,
+                    "same_history": history == read_state(calm)["position"]["history"] and len(history) > 1,
+                    "same_weights": (hit / "model.safetensors").read_bytes()
+                    == (calm / "model.safetensors").read_bytes(),
+                }
+            )
+        )
     finally:
         ray.shutdown()
         cluster.shutdown()

@@ -17,8 +17,14 @@ from classit_ray.config_load import apply_overrides
 # One other valid value for every evaluation setting: a new setting must be added here, with where
 # it matters below, or this test fails.
 EVAL_ALTERNATIVES = {
-    "eval_dir": "/data/babylm/evaluation_data", "tasks": ["blimp", "glue"], "fast": False, "convention": "clean",
-    "batch_size": 32, "finetune_epochs": 3, "glue_tasks": ["boolq"], "checkpoints": ["chck_1M"],
+    "eval_dir": "/data/babylm/evaluation_data",
+    "tasks": ["blimp", "glue"],
+    "fast": False,
+    "convention": "clean",
+    "batch_size": 32,
+    "finetune_epochs": 3,
+    "glue_tasks": ["boolq"],
+    "checkpoints": ["chck_1M"],
 }
 # The settings that can change what each evaluation node computes. An evaluation scores its model
 # (the learning curve's checkpoints are the curve's); a curve runs the zero-shot tasks alone, always
@@ -52,7 +58,9 @@ def test_an_evaluation_key_changes_exactly_when_its_body_can_compute_something_e
         assert (node.settings != other.settings) == (node.key != other.key), (label, setting)
         # What `cell/execute.py` hands the body: the evaluation settings, and a curve's checkpoints.
         body_changed = (_eval_config(node, g0), node.settings.get("checkpoints")) != (
-            _eval_config(other, g1), other.settings.get("checkpoints"))
+            _eval_config(other, g1),
+            other.settings.get("checkpoints"),
+        )
         assert body_changed == (setting in MATTERS[node.kind]), (label, setting)
 
 
@@ -77,7 +85,9 @@ def test_a_training_key_changes_whenever_the_stage_its_body_runs_does(section):
         if f.name == "micro_batch_size":  # it must divide the batch
             other = value // 2
         else:
-            other = {bool: lambda v: not v, int: lambda v: v * 2 or 1, float: lambda v: v / 2 or 0.1}[type(value)](value)
+            other = {bool: lambda v: not v, int: lambda v: v * 2 or 1, float: lambda v: v / 2 or 0.1}[type(value)](
+                value
+            )
         after, _ = nodes({f"{section}.{f.name}": other})
         for label, node in before.items():
             if node.kind != section:
@@ -90,13 +100,27 @@ def test_a_training_key_changes_whenever_the_stage_its_body_runs_does(section):
 # One other valid value for each setting a data stage can read (each section's fields that reach
 # the data stages; the others are checked not to move a data key).
 DATA_ALTERNATIVES = {
-    "corpus.data_dir": "/data/babylm/train_100M", "corpus.instruct_dir": "/data/class_it",
-    "corpus.sources": ["childes"], "corpus.keep_speaker_labels": False, "corpus.max_doc_lines": 32,
-    "budget.total_words": 100_000, "budget.instruct_fraction": 0.2, "budget.instruct_configs": ["simple_wiki", "switchboard"],
-    "budget.instruct_weights": {"switchboard": 1.0, "simple_wiki": 2.0}, "budget.holdout_instruct_sources": False,
-    "budget.heldout_pairs": 7, "budget.seed": 1, "tokenizer.vocab_size": 1024, "tokenizer.min_frequency": 3, "tokenizer.max_train_words": 5000,
-    "pretrain.seq_len": 64, "pretrain.shard_rows": 100, "instruct.max_len": 64,
-    "model.preset": "small", "pretrain.lr": 1e-3, "eval.tasks": ["blimp"],  # none of a data stage's business
+    "corpus.data_dir": "/data/babylm/train_100M",
+    "corpus.instruct_dir": "/data/class_it",
+    "corpus.sources": ["childes"],
+    "corpus.keep_speaker_labels": False,
+    "corpus.max_doc_lines": 32,
+    "budget.total_words": 100_000,
+    "budget.instruct_fraction": 0.2,
+    "budget.instruct_configs": ["simple_wiki", "switchboard"],
+    "budget.instruct_weights": {"switchboard": 1.0, "simple_wiki": 2.0},
+    "budget.holdout_instruct_sources": False,
+    "budget.heldout_pairs": 7,
+    "budget.seed": 1,
+    "tokenizer.vocab_size": 1024,
+    "tokenizer.min_frequency": 3,
+    "tokenizer.max_train_words": 5000,
+    "pretrain.seq_len": 64,
+    "pretrain.shard_rows": 100,
+    "instruct.max_len": 64,
+    "model.preset": "small",
+    "pretrain.lr": 1e-3,
+    "eval.tasks": ["blimp"],  # none of a data stage's business
 }
 # Which data nodes each setting reaches: a change reaches the stage that reads it and every stage
 # downstream of that (through its input's key). The vocabulary follows the preset when
@@ -145,7 +169,10 @@ def test_a_data_build_reads_what_the_config_says_with_the_toy_world_where_the_ke
     split = next(n for n in graph.nodes if n.kind == "split")
     source = with_toy_world(cfg, "/store")  # what the builds were given before they read their settings
     assert split.settings["corpus"]["data_dir"] == toy_world_id(cfg)
-    assert corpus_config(split.settings["corpus"], toy_world_id(cfg), world_dir("/store", cfg.study.toy_words)) == source.corpus
+    assert (
+        corpus_config(split.settings["corpus"], toy_world_id(cfg), world_dir("/store", cfg.study.toy_words))
+        == source.corpus
+    )
     assert BudgetConfig(**split.settings["budget"]) == cfg.budget
     shards = {n.label: n.settings for n in graph.nodes if n.kind in ("pretrain_shards", "instruct_shards")}
     assert shards["pretrain shards"] == {"seq_len": cfg.pretrain.seq_len, "rows": cfg.pretrain.shard_rows}

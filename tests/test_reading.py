@@ -68,20 +68,24 @@ def reading_frame(n: int, seed: int = 0) -> pd.DataFrame:
     prev_words = [None if i % 10 == 0 else "".join(rng.choice(letters, size=rng.integers(1, 12))) for i in range(n)]
     surprisal = np.array([len(w) for w in words], dtype=float)
     prev_surprisal = np.array([np.nan if w is None else len(w) for w in prev_words], dtype=float)
-    df = pd.DataFrame({
-        "item": [np.nan if i % 10 == 0 else f"context {i}" for i in range(n)],
-        "word": words,
-        "prev_item": [np.nan if w is None else f"before {i}" for i, w in enumerate(prev_words)],
-        "prev_word": prev_words,
-        "Subtlex_log10": rng.uniform(1, 5, n),
-        "length": rng.integers(1, 12, n).astype(float),
-        "context_length": rng.integers(0, 30, n).astype(float),
-        "prev_length": rng.integers(1, 12, n).astype(float),
-    })
+    df = pd.DataFrame(
+        {
+            "item": [np.nan if i % 10 == 0 else f"context {i}" for i in range(n)],
+            "word": words,
+            "prev_item": [np.nan if w is None else f"before {i}" for i, w in enumerate(prev_words)],
+            "prev_word": prev_words,
+            "Subtlex_log10": rng.uniform(1, 5, n),
+            "length": rng.integers(1, 12, n).astype(float),
+            "context_length": rng.integers(0, 30, n).astype(float),
+            "prev_length": rng.integers(1, 12, n).astype(float),
+        }
+    )
     base = 200 - 10 * df["Subtlex_log10"] + 5 * df["length"] + df["context_length"]
     for column in EYE_TRACKING_COLUMNS:
         df[column] = base + 8 * surprisal + rng.normal(0, 10, n)
-    df["self_paced_reading_time"] = base + 3 * df["prev_length"] + 4 * np.nan_to_num(prev_surprisal) + 8 * surprisal + rng.normal(0, 10, n)
+    df["self_paced_reading_time"] = (
+        base + 3 * df["prev_length"] + 4 * np.nan_to_num(prev_surprisal) + 8 * surprisal + rng.normal(0, 10, n)
+    )
     return df
 
 

@@ -25,9 +25,12 @@ class LengthLM:
 
 
 FAST = {  # (official --task folder, data folder, UIDs)
-    "blimp": ("blimp", "blimp_fast", None), "blimp_supplement": ("blimp", "supplement_fast", None),
-    "ewok": ("ewok", "ewok_fast", None), "entity_tracking": ("entity_tracking", "entity_tracking_fast", None),
-    "wug_adj": ("wug_adj", "wug_adj_nominalization", {"wug_adj"}), "wug_past": ("wug_past", "wug_past_tense", {"wug_past"}),
+    "blimp": ("blimp", "blimp_fast", None),
+    "blimp_supplement": ("blimp", "supplement_fast", None),
+    "ewok": ("ewok", "ewok_fast", None),
+    "entity_tracking": ("entity_tracking", "entity_tracking_fast", None),
+    "wug_adj": ("wug_adj", "wug_adj_nominalization", {"wug_adj"}),
+    "wug_past": ("wug_past", "wug_past_tense", {"wug_past"}),
 }
 
 
@@ -63,18 +66,28 @@ def test_predictions_are_the_completions_the_official_collation_compares(fast_re
     tracking's the chosen option (compared with options[0]): not the whole sentence."""
     data = Path(toy_world["eval_dir"]) / "fast_eval"
     root = fast_results / "zero_shot" / "causal"
-    targets = {" " + r[t] for f in (data / "ewok_fast").glob("*.jsonl")
-               for r in map(json.loads, f.read_text().splitlines()) for t in ("Target1", "Target2")}
+    targets = {
+        " " + r[t]
+        for f in (data / "ewok_fast").glob("*.jsonl")
+        for r in map(json.loads, f.read_text().splitlines())
+        for t in ("Target1", "Target2")
+    }
     ewok = read_json(root / "ewok" / "ewok_fast" / "predictions.json")
     assert all(p["pred"] in targets for e in ewok.values() for p in e["predictions"])
-    options = {o for f in (data / "entity_tracking_fast").glob("*.jsonl")
-               for r in map(json.loads, f.read_text().splitlines()) for o in r["options"]}
+    options = {
+        o
+        for f in (data / "entity_tracking_fast").glob("*.jsonl")
+        for r in map(json.loads, f.read_text().splitlines())
+        for o in r["options"]
+    }
     et = read_json(root / "entity_tracking" / "entity_tracking_fast" / "predictions.json")
     assert all(p["pred"] in options for e in et.values() for p in e["predictions"])
 
 
 def test_reading_predictions_are_the_surprisals_per_row(fast_results, toy_world):
     rows = (Path(toy_world["eval_dir"]) / "fast_eval" / "reading" / "reading_data.csv").read_text().splitlines()[1:]
-    predictions = read_json(fast_results / "zero_shot" / "causal" / "reading" / "predictions.json")["reading"]["predictions"]
+    predictions = read_json(fast_results / "zero_shot" / "causal" / "reading" / "predictions.json")["reading"][
+        "predictions"
+    ]
     assert len(predictions) == len(rows) and [p["id"] for p in predictions] == list(range(len(rows)))
     assert all(set(p) == {"id", "pred", "prev_pred"} and p["pred"] > 0 for p in predictions)

@@ -12,10 +12,32 @@ from classit_ray.config_load import apply_overrides
 from classit_ray.study import row
 
 # A row as a finished trial writes it (names as study/trial.py and study/runner.py write them).
-ROW = ["model.preset", "instruct.curriculum", "corpus.data_dir", "pretrain.seed", "instruct.seed", "cell.seed",
-       "eval/blimp", "eval/blimp@pretrain", "eval/blimp@stage1", "eval/failed_tasks", "curve", "pretrain/loss",
-       "instruct/loss", "instruct/loss/switchboard", "key/pretrain", "key/eval@pretrain", "keys/graph",
-       "artifact/model", "executed/eval", "time/cell_s", "time/stages", "tune/reports", "status", "error"]
+ROW = [
+    "model.preset",
+    "instruct.curriculum",
+    "corpus.data_dir",
+    "pretrain.seed",
+    "instruct.seed",
+    "cell.seed",
+    "eval/blimp",
+    "eval/blimp@pretrain",
+    "eval/blimp@stage1",
+    "eval/failed_tasks",
+    "curve",
+    "pretrain/loss",
+    "instruct/loss",
+    "instruct/loss/switchboard",
+    "key/pretrain",
+    "key/eval@pretrain",
+    "keys/graph",
+    "artifact/model",
+    "executed/eval",
+    "time/cell_s",
+    "time/stages",
+    "tune/reports",
+    "status",
+    "error",
+]
 
 
 def test_every_column_of_a_row_is_in_one_group():
@@ -31,7 +53,9 @@ def test_metrics_per_endpoint():
     assert row.metric_columns(ROW) == ["eval/blimp", "pretrain/loss", "instruct/loss", "instruct/loss/switchboard"]
     assert row.metric_columns(ROW, "pretrain") == ["eval/blimp@pretrain"]
     assert row.endpoints(ROW) == ["final", "pretrain", "stage1"]
-    assert row.metric_name("eval/blimp", "stage1") == "eval/blimp@stage1" and row.metric_name("eval/blimp") == "eval/blimp"
+    assert (
+        row.metric_name("eval/blimp", "stage1") == "eval/blimp@stage1" and row.metric_name("eval/blimp") == "eval/blimp"
+    )
 
 
 def test_the_writers_values():

@@ -39,16 +39,31 @@ def _weakened(change) -> dict:
     return config
 
 
-@pytest.mark.parametrize("change, expected", [
-    (lambda c: c["head_start_ray_commands"].__setitem__(1, c["head_start_ray_commands"][1].replace("RAY_AUTH_MODE=token ", "")),
-     "without RAY_AUTH_MODE=token"),
-    (lambda c: c["setup_commands"].append("export RAY_AUTH_MODE=disabled"), "RAY_AUTH_MODE=disabled"),
-    (lambda c: c["file_mounts"].pop("/home/ubuntu/.ray/auth_token"), "file_mounts: no ~/.ray/auth_token"),
-    (lambda c: c["head_start_ray_commands"].__setitem__(1, c["head_start_ray_commands"][1].replace("127.0.0.1", "0.0.0.0")),
-     "dashboard bound beyond localhost"),
-    (lambda c: c["provider"]["security_group"]["IpPermissions"].append({"FromPort": 8265, "ToPort": 8265, "IpProtocol": "tcp"}),
-     "ports 8265-8265 open"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (
+            lambda c: c["head_start_ray_commands"].__setitem__(
+                1, c["head_start_ray_commands"][1].replace("RAY_AUTH_MODE=token ", "")
+            ),
+            "without RAY_AUTH_MODE=token",
+        ),
+        (lambda c: c["setup_commands"].append("export RAY_AUTH_MODE=disabled"), "RAY_AUTH_MODE=disabled"),
+        (lambda c: c["file_mounts"].pop("/home/ubuntu/.ray/auth_token"), "file_mounts: no ~/.ray/auth_token"),
+        (
+            lambda c: c["head_start_ray_commands"].__setitem__(
+                1, c["head_start_ray_commands"][1].replace("127.0.0.1", "0.0.0.0")
+            ),
+            "dashboard bound beyond localhost",
+        ),
+        (
+            lambda c: c["provider"]["security_group"]["IpPermissions"].append(
+                {"FromPort": 8265, "ToPort": 8265, "IpProtocol": "tcp"}
+            ),
+            "ports 8265-8265 open",
+        ),
+    ],
+)
 def test_each_weakening_of_the_cluster_yaml_is_caught(change, expected):
     problems = posture_problems(_weakened(change))
     assert len(problems) == 1 and expected in problems[0], problems
@@ -60,7 +75,9 @@ def test_a_cluster_yaml_problem_is_one_line_naming_the_file_and_field(tmp_path):
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError) as info:
         check_cluster_yaml(path)
-    assert str(info.value) == f"{path}: (top level): Additional properties are not allowed ('max_worker' was unexpected)"
+    assert (
+        str(info.value) == f"{path}: (top level): Additional properties are not allowed ('max_worker' was unexpected)"
+    )
 
 
 class _Tripwire:
@@ -80,7 +97,9 @@ def pickled_model(tmp_path) -> tuple[Path, Path]:
 
     model = tmp_path / "model"
     model.mkdir()
-    LlamaConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32).save_pretrained(model)
+    LlamaConfig(
+        vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    ).save_pretrained(model)
     marker = tmp_path / "pickle-was-loaded"
     (model / "pytorch_model.bin").write_bytes(pickle.dumps(_Tripwire(marker)))
     (model / "tokenizer.json").write_text("{}")
@@ -94,8 +113,11 @@ def test_a_pickle_only_model_is_refused_by_every_loader_and_never_unpickled(pick
     from classit_ray.eval.scorer import HFCausalLM
 
     model, marker = pickled_model
-    for load, error in ((lambda: HFCausalLM(model), EvalDataError), (lambda: load_classifier(model, 2), ValueError),
-                        (lambda: generator_identity(model), FileNotFoundError)):
+    for load, error in (
+        (lambda: HFCausalLM(model), EvalDataError),
+        (lambda: load_classifier(model, 2), ValueError),
+        (lambda: generator_identity(model), FileNotFoundError),
+    ):
         with pytest.raises(error, match=r"no \*\.safetensors weights; found only pytorch_model\.bin \(pickle"):
             load()
     assert not marker.exists()
@@ -114,10 +136,17 @@ def test_the_package_never_unpickles_or_runs_a_models_code():
         for call in _calls(tree):
             func = call.func
             name = ast.unparse(func)
-            assert name not in ("pickle.load", "pickle.loads", "torch.load", "joblib.load"), f"{path}:{call.lineno}: {name}"
+            assert name not in ("pickle.load", "pickle.loads", "torch.load", "joblib.load"), (
+                f"{path}:{call.lineno}: {name}"
+            )
             keywords = {k.arg for k in call.keywords}
             assert "trust_remote_code" not in keywords and "allow_pickle" not in keywords, f"{path}:{call.lineno}"
-            if isinstance(func, ast.Attribute) and func.attr == "from_pretrained" and "Tokenizer" not in name and "Config" not in name:
+            if (
+                isinstance(func, ast.Attribute)
+                and func.attr == "from_pretrained"
+                and "Tokenizer" not in name
+                and "Config" not in name
+            ):
                 model_loads += 1
                 spread = [ast.unparse(k.value) for k in call.keywords if k.arg is None]
                 assert "MODEL_LOAD_KWARGS" in spread, f"{path}:{call.lineno}: {name} without **MODEL_LOAD_KWARGS"

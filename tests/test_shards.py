@@ -69,7 +69,10 @@ def test_a_stage_reads_the_same_rows_in_the_same_order_through_ray_data_and_pyar
     spec = resolve(pretrain_spec(prepared.config, prepared))
     files = stage_files(spec.shard_dirs, spec.optim.seed)
     assert len(files) > 2 and files != sorted(files)  # several files, in the stage's seeded order
-    through_ray = [r["input_ids"].tolist() for r in rows_of_batches(stage_dataset(spec).iter_batches(batch_size=37, batch_format="numpy"))]
+    through_ray = [
+        r["input_ids"].tolist()
+        for r in rows_of_batches(stage_dataset(spec).iter_batches(batch_size=37, batch_format="numpy"))
+    ]
     plain = [r["input_ids"].tolist() for r in read_rows(files)]
     assert through_ray == plain and len(plain) == read_manifest(prepared.pretrain_shards)["sequences"]
     batches = list(micro_batches(read_rows(files), 8, collate_packed))
@@ -102,9 +105,11 @@ def test_shards_built_without_ray_equal_those_built_with_it(prepared, tmp_path, 
     monkeypatch.setattr(shards, "IN_PROCESS_MAX_ROWS", 0)
     monkeypatch.setattr(shards, "_in_process", lambda *a: pytest.fail("tokenized in process, not through Ray Data"))
     build_pretrain_shards(prepared.split_dir, prepared.tokenizer_dir, tmp_path / "ray", seq_len=64, rows_per_shard=50)
-    script = (f"from classit_ray.data.shards import build_pretrain_shards; import ray; assert not ray.is_initialized(); "
-              f"build_pretrain_shards({str(prepared.split_dir)!r}, {str(prepared.tokenizer_dir)!r}, {str(tmp_path / 'plain')!r}, "
-              f"seq_len=64, rows_per_shard=50)")
+    script = (
+        f"from classit_ray.data.shards import build_pretrain_shards; import ray; assert not ray.is_initialized(); "
+        f"build_pretrain_shards({str(prepared.split_dir)!r}, {str(prepared.tokenizer_dir)!r}, {str(tmp_path / 'plain')!r}, "
+        f"seq_len=64, rows_per_shard=50)"
+    )
     subprocess.run([sys.executable, "-c", script], check=True)
     ours = sorted((tmp_path / "ray").glob("*.parquet"))
     plain = sorted((tmp_path / "plain").glob("*.parquet"))
@@ -117,12 +122,18 @@ def test_an_input_of_one_batch_is_tokenized_without_ray_data(prepared, tmp_path,
 
     monkeypatch.setattr(shards, "read_parquet", lambda *a, **k: pytest.fail("Ray Data started for one batch"))
     build_pretrain_shards(prepared.split_dir, prepared.tokenizer_dir, tmp_path / "out", seq_len=64, rows_per_shard=50)
-    assert [pq.read_table(f).equals(pq.read_table(g)) for f, g in zip(sorted((tmp_path / "out").glob("*.parquet")),
-                                                                        sorted(prepared.pretrain_shards.glob("*.parquet")))] == [True] * read_manifest(prepared.pretrain_shards)["files"]
+    assert [
+        pq.read_table(f).equals(pq.read_table(g))
+        for f, g in zip(
+            sorted((tmp_path / "out").glob("*.parquet")), sorted(prepared.pretrain_shards.glob("*.parquet"))
+        )
+    ] == [True] * read_manifest(prepared.pretrain_shards)["files"]
 
 
 def test_tokenizing_from_a_command_line_shows_a_progress_bar(prepared, tmp_path, capsys):
-    build_pretrain_shards(prepared.split_dir, prepared.tokenizer_dir, tmp_path / "out", seq_len=64, rows_per_shard=50, progress=True)
+    build_pretrain_shards(
+        prepared.split_dir, prepared.tokenizer_dir, tmp_path / "out", seq_len=64, rows_per_shard=50, progress=True
+    )
     documents = pq.ParquetFile(prepared.split_dir / "pretrain.parquet").metadata.num_rows
     bar = capsys.readouterr().err
     assert f"{documents}/{documents}" in bar and "tokenizing pretrain.parquet" in bar
@@ -151,5 +162,11 @@ def test_prepare_reuses_finished_stages(prepared):
 
     graph = build_graph(prepared.config, prepared.split_dir.parent.parent)
     again = execute(graph, graph.upto("data"))  # what `python -m classit_ray.data.prepare` runs
-    assert [r.node.kind for r in again.runs.values()] == ["split", "tokenizer", "pretrain_shards", "instruct_shards", "instruct_shards"]
+    assert [r.node.kind for r in again.runs.values()] == [
+        "split",
+        "tokenizer",
+        "pretrain_shards",
+        "instruct_shards",
+        "instruct_shards",
+    ]
     assert not any(r.executed for r in again.runs.values()) and graph.data.pretrain_shards == prepared.pretrain_shards

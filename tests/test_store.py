@@ -84,7 +84,9 @@ def test_an_upload_killed_before_its_manifest_never_reads_as_complete_and_is_red
     store = ArtifactStore(bucket_uri, tmp_path / "dead-node")
     dead = _stage(store.cache, "eval/k1", {**FILES, "final/model.safetensors": b"half-written"})
     for name in ("part-00000.parquet", "final/model.safetensors"):  # the files, not the manifest
-        pyarrow.fs.copy_files(str(dead / name), f"{store.remote('eval/k1')}/{name}", destination_filesystem=store.filesystem)
+        pyarrow.fs.copy_files(
+            str(dead / name), f"{store.remote('eval/k1')}/{name}", destination_filesystem=store.filesystem
+        )
     assert not store.is_complete("eval/k1")
 
     other = ArtifactStore(bucket_uri, tmp_path / "node2")
@@ -106,8 +108,10 @@ def test_an_upload_killed_before_its_manifest_never_reads_as_complete_and_is_red
 def test_concurrent_publishes_of_one_key_are_harmless(bucket_uri, tmp_path):
     """Two nodes that built the same stage (same key, so the same files) publish it at once."""
     stores = [ArtifactStore(bucket_uri, tmp_path / f"node{i}") for i in range(3)]
-    locals_ = [_stage(s.cache, "shards/pretrain-k", {f"part-{i:05d}.parquet": bytes([i]) * 3000 for i in range(12)})
-               for s in stores[:2]]
+    locals_ = [
+        _stage(s.cache, "shards/pretrain-k", {f"part-{i:05d}.parquet": bytes([i]) * 3000 for i in range(12)})
+        for s in stores[:2]
+    ]
     start, errors = threading.Barrier(2), []
 
     def publish(store, local):
@@ -166,11 +170,18 @@ def test_ray_data_reads_a_cached_shard_set_from_the_store(ray_session, bucket_ur
 
 
 def test_a_remote_store_is_cached_under_its_uri_without_credentials_or_query(tmp_path):
-    cfg = apply_overrides(Config(), {"study.storage_path": "s3://KEY:SECRET@bucket/classit?endpoint_override=h:9000",
-                                     "study.cache_dir": str(tmp_path)})
+    cfg = apply_overrides(
+        Config(),
+        {
+            "study.storage_path": "s3://KEY:SECRET@bucket/classit?endpoint_override=h:9000",
+            "study.cache_dir": str(tmp_path),
+        },
+    )
     assert work_dir_of(cfg) == tmp_path / "s3" / "bucket" / "classit" / "artifacts"
     store = store_of(cfg)
-    assert store.uri_of("ray_results") == "s3://KEY:SECRET@bucket/classit/artifacts/ray_results?endpoint_override=h:9000"
+    assert (
+        store.uri_of("ray_results") == "s3://KEY:SECRET@bucket/classit/artifacts/ray_results?endpoint_override=h:9000"
+    )
     assert "SECRET" not in repr(store)
     assert join_uri("gs://b/p/", "x") == "gs://b/p/x"
     assert store_of(apply_overrides(Config(), {"study.storage_path": str(tmp_path)})) is None  # a local store: no cache
@@ -180,8 +191,14 @@ def test_a_remote_store_is_cached_under_its_uri_without_credentials_or_query(tmp
 def _store_problem(tmp_path, work_dir: str) -> str:
     from classit_ray.study.runner import check_inputs
 
-    cfg = apply_overrides(Config(), {"study.storage_path": str(tmp_path / "results"), "study.work_dir": work_dir,
-                                     "study.cache_dir": str(tmp_path / "cache")})
+    cfg = apply_overrides(
+        Config(),
+        {
+            "study.storage_path": str(tmp_path / "results"),
+            "study.work_dir": work_dir,
+            "study.cache_dir": str(tmp_path / "cache"),
+        },
+    )
     with pytest.raises(ConfigError) as err:
         check_inputs(cfg)
     assert len(err.value.problems) == 1
@@ -190,7 +207,9 @@ def _store_problem(tmp_path, work_dir: str) -> str:
 
 def test_a_missing_bucket_is_one_error_naming_the_uri(s3_server, tmp_path):
     text = _store_problem(tmp_path, f"s3://test:test@no-such-bucket/store?{_query(s3_server)}")
-    assert "study.work_dir: s3://***@no-such-bucket/store" in text and "not writable" in text and "no-such-bucket" in text
+    assert (
+        "study.work_dir: s3://***@no-such-bucket/store" in text and "not writable" in text and "no-such-bucket" in text
+    )
     assert "test:test" not in text
 
 
@@ -212,11 +231,30 @@ def test_a_study_on_s3_reruns_from_a_fresh_cache_without_recomputing(ray_session
 
     def study(name: str, cache: Path):
         base = _toy_study(tmp_path, name)
-        base = dataclasses.replace(base, base=apply_overrides(base.base, {
-            "study.storage_path": bucket_uri, "study.cache_dir": str(cache), "eval.tasks": ["blimp"], "eval.checkpoints": [],
-            "pretrain.batch_size": 64, "pretrain.micro_batch_size": 64}))  # 6 steps (and checkpoints through s3), not 28
-        return dataclasses.replace(base, grid={"model.preset": ["tiny"], "seed": [0], "instruct.curriculum": ["none"],
-                                               "budget.instruct_fraction": [0.1]}, baseline=False)
+        base = dataclasses.replace(
+            base,
+            base=apply_overrides(
+                base.base,
+                {
+                    "study.storage_path": bucket_uri,
+                    "study.cache_dir": str(cache),
+                    "eval.tasks": ["blimp"],
+                    "eval.checkpoints": [],
+                    "pretrain.batch_size": 64,
+                    "pretrain.micro_batch_size": 64,
+                },
+            ),
+        )  # 6 steps (and checkpoints through s3), not 28
+        return dataclasses.replace(
+            base,
+            grid={
+                "model.preset": ["tiny"],
+                "seed": [0],
+                "instruct.curriculum": ["none"],
+                "budget.instruct_fraction": [0.1],
+            },
+            baseline=False,
+        )
 
     first = run_study(study("on-s3", tmp_path / "node1"))
     assert len(first) == 1 and first.loc[0, "status"] == "ok", first.loc[0, "error"]
@@ -331,8 +369,10 @@ def test_publishers_of_different_bytes_under_one_key_commit_one_version_whole(bu
         for n in range(rounds):
             rel, start = f"pretrain/race-{n}", time.time() + 0.3
             reader = pool.apply_async(_read_when_committed, (bucket_uri, str(tmp_path / f"reader{n}"), rel, start + 60))
-            writers = [pool.apply_async(_publish_at, (bucket_uri, str(tmp_path / f"r{n}w{v}"), rel, v + 1, start))
-                       for v in range(publishers)]
+            writers = [
+                pool.apply_async(_publish_at, (bucket_uri, str(tmp_path / f"r{n}w{v}"), rel, v + 1, start))
+                for v in range(publishers)
+            ]
             results = [w.get(timeout=60) for w in writers]
             won = [v + 1 for v, (w, _) in enumerate(results) if w]
             assert len(won) == 1, results
@@ -358,7 +398,9 @@ def test_a_damaged_or_truncated_object_is_refused_and_the_cache_left_as_it_was(b
         assert str(err.value).startswith("stage pretrain/abc in s3://***@")
         assert f"final/model.safetensors: {said}" in str(err.value)
         assert "\n" not in str(err.value)
-        assert not (two.cache / "pretrain").exists() or not any((two.cache / "pretrain").iterdir())  # no stage, no temporary
+        assert not (two.cache / "pretrain").exists() or not any(
+            (two.cache / "pretrain").iterdir()
+        )  # no stage, no temporary
 
 
 def test_an_unparseable_manifest_is_one_error_and_nothing_is_installed(bucket_uri, tmp_path):
@@ -438,8 +480,11 @@ def test_a_study_on_s3_without_boto3_stops_before_anything_naming_the_extra(tmp_
 
     monkeypatch.setitem(sys.modules, "boto3", None)  # as if not installed
     monkeypatch.setattr(runner, "check_inputs", lambda cfg: pytest.fail("the study went on past the missing client"))
-    study = StudyDefinition(apply_overrides(Config(), {"study.storage_path": "s3://KEY:SECRET@bucket/classit",
-                                                       "study.cache_dir": str(tmp_path)}))
+    study = StudyDefinition(
+        apply_overrides(
+            Config(), {"study.storage_path": "s3://KEY:SECRET@bucket/classit", "study.cache_dir": str(tmp_path)}
+        )
+    )
     assert main(lambda: study, "study", "a study", argv=[]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: s3://***@bucket/classit/artifacts: ")
@@ -458,8 +503,9 @@ def test_publishing_without_the_client_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "google.cloud.storage", None)
     said = client_problem("gs://bucket/x")
     assert said.startswith("gs://bucket/x: ") and said.endswith(
-        'needs google-cloud-storage (its create-if-absent commits a stage), which is not installed; '
-        'expected `pip install "classit_ray[gcs]"`')
+        "needs google-cloud-storage (its create-if-absent commits a stage), which is not installed; "
+        'expected `pip install "classit_ray[gcs]"`'
+    )
     assert client_problem(str(tmp_path)) is None
 
 
@@ -478,6 +524,7 @@ def test_an_evaluation_that_lost_its_key_returns_the_winners_manifest(tmp_path, 
         def evaluate(model_dir, cfg, out, device, heldout_dir=None):
             (Path(out) / "scores.json").write_text(str(score))
             return SimpleNamespace(metrics={"eval/blimp": score}, failed={}, skipped={}, seconds={"blimp": 1.0})
+
         return evaluate
 
     out, cfg = str(tmp_path / "eval" / "k"), dataclasses.asdict(EvalConfig())
@@ -504,6 +551,7 @@ def test_a_training_stage_that_lost_its_key_returns_the_winners_metrics(tmp_path
             final.mkdir(parents=True)
             (final / "model.safetensors").write_text(str(loss))
             return {"final": (pyarrow.fs.LocalFileSystem(), str(final))}, {"pretrain/loss": loss}, str(final)
+
         return in_process
 
     monkeypatch.setattr(driver, "resolve", lambda spec: spec)  # no data to resolve against: the run is faked
@@ -536,11 +584,16 @@ def test_a_publisher_that_lost_returns_the_winners_record(bucket_uri, tmp_path, 
             _record_stage(store.cache, rel, weights, metrics)
             before_publish()
             return metrics  # computed here: its own numbers, as a stage's body returns them
+
         return through_store(store, store.cache / rel, body)
 
     first = stage(winner, b"w1", {"eval/blimp": 0.5, "seconds": 10})
-    second = stage(loser, b"w1" if same_bytes else b"w2", {"eval/blimp": 0.5 if same_bytes else 0.75, "seconds": 12},
-                   before_publish=first)  # the first commits while the second is still computing
+    second = stage(
+        loser,
+        b"w1" if same_bytes else b"w2",
+        {"eval/blimp": 0.5 if same_bytes else 0.75, "seconds": 12},
+        before_publish=first,
+    )  # the first commits while the second is still computing
     assert second() == {"eval/blimp": 0.5, "seconds": 10}
     assert read_manifest(loser.cache / rel)["metrics"] == {"eval/blimp": 0.5, "seconds": 10}
     assert (loser.cache / rel / "weights").read_bytes() == b"w1"

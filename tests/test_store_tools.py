@@ -20,8 +20,11 @@ from classit_ray.store_tools import main
 
 def _cell(curriculum: str, seed: int) -> Config:
     cfg = Config()
-    return dataclasses.replace(cfg, instruct=dataclasses.replace(cfg.instruct, curriculum=curriculum),
-                               pretrain=dataclasses.replace(cfg.pretrain, seed=seed))
+    return dataclasses.replace(
+        cfg,
+        instruct=dataclasses.replace(cfg.instruct, curriculum=curriculum),
+        pretrain=dataclasses.replace(cfg.pretrain, seed=seed),
+    )
 
 
 def _study(storage: Path, name: str, cells: list[Config]) -> list:
@@ -34,8 +37,9 @@ def _study(storage: Path, name: str, cells: list[Config]) -> list:
             if not is_complete(node.path):
                 with atomic_dir(node.path, {"kind": node.kind}) as tmp:
                     (tmp / "data.bin").write_bytes(b"x" * 1000)
-        rows.append({"status": "ok", "keys/graph": json.dumps([n.key for n in graph.nodes]),
-                     "key/pretrain": graph.pretrain.key})
+        rows.append(
+            {"status": "ok", "keys/graph": json.dumps([n.key for n in graph.nodes]), "key/pretrain": graph.pretrain.key}
+        )
         nodes += graph.nodes
     (storage / name).mkdir(parents=True)
     pd.DataFrame(rows).to_parquet(storage / name / "results.parquet")
@@ -135,10 +139,13 @@ def test_gc_on_object_storage_removes_an_upload_that_lost_its_commit(tmp_path, c
 def test_gc_never_plans_a_stage_a_running_study_holds_a_lease_on():
     from classit_ray.store_tools import Stage, gc_plan
 
-    stages = {"pretrain/a": Stage("pretrain/a", "pretrain", "a", size=10, newest=0.0, complete=True),
-              "pretrain/b": Stage("pretrain/b", "pretrain", "b", size=10, newest=0.0, complete=True)}
-    plan = gc_plan(stages, {"s": {"x"}}, ["s"], grace_s=3600, leased={"b"}, leftovers={}, committed=lambda s: None,
-                   now=10_000.0)
+    stages = {
+        "pretrain/a": Stage("pretrain/a", "pretrain", "a", size=10, newest=0.0, complete=True),
+        "pretrain/b": Stage("pretrain/b", "pretrain", "b", size=10, newest=0.0, complete=True),
+    }
+    plan = gc_plan(
+        stages, {"s": {"x"}}, ["s"], grace_s=3600, leased={"b"}, leftovers={}, committed=lambda s: None, now=10_000.0
+    )
     assert plan == [("pretrain/a", 10, "used by no study")]
 
 
@@ -182,16 +189,29 @@ def test_gc_keeps_the_stages_of_a_studys_unfinished_cells(tmp_path, capsys):
     from classit_ray.study.trial import planned_keys
 
     base = apply_overrides(Config(), {"study.storage_path": str(tmp_path), "study.name": "stopped"})
-    cells = {status: {"instruct.curriculum": curriculum, "seed": seed} for status, curriculum, seed in
-             (("ok", "merged", 0), (INTERRUPTED, "none", 1), (NOT_STARTED, "merged", 2), ("error", "none", 3))}
+    cells = {
+        status: {"instruct.curriculum": curriculum, "seed": seed}
+        for status, curriculum, seed in (
+            ("ok", "merged", 0),
+            (INTERRUPTED, "none", 1),
+            (NOT_STARTED, "merged", 2),
+            ("error", "none", 3),
+        )
+    }
     study = StudyDefinition(base, grid={"instruct.curriculum": ["merged", "none"], "seed": [0, 1, 2, 3]})
     store = tmp_path / "artifacts"
     nodes = {status: _built(cell_config(base, cell), store) for status, cell in cells.items()}
     orphan = _built(_cell("merged", 9), store)  # no row of any study lists it
     finished = planned_keys(cell_config(base, cells["ok"]), store)  # what the finished trial's own row reported
-    grid = [SimpleNamespace(config={CELL: cell}, path=status, metrics=finished if status == "ok" else {},
-                            error=RuntimeError("boom") if status == "error" else None)
-            for status, cell in cells.items()]  # Tune's results: a failed or stopped trial reported nothing
+    grid = [
+        SimpleNamespace(
+            config={CELL: cell},
+            path=status,
+            metrics=finished if status == "ok" else {},
+            error=RuntimeError("boom") if status == "error" else None,
+        )
+        for status, cell in cells.items()
+    ]  # Tune's results: a failed or stopped trial reported nothing
     df = results_table(study, grid, {INTERRUPTED: INTERRUPTED, NOT_STARTED: NOT_STARTED})
     for _, row in df.iterrows():
         cell = {"instruct.curriculum": row["instruct.curriculum"], "seed": row["cell.seed"]}

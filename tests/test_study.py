@@ -30,13 +30,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_only_stages_that_several_cells_need_take_a_lease():
     from classit_ray.study.runner import plan_stages, shared_stages
 
-    study = StudyDefinition(Config(), grid={"model.preset": ["tiny"], "instruct.curriculum": ["merged", "switchboard>wiki"]})
+    study = StudyDefinition(
+        Config(), grid={"model.preset": ["tiny"], "instruct.curriculum": ["merged", "switchboard>wiki"]}
+    )
     cells = study_cells(study)
     shared = shared_stages(study, plan_stages(study, cells, Path("/store"))[2])
     merged = build_graph(cell_config(study.base, cells[0]), "/store")
     assert merged.pretrain.key in shared and merged.evaluations["pretrain"].key in shared  # the baseline's too
     assert not {n.key for n in merged.of_kind("instruct")} & shared and merged.final_eval.key not in shared
-    assert shared_stages(dataclasses.replace(study, num_samples=2), plan_stages(study, cells, Path("/store"))[2]) is None
+    assert (
+        shared_stages(dataclasses.replace(study, num_samples=2), plan_stages(study, cells, Path("/store"))[2]) is None
+    )
 
 
 def test_concurrent_callers_run_a_stage_once(ray_session, tmp_path):
@@ -107,14 +111,31 @@ def _toy_study(storage: Path, name: str) -> StudyDefinition:
     finally:
         sys.path.pop(0)
     study = curriculum_grid.build()
-    base = apply_overrides(study.base, {
-        "study.name": name, "study.storage_path": str(storage), "study.toy_words": 40_000, "study.max_concurrent_trials": 2,
-        "budget.total_words": 20_000, "pretrain.seq_len": 64, "pretrain.epochs": 1, "pretrain.shard_rows": 200,
-        "instruct.epochs": 1, "eval.tasks": ["blimp", "ewok", "wug_adj", "reading"],  # GLUE: test_finetune.py
-    })
-    return dataclasses.replace(study, base=base, grid={"model.preset": ["tiny"], "seed": [0],
-                                                       "instruct.curriculum": ["merged", "switchboard>wiki", "wiki>switchboard"],
-                                                       "budget.instruct_fraction": [0.1, 0.95]})
+    base = apply_overrides(
+        study.base,
+        {
+            "study.name": name,
+            "study.storage_path": str(storage),
+            "study.toy_words": 40_000,
+            "study.max_concurrent_trials": 2,
+            "budget.total_words": 20_000,
+            "pretrain.seq_len": 64,
+            "pretrain.epochs": 1,
+            "pretrain.shard_rows": 200,
+            "instruct.epochs": 1,
+            "eval.tasks": ["blimp", "ewok", "wug_adj", "reading"],  # GLUE: test_finetune.py
+        },
+    )
+    return dataclasses.replace(
+        study,
+        base=base,
+        grid={
+            "model.preset": ["tiny"],
+            "seed": [0],
+            "instruct.curriculum": ["merged", "switchboard>wiki", "wiki>switchboard"],
+            "budget.instruct_fraction": [0.1, 0.95],
+        },
+    )
 
 
 def _manifests(store: Path) -> dict[str, float]:
@@ -141,24 +162,45 @@ def test_toy_grid_one_row_per_cell_with_real_metrics(toy_study):
     from classit_ray.analysis import stage_deltas
 
     storage, df = toy_study
-    assert len(df) == 8 and (storage / "grid" / "results.parquet").is_file() and (storage / "grid" / "results.csv").is_file()
+    assert (
+        len(df) == 8
+        and (storage / "grid" / "results.parquet").is_file()
+        and (storage / "grid" / "results.csv").is_file()
+    )
     ok, failed = df[df["status"] == "ok"], df[df["status"] == "error"]
-    assert len(ok) == 4 and sorted(ok["instruct.curriculum"]) == ["merged", "none", "switchboard>wiki", "wiki>switchboard"]
+    assert len(ok) == 4 and sorted(ok["instruct.curriculum"]) == [
+        "merged",
+        "none",
+        "switchboard>wiki",
+        "wiki>switchboard",
+    ]
     # A trial that fails reports its error and leaves the others alone.
     assert len(failed) == 4 and (failed["budget.instruct_fraction"] == 0.95).all()
     assert failed["error"].str.contains("BudgetError: .*instruct_fraction 0.95").all()
-    for metric in ("eval/blimp", "eval/ewok", "eval/wug_adj", "eval/reading_eye", "pretrain/loss", "eval/blimp@pretrain", "curve"):
+    for metric in (
+        "eval/blimp",
+        "eval/ewok",
+        "eval/wug_adj",
+        "eval/reading_eye",
+        "pretrain/loss",
+        "eval/blimp@pretrain",
+        "curve",
+    ):
         assert ok[metric].notna().all(), metric
     assert ok["eval/blimp"].between(0, 1).all()
     assert ok["eval/blimp"].nunique() > 1  # different models, different scores
     tuned, none = ok[ok["instruct.curriculum"] != "none"], ok[ok["instruct.curriculum"] == "none"].iloc[0]
     assert (tuned["instruct/loss"] > 0).all()
     # The baseline trains nothing: its model is the shared pretraining, and its final score is the pretrained score.
-    assert none["executed/instruct"] == 0 and none["key/model"] == none["key/pretrain"] and pd.isna(none["instruct/loss"])
+    assert (
+        none["executed/instruct"] == 0 and none["key/model"] == none["key/pretrain"] and pd.isna(none["instruct/loss"])
+    )
     assert none["eval/blimp"] == none["eval/blimp@pretrain"] and none["key/eval"] == none["key/eval@pretrain"]
     # A sequential cell has its stage-1 scores; the merged one (one stage) has none.
     sequential = ok["instruct.curriculum"].isin(["switchboard>wiki", "wiki>switchboard"])
-    assert ok.loc[sequential, "eval/blimp@stage1"].notna().all() and ok.loc[~sequential, "eval/blimp@stage1"].isna().all()
+    assert (
+        ok.loc[sequential, "eval/blimp@stage1"].notna().all() and ok.loc[~sequential, "eval/blimp@stage1"].isna().all()
+    )
     # Gain and forgetting are the differences of the row's own scores.
     deltas = stage_deltas(ok).set_index(["trial", "task"])
     for i, row in ok.iterrows():
@@ -170,23 +212,38 @@ def test_toy_grid_one_row_per_cell_with_real_metrics(toy_study):
     # (they started side by side); every other evaluation is a cell's own.
     assert ok["key/pretrain"].nunique() == 1 and ok["executed/pretrain"].sum() == 1
     assert ok["key/curve"].nunique() == 1 and ok["executed/curve"].sum() == 1 and ok["curve"].nunique() == 1
-    assert ok["key/eval@pretrain"].nunique() == 1 and ok["executed/eval"].sum() == 1 + 1 + 2 + 2  # pretrain, merged, 2 × (stage 1, final)
+    assert (
+        ok["key/eval@pretrain"].nunique() == 1 and ok["executed/eval"].sum() == 1 + 1 + 2 + 2
+    )  # pretrain, merged, 2 × (stage 1, final)
     assert ok["key/model"].nunique() == 4
     points = json.loads(ok["curve"].iloc[0])
     assert points and [p["words_seen"] for p in points] == sorted(p["words_seen"] for p in points)
     assert all(0 <= p["metrics"]["eval/blimp"] <= 1 and p["checkpoint"].startswith("chck_") for p in points)
     # Each trial's wall time splits into its own compute, waiting on shared stages, and Ray's overhead.
-    assert (ok["time/compute_s"] >= 0).all() and (ok["time/waited_s"] >= 0).all() and (ok["time/ray_overhead_s"] > 0).all()
-    assert (ok["time/compute_s"] + ok["time/waited_s"] + ok["time/ray_overhead_s"] - ok["time/cell_s"]).abs().max() < 1e-6
+    assert (
+        (ok["time/compute_s"] >= 0).all() and (ok["time/waited_s"] >= 0).all() and (ok["time/ray_overhead_s"] > 0).all()
+    )
+    assert (
+        ok["time/compute_s"] + ok["time/waited_s"] + ok["time/ray_overhead_s"] - ok["time/cell_s"]
+    ).abs().max() < 1e-6
     for _, row in ok.iterrows():  # and stage by stage: [seconds, own compute or None when waited on or reused]
         stages = json.loads(row["time/stages"])
-        assert list(stages)[:3] == ["toyworld", "split", "tokenizer"] and "pretrain" in stages and "eval@pretrain" in stages
+        assert (
+            list(stages)[:3] == ["toyworld", "split", "tokenizer"]
+            and "pretrain" in stages
+            and "eval@pretrain" in stages
+        )
         assert all(own is None or 0 <= own <= seconds for seconds, own in stages.values())
         assert (stages["pretrain"][1] is None) == (row["executed/pretrain"] == 0)
     # What each trial walked is, node for node, the graph the plan (and --dry-run) built beforehand.
     study = _toy_study(storage, "grid")
     for _, row in ok.iterrows():
-        cell = {"model.preset": "tiny", "seed": 0, "instruct.curriculum": row["instruct.curriculum"], "budget.instruct_fraction": 0.1}
+        cell = {
+            "model.preset": "tiny",
+            "seed": 0,
+            "instruct.curriculum": row["instruct.curriculum"],
+            "budget.instruct_fraction": 0.1,
+        }
         planned = [n.key for n in build_graph(cell_config(study.base, cell), storage / "artifacts").nodes]
         assert json.loads(row["keys/graph"]) == planned
     assert (storage / "grid" / "report.md").is_file()
@@ -201,8 +258,8 @@ def _tensorboard_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
     scalars: dict[str, list[tuple[int, float]]] = {}
     data, at = path.read_bytes(), 0
     while at < len(data):
-        (length,) = struct.unpack("<Q", data[at:at + 8])
-        event = event_pb2.Event.FromString(data[at + 12:at + 12 + length])
+        (length,) = struct.unpack("<Q", data[at : at + 8])
+        event = event_pb2.Event.FromString(data[at + 12 : at + 12 + length])
         at += 12 + length + 4
         for value in event.summary.value:
             scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
@@ -220,12 +277,16 @@ def test_each_cells_training_curve_and_scores_land_in_tensorboard(toy_study):
     for scalars in tuned:
         loss, speed = scalars["ray/tune/train/loss"], scalars["ray/tune/train/tokens_per_s"]
         steps = [s for s, _ in loss]
-        assert len(steps) >= 20 and steps == sorted(set(steps)) and steps[0] == 1  # optimizer steps along the whole path
+        assert (
+            len(steps) >= 20 and steps == sorted(set(steps)) and steps[0] == 1
+        )  # optimizer steps along the whole path
         assert len(speed) >= 2  # one per training stage: pretraining, then instruction tuning
         pretrained = speed[0][0]  # where pretraining ended
         assert any(s > pretrained for s in steps)  # instruction tuning continues the axis
         assert {"ray/tune/train/lr", "ray/tune/train/words_seen"} <= set(scalars)
-        blimp = scalars["ray/tune/eval/blimp"]  # the pretrained model's score at its step, then the final model's at the end
+        blimp = scalars[
+            "ray/tune/eval/blimp"
+        ]  # the pretrained model's score at its step, then the final model's at the end
         assert len(blimp) >= 2 and blimp[0][0] == pretrained and blimp[-1][0] == steps[-1]
 
 
@@ -241,7 +302,11 @@ def test_the_console_names_each_cell_in_one_line_and_the_raw_logs_are_in_the_stu
     assert re.search(r"^tiny · p=0\.1 · seed 0: pretrain done in \d", text, re.M)  # a shared stage: no curriculum
     assert re.search(r"^tiny · wiki>switchboard · p=0\.1 · seed 0: instruct 2/2 \(\w+\) done in \d", text, re.M)
     for curriculum in ("merged", "switchboard>wiki", "wiki>switchboard", "none"):
-        assert re.search(rf"^tiny · {re.escape(curriculum)} · p=0\.1 · seed 0: cell done in .*\[\d+/\d+ stages, \d/8 cells, ", text, re.M)
+        assert re.search(
+            rf"^tiny · {re.escape(curriculum)} · p=0\.1 · seed 0: cell done in .*\[\d+/\d+ stages, \d/8 cells, ",
+            text,
+            re.M,
+        )
     failed = [line for line in lines if line.startswith("FAILED ")]
     assert len(failed) == 4 and all("p=0.95" in line and "BudgetError" in line for line in failed), failed
     assert all(Path(re.search(r"\(traceback: (.*)\)", line).group(1)).is_file() for line in failed)
@@ -273,7 +338,12 @@ def test_a_trial_plans_its_cell_and_hands_out_every_stage_without_importing_torc
     """A Tune trial's own process builds its cell's graph and a body for every stage, which its
     stage host runs; torch and transformers are imported there, not in the trial (2-3 s of
     imports fewer per trial, for a trial whose stages are all in the store most of all)."""
-    out = subprocess.run([sys.executable, "-c", _TRIAL_WITHOUT_TORCH.format(work=str(tmp_path))], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", _TRIAL_WITHOUT_TORCH.format(work=str(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
 
 
@@ -286,23 +356,38 @@ def test_the_console_counts_unique_stages_and_estimates_what_is_left():
     merged = {"model.preset": "tiny", "seed": 0, "instruct.curriculum": "merged"}
     other = {**merged, "instruct.curriculum": "none"}
     stages = {"d": "split", "p": "pretrain", "i1": "instruct", "i2": "instruct", "x": "split"}
-    console = StudyConsole({"instruct.curriculum"}, stages, {"d"}, 3, out,
-                           cell_stages={cell_id(merged): {"d", "p", "i1"}, cell_id(other): {"d", "x", "i2"}})
+    console = StudyConsole(
+        {"instruct.curriculum"},
+        stages,
+        {"d"},
+        3,
+        out,
+        cell_stages={cell_id(merged): {"d", "p", "i1"}, cell_id(other): {"d", "x", "i2"}},
+    )
     event = dict(cell=merged, executed=True, seconds=30.0)
     console.stage({**event, "key": "p", "kind": "pretrain", "label": "pretrain"})
     console.stage({**event, "key": "i1", "kind": "instruct", "label": "instruct 1/1", "seconds": 10.0})
     console.stage({**event, "key": "d", "kind": "split", "label": "split", "executed": False})  # reused: no line
     console.trial(merged, 45.0)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "tiny · seed 0: pretrain done in 30 s" and lines[1] == "tiny · merged · seed 0: instruct 1/1 done in 10 s"
-    assert lines[2].startswith("tiny · merged · seed 0: cell done in 45 s (3 stages: 2 run here, 1 reused)   [3/5 stages, 1/3 cells, ETA ")
+    assert (
+        lines[0] == "tiny · seed 0: pretrain done in 30 s"
+        and lines[1] == "tiny · merged · seed 0: instruct 1/1 done in 10 s"
+    )
+    assert lines[2].startswith(
+        "tiny · merged · seed 0: cell done in 45 s (3 stages: 2 run here, 1 reused)   [3/5 stages, 1/3 cells, ETA "
+    )
     # An instruct stage (10 s) and a split (the mean of all kinds, 20 s) are left of 40 s of work
     # done: the ETA is 30/40 of the time so far.
     console.t0 = time.perf_counter() - 100
     assert console.eta() == pytest.approx(100 * 30 / 40, rel=0.01)
     # A failed cell's stages that no other cell needs are no longer counted.
     console.trial(other, None, error="ValueError: bad", traceback="/x/error.txt")
-    assert out.getvalue().splitlines()[-1].startswith("FAILED tiny · none · seed 0: ValueError: bad (traceback: /x/error.txt)   [3/3 stages, 2/3 cells, ")
+    assert (
+        out.getvalue()
+        .splitlines()[-1]
+        .startswith("FAILED tiny · none · seed 0: ValueError: bad (traceback: /x/error.txt)   [3/3 stages, 2/3 cells, ")
+    )
 
 
 _KILLABLE_DRIVER = """
@@ -343,7 +428,11 @@ def test_a_study_driver_killed_mid_study_resumes_without_recomputing(toy_study, 
     driver = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 400
     try:
-        while time.monotonic() < deadline and driver.poll() is None and not list((storage / "artifacts" / "pretrain").glob("*/manifest.json")):
+        while (
+            time.monotonic() < deadline
+            and driver.poll() is None
+            and not list((storage / "artifacts" / "pretrain").glob("*/manifest.json"))
+        ):
             time.sleep(0.2)
         assert driver.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
         os.killpg(driver.pid, signal.SIGKILL)
@@ -367,10 +456,19 @@ def test_a_study_driver_killed_mid_study_resumes_without_recomputing(toy_study, 
     after = _manifests(storage / "artifacts")
     assert {p: after[p] for p in finished} == finished  # no finished stage was rewritten
     row = pd.read_parquet(storage / "killed" / "results.parquet").iloc[0]
-    assert row["status"] == "ok" and row["executed/pretrain"] == 0 and row["executed/data"] == 0 and row["executed/curve"] == 0
+    assert (
+        row["status"] == "ok"
+        and row["executed/pretrain"] == 0
+        and row["executed/data"] == 0
+        and row["executed/curve"] == 0
+    )
     reference = grid[(grid["instruct.curriculum"] == "merged") & (grid["status"] == "ok")].iloc[0]
     for column in [c for c in reference.index if c.startswith(("key/", "eval/")) and pd.notna(reference[c])]:
-        assert row[column] == pytest.approx(reference[column], rel=1e-6) if isinstance(reference[column], float) else row[column] == reference[column], column
+        assert (
+            row[column] == pytest.approx(reference[column], rel=1e-6)
+            if isinstance(reference[column], float)
+            else row[column] == reference[column]
+        ), column
 
 
 @pytest.mark.slow
@@ -398,7 +496,13 @@ def test_a_second_study_reuses_the_first_ones_stages_and_verbose_shows_the_raw_o
     assert "Trial status:" in out and "Configuration for experiment" in out
     assert _manifests(storage / "artifacts") == before
     ok = other[other["status"] == "ok"]
-    assert len(ok) == 4 and ok[["executed/data", "executed/pretrain", "executed/instruct", "executed/eval", "executed/curve"]].sum().sum() == 0
+    assert (
+        len(ok) == 4
+        and ok[["executed/data", "executed/pretrain", "executed/instruct", "executed/eval", "executed/curve"]]
+        .sum()
+        .sum()
+        == 0
+    )
     assert sorted(ok["eval/blimp"]) == sorted(first.loc[first["status"] == "ok", "eval/blimp"])
     # Two at once, four in all: Tune ran the last two in the first two's processes, each with its
     # warm stage host (study/trial.py: stage_host).
@@ -425,9 +529,16 @@ def test_the_baseline_cell_without_ray_into_a_fresh_store_gives_identical_bits(t
     assert len(again) == 1
     first = grid[(grid["instruct.curriculum"] == "none") & (grid["status"] == "ok")].iloc[0]
     second = again.iloc[0]
-    assert second["executed/pretrain"] == 1 and first["artifact/pretrain"] != second["artifact/pretrain"]  # nothing shared
+    assert (
+        second["executed/pretrain"] == 1 and first["artifact/pretrain"] != second["artifact/pretrain"]
+    )  # nothing shared
     # The grid's table has columns (eval/*@stage1) that only its sequential cells fill: compare what either scored.
-    scored = {c for row in (first, second) for c in row.index if c.startswith("eval/") and c != "eval/failed_tasks" and pd.notna(row[c])}
+    scored = {
+        c
+        for row in (first, second)
+        for c in row.index
+        if c.startswith("eval/") and c != "eval/failed_tasks" and pd.notna(row[c])
+    }
     assert {"eval/blimp", "eval/reading_eye", "eval/blimp@pretrain"} <= scored and first["eval/failed_tasks"] == "[]"
     differ = {c: (first.get(c), second.get(c)) for c in scored if first.get(c) != second.get(c)}
     assert not differ  # exact equality, not approx
@@ -444,8 +555,13 @@ def test_the_baseline_cell_without_ray_into_a_fresh_store_gives_identical_bits(t
 def test_optuna_search_over_the_same_definition(toy_study):
     storage, _ = toy_study
     study = _toy_study(storage, "optuna")
-    study = dataclasses.replace(study, grid={"instruct.curriculum": ["merged"], "budget.instruct_fraction": [0.1]}, algorithm="optuna", num_samples=2,
-                                search={"instruct.lr": ("loguniform", 1e-4, 3e-3)})
+    study = dataclasses.replace(
+        study,
+        grid={"instruct.curriculum": ["merged"], "budget.instruct_fraction": [0.1]},
+        algorithm="optuna",
+        num_samples=2,
+        search={"instruct.lr": ("loguniform", 1e-4, 3e-3)},
+    )
     df = run_study(study)
     assert len(df) == 2 and (df["status"] == "ok").all()
     assert df["instruct.lr"].nunique() == 2 and df["instruct.lr"].between(1e-4, 3e-3).all()  # Optuna's draws
@@ -459,8 +575,14 @@ def test_optuna_search_over_the_same_definition(toy_study):
 def test_asha_sees_instruct_loss_while_instruction_tuning_runs(toy_study):
     storage, _ = toy_study
     study = _toy_study(storage, "asha")
-    df = run_study(dataclasses.replace(study, grid={"instruct.curriculum": ["merged"], "budget.instruct_fraction": [0.1], "instruct.lr": [2e-3]},
-                                       asha=True, baseline=False))
+    df = run_study(
+        dataclasses.replace(
+            study,
+            grid={"instruct.curriculum": ["merged"], "budget.instruct_fraction": [0.1], "instruct.lr": [2e-3]},
+            asha=True,
+            baseline=False,
+        )
+    )
     assert len(df) == 1 and df.loc[0, "status"] == "ok"
     assert df.loc[0, "executed/instruct"] == 1  # a new instruction stage, which reported to Tune as it trained:
     assert df.loc[0, "tune/reports"] == 2  # its checkpoint's instruct/loss, then the cell's row
@@ -475,8 +597,12 @@ def test_notebook_runs_top_to_bottom_on_a_finished_study(toy_study, tmp_path):
     nb = nbformat.read(ROOT / "analysis" / "trials.ipynb", as_version=4)
     os.environ["CLASSIT_STUDY_DIR"] = str(storage / "grid")
     try:
-        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+        NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     finally:
         del os.environ["CLASSIT_STUDY_DIR"]
-    outputs = "".join(o.get("text", "") + json.dumps(o.get("data", {})) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    outputs = "".join(
+        o.get("text", "") + json.dumps(o.get("data", {})) for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    )
     assert "4 trials" in outputs and "image/png" in outputs and "merged" in outputs

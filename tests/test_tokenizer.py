@@ -35,7 +35,9 @@ def test_auto_tokenizer_loads_with_special_tokens(hf_tokenizer):
     assert ids[0] == hf_tokenizer.bos_token_id and ids.count(hf_tokenizer.bos_token_id) == 1
 
 
-@pytest.mark.parametrize("text", ["the dogs near the cat run .", "A:\tuh-huh\nB:\tyes", "naïve café — ünïcode ✓", "  spaces  "])
+@pytest.mark.parametrize(
+    "text", ["the dogs near the cat run .", "A:\tuh-huh\nB:\tyes", "naïve café — ünïcode ✓", "  spaces  "]
+)
 def test_byte_level_round_trip(hf_tokenizer, text):
     ids = hf_tokenizer(text).input_ids
     assert hf_tokenizer.decode(ids, skip_special_tokens=True) == text
@@ -81,8 +83,12 @@ def test_a_tokenizer_is_never_trained_on_an_empty_split(texts, tmp_path):
     from classit_ray.data.budget import PRETRAIN_SCHEMA
 
     with atomic_dir(tmp_path / "split", {"kind": "budget_split", "words": {"pretrain": 0, "instruct": 0}}) as tmp:
-        rows = pa.table([["childes"] * len(texts), list(range(len(texts))), texts, [0] * len(texts)], schema=PRETRAIN_SCHEMA)
+        rows = pa.table(
+            [["childes"] * len(texts), list(range(len(texts))), texts, [0] * len(texts)], schema=PRETRAIN_SCHEMA
+        )
         pq.write_table(rows, tmp / "pretrain.parquet")
-    with pytest.raises(TokenizerError, match=r"split/pretrain\.parquet: no pretraining words to train the tokenizer on"):
+    with pytest.raises(
+        TokenizerError, match=r"split/pretrain\.parquet: no pretraining words to train the tokenizer on"
+    ):
         train_tokenizer(tmp_path / "split", 300, tmp_path / "tokenizer")
     assert not is_complete(tmp_path / "tokenizer") and not (tmp_path / "tokenizer").exists()

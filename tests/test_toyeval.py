@@ -93,7 +93,10 @@ def test_glue_labels_are_balanced_and_train_and_valid_do_not_overlap(eval_dir):
         train, valid = read_glue(task_dir(eval_dir, False, "glue_filtered"), task)
         for rows in (train, valid, train[:96], valid[:48]):
             counts = Counter(r["label"] for r in rows)
-            assert sorted(counts) == list(range(GLUE_NUM_LABELS[task])) and len(set(counts.values())) == 1, (task, counts)
+            assert sorted(counts) == list(range(GLUE_NUM_LABELS[task])) and len(set(counts.values())) == 1, (
+                task,
+                counts,
+            )
         text = lambda r, fields=fields: tuple(r[f] for f in fields)
         assert not {text(r) for r in train} & {text(r) for r in valid}, task
         assert len({text(r) for r in train}) == len(train), task
@@ -104,8 +107,10 @@ def test_glue_labels_are_balanced_and_train_and_valid_do_not_overlap(eval_dir):
 def _replay(prefix: str) -> str:
     """The true contents of the queried box, by simulating the story's operations."""
     setup, *operations, query = re.split(r"(?<=\.) ", prefix)
-    boxes = [[] if text == "nothing" else text.split(" and ")
-             for text in re.findall(r"Box \d+ contains (.*?)(?=, Box \d+ contains |\.$)", setup)]
+    boxes = [
+        [] if text == "nothing" else text.split(" and ")
+        for text in re.findall(r"Box \d+ contains (.*?)(?=, Box \d+ contains |\.$)", setup)
+    ]
     where = lambda item: next(i for i, b in enumerate(boxes) if item in b)
     for op in operations:
         if m := re.fullmatch(r"Put (the \w+) into Box (\d+)\.", op):
@@ -157,7 +162,12 @@ def test_ewok_targets_follow_the_knowledge_base(eval_dir):
 def test_comps_is_in_full_eval_alone_and_its_property_holds_of_the_acceptable_concept_only(eval_dir):
     assert not list((eval_dir / "fast_eval").glob("comps*"))  # as in the release
     items = read_comps(task_dir(eval_dir, False, "comps"))
-    assert Counter(i.group for i in items) == {"base": 200, "wugs": 60, "wugs_dist_before": 60, "wugs_dist_in_between": 60}
+    assert Counter(i.group for i in items) == {
+        "base": 200,
+        "wugs": 60,
+        "wugs_dist_before": 60,
+        "wugs_dist_in_between": 60,
+    }
     for stem in COMPS_FILES:
         for line in (eval_dir / "full_eval" / "comps" / f"{stem}.jsonl").read_text().splitlines():
             row = json.loads(line)
@@ -177,6 +187,7 @@ def test_comps_is_in_full_eval_alone_and_its_property_holds_of_the_acceptable_co
 
 def _bench_toy_tasks():
     import importlib.util
+
     spec = importlib.util.spec_from_file_location("toy_tasks", Path(__file__).parents[1] / "bench" / "toy_tasks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -79,7 +79,8 @@ def test_instruction_parquet_has_the_class_it_columns(toy_world):
     wiki = pq.read_table(Path(toy_world["instruct_dir"]) / "simple_wiki").to_pandas()
     assert wiki["prompt"].str.endswith("?").all() and wiki["reply"].str.endswith(".").all()
     assert ("What does a fox eat?", "A fox eats berries and mice.") in {
-        (p, r.split(". ")[0] + ".") for p, r in zip(wiki["prompt"], wiki["reply"])}
+        (p, r.split(". ")[0] + ".") for p, r in zip(wiki["prompt"], wiki["reply"])
+    }
 
 
 def test_switchboard_pairs_are_consecutive_turns_of_different_speakers(toy_world):
@@ -130,17 +131,27 @@ def test_the_corpus_contains_the_phenomena_it_teaches(toy_world):
     everything = "\n".join(text.values())
     # Agreement across attractors, in every source but the tiny Switchboard.
     for source in ("bnc_spoken", "childes", "gutenberg", "open_subtitles", "simple_wiki"):
-        assert re.search(r"\b(near|behind|under|beside|with|by) (the|these|those|a|an|this|that|two) (\w+ )?\w+ (is|are|was|were)\b",
-                         text[source]), source
-    assert re.search(r"\bthat (the|these|those) \w+ (likes|like|sees|see|finds|find|watches|watch) (is|are|runs|run)\b", everything)
+        assert re.search(
+            r"\b(near|behind|under|beside|with|by) (the|these|those|a|an|this|that|two) (\w+ )?\w+ (is|are|was|were)\b",
+            text[source],
+        ), source
+    assert re.search(
+        r"\bthat (the|these|those) \w+ (likes|like|sees|see|finds|find|watches|watch) (is|are|runs|run)\b", everything
+    )
     # Congruent questions and answers, answered by the next speaker.
     sw = lines_of(toy_world, "switchboard")
-    assert any(re.match(r"A:\t(.*, )?[Ww]hat did (\w+) (\w+)\?$", a) and b.startswith("B:\t") for a, b in zip(sw, sw[1:]))
+    assert any(
+        re.match(r"A:\t(.*, )?[Ww]hat did (\w+) (\w+)\?$", a) and b.startswith("B:\t") for a, b in zip(sw, sw[1:])
+    )
     assert re.search(r"\*MOT:\tWho \w+ the \w+\?", text["childes"])
     # Facts of the KB, and irregular past tense, in the encyclopedia and the stories.
     wiki = text["simple_wiki"].lower()
-    stated = [(noun, relation) for noun, facts in FACTS.items() for relation, (sg, pl, _, _) in facts.items()
-              if f"{noun} {sg}." in wiki or f"{NOUNS[noun].pl} {pl}." in wiki]
+    stated = [
+        (noun, relation)
+        for noun, facts in FACTS.items()
+        for relation, (sg, pl, _, _) in facts.items()
+        if f"{noun} {sg}." in wiki or f"{NOUNS[noun].pl} {pl}." in wiki
+    ]
     assert len(stated) > 0.6 * sum(len(facts) for facts in FACTS.values())
     assert re.search(r"\b(eats?|ate) berries and mice\b", text["gutenberg"] + text["simple_wiki"])
     assert re.search(r"\b(ate|saw|found|held|took|brought|threw|went)\b", text["gutenberg"])
@@ -151,10 +162,15 @@ def test_the_corpus_contains_the_phenomena_it_teaches(toy_world):
     assert re.search(r"\b\w+(ness|ity) of the \w+\.", text["gutenberg"])
 
 
-@pytest.mark.parametrize("make_pair", [
-    *(lambda rng, a=a: toygrammar.agreement_pair(rng, a) for a in toygrammar.ATTRACTORS),
-    toygrammar.determiner_noun_pair, toygrammar.qa_congruence_pair, toygrammar.pronoun_agreement_pair,
-])
+@pytest.mark.parametrize(
+    "make_pair",
+    [
+        *(lambda rng, a=a: toygrammar.agreement_pair(rng, a) for a in toygrammar.ATTRACTORS),
+        toygrammar.determiner_noun_pair,
+        toygrammar.qa_congruence_pair,
+        toygrammar.pronoun_agreement_pair,
+    ],
+)
 def test_minimal_pairs_differ_in_exactly_one_word(make_pair):
     rng = random.Random(0)
     for _ in range(300):
@@ -182,8 +198,16 @@ def test_generators_use_only_the_rng_they_are_given():
     outputs = []
     for seed in (5, 5):
         rng = random.Random(seed)
-        outputs.append([toygrammar.story_paragraph(rng), toygrammar.wiki_article(rng), toygrammar.dialogue(rng, 6),
-                        toygrammar.childes_exchange(rng), toygrammar.entity_tracking_story(rng), toygrammar.qa_pair(rng)])
+        outputs.append(
+            [
+                toygrammar.story_paragraph(rng),
+                toygrammar.wiki_article(rng),
+                toygrammar.dialogue(rng, 6),
+                toygrammar.childes_exchange(rng),
+                toygrammar.entity_tracking_story(rng),
+                toygrammar.qa_pair(rng),
+            ]
+        )
     assert outputs[0] == outputs[1]
     assert random.random() == expected
 
@@ -213,7 +237,14 @@ def test_nonce_morphology_follows_regular_patterns():
     assert [s_form(w) for w in ("wug", "dax", "blorx")] == ["wugs", "daxes", "blorxes"]
     assert [ed_form(v) for v in ("blick", "plome")] == ["blicked", "plomed"]
     assert [nominalize(a) for a in ("trovial", "glorbic", "spandive", "flimable", "snorpy", "blithish", "dwarm")] == [
-        "troviality", "glorbicity", "spandivity", "flimability", "snorpiness", "blithishness", "dwarmness"]
+        "troviality",
+        "glorbicity",
+        "spandivity",
+        "flimability",
+        "snorpiness",
+        "blithishness",
+        "dwarmness",
+    ]
 
 
 def test_cli_prints_words_per_file_and_pairs_per_config(tmp_path, capsys):

@@ -26,7 +26,12 @@ pytestmark = pytest.mark.slow
 
 def spec_for(prepared, **changes) -> StageSpec:
     cfg = prepared.config
-    cfg = dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, batch_size=16, micro_batch_size=8, lr=3e-3, warmup_steps=5, **changes))
+    cfg = dataclasses.replace(
+        cfg,
+        pretrain=dataclasses.replace(
+            cfg.pretrain, batch_size=16, micro_batch_size=8, lr=3e-3, warmup_steps=5, **changes
+        ),
+    )
     return pretrain_spec(cfg, prepared)
 
 
@@ -80,7 +85,9 @@ def test_a_stage_run_from_a_command_line_shows_a_progress_bar(prepared, tmp_path
     assert "pretrain:" in bar and "4/" in bar and "step" in bar  # tqdm's "pretrain: ... 4/N [...step/s...]"
 
 
-def test_a_stopped_run_resumes_under_ray_train_and_a_killed_worker_restarts_with_the_in_process_weights(prepared, twenty_steps, tmp_path):
+def test_a_stopped_run_resumes_under_ray_train_and_a_killed_worker_restarts_with_the_in_process_weights(
+    prepared, twenty_steps, tmp_path
+):
     """Two interruptions, one run: it stops at max_steps 10 (in process, as a trial's stage host
     runs it) and is started again to 20 under Ray Train (the same run name resumes, whichever
     launcher wrote the checkpoint); during that second run its Ray Train worker is SIGKILLed once
@@ -109,8 +116,11 @@ def test_a_stopped_run_resumes_under_ray_train_and_a_killed_worker_restarts_with
             new = {d.name for d in run_dir.glob("chck_*") if d.is_dir()} - before
             if new:
                 # This session's own cluster, by address: another Ray may run on the same machine.
-                workers = list_actors(address=gcs, filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")],
-                                      raise_on_missing_output=False)
+                workers = list_actors(
+                    address=gcs,
+                    filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")],
+                    raise_on_missing_output=False,
+                )
                 if workers:
                     os.kill(workers[0].pid, signal.SIGKILL)
                     killed.update(pid=workers[0].pid, after=sorted(new), ended=(run_dir / "step_20").exists())
@@ -145,16 +155,25 @@ def test_pretraining_then_sequential_curriculum(prepared):
     cfg = dataclasses.replace(
         cfg,
         pretrain=dataclasses.replace(cfg.pretrain, epochs=1, batch_size=16, micro_batch_size=16),
-        instruct=dataclasses.replace(cfg.instruct, curriculum="switchboard>wiki", epochs=1, batch_size=16, micro_batch_size=16),
+        instruct=dataclasses.replace(
+            cfg.instruct, curriculum="switchboard>wiki", epochs=1, batch_size=16, micro_batch_size=16
+        ),
     )
     graph = build_graph(cfg, prepared.split_dir.parent.parent)  # the store the fixture's data stages are in
     done = execute(graph, graph.upto("instruct"))
-    assert [r.node.kind for r in done.runs.values() if r.executed] == ["pretrain", "instruct", "instruct"]  # data reused
+    assert [r.node.kind for r in done.runs.values() if r.executed] == [
+        "pretrain",
+        "instruct",
+        "instruct",
+    ]  # data reused
     pretrained, *stages = [r.result for r in done.runs.values() if r.node.spec is not None]
     assert pretrained.complete and (pretrained.final / "model.safetensors").is_file()
     names = json.loads((pretrained.out_dir / "manifest.json").read_text())["checkpoints"]
     assert "final" in names and any(n.startswith("chck_") for n in names)  # the scaled BabyLM schedule
-    assert [s.spec.name for s in stages] == ["instruct-switchboard-then-wiki-1-switchboard", "instruct-switchboard-then-wiki-2-simple_wiki"]
+    assert [s.spec.name for s in stages] == [
+        "instruct-switchboard-then-wiki-1-switchboard",
+        "instruct-switchboard-then-wiki-2-simple_wiki",
+    ]
     assert all(s.complete and (s.final / "model.safetensors").is_file() for s in stages)
     assert stages[1].spec.init_from == str(stages[0].final)  # stage 2 starts where stage 1 ended
     assert all(s.metrics["instruct/loss"] > 0 for s in stages)
@@ -163,13 +182,21 @@ def test_pretraining_then_sequential_curriculum(prepared):
 
 
 def test_merged_curriculum_interleaves_both_sources(prepared):
-    cfg = dataclasses.replace(prepared.config, instruct=dataclasses.replace(prepared.config.instruct, curriculum="merged"))
+    cfg = dataclasses.replace(
+        prepared.config, instruct=dataclasses.replace(prepared.config.instruct, curriculum="merged")
+    )
     from classit_ray.train.rows import buffer_rows, epoch_seed, read_rows, shuffled, stage_files
 
     (spec,) = instruct_specs(cfg, prepared)
-    rows_of = {c: {tuple(r["input_ids"]) for r in read_rows(stage_files([d], 0))} for c, d in prepared.instruct_shards.items()}
+    rows_of = {
+        c: {tuple(r["input_ids"]) for r in read_rows(stage_files([d], 0))} for c, d in prepared.instruct_shards.items()
+    }
     spec = resolve(spec)
-    rows = shuffled(read_rows(stage_files(spec.shard_dirs, spec.optim.seed)), buffer_rows("instruct", spec.rows), epoch_seed(spec.optim.seed, 0))
+    rows = shuffled(
+        read_rows(stage_files(spec.shard_dirs, spec.optim.seed)),
+        buffer_rows("instruct", spec.rows),
+        epoch_seed(spec.optim.seed, 0),
+    )
     first = [tuple(r["input_ids"]) for _, r in zip(range(40), rows)]
     sources = {c for row in first for c, rows in rows_of.items() if row in rows}
     assert sources == {"switchboard", "simple_wiki"}
@@ -179,16 +206,23 @@ def test_bad_inputs_fail_before_compute(prepared, tmp_path):
     fake = tmp_path / "big_tokenizer"
     fake.mkdir()
     (fake / "manifest.json").write_text(json.dumps({"vocab_size": 50_000}))
-    with pytest.raises(ValueError, match=r"big_tokenizer: tokenizer has 50,000 tokens but model preset 'tiny' has a vocabulary of 2,048"):
+    with pytest.raises(
+        ValueError,
+        match=r"big_tokenizer: tokenizer has 50,000 tokens but model preset 'tiny' has a vocabulary of 2,048",
+    ):
         check_tokenizer_fits(fake, "tiny")
     with pytest.raises(FileNotFoundError, match=r"empty_shards: no manifest\.json"):
-        resolve(pretrain_spec(prepared.config, dataclasses.replace(prepared, pretrain_shards=tmp_path / "empty_shards")))
+        resolve(
+            pretrain_spec(prepared.config, dataclasses.replace(prepared, pretrain_shards=tmp_path / "empty_shards"))
+        )
     other = tmp_path / "other_model"
     other.mkdir()
     (other / "config.json").write_text(json.dumps({"vocab_size": 8192}))
     (other / "classit_state.json").write_text(json.dumps({"preset": "small", "tokenizer_sha256": "x"}))
     spec = dataclasses.replace(spec_for(prepared), init_from=str(other))
-    with pytest.raises(CheckpointError, match=r"other_model: checkpoint from another model: model preset 'small', expected 'tiny'"):
+    with pytest.raises(
+        CheckpointError, match=r"other_model: checkpoint from another model: model preset 'small', expected 'tiny'"
+    ):
         run_stage(spec, tmp_path / "out", tmp_path / "ray")
 
 

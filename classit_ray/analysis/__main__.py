@@ -12,16 +12,26 @@ from classit_ray.analysis.report import write_report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m classit_ray.analysis",
-                                     description="A study's report.md and figures, or with --plan its power plan.")
+    parser = argparse.ArgumentParser(
+        prog="python -m classit_ray.analysis",
+        description="A study's report.md and figures, or with --plan its power plan.",
+    )
     parser.add_argument("study_dir", help="folder holding results.parquet or results.csv")
     parser.add_argument("--by", nargs="+", default=None, help="condition columns (default: the varying config columns)")
     parser.add_argument("--out", default=None, help="report path (default: STUDY_DIR/report.md)")
     parser.add_argument("--plan", action="store_true", help="print the power plan instead of writing the report")
-    parser.add_argument("--seeds", type=int, default=None, help="--plan: the seeds per size planned (default: the study's)")
-    parser.add_argument("--effect", type=float, default=None,
-                        help="--plan: an effect to detect, in --measure's own units (e.g. 0.01 of BLiMP accuracy)")
-    parser.add_argument("--measure", default=comparisons.GLOBAL, help="--plan: the measure of --effect (default: global z)")
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="--plan: the seeds per size planned (default: the study's)"
+    )
+    parser.add_argument(
+        "--effect",
+        type=float,
+        default=None,
+        help="--plan: an effect to detect, in --measure's own units (e.g. 0.01 of BLiMP accuracy)",
+    )
+    parser.add_argument(
+        "--measure", default=comparisons.GLOBAL, help="--plan: the measure of --effect (default: global z)"
+    )
     args = parser.parse_args(argv)
     if (args.seeds is not None or args.effect is not None) and not args.plan:
         parser.error("--seeds and --effect go with --plan")

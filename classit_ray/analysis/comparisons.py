@@ -59,9 +59,30 @@ QUESTIONS: dict[str, str] = {
 # `better`/`ties`: pairs in which a is better / tied; `scale`: the measure's between-trial SD (a
 # difference / scale is in z units); `sigma_diff`: the SD of one pair's difference under the fitted
 # model (for power); `note`: why there is no interval or test.
-COMPARISON_COLUMNS = ("question", "family", "family_size", "a", "b", "contrast", "measure", "paired_by", "pairs",
-                      "unpaired", "mean", "ci_low", "ci_high", "df", "p", "p_adj", "p_signflip", "better", "ties",
-                      "scale", "sigma_diff", "note")
+COMPARISON_COLUMNS = (
+    "question",
+    "family",
+    "family_size",
+    "a",
+    "b",
+    "contrast",
+    "measure",
+    "paired_by",
+    "pairs",
+    "unpaired",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "df",
+    "p",
+    "p_adj",
+    "p_signflip",
+    "better",
+    "ties",
+    "scale",
+    "sigma_diff",
+    "note",
+)
 
 
 def pairing_columns(df: pd.DataFrame, factor: str = FACTOR, against_baseline: bool = False) -> list[str]:
@@ -75,8 +96,11 @@ def pairing_columns(df: pd.DataFrame, factor: str = FACTOR, against_baseline: bo
     """
     cols = [SIZE] if SIZE in df.columns else []
     cols += [c for c in table.seed_columns(df) if c not in cols]
-    cols += [c for c in table.config_columns(df) if c != factor and c not in cols
-             and not (against_baseline and c.startswith("instruct."))]
+    cols += [
+        c
+        for c in table.config_columns(df)
+        if c != factor and c not in cols and not (against_baseline and c.startswith("instruct."))
+    ]
     return cols
 
 
@@ -99,14 +123,18 @@ def pair_trials(df: pd.DataFrame, factor: str, a, b, columns: Sequence[str]) -> 
     for side, level in (("a", a), ("b", b)):
         rows = key[df[factor] == level]
         if rows.duplicated().any():
-            raise ValueError(f"not compared, since {int(rows.duplicated(keep=False).sum())} trials of {level} agree on "
-                             f"({', '.join(columns)}) and cannot be paired one to one")
+            raise ValueError(
+                f"not compared, since {int(rows.duplicated(keep=False).sum())} trials of {level} agree on "
+                f"({', '.join(columns)}) and cannot be paired one to one"
+            )
         sides[side] = pd.Series(rows.index, index=rows.to_numpy())
     pairs = pd.concat(sides, axis=1, join="inner")
     return pairs, len(sides["a"]) + len(sides["b"]) - 2 * len(pairs)
 
 
-def measure_values(ok: pd.DataFrame, tasks: Sequence[str], directions: Mapping[str, bool] | None = None) -> pd.DataFrame:
+def measure_values(
+    ok: pd.DataFrame, tasks: Sequence[str], directions: Mapping[str, bool] | None = None
+) -> pd.DataFrame:
     """The measures compared, one column each: the global z, then every task's score in its own
     units oriented so that higher is better (a lower-is-better score negated: its decrease)."""
     z = table.zscores(ok, tasks, directions)
@@ -122,12 +150,22 @@ def _scale(values: pd.DataFrame) -> pd.Series:
 
 def _signflip_row(diffs: np.ndarray, robustness: bool) -> dict:
     d = diffs[~np.isnan(diffs)]
-    return {"pairs": len(d), "p_signflip": inference.sign_flip_p(d) if robustness else np.nan, "better": int((d > 0).sum()),
-            "ties": int((d == 0).sum())}
+    return {
+        "pairs": len(d),
+        "p_signflip": inference.sign_flip_p(d) if robustness else np.nan,
+        "better": int((d > 0).sum()),
+        "ties": int((d == 0).sum()),
+    }
 
 
-def _test_rows(sub: pd.DataFrame, values: pd.DataFrame, measures: list[str], x: np.ndarray, contrasts: np.ndarray,
-               heads: list[dict]) -> list[dict]:
+def _test_rows(
+    sub: pd.DataFrame,
+    values: pd.DataFrame,
+    measures: list[str],
+    x: np.ndarray,
+    contrasts: np.ndarray,
+    heads: list[dict],
+) -> list[dict]:
     """One row per contrast × measure: the block model's estimate, interval and p (`heads` gives
     each contrast's identifying columns)."""
     fit = inference.block_contrasts(values.loc[sub.index, measures].to_numpy(), x, contrasts)
@@ -135,9 +173,16 @@ def _test_rows(sub: pd.DataFrame, values: pd.DataFrame, measures: list[str], x: 
     rows = []
     for i, head in enumerate(heads):
         for j, measure in enumerate(measures):
-            row = {**head, "measure": measure, "mean": fit.estimate[i, j], "ci_low": tested["ci_low"][i, j],
-                   "ci_high": tested["ci_high"][i, j], "df": fit.df[j], "p": tested["p"][i, j],
-                   "sigma_diff": np.sqrt(2.0) * fit.sigma[j]}
+            row = {
+                **head,
+                "measure": measure,
+                "mean": fit.estimate[i, j],
+                "ci_low": tested["ci_low"][i, j],
+                "ci_high": tested["ci_high"][i, j],
+                "df": fit.df[j],
+                "p": tested["p"][i, j],
+                "sigma_diff": np.sqrt(2.0) * fit.sigma[j],
+            }
             rows.append(row)
     return rows
 
@@ -150,8 +195,15 @@ def _level_design(sub: pd.DataFrame, blocks: pd.Series, levels: list) -> np.ndar
     return np.hstack([level_x, block_x])
 
 
-def _paired_question(ok: pd.DataFrame, values: pd.DataFrame, measures: list[str], question: str,
-                     comparisons: list[tuple], levels: list, robustness: bool = True) -> list[dict]:
+def _paired_question(
+    ok: pd.DataFrame,
+    values: pd.DataFrame,
+    measures: list[str],
+    question: str,
+    comparisons: list[tuple],
+    levels: list,
+    robustness: bool = True,
+) -> list[dict]:
     """Tests of `comparisons` (pairs of levels) on `measures` under one block model of `levels`."""
     columns = pairing_columns(ok, FACTOR, against_baseline=question == "baseline")
     sub = ok[ok[FACTOR].isin(levels)]
@@ -172,10 +224,15 @@ def _paired_question(ok: pd.DataFrame, values: pd.DataFrame, measures: list[str]
         m = row["measure"]
         row.update(_signflip_row(values.loc[ab["a"], m].to_numpy() - values.loc[ab["b"], m].to_numpy(), robustness))
         if not len(ab):
-            row["note"] = f"not compared, since no trial of {row['a']} shares its ({base['paired_by']}) with one of {row['b']}"
+            row["note"] = (
+                f"not compared, since no trial of {row['a']} shares its ({base['paired_by']}) with one of {row['b']}"
+            )
         elif row["pairs"] < 2:
-            row["note"] = ("no pair has both scores" if not row["pairs"] else
-                           "only 1 pair, and an interval or a test needs at least 2")
+            row["note"] = (
+                "no pair has both scores"
+                if not row["pairs"]
+                else "only 1 pair, and an interval or a test needs at least 2"
+            )
         elif not np.isfinite(row["p"]):
             row["note"] = "no degrees of freedom left for the noise: more seeds are needed for a test"
         rows.append(row)
@@ -206,9 +263,17 @@ def _size_rows(ok: pd.DataFrame, values: pd.DataFrame, measures: list[str], comp
                 c[names.index(f"{level} @ {s}")] += sign
                 c[names.index(f"{level} @ {sizes[0]}")] -= sign
             contrasts.append(c)
-            heads.append({"question": "sizes", "a": a, "b": b, "paired_by": ", ".join(columns),
-                          "contrast": f"({a} − {b}) at {s} minus at {sizes[0]}",
-                          "pairs": int(len(pair_trials(sub, FACTOR, a, b, columns)[0])), "unpaired": np.nan})
+            heads.append(
+                {
+                    "question": "sizes",
+                    "a": a,
+                    "b": b,
+                    "paired_by": ", ".join(columns),
+                    "contrast": f"({a} − {b}) at {s} minus at {sizes[0]}",
+                    "pairs": int(len(pair_trials(sub, FACTOR, a, b, columns)[0])),
+                    "unpaired": np.nan,
+                }
+            )
         rows += _test_rows(sub, values, measures, x, np.array(contrasts), heads)
     return rows
 
@@ -231,14 +296,27 @@ def _dose_rows(ok: pd.DataFrame, values: pd.DataFrame, measures: list[str], base
         contrasts = np.zeros((1, x.shape[1]))
         contrasts[0, 0] = 1.0
         zero = " (0: the all-pretraining cell)" if (sub[FACTOR] == baseline).any() else ""
-        head = {"question": "dose", "a": level, "b": f"{FRACTION} slope", "paired_by": ", ".join(columns),
-                "contrast": f"change per +{DOSE_STEP:g} of {FRACTION}{zero}", "pairs": int(len(sub)), "unpaired": np.nan}
+        head = {
+            "question": "dose",
+            "a": level,
+            "b": f"{FRACTION} slope",
+            "paired_by": ", ".join(columns),
+            "contrast": f"change per +{DOSE_STEP:g} of {FRACTION}{zero}",
+            "pairs": int(len(sub)),
+            "unpaired": np.nan,
+        }
         rows += _test_rows(sub, values, measures, x, contrasts, [head])
     return rows
 
 
-def paired_comparisons(df: pd.DataFrame, factor: str = FACTOR, baseline=BASELINE, tasks: Sequence[str] | None = None,
-                       directions: Mapping[str, bool] | None = None, robustness: bool = True) -> pd.DataFrame:
+def paired_comparisons(
+    df: pd.DataFrame,
+    factor: str = FACTOR,
+    baseline=BASELINE,
+    tasks: Sequence[str] | None = None,
+    directions: Mapping[str, bool] | None = None,
+    robustness: bool = True,
+) -> pd.DataFrame:
     """Every test of the study's questions among its `status == ok` trials (COMPARISON_COLUMNS, in
     QUESTIONS order, the global z first within each comparison), with Holm's adjustment within each
     family. A comparison that cannot be paired has one row, its reason in `note`. Empty when
@@ -265,7 +343,11 @@ def paired_comparisons(df: pd.DataFrame, factor: str = FACTOR, baseline=BASELINE
     between = []
     for a, b in itertools.combinations(others, 2):
         ab, _ = pair_trials(ok, factor, a, b, pairing_columns(ok, factor))
-        mean = np.nanmean(values.loc[ab["a"], GLOBAL].to_numpy() - values.loc[ab["b"], GLOBAL].to_numpy()) if len(ab) else 0
+        mean = (
+            np.nanmean(values.loc[ab["a"], GLOBAL].to_numpy() - values.loc[ab["b"], GLOBAL].to_numpy())
+            if len(ab)
+            else 0
+        )
         between.append((b, a) if mean < 0 else (a, b))  # the one ahead on the global z first
     if between:
         rows += _paired_question(ok, values, knowledge, "curricula", between, others, robustness)
@@ -273,18 +355,23 @@ def paired_comparisons(df: pd.DataFrame, factor: str = FACTOR, baseline=BASELINE
     rows += _size_rows(ok, values, knowledge, compared)
     rows += _dose_rows(ok, values, knowledge, baseline)
     if interactive and compared:
-        for question, pairs in (("baseline", [c for c, q in compared if q == "baseline"]),
-                                ("curricula", [c for c, q in compared if q == "curricula"])):
+        for question, pairs in (
+            ("baseline", [c for c, q in compared if q == "baseline"]),
+            ("curricula", [c for c, q in compared if q == "curricula"]),
+        ):
             if pairs:
-                found = _paired_question(ok, values, interactive, question, pairs,
-                                         levels if question == "baseline" else others, robustness)
+                found = _paired_question(
+                    ok, values, interactive, question, pairs, levels if question == "baseline" else others, robustness
+                )
                 rows += [{**r, "question": "interactive"} for r in found]
     out = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
     scale = _scale(values)
     out["scale"] = out["measure"].map(scale)
     out["note"] = out["note"].astype(object).where(out["note"].notna(), "")
-    out["family"] = [q if q == "interactive" else f"{q}/{'global' if m == GLOBAL else 'tasks'}"
-                     for q, m in zip(out["question"], out["measure"])]
+    out["family"] = [
+        q if q == "interactive" else f"{q}/{'global' if m == GLOBAL else 'tasks'}"
+        for q, m in zip(out["question"], out["measure"])
+    ]
     out.loc[out["note"] != "", "p"] = np.nan
     for _, family in out.groupby("family"):
         out.loc[family.index, "p_adj"] = inference.holm(family["p"].to_numpy(dtype=float))

@@ -70,7 +70,7 @@ def _fit_one(y: np.ndarray, x: np.ndarray, contrasts: np.ndarray):
     df = n - rank
     beta = pinv @ y  # (params, measures)
     resid = y - x @ beta
-    sigma2 = (resid ** 2).sum(axis=0) / df if df > 0 else np.full(y.shape[1], np.nan)
+    sigma2 = (resid**2).sum(axis=0) / df if df > 0 else np.full(y.shape[1], np.nan)
     # Residuals at float rounding (differences equal on paper) are no noise: zero, so the test is exact.
     spread = np.abs(y - y.mean(axis=0)).max(axis=0)
     sigma2 = np.where(np.sqrt(sigma2) <= 1e-9 * spread, 0.0, sigma2)
@@ -148,7 +148,7 @@ def holm(pvalues) -> np.ndarray:
 def smallest_sign_flip_p(n: int) -> float:
     """The smallest two-sided sign-flip p that n pairs can give, whatever the data: 2 / 2^n when
     exact (only all-plus and all-minus reach the largest |mean|), 1 / (1 + draws) when drawn."""
-    return 2.0 / 2 ** n if n <= EXACT_MAX_PAIRS else 1.0 / (1 + N_RANDOM_FLIPS)
+    return 2.0 / 2**n if n <= EXACT_MAX_PAIRS else 1.0 / (1 + N_RANDOM_FLIPS)
 
 
 def sign_flip_p(diffs, n_random: int = N_RANDOM_FLIPS, seed: int = 0) -> float:
@@ -163,8 +163,9 @@ def sign_flip_p(diffs, n_random: int = N_RANDOM_FLIPS, seed: int = 0) -> float:
     if np.all(d == 0):
         return 1.0
     resamples = np.inf if len(d) <= EXACT_MAX_PAIRS else n_random
-    result = stats.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=resamples,
-                                    alternative="two-sided", random_state=seed)
+    result = stats.permutation_test(
+        (d,), np.mean, permutation_type="samples", n_resamples=resamples, alternative="two-sided", random_state=seed
+    )
     return float(result.pvalue)
 
 
@@ -183,6 +184,7 @@ def minimal_detectable_effect(sigma_diff: float, pairs: int, df: float, alpha: f
     units of `sigma_diff` (NaN when the design has no test)."""
     if not (pairs >= 2 and df >= 1 and sigma_diff > 0):
         return float("nan")
+
     def shortfall(e: float) -> float:
         reached = TTestPower().power(e, pairs, alpha, df=df)
         return (1.0 if np.isnan(reached) else reached) - target  # NaN: the noncentral t's far tail, power 1

@@ -26,8 +26,18 @@ from classit_ray.analysis.table import finished, load_study
 
 MAX_SEEDS = 200  # the search for the seeds an effect needs stops here and says so
 
-PLAN_COLUMNS = ("measure", "sigma_diff", "pairs", "df", "tests", "alpha_per_test", "mde", "effect", "seeds_needed",
-                "pairs_needed")
+PLAN_COLUMNS = (
+    "measure",
+    "sigma_diff",
+    "pairs",
+    "df",
+    "tests",
+    "alpha_per_test",
+    "mde",
+    "effect",
+    "seeds_needed",
+    "pairs_needed",
+)
 
 
 def _design(table: pd.DataFrame) -> tuple[str, pd.DataFrame, int]:
@@ -36,16 +46,24 @@ def _design(table: pd.DataFrame) -> tuple[str, pd.DataFrame, int]:
         rows = table[(table["question"] == question) & table["p"].notna()]
         if len(rows):
             return question, rows, len(set(rows["a"]) | set(rows["b"]))
-    raise ValueError("no paired test in this study to plan from: it needs two conditions with at least two pairs "
-                     "(a pilot of two seeds per size)")
+    raise ValueError(
+        "no paired test in this study to plan from: it needs two conditions with at least two pairs "
+        "(a pilot of two seeds per size)"
+    )
 
 
 def _df(pairs: int, conditions: int) -> int:
     return (pairs - 1) * (conditions - 1)
 
 
-def plan(table: pd.DataFrame, sizes: int, seeds: int | None = None, effect: float | None = None,
-         measure: str = GLOBAL, alpha: float = inference.ALPHA) -> tuple[str, pd.DataFrame]:
+def plan(
+    table: pd.DataFrame,
+    sizes: int,
+    seeds: int | None = None,
+    effect: float | None = None,
+    measure: str = GLOBAL,
+    alpha: float = inference.ALPHA,
+) -> tuple[str, pd.DataFrame]:
     """Per measure (the global z, then the tasks): the pilot's noise (`sigma_diff`), the planned
     pairs (`sizes` × `seeds`, default the pilot's pairs), the t-test's df, the family's tests and the
     per-test level, and the smallest effect detected with 80% power (`mde`, in the measure's units).
@@ -60,14 +78,29 @@ def plan(table: pd.DataFrame, sizes: int, seeds: int | None = None, effect: floa
         pairs = int(r["pairs"]) if seeds is None else sizes * seeds
         tests = int(r["family_size"])
         level = alpha / tests
-        row = {"measure": name, "sigma_diff": r["sigma_diff"], "pairs": pairs, "df": _df(pairs, conditions),
-               "tests": tests, "alpha_per_test": level,
-               "mde": inference.minimal_detectable_effect(r["sigma_diff"], pairs, _df(pairs, conditions), level),
-               "effect": np.nan, "seeds_needed": np.nan, "pairs_needed": np.nan}
+        row = {
+            "measure": name,
+            "sigma_diff": r["sigma_diff"],
+            "pairs": pairs,
+            "df": _df(pairs, conditions),
+            "tests": tests,
+            "alpha_per_test": level,
+            "mde": inference.minimal_detectable_effect(r["sigma_diff"], pairs, _df(pairs, conditions), level),
+            "effect": np.nan,
+            "seeds_needed": np.nan,
+            "pairs_needed": np.nan,
+        }
         if effect is not None and name == measure:
             row["effect"] = effect
-            needed = next((s for s in range(2, MAX_SEEDS + 1) if inference.power(
-                effect, r["sigma_diff"], sizes * s, _df(sizes * s, conditions), level) >= inference.POWER), None)
+            needed = next(
+                (
+                    s
+                    for s in range(2, MAX_SEEDS + 1)
+                    if inference.power(effect, r["sigma_diff"], sizes * s, _df(sizes * s, conditions), level)
+                    >= inference.POWER
+                ),
+                None,
+            )
             row["seeds_needed"] = needed if needed is not None else math.inf
             row["pairs_needed"] = sizes * needed if needed is not None else math.inf
         out.append(row)
@@ -77,26 +110,39 @@ def plan(table: pd.DataFrame, sizes: int, seeds: int | None = None, effect: floa
 def describe_plan(question: str, planned: pd.DataFrame, sizes: int) -> list[str]:
     """The plan as lines of text for a console."""
     conditions = comparisons.QUESTIONS[question]
-    lines = [f"Power plan for \"{conditions}\" ({question} comparisons), from the pilot's noise; "
-             f"{inference.POWER:.0%} power at alpha / tests (Holm's first step), {sizes} size(s):", "",
-             f"{'measure':<28} {'pair SD':>10} {'pairs':>6} {'df':>4} {'tests':>6} {'smallest effect':>16}"]
+    lines = [
+        f'Power plan for "{conditions}" ({question} comparisons), from the pilot\'s noise; '
+        f"{inference.POWER:.0%} power at alpha / tests (Holm's first step), {sizes} size(s):",
+        "",
+        f"{'measure':<28} {'pair SD':>10} {'pairs':>6} {'df':>4} {'tests':>6} {'smallest effect':>16}",
+    ]
     for _, r in planned.iterrows():
         unit = "" if r["measure"] == GLOBAL else " (own units)"
-        lines.append(f"{label(r['measure']):<28} {r['sigma_diff']:>10.3g} {r['pairs']:>6.0f} {r['df']:>4.0f} "
-                     f"{r['tests']:>6.0f} {r['mde']:>16.3g}{unit}")
+        lines.append(
+            f"{label(r['measure']):<28} {r['sigma_diff']:>10.3g} {r['pairs']:>6.0f} {r['df']:>4.0f} "
+            f"{r['tests']:>6.0f} {r['mde']:>16.3g}{unit}"
+        )
     asked = planned[planned["effect"].notna()]
     for _, r in asked.iterrows():
         if math.isinf(r["seeds_needed"]):
-            lines += ["", f"An effect of {r['effect']:g} on {label(r['measure'])} is not detected with "
-                      f"{inference.POWER:.0%} power within {MAX_SEEDS} seeds."]
+            lines += [
+                "",
+                f"An effect of {r['effect']:g} on {label(r['measure'])} is not detected with "
+                f"{inference.POWER:.0%} power within {MAX_SEEDS} seeds.",
+            ]
         else:
-            lines += ["", f"An effect of {r['effect']:g} on {label(r['measure'])} needs {r['seeds_needed']:.0f} seeds "
-                      f"({r['pairs_needed']:.0f} pairs over {sizes} size(s)) for {inference.POWER:.0%} power "
-                      f"(`--seeds {r['seeds_needed']:.0f}`)."]
+            lines += [
+                "",
+                f"An effect of {r['effect']:g} on {label(r['measure'])} needs {r['seeds_needed']:.0f} seeds "
+                f"({r['pairs_needed']:.0f} pairs over {sizes} size(s)) for {inference.POWER:.0%} power "
+                f"(`--seeds {r['seeds_needed']:.0f}`).",
+            ]
     return lines
 
 
-def plan_lines(study_dir: str, seeds: int | None = None, effect: float | None = None, measure: str = GLOBAL) -> list[str]:
+def plan_lines(
+    study_dir: str, seeds: int | None = None, effect: float | None = None, measure: str = GLOBAL
+) -> list[str]:
     """The power plan of the design of a finished study (or pilot) in STUDY_DIR, with `seeds` seeds
     per size (default: its own), as console lines: `--plan`, and a study's dry run with `--pilot`."""
     df = load_study(study_dir)

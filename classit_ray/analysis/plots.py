@@ -52,7 +52,9 @@ def plot_forest(table: pd.DataFrame, path: str | Path | None = None, alpha: floa
         for g, name in enumerate(groups):
             sel = (rows["contrast"] == name).to_numpy()
             color = f"C{g % 10}"
-            ax.errorbar(mean[sel], y[sel], xerr=[(mean - low)[sel], (high - mean)[sel]], fmt="none", ecolor=color, lw=1.2)
+            ax.errorbar(
+                mean[sel], y[sel], xerr=[(mean - low)[sel], (high - mean)[sel]], fmt="none", ecolor=color, lw=1.2
+            )
             sig = sel & np.array([significant(r, alpha) for _, r in rows.iterrows()])
             ax.scatter(mean[sig], y[sig], color=color, s=28, zorder=3)
             ax.scatter(mean[sel & ~sig], y[sel & ~sig], facecolors="white", edgecolors=color, s=28, zorder=3)
@@ -62,8 +64,9 @@ def plot_forest(table: pd.DataFrame, path: str | Path | None = None, alpha: floa
         handles = [Line2D([], [], color=f"C{g % 10}", marker="o", lw=1.2, label=name) for g, name in enumerate(groups)]
         ax.legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.8)
         ax.tick_params(axis="x", labelsize=7)
-    axes[-1].set_xlabel("paired difference in z units (between-trial SDs), 95% CI; filled = significant after Holm",
-                        fontsize=8)
+    axes[-1].set_xlabel(
+        "paired difference in z units (between-trial SDs), 95% CI; filled = significant after Holm", fontsize=8
+    )
     return finish_figure(fig, path)
 
 
@@ -100,8 +103,13 @@ def plot_task_heatmap(df: pd.DataFrame, z: pd.DataFrame, by: Sequence[str], path
     return finish_figure(fig, path)
 
 
-def plot_score_vs_fraction(df: pd.DataFrame, score: pd.Series, fraction_col: str = "budget.instruct_fraction",
-                           hue: str | Sequence[str] | None = None, path: str | Path | None = None):
+def plot_score_vs_fraction(
+    df: pd.DataFrame,
+    score: pd.Series,
+    fraction_col: str = "budget.instruct_fraction",
+    hue: str | Sequence[str] | None = None,
+    path: str | Path | None = None,
+):
     """Mean score ± its unpaired 95% t-interval per instruction fraction, one line per `hue` condition
     (the paired slope and its test are in the findings: `comparisons`' dose question)."""
     hue_cols = [hue] if isinstance(hue, str) else list(hue or [])
@@ -135,12 +143,16 @@ def plot_gain_forgetting(deltas: pd.DataFrame, by: Sequence[str], path: str | Pa
     """One panel per task (its own units and y scale): per condition, the mean gain (solid) and, where
     the condition has a stage 1, the mean forgetting (hatched); the seeds are the dots."""
     if deltas.empty:
-        raise ValueError("no gain or forgetting to plot: the results table has no eval/<task>@pretrain or @stage1 columns")
+        raise ValueError(
+            "no gain or forgetting to plot: the results table has no eval/<task>@pretrain or @stage1 columns"
+        )
     # Short labels: the condition's values alone ("tiny / merged"), the columns being in the title.
     labels = deltas[list(by)].astype(str).agg(" / ".join, axis=1) if by else pd.Series("all", index=deltas.index)
     # A condition whose gain is 0 on every trial and task, with no stage 1 (the pretrained baseline,
     # by construction), is the reference line, not a bar.
-    flat = deltas.groupby(labels).apply(lambda g: bool((g["gain"].fillna(0) == 0).all() and g["forgetting"].isna().all()))
+    flat = deltas.groupby(labels).apply(
+        lambda g: bool((g["gain"].fillna(0) == 0).all() and g["forgetting"].isna().all())
+    )
     names = sorted(n for n in labels.unique() if not flat.get(n, False))
     if not names:
         raise ValueError("no gain or forgetting to plot: every condition is the pretrained baseline")
@@ -151,8 +163,10 @@ def plot_gain_forgetting(deltas: pd.DataFrame, by: Sequence[str], path: str | Pa
     width = 0.38 if any_forgetting else 0.7
     for ax, task in zip(axes, tasks):
         sub = deltas["task"] == task
-        for column, offset, style in (("gain", -width / 2 if any_forgetting else 0.0, {"color": "C0"}),
-                                      ("forgetting", width / 2, {"color": "C3", "hatch": "//", "alpha": 0.6})):
+        for column, offset, style in (
+            ("gain", -width / 2 if any_forgetting else 0.0, {"color": "C0"}),
+            ("forgetting", width / 2, {"color": "C3", "hatch": "//", "alpha": 0.6}),
+        ):
             values = [deltas.loc[sub & (labels == n), column].dropna().to_numpy() for n in names]
             if not any(len(v) for v in values):
                 continue
@@ -167,7 +181,9 @@ def plot_gain_forgetting(deltas: pd.DataFrame, by: Sequence[str], path: str | Pa
         fig.suptitle(" / ".join(c.rsplit(".", 1)[-1] for c in by), fontsize=8, y=0.995)
     handles = [Patch(color="C0", label="gain: final − pretrained (+ = better)")]
     if any_forgetting:
-        handles.append(Patch(facecolor="C3", hatch="//", alpha=0.6, label="forgetting: stage 1 − final (+ = lost in stage 2)"))
+        handles.append(
+            Patch(facecolor="C3", hatch="//", alpha=0.6, label="forgetting: stage 1 − final (+ = lost in stage 2)")
+        )
     fig.legend(handles=handles, loc="upper center", ncols=len(handles), fontsize=8, bbox_to_anchor=(0.5, 1.06))
     return finish_figure(fig, path)
 
@@ -208,8 +224,15 @@ def plot_consistency(table: pd.DataFrame, baseline=BASELINE, path: str | Path | 
     for (i, j), v in np.ndenumerate(share):
         if np.isfinite(v):
             tied = f"\n{ties.iat[i, j]:.0f} tied" if ties.iat[i, j] else ""
-            ax.text(j, i, f"{better.iat[i, j]:.0f}/{pairs.iat[i, j]:.0f}{tied}", ha="center", va="center", fontsize=7,
-                    color="w" if abs(v - 0.5) > 0.3 else "k")
+            ax.text(
+                j,
+                i,
+                f"{better.iat[i, j]:.0f}/{pairs.iat[i, j]:.0f}{tied}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="w" if abs(v - 0.5) > 0.3 else "k",
+            )
     ax.set_title(f"Pairs in which each condition beats {baseline}", fontsize=9)
     fig.colorbar(im, ax=ax, label=f"share of pairs better than {baseline}")
     return finish_figure(fig, path)

@@ -28,15 +28,31 @@ from classit_ray.atomic import atomic_write_text
 from classit_ray.study import row
 
 # Columns a markdown table rounds to 3 decimals; any other value is shown as given.
-_ROUNDED = {"median", "q1", "q3", "iqr", "mean", "ci_low", "ci_high", "gain", "gain_ci_low", "gain_ci_high", "forgetting"}
+_ROUNDED = {
+    "median",
+    "q1",
+    "q3",
+    "iqr",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "gain",
+    "gain_ci_low",
+    "gain_ci_high",
+    "forgetting",
+}
 
 
 def markdown(df: pd.DataFrame) -> str:
     """A GitHub markdown table (pandas' to_markdown needs tabulate, which is not a dependency)."""
+
     def fmt(column, value):
         return f"{value:.3f}" if column in _ROUNDED else str(value)
+
     lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(fmt(c, v) for c, v in zip(df.columns, values)) + " |" for values in df.itertuples(index=False)]
+    lines += [
+        "| " + " | ".join(fmt(c, v) for c, v in zip(df.columns, values)) + " |" for values in df.itertuples(index=False)
+    ]
     return "\n".join(lines)
 
 
@@ -59,11 +75,16 @@ def aoa_section(df: pd.DataFrame) -> list[str]:
     per = df.groupby(KEY_PRETRAIN, sort=True).first()
     cols = [c for c in ("model.preset", "pretrain.seed") if c in per.columns]
     shown = per[[*cols, aoa]].reset_index(drop=True).rename(columns={aoa: "aoa r"})
-    return ["## Age of acquisition", "",
-            "Per pretraining, Pearson's r between the age at which the model acquires each CDI word (the",
-            "midpoint of a sigmoid fitted to its surprisal over the checkpoints) and the children's; each fit",
-            "and every word whose fit failed are in the curve's `aoa_fits.json` (docs/evaluation.md).", "",
-            markdown(shown.round(3)), ""]
+    return [
+        "## Age of acquisition",
+        "",
+        "Per pretraining, Pearson's r between the age at which the model acquires each CDI word (the",
+        "midpoint of a sigmoid fitted to its surprisal over the checkpoints) and the children's; each fit",
+        "and every word whose fit failed are in the curve's `aoa_fits.json` (docs/evaluation.md).",
+        "",
+        markdown(shown.round(3)),
+        "",
+    ]
 
 
 def write_report(study_dir: str | Path, by: Sequence[str] | None = None, out: str | Path | None = None) -> Path:
@@ -83,7 +104,9 @@ def write_report(study_dir: str | Path, by: Sequence[str] | None = None, out: st
     by = config_columns(df) if by is None else list(by)
     missing = [c for c in by if c not in df.columns]
     if missing:
-        raise ValueError(f"--by columns not in the results table: {missing}; config columns: {config_columns(df, False)}")
+        raise ValueError(
+            f"--by columns not in the results table: {missing}; config columns: {config_columns(df, False)}"
+        )
     tasks = task_columns(df)
     if not tasks:
         raise ValueError(f"no eval/* task columns with values in {study_dir}; columns: {list(df.columns)}")
@@ -96,19 +119,28 @@ def write_report(study_dir: str | Path, by: Sequence[str] | None = None, out: st
     text = [f"# Study report: {Path(study_dir).name}", "", "## Findings", ""]
     if not table.empty and (table["note"] == "").any() and table["question"].isin(["baseline", "curricula"]).any():
         plots.plot_forest(table, out.parent / "forest.png")
-        text += ["![Paired differences per question and task, 95% CIs; filled: significant after correction]"
-                 "(forest.png)", ""]
+        text += [
+            "![Paired differences per question and task, 95% CIs; filled: significant after correction](forest.png)",
+            "",
+        ]
     text += [*wording.findings(table), ""]
     left_out = ("; left out: " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))) if left else ""
-    text += ["## The study", "",
-             f"{len(df)} finished trials{left_out}; conditions by {', '.join(f'`{c}`' for c in by) or '(none: all pooled)'}.",
-             f"Tasks ({len(tasks)}): {', '.join(f'`{t}`' for t in tasks)}; the global z averages "
-             f"{len(global_tasks(tasks))} of them (zero-shot and fine-tuning).", "",
-             "## Summary (unpaired)", "",
-             "Per condition: n scored seeds, median and IQR of the global z, and its mean with an **unpaired** 95%",
-             "Student-t interval (NaN for a single seed). Unpaired intervals ignore the shared pretrainings, so they",
-             "can overlap where the paired findings above are clear: read the comparisons from those.", "",
-             markdown(summary), ""]
+    text += [
+        "## The study",
+        "",
+        f"{len(df)} finished trials{left_out}; conditions by {', '.join(f'`{c}`' for c in by) or '(none: all pooled)'}.",
+        f"Tasks ({len(tasks)}): {', '.join(f'`{t}`' for t in tasks)}; the global z averages "
+        f"{len(global_tasks(tasks))} of them (zero-shot and fine-tuning).",
+        "",
+        "## Summary (unpaired)",
+        "",
+        "Per condition: n scored seeds, median and IQR of the global z, and its mean with an **unpaired** 95%",
+        "Student-t interval (NaN for a single seed). Unpaired intervals ignore the shared pretrainings, so they",
+        "can overlap where the paired findings above are clear: read the comparisons from those.",
+        "",
+        markdown(summary),
+        "",
+    ]
     figures = {"Global z per condition": "global_z_boxplot.png", "Mean z per task and condition": "task_heatmap.png"}
     plots.plot_z_boxplots(df, z, by, out.parent / figures["Global z per condition"])
     plots.plot_task_heatmap(df, z, by, out.parent / figures["Mean z per task and condition"])
@@ -116,32 +148,51 @@ def write_report(study_dir: str | Path, by: Sequence[str] | None = None, out: st
     if fraction in df.columns and df[fraction].nunique() > 1:
         figures["Global z against the instruction fraction"] = "score_vs_fraction.png"
         hue = [c for c in by if c != fraction] or None
-        plots.plot_score_vs_fraction(df, score, fraction, hue, out.parent / figures["Global z against the instruction fraction"])
+        plots.plot_score_vs_fraction(
+            df, score, fraction, hue, out.parent / figures["Global z against the instruction fraction"]
+        )
     for title, name in figures.items():
         text += [f"## {title}", "", f"![{title}]({name})", ""]
     if not table.empty:
-        text += ["## Every test", "",
-                 "Each row of the findings, every task too, with the family its Holm adjustment runs over and that",
-                 "family's number of tests; `*`: significant after correction; `sign-flip p`: the exact",
-                 "permutation check of the same pairs (unadjusted); `better in`: pairs in which the first is better.",
-                 "", markdown(wording.markdown_table(table)), ""]
+        text += [
+            "## Every test",
+            "",
+            "Each row of the findings, every task too, with the family its Holm adjustment runs over and that",
+            "family's number of tests; `*`: significant after correction; `sign-flip p`: the exact",
+            "permutation check of the same pairs (unadjusted); `better in`: pairs in which the first is better.",
+            "",
+            markdown(wording.markdown_table(table)),
+            "",
+        ]
     text += ["## Consistency against the baseline", ""]
     if wording.consistency(table)[0].empty:
-        text += [f"No condition has a pair with the baseline (`{comparisons.FACTOR}` = `{comparisons.BASELINE}`): "
-                 "no consistency figure.", ""]
+        text += [
+            f"No condition has a pair with the baseline (`{comparisons.FACTOR}` = `{comparisons.BASELINE}`): "
+            "no consistency figure.",
+            "",
+        ]
     else:
         plots.plot_consistency(table, path=out.parent / "consistency.png")
-        text += ["Per condition and task, the share of its pairs in which it beats the baseline (a tie does not).", "",
-                 "![Share of pairs beating the baseline](consistency.png)", ""]
+        text += [
+            "Per condition and task, the share of its pairs in which it beats the baseline (a tie does not).",
+            "",
+            "![Share of pairs beating the baseline](consistency.png)",
+            "",
+        ]
     deltas = stage_deltas(df, by)
     if not deltas.empty:
-        text += ["## Instruction-tuning gain and forgetting", "",
-                 "Gain is a trial's final score minus the score of the pretrained model it started from (same",
-                 "size and seed); forgetting is its score at the end of instruction stage 1 minus the final score,",
-                 "so a positive forgetting is what stage 2 lost; both in each task's own units, oriented so that",
-                 "a positive gain is better. Per condition and task: n trials, mean gain with its 95% t-interval",
-                 "over the trials, mean forgetting (NaN without a stage 1).", "",
-                 markdown(stage_summary(deltas, by)), ""]
+        text += [
+            "## Instruction-tuning gain and forgetting",
+            "",
+            "Gain is a trial's final score minus the score of the pretrained model it started from (same",
+            "size and seed); forgetting is its score at the end of instruction stage 1 minus the final score,",
+            "so a positive forgetting is what stage 2 lost; both in each task's own units, oriented so that",
+            "a positive gain is better. Per condition and task: n trials, mean gain with its 95% t-interval",
+            "over the trials, mean forgetting (NaN without a stage 1).",
+            "",
+            markdown(stage_summary(deltas, by)),
+            "",
+        ]
         try:
             plots.plot_gain_forgetting(deltas, by, out.parent / "gain_forgetting.png")
             text += ["![Gain and forgetting per task and condition](gain_forgetting.png)", ""]
@@ -151,10 +202,15 @@ def write_report(study_dir: str | Path, by: Sequence[str] | None = None, out: st
     curves = learning_curves(df)
     if not curves.empty:
         plots.plot_learning_curves(curves, out.parent / "learning_curves.png")
-        text += ["## Learning curves of pretraining", "",
-                 "The fast zero-shot tasks on each pretraining's intermediate checkpoints (a star: the final",
-                 "pretrained model), against the words it actually saw; checkpoint names are the BabyLM ones",
-                 "scaled by the budget (total words / 100M), so `chck_1M` may have seen far fewer words.", "",
-                 "![Learning curves](learning_curves.png)", ""]
+        text += [
+            "## Learning curves of pretraining",
+            "",
+            "The fast zero-shot tasks on each pretraining's intermediate checkpoints (a star: the final",
+            "pretrained model), against the words it actually saw; checkpoint names are the BabyLM ones",
+            "scaled by the budget (total words / 100M), so `chck_1M` may have seen far fewer words.",
+            "",
+            "![Learning curves](learning_curves.png)",
+            "",
+        ]
     atomic_write_text(out, "\n".join(text))
     return out

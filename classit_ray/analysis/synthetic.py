@@ -25,21 +25,36 @@ from classit_ray.study import row
 # The toy default study's global tasks, with a score scale and a noise SD each (in the task's units,
 # about what the toy study's seeds show), and its interactive metrics.
 TOY_TASKS: dict[str, tuple[float, float]] = {
-    "eval/blimp": (0.85, 0.01), "eval/blimp_supplement": (0.70, 0.02), "eval/ewok": (0.60, 0.02),
-    "eval/entity_tracking": (0.40, 0.03), "eval/wug_adj": (0.30, 0.08), "eval/wug_past": (0.30, 0.08),
-    "eval/comps": (0.55, 0.02), "eval/reading_eye": (1.0, 0.3), "eval/reading_spr": (0.5, 0.2),
-    "eval/glue/mnli": (0.45, 0.02), "eval/glue/rte": (0.55, 0.03),
-    "eval/interactive_nll/switchboard": (4.0, 0.1), "eval/interactive_nll/simple_wiki": (3.5, 0.1),
+    "eval/blimp": (0.85, 0.01),
+    "eval/blimp_supplement": (0.70, 0.02),
+    "eval/ewok": (0.60, 0.02),
+    "eval/entity_tracking": (0.40, 0.03),
+    "eval/wug_adj": (0.30, 0.08),
+    "eval/wug_past": (0.30, 0.08),
+    "eval/comps": (0.55, 0.02),
+    "eval/reading_eye": (1.0, 0.3),
+    "eval/reading_spr": (0.5, 0.2),
+    "eval/glue/mnli": (0.45, 0.02),
+    "eval/glue/rte": (0.55, 0.03),
+    "eval/interactive_nll/switchboard": (4.0, 0.1),
+    "eval/interactive_nll/simple_wiki": (3.5, 0.1),
     "eval/interactive_gen": (0.2, 0.03),
 }
 TOY_CURRICULA = ("merged", "switchboard>wiki", "wiki>switchboard")
 
 
-def synthetic_study(seeds: int = 3, sizes: Sequence[str] = ("tiny", "tiny-deep"),
-                    curricula: Sequence[str] = TOY_CURRICULA, effects: Mapping[tuple[str, str], float] | None = None,
-                    tasks: Mapping[str, tuple[float, float]] = TOY_TASKS, block_sd: float = 1.0,
-                    task_corr: float = 0.5, failed: int = 0, missing: Sequence[tuple[int, str]] = (),
-                    rng: np.random.Generator | int = 0) -> pd.DataFrame:
+def synthetic_study(
+    seeds: int = 3,
+    sizes: Sequence[str] = ("tiny", "tiny-deep"),
+    curricula: Sequence[str] = TOY_CURRICULA,
+    effects: Mapping[tuple[str, str], float] | None = None,
+    tasks: Mapping[str, tuple[float, float]] = TOY_TASKS,
+    block_sd: float = 1.0,
+    task_corr: float = 0.5,
+    failed: int = 0,
+    missing: Sequence[tuple[int, str]] = (),
+    rng: np.random.Generator | int = 0,
+) -> pd.DataFrame:
     """A results table of len(sizes) × seeds blocks, each with the baseline and every curriculum.
 
     `effects`: {(curriculum, task): k} adds k noise SDs of the task to every trial of the
@@ -58,11 +73,22 @@ def synthetic_study(seeds: int = 3, sizes: Sequence[str] = ("tiny", "tiny-deep")
             block = rng.normal(0.0, block_sd, len(names)) * sd
             for curriculum in (BASELINE, *curricula):
                 noise = rng.multivariate_normal(np.zeros(len(names)), cov) * sd
-                shift = np.array([effects.get((curriculum, t), effects.get((curriculum, "*"), 0.0)) for t in names]) * sd
+                shift = (
+                    np.array([effects.get((curriculum, t), effects.get((curriculum, "*"), 0.0)) for t in names]) * sd
+                )
                 score = np.array([tasks[t][0] for t in names]) + block + noise + shift
-                rows.append({"model.preset": size, "cell.seed": seed, "pretrain.seed": seed, "instruct.seed": seed,
-                             "instruct.curriculum": curriculum, "budget.instruct_fraction": 0.087, row.STATUS: row.OK,
-                             **dict(zip(names, score))})
+                rows.append(
+                    {
+                        "model.preset": size,
+                        "cell.seed": seed,
+                        "pretrain.seed": seed,
+                        "instruct.seed": seed,
+                        "instruct.curriculum": curriculum,
+                        "budget.instruct_fraction": 0.087,
+                        row.STATUS: row.OK,
+                        **dict(zip(names, score)),
+                    }
+                )
     df = pd.DataFrame(rows)
     for index, task in missing:
         df.loc[index, task] = np.nan

@@ -67,16 +67,26 @@ def task_columns(df: pd.DataFrame) -> list[str]:
 
     Tie rates (`eval/ties/*`) are diagnostics and aggregates (`eval/glue_avg`) repeat their parts.
     """
-    return [c for c in row.metric_columns(df) if c.startswith("eval/") and not c.startswith("eval/ties/")
-            and c not in AGGREGATE_METRICS and c in metrics.HIGHER_IS_BETTER and df[c].notna().any()]
+    return [
+        c
+        for c in row.metric_columns(df)
+        if c.startswith("eval/")
+        and not c.startswith("eval/ties/")
+        and c not in AGGREGATE_METRICS
+        and c in metrics.HIGHER_IS_BETTER
+        and df[c].notna().any()
+    ]
 
 
 def config_columns(df: pd.DataFrame, varying_only: bool = True) -> list[str]:
     """The config columns of the results row (`row.config_columns`: `section.field`, seeds aside)
     that are not paths; by default only those that take more than one value across trials, i.e.
     the conditions the study compares."""
-    return [c for c in row.config_columns(df) if not any(m in c.lower() for m in _ARTIFACT_MARKERS)
-            and (not varying_only or df[c].nunique(dropna=False) > 1)]
+    return [
+        c
+        for c in row.config_columns(df)
+        if not any(m in c.lower() for m in _ARTIFACT_MARKERS) and (not varying_only or df[c].nunique(dropna=False) > 1)
+    ]
 
 
 def seed_columns(df: pd.DataFrame) -> list[str]:
@@ -92,8 +102,9 @@ def _higher(task: str, directions: Mapping[str, bool] | None) -> bool:
     return directions[task]
 
 
-def zscores(df: pd.DataFrame, tasks: Sequence[str] | None = None,
-            directions: Mapping[str, bool] | None = None) -> pd.DataFrame:
+def zscores(
+    df: pd.DataFrame, tasks: Sequence[str] | None = None, directions: Mapping[str, bool] | None = None
+) -> pd.DataFrame:
     """Per task, (x - mean) / std across trials with the sample std (ddof=1), negated where lower is
     better, so positive always means better than the study's average trial.
 
@@ -115,10 +126,13 @@ def zscores(df: pd.DataFrame, tasks: Sequence[str] | None = None,
     return z
 
 
-def oriented_scores(df: pd.DataFrame, tasks: Sequence[str], directions: Mapping[str, bool] | None = None) -> pd.DataFrame:
+def oriented_scores(
+    df: pd.DataFrame, tasks: Sequence[str], directions: Mapping[str, bool] | None = None
+) -> pd.DataFrame:
     """The tasks' scores in their own units, negated where lower is better (higher is always better)."""
-    return pd.DataFrame({t: _numeric(df[t], df.index) * (1.0 if _higher(t, directions) else -1.0) for t in tasks},
-                        index=df.index)
+    return pd.DataFrame(
+        {t: _numeric(df[t], df.index) * (1.0 if _higher(t, directions) else -1.0) for t in tasks}, index=df.index
+    )
 
 
 def global_tasks(tasks: Sequence[str]) -> list[str]:
@@ -154,12 +168,22 @@ def summarize(df: pd.DataFrame, by: Sequence[str], score: pd.Series) -> pd.DataF
     rows = []
     for key, s in score.groupby(keys, dropna=False, sort=True):
         s = s.dropna()
-        q1, med, q3 = (s.quantile([0.25, 0.5, 0.75]).tolist() if len(s) else [np.nan] * 3)
+        q1, med, q3 = s.quantile([0.25, 0.5, 0.75]).tolist() if len(s) else [np.nan] * 3
         low, high = t_interval(s.to_numpy())
         key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip([k.name for k in keys], key)), "n": len(s), "median": med, "q1": q1,
-                     "q3": q3, "iqr": q3 - q1, "mean": s.mean() if len(s) else np.nan,
-                     "ci_low": low, "ci_high": high})
+        rows.append(
+            {
+                **dict(zip([k.name for k in keys], key)),
+                "n": len(s),
+                "median": med,
+                "q1": q1,
+                "q3": q3,
+                "iqr": q3 - q1,
+                "mean": s.mean() if len(s) else np.nan,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -168,8 +192,9 @@ def _numeric(col: pd.Series | None, index: pd.Index) -> pd.Series:
     return pd.Series(np.nan, index=index) if col is None else pd.to_numeric(col, errors="coerce").astype(float)
 
 
-def stage_deltas(df: pd.DataFrame, by: Sequence[str] | None = None,
-                 directions: Mapping[str, bool] | None = None) -> pd.DataFrame:
+def stage_deltas(
+    df: pd.DataFrame, by: Sequence[str] | None = None, directions: Mapping[str, bool] | None = None
+) -> pd.DataFrame:
     """Per trial and task, in the task's own units and oriented so that positive is better:
 
     - `gain` = `eval/<t>` - `eval/<t>@pretrain`: what instruction tuning added to the very model the
@@ -193,8 +218,11 @@ def stage_deltas(df: pd.DataFrame, by: Sequence[str] | None = None,
             continue
         sign = 1.0 if _higher(t, directions) else -1.0
         final = _numeric(df[t], df.index)
-        frame = df[keep].assign(task=t, gain=sign * (final - _numeric(pretrain, df.index)),
-                                forgetting=sign * (_numeric(stage1, df.index) - final))
+        frame = df[keep].assign(
+            task=t,
+            gain=sign * (final - _numeric(pretrain, df.index)),
+            forgetting=sign * (_numeric(stage1, df.index) - final),
+        )
         frames.append(frame.rename_axis("trial").reset_index())
     if not frames:
         return pd.DataFrame(columns=["trial", *keep, "task", "gain", "forgetting"])
@@ -211,9 +239,16 @@ def stage_summary(deltas: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     for key, g in deltas.groupby([*by, "task"], dropna=False, sort=True):
         gain, forgetting = g["gain"].dropna(), g["forgetting"].dropna()
         low, high = t_interval(gain.to_numpy())
-        rows.append({**dict(zip([*by, "task"], key)), "n": len(g), "gain": gain.mean() if len(gain) else np.nan,
-                     "gain_ci_low": low, "gain_ci_high": high,
-                     "forgetting": forgetting.mean() if len(forgetting) else np.nan})
+        rows.append(
+            {
+                **dict(zip([*by, "task"], key)),
+                "n": len(g),
+                "gain": gain.mean() if len(gain) else np.nan,
+                "gain_ci_low": low,
+                "gain_ci_high": high,
+                "forgetting": forgetting.mean() if len(forgetting) else np.nan,
+            }
+        )
     return pd.DataFrame(rows, columns=[*by, "task", "n", "gain", "gain_ci_low", "gain_ci_high", "forgetting"])
 
 
@@ -222,12 +257,18 @@ def _parse_curve(text: str, key: str) -> list[dict]:
     try:
         points = json.loads(text)
         if not isinstance(points, list) or not all(
-                isinstance(p, dict) and isinstance(p["checkpoint"], str) and isinstance(p["metrics"], dict)
-                and float(p["words_seen"]) >= 0 for p in points):
+            isinstance(p, dict)
+            and isinstance(p["checkpoint"], str)
+            and isinstance(p["metrics"], dict)
+            and float(p["words_seen"]) >= 0
+            for p in points
+        ):
             raise ValueError("not a list of points")
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"curve of pretraining {key!r} is not a JSON list of {{checkpoint, words_seen, metrics}} "
-                         f"points ({e}): {text[:200]!r}") from None
+        raise ValueError(
+            f"curve of pretraining {key!r} is not a JSON list of {{checkpoint, words_seen, metrics}} "
+            f"points ({e}): {text[:200]!r}"
+        ) from None
     return points
 
 
@@ -237,8 +278,11 @@ def _pretraining_labels(df: pd.DataFrame, first: pd.DataFrame) -> pd.Series:
     varies across them (the instruction fraction changes the pretraining's words, for one)."""
     cols = [c for c in ("model.preset", "pretrain.seed") if c in df.columns]
     per_key = df.groupby(KEY_PRETRAIN, dropna=False)
-    cols += [c for c in config_columns(df, varying_only=False) if c not in cols
-             and first[c].nunique(dropna=False) > 1 and per_key[c].nunique(dropna=False).max() == 1]
+    cols += [
+        c
+        for c in config_columns(df, varying_only=False)
+        if c not in cols and first[c].nunique(dropna=False) > 1 and per_key[c].nunique(dropna=False).max() == 1
+    ]
     return condition_labels(first, cols, short=True) if cols else first[KEY_PRETRAIN].astype(str)
 
 
@@ -270,17 +314,38 @@ def learning_curves(df: pd.DataFrame) -> pd.DataFrame:
         if len({json.dumps(c, sort_keys=True) for c in curves}) > 1:
             raise ValueError(f"trials of pretraining {key!r} carry different curves (rows {list(group.index)})")
         point = first.loc[key]
-        base = {KEY_PRETRAIN: key, "label": labels[key], "model.preset": point.get("model.preset"),
-                "pretrain.seed": point.get("pretrain.seed")}
+        base = {
+            KEY_PRETRAIN: key,
+            "label": labels[key],
+            "model.preset": point.get("model.preset"),
+            "pretrain.seed": point.get("pretrain.seed"),
+        }
         # Task scores only: a curve's points also carry diagnostics such as tie rates (`eval/ties/*`).
         for p in curves[0]:
-            points += [{**base, "checkpoint": p["checkpoint"], "words_seen": float(p["words_seen"]), "task": t,
-                        "score": float(v) if v is not None else np.nan} for t, v in p["metrics"].items() if t in metrics.HIGHER_IS_BETTER]
+            points += [
+                {
+                    **base,
+                    "checkpoint": p["checkpoint"],
+                    "words_seen": float(p["words_seen"]),
+                    "task": t,
+                    "score": float(v) if v is not None else np.nan,
+                }
+                for t, v in p["metrics"].items()
+                if t in metrics.HIGHER_IS_BETTER
+            ]
         final_words = pd.to_numeric(point.get("pretrain/words_seen"), errors="coerce")
         if pd.notna(final_words) and float(final_words) not in {float(p["words_seen"]) for p in curves[0]}:
             tasks = dict.fromkeys(t for p in curves[0] for t in p["metrics"] if t in metrics.HIGHER_IS_BETTER)
-            points += [{**base, "checkpoint": "final", "words_seen": float(final_words), "task": t,
-                        "score": float(point[t + AT_PRETRAIN])}
-                       for t in tasks if pd.notna(pd.to_numeric(point.get(t + AT_PRETRAIN), errors="coerce"))]
+            points += [
+                {
+                    **base,
+                    "checkpoint": "final",
+                    "words_seen": float(final_words),
+                    "task": t,
+                    "score": float(point[t + AT_PRETRAIN]),
+                }
+                for t in tasks
+                if pd.notna(pd.to_numeric(point.get(t + AT_PRETRAIN), errors="coerce"))
+            ]
     out = pd.DataFrame(points, columns=list(CURVE_COLUMNS))
     return out.sort_values([KEY_PRETRAIN, "task", "words_seen"], kind="stable", ignore_index=True)

@@ -24,15 +24,17 @@ from classit_ray.analysis import inference
 from classit_ray.analysis.comparisons import ALPHA, BASELINE, FACTOR, GLOBAL, QUESTIONS, label
 
 # How a family is named in a sentence.
-FAMILY_NAMES = {"baseline/global": "curricula against the baseline, global z",
-                "baseline/tasks": "curricula against the baseline × tasks",
-                "curricula/global": "pairs of curricula, global z",
-                "curricula/tasks": "pairs of curricula × tasks",
-                "sizes/global": "size dependence, global z",
-                "sizes/tasks": "size dependence × tasks",
-                "dose/global": "proportion slopes, global z",
-                "dose/tasks": "proportion slopes × tasks",
-                "interactive": "interactive metrics of every comparison"}
+FAMILY_NAMES = {
+    "baseline/global": "curricula against the baseline, global z",
+    "baseline/tasks": "curricula against the baseline × tasks",
+    "curricula/global": "pairs of curricula, global z",
+    "curricula/tasks": "pairs of curricula × tasks",
+    "sizes/global": "size dependence, global z",
+    "sizes/tasks": "size dependence × tasks",
+    "dose/global": "proportion slopes, global z",
+    "dose/tasks": "proportion slopes × tasks",
+    "interactive": "interactive metrics of every comparison",
+}
 
 
 def _p(p: float) -> str:
@@ -98,11 +100,14 @@ def describe(row: Mapping, alpha: float = ALPHA) -> str:
     if significant(row, alpha):
         return f"{head}: {_verdict(row)}: {numbers}, {_p(row['p_adj'])} ({_family(row)})."
     if excludes_zero(row):
-        return (f"{head}: {_verdict(row).replace(' is better', ' is ahead')} before correction ({numbers}, "
-                f"unadjusted {_p(row['p'])}), but not significant after correction (adjusted {_p(row['p_adj'])}, "
-                f"{_family(row)}).")
-    none = {"sizes": "no detectable dependence on size", "dose": "no detectable slope"}.get(row["question"],
-                                                                                          "no detectable difference")
+        return (
+            f"{head}: {_verdict(row).replace(' is better', ' is ahead')} before correction ({numbers}, "
+            f"unadjusted {_p(row['p'])}), but not significant after correction (adjusted {_p(row['p_adj'])}, "
+            f"{_family(row)})."
+        )
+    none = {"sizes": "no detectable dependence on size", "dose": "no detectable slope"}.get(
+        row["question"], "no detectable difference"
+    )
     return f"{head}: {none} ({numbers}, adjusted {_p(row['p_adj'])}, {_family(row)})."
 
 
@@ -128,8 +133,11 @@ def _task_clause(tasks: pd.DataFrame, alpha: float) -> str:
     if found:
         text += " Significant on single tasks: " + "; ".join(clause(r, alpha) for r in found) + "."
     if nominal:
-        text += (" Intervals that exclude 0 before correction but not after it: "
-                 + "; ".join(clause(r, alpha) for r in nominal) + ".")
+        text += (
+            " Intervals that exclude 0 before correction but not after it: "
+            + "; ".join(clause(r, alpha) for r in nominal)
+            + "."
+        )
     if not found and not nominal:
         text += " No single task's interval excludes 0."
     elif not found:
@@ -145,9 +153,15 @@ def _question_lines(rows: pd.DataFrame, alpha: float) -> list[str]:
         if (comparison["question"] == "interactive").all():
             first = comparison.iloc[0]
             tail = f" ({_family(first)}; {_pairs(first)})" if not first["note"] else ""
-            lines.append(f"- {a} vs {b}: " + "; ".join(
-                clause(r, alpha) if not r["note"] else f"{label(r['measure'])}: {r['note']}"
-                for _, r in comparison.iterrows()) + tail + ".")
+            lines.append(
+                f"- {a} vs {b}: "
+                + "; ".join(
+                    clause(r, alpha) if not r["note"] else f"{label(r['measure'])}: {r['note']}"
+                    for _, r in comparison.iterrows()
+                )
+                + tail
+                + "."
+            )
         else:
             lines.append(f"- {describe(comparison.iloc[0], alpha)}" + _task_clause(comparison.iloc[1:], alpha))
     return lines
@@ -165,16 +179,20 @@ def power_lines(table: pd.DataFrame, alpha: float = ALPHA) -> list[str]:
         r = rows.iloc[0]
         m = int(r["family_size"])
         mde = inference.minimal_detectable_effect(r["sigma_diff"], int(r["pairs"]), r["df"], alpha / m)
-        lines.append(f"{QUESTIONS[question]} With {int(r['pairs'])} pairs and {m} test{'s' if m > 1 else ''} in the "
-                     f"family, this design detects a global-z difference of {mde:.2f} with {inference.POWER:.0%} power "
-                     f"(t-test with {r['df']:.0f} degrees of freedom at {alpha:g}/{m}).")
+        lines.append(
+            f"{QUESTIONS[question]} With {int(r['pairs'])} pairs and {m} test{'s' if m > 1 else ''} in the "
+            f"family, this design detects a global-z difference of {mde:.2f} with {inference.POWER:.0%} power "
+            f"(t-test with {r['df']:.0f} degrees of freedom at {alpha:g}/{m})."
+        )
     n = table.loc[table["question"].isin(["baseline", "curricula"]) & (table["note"] == ""), "pairs"]
     if len(n):
         k = int(n.max())
-        lines.append(f"The sign-flip check of each row cannot go below p = {inference.smallest_sign_flip_p(k):.2g} "
-                     f"with {k} pairs, whatever the data: it guards against non-normal noise and is not the test. "
-                     "`python -m classit_ray.analysis --plan STUDY_DIR` gives the smallest effect per task and the "
-                     "seeds a stated effect needs.")
+        lines.append(
+            f"The sign-flip check of each row cannot go below p = {inference.smallest_sign_flip_p(k):.2g} "
+            f"with {k} pairs, whatever the data: it guards against non-normal noise and is not the test. "
+            "`python -m classit_ray.analysis --plan STUDY_DIR` gives the smallest effect per task and the "
+            "seeds a stated effect needs."
+        )
     return [f"**Power.** {' '.join(lines)}", ""] if lines else []
 
 
@@ -186,17 +204,26 @@ def findings(table: pd.DataFrame, factor: str = FACTOR, baseline=BASELINE, alpha
         return [f"The study has fewer than two values of `{factor}` among its ok trials: there is nothing to compare."]
     paired = table[table["question"].isin(["baseline", "curricula"])].drop_duplicates("question")
     paired_by = paired.set_index("question")["paired_by"] if len(paired) else pd.Series(dtype=str)
-    lines = [f"Trials that agree on ({paired_by.iloc[-1] if len(paired_by) else 'their pretraining'}) share a "
-             "pretraining and form a block. Each number is a difference in a block model (trials = block + condition "
-             "+ noise), positive when the first condition is better (global z in between-trial standard deviations, "
-             "tasks in their own units, a lower-is-better score as its decrease), with its 95% t-interval. Each "
-             "question is a family of tests: p-values are adjusted by Holm's method within the family named beside "
-             f"them, and \"better\" means an adjusted p < {alpha:g}. The global z averages the zero-shot and "
-             "fine-tuning tasks of trials that scored all of them.", "", *power_lines(table, alpha)]
+    lines = [
+        f"Trials that agree on ({paired_by.iloc[-1] if len(paired_by) else 'their pretraining'}) share a "
+        "pretraining and form a block. Each number is a difference in a block model (trials = block + condition "
+        "+ noise), positive when the first condition is better (global z in between-trial standard deviations, "
+        "tasks in their own units, a lower-is-better score as its decrease), with its 95% t-interval. Each "
+        "question is a family of tests: p-values are adjusted by Holm's method within the family named beside "
+        f'them, and "better" means an adjusted p < {alpha:g}. The global z averages the zero-shot and '
+        "fine-tuning tasks of trials that scored all of them.",
+        "",
+        *power_lines(table, alpha),
+    ]
     for question, title in QUESTIONS.items():
         rows = table[table["question"] == question]
         if question == "baseline" and rows.empty:
-            lines += [f"**{title}**", "", f"The study has no `{factor}` = `{baseline}` trials, so this is not answered here.", ""]
+            lines += [
+                f"**{title}**",
+                "",
+                f"The study has no `{factor}` = `{baseline}` trials, so this is not answered here.",
+                "",
+            ]
         elif question == "curricula" and rows.empty:
             lines += [f"**{title}**", "", "The study has a single curriculum: no pair to compare.", ""]
         elif len(rows):
@@ -207,18 +234,35 @@ def findings(table: pd.DataFrame, factor: str = FACTOR, baseline=BASELINE, alpha
 def markdown_table(table: pd.DataFrame) -> pd.DataFrame:
     """The comparisons as display strings, for the report: each measure by its `label` (a decrease
     where lower is better, as in the findings); a test without numbers shows its note."""
+
     def fmt(r):
         comparison = r["contrast"] if isinstance(r["contrast"], str) and r["contrast"] else f"{r['a']} vs {r['b']}"
         head = {"family": r["family"], "comparison": comparison, "measure": label(r["measure"]), "n": r["pairs"]}
         if r["note"]:
-            return {**head, "difference [95% CI]": r["note"], "p": "", "p (Holm)": "", "sign-flip p": "", "better in": ""}
-        better = "" if np.isnan(r["better"]) else f"{r['better']:.0f}/{r['pairs']:.0f}" + (
-            f" ({r['ties']:.0f} tied)" if r["ties"] else "")
+            return {
+                **head,
+                "difference [95% CI]": r["note"],
+                "p": "",
+                "p (Holm)": "",
+                "sign-flip p": "",
+                "better in": "",
+            }
+        better = (
+            ""
+            if np.isnan(r["better"])
+            else f"{r['better']:.0f}/{r['pairs']:.0f}" + (f" ({r['ties']:.0f} tied)" if r["ties"] else "")
+        )
         flip = "" if np.isnan(r["p_signflip"]) else f"{r['p_signflip']:.2g}"
         mark = " *" if significant(r) else ""
-        return {**head, "difference [95% CI]": interval(r), "p": f"{r['p']:.2g}",
-                "p (Holm)": f"{r['p_adj']:.2g} (of {r['family_size']:.0f}){mark}", "sign-flip p": flip,
-                "better in": better}
+        return {
+            **head,
+            "difference [95% CI]": interval(r),
+            "p": f"{r['p']:.2g}",
+            "p (Holm)": f"{r['p_adj']:.2g} (of {r['family_size']:.0f}){mark}",
+            "sign-flip p": flip,
+            "better in": better,
+        }
+
     return pd.DataFrame([fmt(r) for _, r in table.iterrows()])
 
 
@@ -228,4 +272,6 @@ def consistency(table: pd.DataFrame, baseline=BASELINE) -> tuple[pd.DataFrame, p
     comparison."""
     rows = table[(table["question"] == "baseline") & (table["b"] == baseline) & (table["pairs"] > 0)]
     measures = list(dict.fromkeys(rows["measure"]))
-    return tuple(rows.pivot(index="measure", columns="a", values=v).reindex(measures) for v in ("better", "ties", "pairs"))
+    return tuple(
+        rows.pivot(index="measure", columns="a", values=v).reindex(measures) for v in ("better", "ties", "pairs")
+    )

@@ -57,7 +57,10 @@ class Execution:
 
     def timeline(self) -> dict[str, list]:
         """Node label -> [seconds, own compute or None], in order (the results row's `time/stages`)."""
-        return {r.node.label: [round(r.seconds, 3), None if r.compute is None else round(r.compute, 3)] for r in self.runs.values()}
+        return {
+            r.node.label: [round(r.seconds, 3), None if r.compute is None else round(r.compute, 3)]
+            for r in self.runs.values()
+        }
 
     def executed(self, kind: str) -> int:
         return sum(r.executed for r in self.runs.values() if r.node.kind == kind)
@@ -71,8 +74,16 @@ def _once_here(kind: str, key: str, fn: Callable[[], Any]) -> Any:
     return fn()
 
 
-def execute(graph: CellGraph, nodes: list[Node] | None = None, once=_once_here, run=_here, threads: int = 0,
-            callbacks=(), on_node: Callable[[NodeRun], None] | None = None, progress: bool = False) -> Execution:
+def execute(
+    graph: CellGraph,
+    nodes: list[Node] | None = None,
+    once=_once_here,
+    run=_here,
+    threads: int = 0,
+    callbacks=(),
+    on_node: Callable[[NodeRun], None] | None = None,
+    progress: bool = False,
+) -> Execution:
     """Run `nodes` of `graph` (default: all) in order. `threads` pins torch threads per training
     worker and evaluation; `callbacks` go to the instruction stages' `TorchTrainer` (a study passes
     Tune's report callback for ASHA); `on_node` hears of each node as it ends (a study's console);
@@ -82,8 +93,10 @@ def execute(graph: CellGraph, nodes: list[Node] | None = None, once=_once_here, 
     source = with_toy_world(graph.cfg, graph.work_dir)  # what the data and evaluation nodes read
     store = store_of(graph.cfg)
     if store is not None and store.cache != Path(graph.work_dir):
-        raise ValueError(f"the stage graph is in {graph.work_dir}, but the config's artifact store {redact_uri(store.uri)} "
-                         f"is cached in {store.cache}; build the graph in config.work_dir_of(cfg)")
+        raise ValueError(
+            f"the stage graph is in {graph.work_dir}, but the config's artifact store {redact_uri(store.uri)} "
+            f"is cached in {store.cache}; build the graph in config.work_dir_of(cfg)"
+        )
     done = Execution(graph)
     for node in graph.nodes if nodes is None else nodes:
         body, compute_of = _body(node, graph, source, threads, callbacks, progress)
@@ -95,7 +108,9 @@ def execute(graph: CellGraph, nodes: list[Node] | None = None, once=_once_here, 
         own = compute_of(result, seconds)
         if node.kind in ("eval", "curve"):
             result = result[0]  # the manifest (the flag said whether it was computed here)
-        done.runs[node.key] = NodeRun(node, own is not None, seconds, None if own is None else min(own, seconds), result)
+        done.runs[node.key] = NodeRun(
+            node, own is not None, seconds, None if own is None else min(own, seconds), result
+        )
         if on_node is not None:
             on_node(done.runs[node.key])
         if node.spec is not None and not result.complete:
@@ -115,7 +130,9 @@ def _body(node: Node, graph: CellGraph, source: Config, threads: int, callbacks,
         return (lambda: run_data_stage(node.label, Path(node.path), build)), lambda result, s: result
     if node.spec is not None:
         store = store_of(graph.cfg)
-        spec = dataclasses.replace(node.spec, torch_threads=threads, store=[store.uri, str(store.cache)] if store else [])
+        spec = dataclasses.replace(
+            node.spec, torch_threads=threads, store=[store.uri, str(store.cache)] if store else []
+        )
         cbs = callbacks if kind == "instruct" else ()
         storage = train_storage(graph.cfg, graph.work_dir)
 

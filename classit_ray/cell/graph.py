@@ -34,14 +34,18 @@ from classit_ray.toyworld import corpus_is_toy, eval_is_toy, world_dir
 from classit_ray.train.checkpoint import FINAL_CHECKPOINT
 from classit_ray.train.stage import StageSpec, chain, instruct_specs, pretrain_spec, stage_dir
 
-Kind = Literal["toyworld", "split", "tokenizer", "pretrain_shards", "instruct_shards", "pretrain", "instruct", "eval", "curve"]
+Kind = Literal[
+    "toyworld", "split", "tokenizer", "pretrain_shards", "instruct_shards", "pretrain", "instruct", "eval", "curve"
+]
 DATA_STAGES = ("split", "tokenizer", "pretrain_shards", "instruct_shards")
 DATA_KINDS = ("toyworld", *DATA_STAGES)
 # What each command line runs: the nodes of these kinds, and every node they need (the toy world
 # only where a corpus path is empty: evaluation data alone is no reason to generate it).
 Target = Literal["data", "pretrain", "instruct", "cell"]
 _TARGET_KINDS: dict[str, tuple[str, ...]] = {
-    "data": DATA_STAGES, "pretrain": ("pretrain",), "instruct": ("instruct",),
+    "data": DATA_STAGES,
+    "pretrain": ("pretrain",),
+    "instruct": ("instruct",),
     "cell": ("eval", "curve", "instruct", "pretrain", *DATA_KINDS),
 }
 
@@ -105,8 +109,14 @@ class CellGraph:
         labels = {n.key: n.label for n in self.nodes}
         lines = []
         for n in self.nodes:
-            recipe = f"  [{n.spec.optim.epochs} epochs, batch {n.spec.optim.batch_size}, lr {n.spec.optim.lr:g}]" if n.spec else ""
-            lines.append(f"{n.label:<40s} {n.key}{recipe}" + (f"  <- {', '.join(labels[k] for k in n.needs)}" if n.needs else ""))
+            recipe = (
+                f"  [{n.spec.optim.epochs} epochs, batch {n.spec.optim.batch_size}, lr {n.spec.optim.lr:g}]"
+                if n.spec
+                else ""
+            )
+            lines.append(
+                f"{n.label:<40s} {n.key}{recipe}" + (f"  <- {', '.join(labels[k] for k in n.needs)}" if n.needs else "")
+            )
         return lines
 
 
@@ -157,15 +167,42 @@ def build_graph(cfg: Config, work_dir: str | Path) -> CellGraph:
 
     k, ds = data.keys, data.settings
     add(Node("split", k["split"], str(data.split_dir), "split", corpus_world, data_stage="split", settings=ds["split"]))
-    add(Node("tokenizer", k["tokenizer"], str(data.tokenizer_dir), "tokenizer", (k["split"],), data_stage="tokenizer",
-             settings=ds["tokenizer"]))
-    add(Node("pretrain_shards", k["pretrain_shards"], str(data.pretrain_shards), "pretrain shards",
-             (k["tokenizer"],), data_stage="pretrain_shards", settings=ds["pretrain_shards"]))
+    add(
+        Node(
+            "tokenizer",
+            k["tokenizer"],
+            str(data.tokenizer_dir),
+            "tokenizer",
+            (k["split"],),
+            data_stage="tokenizer",
+            settings=ds["tokenizer"],
+        )
+    )
+    add(
+        Node(
+            "pretrain_shards",
+            k["pretrain_shards"],
+            str(data.pretrain_shards),
+            "pretrain shards",
+            (k["tokenizer"],),
+            data_stage="pretrain_shards",
+            settings=ds["pretrain_shards"],
+        )
+    )
     stages = CURRICULA[cfg.instruct.curriculum]
     for config in data.instruct_shards:  # the curriculum's configs (`plan_data`)
         name = f"instruct_shards/{config}"
-        add(Node("instruct_shards", k[name], str(data.instruct_shards[config]), f"instruct shards ({config})",
-                 (k["split"], k["tokenizer"]), data_stage=name, settings=ds[name]))
+        add(
+            Node(
+                "instruct_shards",
+                k[name],
+                str(data.instruct_shards[config]),
+                f"instruct shards ({config})",
+                (k["split"], k["tokenizer"]),
+                data_stage=name,
+                settings=ds[name],
+            )
+        )
 
     spec = pretrain_spec(cfg, data)
     pre = Node("pretrain", spec.key, str(stage_dir(work_dir, spec)), "pretrain", tuple(spec.inputs), spec=spec)
@@ -175,22 +212,45 @@ def build_graph(cfg: Config, work_dir: str | Path) -> CellGraph:
         # The split is an input: its held-out pairs are what the interactive task scores.
         settings = {"eval": eval_settings(cfg)}
         key = config_hash({"model": model.key, **settings, "heldout": k["split"]})
-        return Node("eval", key, str(work_dir / "eval" / key), f"eval@{endpoint}", (model.key, k["split"], *eval_world),
-                    model=str(Path(model.path) / FINAL_CHECKPOINT), endpoint=endpoint, heldout=str(data.split_dir / "heldout"),
-                    settings=settings)
+        return Node(
+            "eval",
+            key,
+            str(work_dir / "eval" / key),
+            f"eval@{endpoint}",
+            (model.key, k["split"], *eval_world),
+            model=str(Path(model.path) / FINAL_CHECKPOINT),
+            endpoint=endpoint,
+            heldout=str(data.split_dir / "heldout"),
+            settings=settings,
+        )
 
     add(evaluation(pre, "pretrain"))
     if cfg.eval.checkpoints and curve_tasks(cfg):
         settings = curve_settings(cfg)
         key = config_hash({"pretrain": pre.key, **settings})
-        add(Node("curve", key, str(work_dir / "curve" / key), "learning curve", (pre.key, *eval_world), model=pre.path,
-                 settings=settings))
+        add(
+            Node(
+                "curve",
+                key,
+                str(work_dir / "curve" / key),
+                "learning curve",
+                (pre.key, *eval_world),
+                model=pre.path,
+                settings=settings,
+            )
+        )
 
     before = pre
     for n, (s, configs) in enumerate(zip(instruct_specs(cfg, data), stages), 1):
         s = chain(s, Path(before.path) / FINAL_CHECKPOINT, before.key)
-        node = Node("instruct", s.key, str(stage_dir(work_dir, s)), f"instruct {n}/{len(stages)} ({'+'.join(configs)})",
-                    tuple(s.inputs), spec=s)
+        node = Node(
+            "instruct",
+            s.key,
+            str(stage_dir(work_dir, s)),
+            f"instruct {n}/{len(stages)} ({'+'.join(configs)})",
+            tuple(s.inputs),
+            spec=s,
+        )
         add(node)
         add(evaluation(node, "final" if n == len(stages) else f"stage{n}"))
         before = node

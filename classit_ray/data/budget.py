@@ -49,7 +49,9 @@ from classit_ray.config import BABYLM_SOURCES, INSTRUCT_SOURCES, BudgetConfig, C
 from classit_ray.data.class_it import instruct_data_named, read_pairs, read_provenance
 from classit_ray.data.corpus import SourceStats, count_corpus, cut_document, find_corpus_dir, iter_documents
 
-PRETRAIN_SCHEMA = pa.schema([("source", pa.string()), ("doc", pa.int32()), ("text", pa.string()), ("words", pa.int32())])
+PRETRAIN_SCHEMA = pa.schema(
+    [("source", pa.string()), ("doc", pa.int32()), ("text", pa.string()), ("words", pa.int32())]
+)
 _ROW_GROUP_DOCS = 2048
 # The held-out pairs' own seed: fixed, so that no setting of a study moves them.
 HELDOUT_SEED = 16
@@ -101,13 +103,17 @@ def _source_rng(seed: int, source: str) -> np.random.Generator:
     return np.random.default_rng([seed, BABYLM_SOURCES.index(source) if source in BABYLM_SOURCES else 99])
 
 
-def write_pretrain_split(corpus: CorpusConfig, budget: BudgetConfig, stats: dict[str, SourceStats], target: int, path: Path) -> dict[str, dict]:
+def write_pretrain_split(
+    corpus: CorpusConfig, budget: BudgetConfig, stats: dict[str, SourceStats], target: int, path: Path
+) -> dict[str, dict]:
     """Sample exactly `target` words from `stats`' sources and stream them to `path`; per-source rows."""
     corpus_dir = find_corpus_dir(corpus.data_dir)
     available = {s: st.usable_words for s, st in stats.items()}
     if target < 1:
-        raise BudgetError(f"{corpus_dir}: the pretraining split would hold no words (target {target}); "
-                          "expected at least one: raise budget.total_words or lower budget.instruct_fraction")
+        raise BudgetError(
+            f"{corpus_dir}: the pretraining split would hold no words (target {target}); "
+            "expected at least one: raise budget.total_words or lower budget.instruct_fraction"
+        )
     if sum(available.values()) < target:
         detail = ", ".join(f"{s} {n:,}" for s, n in available.items())
         raise BudgetError(
@@ -121,7 +127,9 @@ def write_pretrain_split(corpus: CorpusConfig, budget: BudgetConfig, stats: dict
         for source, st in stats.items():
             quota = quotas[source]
             doc_words = np.asarray(st.doc_words, dtype=np.int64)
-            whole, partial, taken = take_in_order(doc_words, _source_rng(budget.seed, source).permutation(len(doc_words)), quota)
+            whole, partial, taken = take_in_order(
+                doc_words, _source_rng(budget.seed, source).permutation(len(doc_words)), quota
+            )
             keep = np.zeros(len(doc_words), dtype=bool)
             keep[whole] = True
             batch, docs, written = [], 0, 0
@@ -141,10 +149,17 @@ def write_pretrain_split(corpus: CorpusConfig, budget: BudgetConfig, stats: dict
             if batch:
                 writer.write_table(_pretrain_table(batch))
             if written != quota:  # the two passes read different text
-                raise BudgetError(f"{st.path}: the split read {written:,} words of {source} where the count pass "
-                                  f"found {quota:,} to take; expected the file unchanged while the split is written")
-            rows[source] = {"words": written, "items": docs, "available": available[source], "raw_words": st.raw_words,
-                            "nul_bytes": st.nul_bytes}
+                raise BudgetError(
+                    f"{st.path}: the split read {written:,} words of {source} where the count pass "
+                    f"found {quota:,} to take; expected the file unchanged while the split is written"
+                )
+            rows[source] = {
+                "words": written,
+                "items": docs,
+                "available": available[source],
+                "raw_words": st.raw_words,
+                "nul_bytes": st.nul_bytes,
+            }
     return rows
 
 
@@ -161,15 +176,20 @@ def heldout_rows(frame: pd.DataFrame, n: int, config: str, where: str) -> tuple[
     pair of the same text, so that no held-out pair is trained on, not even as a duplicate.
     """
     if n > len(frame):
-        raise BudgetError(f"{where}: budget.heldout_pairs {n:,} is more than the {len(frame):,} {config!r} pairs; "
-                          f"expected at most that many (lower budget.heldout_pairs)")
-    held = np.sort(np.random.default_rng([HELDOUT_SEED, list(INSTRUCT_SOURCES).index(config)]).permutation(len(frame))[:n])
+        raise BudgetError(
+            f"{where}: budget.heldout_pairs {n:,} is more than the {len(frame):,} {config!r} pairs; "
+            f"expected at most that many (lower budget.heldout_pairs)"
+        )
+    held = np.sort(
+        np.random.default_rng([HELDOUT_SEED, list(INSTRUCT_SOURCES).index(config)]).permutation(len(frame))[:n]
+    )
     barred = frame["text"].isin(set(frame["text"].iloc[held])).to_numpy()
     return held, barred
 
 
-def sample_instruct_pairs(corpus: CorpusConfig, budget: BudgetConfig, target: int
-                          ) -> tuple[dict[str, pd.DataFrame], dict[str, int], dict[str, pd.DataFrame]]:
+def sample_instruct_pairs(
+    corpus: CorpusConfig, budget: BudgetConfig, target: int
+) -> tuple[dict[str, pd.DataFrame], dict[str, int], dict[str, pd.DataFrame]]:
     """Seeded draw of whole pairs per instruction config, `target` words in all (less by under one pair).
 
     Returns the drawn pairs of each config given any (a config weighted 0 is left out), the words
@@ -179,8 +199,11 @@ def sample_instruct_pairs(corpus: CorpusConfig, budget: BudgetConfig, target: in
     """
     # At fraction 0 no instruction data is needed: a pretraining-only run without any holds nothing
     # out (its interactive task is then skipped) rather than failing on a folder it does not use.
-    holding = (budget.heldout_pairs > 0 and bool(corpus.instruct_dir)
-               and (target > 0 or instruct_data_named(corpus.instruct_dir)))
+    holding = (
+        budget.heldout_pairs > 0
+        and bool(corpus.instruct_dir)
+        and (target > 0 or instruct_data_named(corpus.instruct_dir))
+    )
     if target == 0 and not holding:
         return {}, {}, {}
     pairs = {c: read_pairs(corpus.instruct_dir, c) for c in budget.instruct_configs}
@@ -225,15 +248,24 @@ def sample_instruct_pairs(corpus: CorpusConfig, budget: BudgetConfig, target: in
 def budget_table(rows: dict[str, dict[str, dict]]) -> str:
     """Markdown table of words per source per split; `generated`: words a model wrote. NUL bytes
     stripped from a source file (`corpus.iter_lines`) are listed under the table."""
-    lines = ["| split | source | words | docs/pairs | available | generated | share of split |", "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| split | source | words | docs/pairs | available | generated | share of split |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for split, per_source in rows.items():
         total = sum(r["words"] for r in per_source.values()) or 1
         for source, r in per_source.items():
-            lines.append(f"| {split} | {source} | {r['words']:,} | {r['items']:,} | {r['available']:,} | {r.get('generated', 0):,} | "
-                         f"{100 * r['words'] / total:.1f}% |")
+            lines.append(
+                f"| {split} | {source} | {r['words']:,} | {r['items']:,} | {r['available']:,} | {r.get('generated', 0):,} | "
+                f"{100 * r['words'] / total:.1f}% |"
+            )
         generated = sum(r.get("generated", 0) for r in per_source.values())
-        lines.append(f"| **{split}** | all | **{sum(r['words'] for r in per_source.values()):,}** | | | {generated:,} | |")
-    nuls = {source: r["nul_bytes"] for per_source in rows.values() for source, r in per_source.items() if r.get("nul_bytes")}
+        lines.append(
+            f"| **{split}** | all | **{sum(r['words'] for r in per_source.values()):,}** | | | {generated:,} | |"
+        )
+    nuls = {
+        source: r["nul_bytes"] for per_source in rows.values() for source, r in per_source.items() if r.get("nul_bytes")
+    }
     if nuls:
         lines.append("")
         lines.append("NUL bytes stripped from the source files: " + ", ".join(f"{s} {n:,}" for s, n in nuls.items()))
@@ -259,13 +291,21 @@ def split_budget(corpus: CorpusConfig, budget: BudgetConfig, out_dir: str | Path
             frame.to_parquet(tmp / "instruct" / f"{config}.parquet", index=False)
             words = int(frame["words"].sum())
             generated = words if read_provenance(corpus.instruct_dir, config).get("generated") else 0
-            rows["instruct"][config] = {"words": words, "items": len(frame), "available": available, "generated": generated}
+            rows["instruct"][config] = {
+                "words": words,
+                "items": len(frame),
+                "available": available,
+                "generated": generated,
+            }
         (tmp / "heldout").mkdir()
         held_rows = {}
         for config, frame in heldout.items():
             frame.to_parquet(tmp / "heldout" / f"{config}.parquet", index=False)
-            held_rows[config] = {"pairs": len(frame), "words": int(frame["words"].sum()),
-                                 "answered": int((frame["answer"] != "").sum())}
+            held_rows[config] = {
+                "pairs": len(frame),
+                "words": int(frame["words"].sum()),
+                "answered": int((frame["answer"] != "").sum()),
+            }
         manifest.update(
             heldout=held_rows,
             targets={"pretrain": pretrain_target, "instruct": instruct_target},
@@ -275,7 +315,13 @@ def split_budget(corpus: CorpusConfig, budget: BudgetConfig, out_dir: str | Path
         )
         table = budget_table(rows)
         if held_rows:
-            table += "\nHeld out for the interactive evaluation (never trained on): " + ", ".join(
-                f"{c} {r['pairs']:,} pairs ({r['words']:,} words, {r['answered']:,} with a known answer)" for c, r in held_rows.items()) + "\n"
+            table += (
+                "\nHeld out for the interactive evaluation (never trained on): "
+                + ", ".join(
+                    f"{c} {r['pairs']:,} pairs ({r['words']:,} words, {r['answered']:,} with a known answer)"
+                    for c, r in held_rows.items()
+                )
+                + "\n"
+            )
         atomic_write_text(tmp / "budget.md", table)
     return manifest

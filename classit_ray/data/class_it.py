@@ -44,8 +44,12 @@ def pair_text(prompt: str, reply: str) -> str:
 def pair_table(prompts: list[str], replies: list[str], source: str, answers: list[str] | None = None) -> pa.Table:
     """Pairs in the CLASS_IT layout (`prompt, reply, source, text`), with `answer` when given."""
     texts = [pair_text(p, r) for p, r in zip(prompts, replies)]
-    columns = [pa.array(prompts, pa.string()), pa.array(replies, pa.string()),
-               pa.array([source] * len(prompts), pa.string()), pa.array(texts, pa.string())]
+    columns = [
+        pa.array(prompts, pa.string()),
+        pa.array(replies, pa.string()),
+        pa.array([source] * len(prompts), pa.string()),
+        pa.array(texts, pa.string()),
+    ]
     if answers is None:
         return pa.Table.from_arrays(columns, schema=SCHEMA)
     return pa.Table.from_arrays([*columns, pa.array(answers, pa.string())], schema=ANSWERED_SCHEMA)
@@ -88,7 +92,9 @@ def config_files(instruct_dir: str | Path, config: str) -> list[Path]:
     if not files and (root / f"{config}.parquet").is_file():
         files = [root / f"{config}.parquet"]
     if not files:
-        raise InstructDataError(f"{root}: no parquet for instruction config {config!r}; expected {config}/*.parquet or {config}.parquet")
+        raise InstructDataError(
+            f"{root}: no parquet for instruction config {config!r}; expected {config}/*.parquet or {config}.parquet"
+        )
     return files
 
 
@@ -102,16 +108,22 @@ def read_pairs(instruct_dir: str | Path, config: str) -> pd.DataFrame:
             raise InstructDataError(f"{path}: not a readable parquet file ({e})") from None
         missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
         if missing:
-            raise InstructDataError(f"{path}: missing column(s) {', '.join(missing)}; expected prompt, reply (found: {', '.join(schema.names)})")
+            raise InstructDataError(
+                f"{path}: missing column(s) {', '.join(missing)}; expected prompt, reply (found: {', '.join(schema.names)})"
+            )
         frame = pq.read_table(path, columns=[c for c in (*COLUMNS, ANSWER) if c in schema.names]).to_pandas()
         if ANSWER in frame and not frame[ANSWER].map(lambda v: isinstance(v, str)).all():
             row = int((~frame[ANSWER].map(lambda v: isinstance(v, str))).to_numpy().nonzero()[0][0])
-            raise InstructDataError(f"{path}: row {row}: column {ANSWER!r} must be a string (\"\" for none), got {frame[ANSWER].iloc[row]!r}")
+            raise InstructDataError(
+                f'{path}: row {row}: column {ANSWER!r} must be a string ("" for none), got {frame[ANSWER].iloc[row]!r}'
+            )
         for column in REQUIRED_COLUMNS:
             bad = frame[column].map(lambda v: not isinstance(v, str) or not v.strip())
             if bad.any():
                 row = int(bad.to_numpy().nonzero()[0][0])
-                raise InstructDataError(f"{path}: row {row}: column {column!r} must be a non-empty string, got {frame[column].iloc[row]!r}")
+                raise InstructDataError(
+                    f"{path}: row {row}: column {column!r} must be a non-empty string, got {frame[column].iloc[row]!r}"
+                )
         frames.append(frame)
     pairs = pd.concat(frames, ignore_index=True)
     pairs[ANSWER] = pairs[ANSWER].fillna("") if ANSWER in pairs else ""  # a file without the column knows none

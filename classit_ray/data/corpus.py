@@ -125,7 +125,9 @@ def iter_lines(path: Path, stats: SourceStats | None = None) -> Iterator[tuple[i
             try:
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as e:
-                raise CorpusError(f"{path}:{lineno}: not UTF-8 ({e.reason} at byte {e.start}); BabyLM files are UTF-8 text") from None
+                raise CorpusError(
+                    f"{path}:{lineno}: not UTF-8 ({e.reason} at byte {e.start}); BabyLM files are UTF-8 text"
+                ) from None
             if "\0" in line:
                 if stats is not None:
                     stats.nul_bytes += line.count("\0")

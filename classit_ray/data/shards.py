@@ -61,8 +61,12 @@ def read_parquet(path: str | Path | list[str], columns: list[str] | None = None,
     ctx = ray.data.DataContext.get_current()
     previous, ctx.use_datasource_v2 = ctx.use_datasource_v2, False
     try:
-        ds = ray.data.read_parquet(paths if isinstance(path, list) else paths[0], file_extensions=["parquet"],
-                                   override_num_blocks=num_blocks, filesystem=filesystem)
+        ds = ray.data.read_parquet(
+            paths if isinstance(path, list) else paths[0],
+            file_extensions=["parquet"],
+            override_num_blocks=num_blocks,
+            filesystem=filesystem,
+        )
     finally:
         ctx.use_datasource_v2 = previous
     return ds.select_columns(columns) if columns else ds
@@ -161,7 +165,9 @@ def _packed_table(rows: np.ndarray) -> pa.Table:
     return pa.table({"input_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(rows.reshape(-1)))})
 
 
-def _mapped_batches(path: Path, columns: list[str], fn, kwargs: dict, num_actors: int = 1, progress: bool = False) -> Iterator[pa.Table]:
+def _mapped_batches(
+    path: Path, columns: list[str], fn, kwargs: dict, num_actors: int = 1, progress: bool = False
+) -> Iterator[pa.Table]:
     """`fn(**kwargs)` applied to `path`'s `columns` in batches of `TOKENIZE_BATCH_DOCS` documents,
     in input order, so shards are a deterministic function of their input: through a Ray Data
     actor pool when Ray is running and the input holds more than one batch, else in this process
@@ -183,8 +189,12 @@ def _mapped_batches(path: Path, columns: list[str], fn, kwargs: dict, num_actors
         yield from _in_process(path, columns, fn, kwargs)
         return
     ds = read_parquet(path, columns).map_batches(
-        fn, fn_constructor_kwargs=kwargs, batch_size=TOKENIZE_BATCH_DOCS, batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=num_actors), num_cpus=1,
+        fn,
+        fn_constructor_kwargs=kwargs,
+        batch_size=TOKENIZE_BATCH_DOCS,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=num_actors),
+        num_cpus=1,
     )
     ds.context.execution_options.preserve_order = True
     yield from ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2)
@@ -202,8 +212,15 @@ def _tokenizer_manifest(tokenizer_dir: Path) -> dict:
     return {"tokenizer_dir": str(tokenizer_dir), "tokenizer_sha256": file_sha256(Path(tokenizer_dir) / TOKENIZER_FILE)}
 
 
-def build_pretrain_shards(split_dir: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, seq_len: int, rows_per_shard: int = 4096,
-                          num_actors: int = 1, progress: bool = False) -> dict:
+def build_pretrain_shards(
+    split_dir: str | Path,
+    tokenizer_dir: str | Path,
+    out_dir: str | Path,
+    seq_len: int,
+    rows_per_shard: int = 4096,
+    num_actors: int = 1,
+    progress: bool = False,
+) -> dict:
     """Tokenize the split's pretraining text and pack it into `seq_len` rows; return the manifest.
 
     `num_actors` tokenizer actors each take one logical CPU and use every core their node gives
@@ -212,9 +229,20 @@ def build_pretrain_shards(split_dir: str | Path, tokenizer_dir: str | Path, out_
     """
     split_dir, tokenizer_dir = Path(split_dir), Path(tokenizer_dir)
     split = read_manifest(split_dir)
-    manifest = {"kind": "pretrain_shards", "seq_len": seq_len, "words": split["words"]["pretrain"], **_tokenizer_manifest(tokenizer_dir)}
-    batches = _mapped_batches(split_dir / "pretrain.parquet", ["text"], TokenizeDocuments,
-                              {"tokenizer_json": load_tokenizer(tokenizer_dir).to_str()}, num_actors, progress)
+    manifest = {
+        "kind": "pretrain_shards",
+        "seq_len": seq_len,
+        "words": split["words"]["pretrain"],
+        **_tokenizer_manifest(tokenizer_dir),
+    }
+    batches = _mapped_batches(
+        split_dir / "pretrain.parquet",
+        ["text"],
+        TokenizeDocuments,
+        {"tokenizer_json": load_tokenizer(tokenizer_dir).to_str()},
+        num_actors,
+        progress,
+    )
     packer = SequencePacker(seq_len)
     documents = tokens = 0
     with atomic_dir(out_dir, manifest) as tmp:
@@ -229,19 +257,43 @@ def build_pretrain_shards(split_dir: str | Path, tokenizer_dir: str | Path, out_
                 writer.write(_packed_table(rows))
         writer.close()
         if writer.rows == 0:
-            raise ShardError(f"{split_dir}: {tokens} tokens make no full sequence of {seq_len}; the pretraining split is too small")
-        manifest.update(documents=documents, tokens=tokens, sequences=writer.rows, files=writer.files, dropped_tokens=len(packer.carry))
+            raise ShardError(
+                f"{split_dir}: {tokens} tokens make no full sequence of {seq_len}; the pretraining split is too small"
+            )
+        manifest.update(
+            documents=documents,
+            tokens=tokens,
+            sequences=writer.rows,
+            files=writer.files,
+            dropped_tokens=len(packer.carry),
+        )
     return manifest
 
 
-def build_instruct_shards(pairs_parquet: str | Path, tokenizer_dir: str | Path, out_dir: str | Path, max_len: int, rows_per_shard: int = 4096,
-                          progress: bool = False) -> dict:
+def build_instruct_shards(
+    pairs_parquet: str | Path,
+    tokenizer_dir: str | Path,
+    out_dir: str | Path,
+    max_len: int,
+    rows_per_shard: int = 4096,
+    progress: bool = False,
+) -> dict:
     """Render one instruction config's pairs, one row per pair with its reply mask."""
     pairs_parquet, tokenizer_dir = Path(pairs_parquet), Path(tokenizer_dir)
-    manifest = {"kind": "instruct_shards", "config": pairs_parquet.stem, "max_len": max_len, **_tokenizer_manifest(tokenizer_dir)}
+    manifest = {
+        "kind": "instruct_shards",
+        "config": pairs_parquet.stem,
+        "max_len": max_len,
+        **_tokenizer_manifest(tokenizer_dir),
+    }
     words = int(pq.read_table(pairs_parquet, columns=["words"]).column("words").to_numpy().sum())
-    batches = _mapped_batches(pairs_parquet, ["prompt", "reply"], RenderPairs,
-                              {"tokenizer_json": load_tokenizer(tokenizer_dir).to_str(), "max_len": max_len}, progress=progress)
+    batches = _mapped_batches(
+        pairs_parquet,
+        ["prompt", "reply"],
+        RenderPairs,
+        {"tokenizer_json": load_tokenizer(tokenizer_dir).to_str(), "max_len": max_len},
+        progress=progress,
+    )
     manifest["words"] = words
     tokens = reply_tokens = 0
     with atomic_dir(out_dir, manifest) as tmp:
@@ -253,5 +305,7 @@ def build_instruct_shards(pairs_parquet: str | Path, tokenizer_dir: str | Path, 
         writer.close()
         if writer.rows == 0:
             raise ShardError(f"{pairs_parquet}: no instruction pairs to shard")
-        manifest.update(pairs=writer.rows, sequences=writer.rows, tokens=tokens, reply_tokens=reply_tokens, files=writer.files)
+        manifest.update(
+            pairs=writer.rows, sequences=writer.rows, tokens=tokens, reply_tokens=reply_tokens, files=writer.files
+        )
     return manifest

@@ -37,7 +37,9 @@ class PreparedData:
     tokenizer_dir: Path
     pretrain_shards: Path
     instruct_shards: dict[str, Path] = field(default_factory=dict)
-    keys: dict[str, str] = field(default_factory=dict)  # "split", "tokenizer", "pretrain_shards", "instruct_shards/<config>"
+    keys: dict[str, str] = field(
+        default_factory=dict
+    )  # "split", "tokenizer", "pretrain_shards", "instruct_shards/<config>"
     vocab_size: int = 0  # the tokenizer's requested vocabulary
     # Stage name -> its settings: hashed into its key (with its inputs' keys), and all its build
     # reads besides its inputs' artifacts (`data_builder`).
@@ -45,8 +47,12 @@ class PreparedData:
 
     def stages(self) -> dict[str, Path]:
         """Stage name -> artifact directory, in build order."""
-        return {"split": self.split_dir, "tokenizer": self.tokenizer_dir, "pretrain_shards": self.pretrain_shards,
-                **{f"instruct_shards/{c}": d for c, d in self.instruct_shards.items()}}
+        return {
+            "split": self.split_dir,
+            "tokenizer": self.tokenizer_dir,
+            "pretrain_shards": self.pretrain_shards,
+            **{f"instruct_shards/{c}": d for c, d in self.instruct_shards.items()},
+        }
 
 
 def tokenizer_vocab(cfg: Config) -> int:
@@ -87,18 +93,31 @@ def plan_data(cfg: Config, work_dir: Path) -> PreparedData:
         "split": {"corpus": _corpus_identity(cfg), "budget": dataclasses.asdict(cfg.budget)},
         "tokenizer": {"vocab": vocab, "tokenizer": dataclasses.asdict(cfg.tokenizer)},
         "pretrain_shards": {"seq_len": cfg.pretrain.seq_len, "rows": rows},
-        **{f"instruct_shards/{config}": {"config": config, "max_len": cfg.instruct.max_len, "rows": rows}
-           for config in curriculum_configs(cfg.instruct.curriculum)},  # what the curriculum trains on, no more
+        **{
+            f"instruct_shards/{config}": {"config": config, "max_len": cfg.instruct.max_len, "rows": rows}
+            for config in curriculum_configs(cfg.instruct.curriculum)
+        },  # what the curriculum trains on, no more
     }
     keys = {"split": config_hash(settings["split"])}
     keys["tokenizer"] = config_hash({"split": keys["split"], **settings["tokenizer"]})
     for name in settings:
         if name not in keys:
             keys[name] = config_hash({"tokenizer": keys["tokenizer"], **settings[name]})
-    instruct_shards = {s["config"]: work_dir / "shards" / f"instruct-{s['config']}-{keys[name]}"
-                       for name, s in settings.items() if name.startswith("instruct_shards/")}
-    return PreparedData(cfg, work_dir / "split" / keys["split"], work_dir / "tokenizer" / keys["tokenizer"],
-                        work_dir / "shards" / f"pretrain-{keys['pretrain_shards']}", instruct_shards, keys, vocab, settings)
+    instruct_shards = {
+        s["config"]: work_dir / "shards" / f"instruct-{s['config']}-{keys[name]}"
+        for name, s in settings.items()
+        if name.startswith("instruct_shards/")
+    }
+    return PreparedData(
+        cfg,
+        work_dir / "split" / keys["split"],
+        work_dir / "tokenizer" / keys["tokenizer"],
+        work_dir / "shards" / f"pretrain-{keys['pretrain_shards']}",
+        instruct_shards,
+        keys,
+        vocab,
+        settings,
+    )
 
 
 def run_data_stage(name: str, out_dir: Path, build: Callable[[Path], None]) -> float | None:
@@ -123,7 +142,9 @@ def corpus_config(corpus: dict, toy_id: str, toy_world: Path) -> CorpusConfig:
     return CorpusConfig(**located)
 
 
-def data_builder(name: str, plan: PreparedData, settings: dict, toy_world: Path, progress: bool = False) -> Callable[[Path], None]:
+def data_builder(
+    name: str, plan: PreparedData, settings: dict, toy_world: Path, progress: bool = False
+) -> Callable[[Path], None]:
     """The build of data stage `name` (a key of `plan.stages()`) from its `settings` (those of
     `plan.settings`) and its inputs (the split, the tokenizer, and the toy world's folder
     `toy_world` where the corpus settings name it); `progress` shows a bar while shards are
@@ -137,14 +158,18 @@ def data_builder(name: str, plan: PreparedData, settings: dict, toy_world: Path,
         tok = settings["tokenizer"]
         return lambda d: train_tokenizer(split_dir, settings["vocab"], d, tok["min_frequency"], tok["max_train_words"])
     if name == "pretrain_shards":
-        return lambda d: build_pretrain_shards(split_dir, tokenizer_dir, d, settings["seq_len"], settings["rows"], progress=progress)
+        return lambda d: build_pretrain_shards(
+            split_dir, tokenizer_dir, d, settings["seq_len"], settings["rows"], progress=progress
+        )
     config = settings["config"]
 
     def instruct(d: Path) -> None:
         pairs = split_dir / "instruct" / f"{config}.parquet"
         if not read_manifest(split_dir)["table"]["instruct"].get(config, {}).get("items"):
-            raise ValueError(f"{split_dir}: the split holds no {config!r} instruction pairs; "
-                             "expected some (raise budget.instruct_fraction or check the instruction data)")
+            raise ValueError(
+                f"{split_dir}: the split holds no {config!r} instruction pairs; "
+                "expected some (raise budget.instruct_fraction or check the instruction data)"
+            )
         build_instruct_shards(pairs, tokenizer_dir, d, settings["max_len"], settings["rows"], progress=progress)
 
     return instruct
@@ -155,12 +180,17 @@ def summary(data: PreparedData, built: list[str]) -> str:
     the data stages in `built` (names of `data.stages()`)."""
     split = read_manifest(data.split_dir)
     tok = read_manifest(data.tokenizer_dir)
-    lines = [(data.split_dir / "budget.md").read_text(), f"tokenizer: {tok['vocab_size']:,} tokens (requested {tok['requested_vocab_size']:,})"]
+    lines = [
+        (data.split_dir / "budget.md").read_text(),
+        f"tokenizer: {tok['vocab_size']:,} tokens (requested {tok['requested_vocab_size']:,})",
+    ]
     shards = {"pretrain": data.pretrain_shards, **{f"instruct/{c}": d for c, d in data.instruct_shards.items()}}
     for name, shard_dir in shards.items():
         if ("pretrain_shards" if name == "pretrain" else name.replace("instruct/", "instruct_shards/")) not in built:
             continue
         m = read_manifest(shard_dir)
-        lines.append(f"{name} shards: {m['words']:,} words -> {m['tokens']:,} tokens -> {m['sequences']:,} sequences in {m['files']} file(s)")
+        lines.append(
+            f"{name} shards: {m['words']:,} words -> {m['tokens']:,} tokens -> {m['sequences']:,} sequences in {m['files']} file(s)"
+        )
     lines.append(f"targets: {split['targets']}, sampled: {split['words']}")
     return "\n".join(lines)

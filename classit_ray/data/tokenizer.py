@@ -56,7 +56,9 @@ def build_bpe(texts: Iterator[list[str]], vocab_size: int, min_frequency: int = 
     )
     tok.train_from_iterator(texts, trainer=trainer)
     bos_id = tok.token_to_id(BOS)
-    tok.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, bos_id)])
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, bos_id)]
+    )
     return tok
 
 
@@ -89,7 +91,9 @@ def _noting_text(batches: Iterator[list[str]], seen: list[bool]) -> Iterator[lis
         yield texts
 
 
-def train_tokenizer(split_dir: str | Path, vocab_size: int, out_dir: str | Path, min_frequency: int = 2, max_train_words: int = 0) -> dict:
+def train_tokenizer(
+    split_dir: str | Path, vocab_size: int, out_dir: str | Path, min_frequency: int = 2, max_train_words: int = 0
+) -> dict:
     """Train on the split's pretraining text only, save atomically, return the manifest.
 
     A split with no pretraining words (one written before splits refused to be empty) is an
@@ -100,15 +104,19 @@ def train_tokenizer(split_dir: str | Path, vocab_size: int, out_dir: str | Path,
     parquet, seen = split_dir / "pretrain.parquet", [False]
     tok = build_bpe(_noting_text(iter_split_texts(parquet, max_train_words), seen), vocab_size, min_frequency)
     if not seen[0]:
-        raise TokenizerError(f"{parquet}: no pretraining words to train the tokenizer on; expected a split "
-                             "with text (rebuild the split: remove the folder and run again)")
+        raise TokenizerError(
+            f"{parquet}: no pretraining words to train the tokenizer on; expected a split "
+            "with text (rebuild the split: remove the folder and run again)"
+        )
     manifest = {
         "kind": "tokenizer",
         "vocab_size": tok.get_vocab_size(),
         "requested_vocab_size": vocab_size,
         "min_frequency": min_frequency,
         "max_train_words": max_train_words,
-        "trained_on_words": split["words"]["pretrain"] if not max_train_words else min(max_train_words, split["words"]["pretrain"]),
+        "trained_on_words": split["words"]["pretrain"]
+        if not max_train_words
+        else min(max_train_words, split["words"]["pretrain"]),
         "special_tokens": {t: tok.token_to_id(t) for t in SPECIAL_TOKENS},
     }
     with atomic_dir(out_dir, manifest) as tmp:

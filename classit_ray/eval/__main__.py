@@ -46,8 +46,10 @@ def resolve_data(data: str, fast: bool | None, tasks: list[str] | None):
 
     layout = find_layout(data)
     if fast is not None and layout.split is not None and SPLITS[fast] != layout.split:
-        raise EvalDataError(f"{layout.root}: is {layout.split} data but --{'fast' if fast else 'full'} asks for "
-                            f"{SPLITS[fast]}/; drop the flag, or pass the evaluation_data/ folder that holds both")
+        raise EvalDataError(
+            f"{layout.root}: is {layout.split} data but --{'fast' if fast else 'full'} asks for "
+            f"{SPLITS[fast]}/; drop the flag, or pass the evaluation_data/ folder that holds both"
+        )
     if fast is None:
         if layout.split is not None:
             fast = layout.split == "fast_eval"
@@ -56,30 +58,49 @@ def resolve_data(data: str, fast: bool | None, tasks: list[str] | None):
     if layout.kind == "task":
         others = [t for t in tasks or [] if t != layout.task]
         if others:
-            raise EvalDataError(f"{layout.root}: is the folder of the {layout.task} task alone, but --tasks asks for "
-                                f"{', '.join(others)}; pass the evaluation_data/ folder to evaluate them")
+            raise EvalDataError(
+                f"{layout.root}: is the folder of the {layout.task} task alone, but --tasks asks for "
+                f"{', '.join(others)}; pass the evaluation_data/ folder to evaluate them"
+            )
         tasks = [layout.task]
     return layout, fast, tasks or list(TASK_SPECS)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m classit_ray.eval", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True,
-                        help="model directory (save_pretrained layout, with its tokenizer), or a hub id ORG/NAME")
-    parser.add_argument("--revision", default=None,
-                        help="with a hub id: the revision (a branch such as chck_5M, a tag or a commit)")
-    parser.add_argument("--data", required=True,
-                        help="evaluation_data/ folder, its full_eval/ or fast_eval/, or one task folder")
-    parser.add_argument("--tasks", nargs="+", choices=list(TASK_SPECS), default=None, help="default: all (a task folder: its task)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="model directory (save_pretrained layout, with its tokenizer), or a hub id ORG/NAME",
+    )
+    parser.add_argument(
+        "--revision", default=None, help="with a hub id: the revision (a branch such as chck_5M, a tag or a commit)"
+    )
+    parser.add_argument(
+        "--data", required=True, help="evaluation_data/ folder, its full_eval/ or fast_eval/, or one task folder"
+    )
+    parser.add_argument(
+        "--tasks", nargs="+", choices=list(TASK_SPECS), default=None, help="default: all (a task folder: its task)"
+    )
     speed = parser.add_mutually_exclusive_group()
-    speed.add_argument("--fast", dest="fast", action="store_true", default=None,
-                       help="fast_eval/ (the default where --data does not say)")
+    speed.add_argument(
+        "--fast",
+        dest="fast",
+        action="store_true",
+        default=None,
+        help="fast_eval/ (the default where --data does not say)",
+    )
     speed.add_argument("--full", dest="fast", action="store_false", help="full_eval/")
     parser.add_argument("--results", default="results", help="root of the BabyLM results layout")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--finetune-epochs", type=int, default=0, help="0 = the official epochs (10; WSC 30)")
-    parser.add_argument("--glue-tasks", nargs="+", choices=list(GLUE_TASKS), default=list(GLUE_TASKS),
-                        help="the GLUE subtasks to fine-tune (default: all seven; eval/glue_avg only with all seven)")
+    parser.add_argument(
+        "--glue-tasks",
+        nargs="+",
+        choices=list(GLUE_TASKS),
+        default=list(GLUE_TASKS),
+        help="the GLUE subtasks to fine-tune (default: all seven; eval/glue_avg only with all seven)",
+    )
     parser.add_argument("--heldout", default=None, help="a budget split's heldout/ folder, for the interactive task")
     args = parser.parse_args(argv)
 
@@ -108,8 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         bar.update(1)
 
     try:
-        cfg = EvalConfig(eval_dir=args.data, tasks=tasks, fast=fast, batch_size=args.batch_size, finetune_epochs=args.finetune_epochs,
-                         glue_tasks=args.glue_tasks)
+        cfg = EvalConfig(
+            eval_dir=args.data,
+            tasks=tasks,
+            fast=fast,
+            batch_size=args.batch_size,
+            finetune_epochs=args.finetune_epochs,
+            glue_tasks=args.glue_tasks,
+        )
         report = evaluate(model_dir, cfg, out, progress=step, heldout_dir=args.heldout)
     except EvalDataError as e:
         bar.close()

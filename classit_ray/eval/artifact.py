@@ -38,20 +38,33 @@ def _device(threads: int) -> tuple[str, int]:
     return ("cuda" if torch.cuda.is_available() else "cpu"), torch.get_num_threads()
 
 
-def evaluate_into(model_dir: str, eval_cfg: dict, out_dir: str, threads: int = 0, heldout_dir: str | None = None) -> dict:
+def evaluate_into(
+    model_dir: str, eval_cfg: dict, out_dir: str, threads: int = 0, heldout_dir: str | None = None
+) -> dict:
     """Score `model_dir` on `eval_cfg` (and the held-out instruction pairs in `heldout_dir`, a
     budget split's `heldout/`) into `out_dir` (the BabyLM results layout); the manifest installed
     there: another writer's when one finished this key first (`atomic.atomic_dir`)."""
     from classit_ray.eval.harness import evaluate
 
     device, torch_threads = _device(threads)
-    manifest: dict[str, Any] = {"kind": "eval", "model": model_dir, "eval": eval_cfg, "heldout": heldout_dir,
-                                "device": device, "torch_threads": torch_threads}
+    manifest: dict[str, Any] = {
+        "kind": "eval",
+        "model": model_dir,
+        "eval": eval_cfg,
+        "heldout": heldout_dir,
+        "device": device,
+        "torch_threads": torch_threads,
+    }
     t0 = time.perf_counter()
     with atomic_dir(out_dir, manifest) as tmp:
         report = evaluate(model_dir, EvalConfig(**eval_cfg), tmp, device=device, heldout_dir=heldout_dir)
-        manifest.update(metrics=report.metrics, failed=report.failed, skipped=report.skipped, task_seconds=report.seconds,
-                        seconds=time.perf_counter() - t0)
+        manifest.update(
+            metrics=report.metrics,
+            failed=report.failed,
+            skipped=report.skipped,
+            task_seconds=report.seconds,
+            seconds=time.perf_counter() - t0,
+        )
     return read_manifest(out_dir)  # not `manifest`: a writer that lost reports the winner's scores
 
 
@@ -65,16 +78,24 @@ def chosen_checkpoints(stage_dir: str | Path, selection: list[str]) -> list[str]
     if unknown:
         raise ValueError(f"eval.checkpoints: unknown {unknown}")
     # Written, then not kept (pretrain.keep_checkpoints): a curve without them would look complete.
-    dropped = [n for n in manifest.get("dropped", []) if n.startswith("chck_") and (millions is None or int(n[5:-1]) in millions)]
+    dropped = [
+        n
+        for n in manifest.get("dropped", [])
+        if n.startswith("chck_") and (millions is None or int(n[5:-1]) in millions)
+    ]
     dropped += [n for n in selection if n in manifest.get("dropped", []) and n not in dropped]
     if dropped:
-        raise ValueError(f"{stage_dir}: checkpoints {dropped} were written but not kept (pretrain.keep_checkpoints="
-                         f"{manifest.get('retention')!r}); expected eval.checkpoints within {written or 'none'}, or delete "
-                         "this stage folder and rerun with pretrain.keep_checkpoints=all")
+        raise ValueError(
+            f"{stage_dir}: checkpoints {dropped} were written but not kept (pretrain.keep_checkpoints="
+            f"{manifest.get('retention')!r}); expected eval.checkpoints within {written or 'none'}, or delete "
+            "this stage folder and rerun with pretrain.keep_checkpoints=all"
+        )
     missing = [n for n in selection if n not in CHECKPOINT_SETS and n not in written]
     if missing:
-        raise ValueError(f"{stage_dir}: checkpoints {missing} were not written by this pretraining (it wrote {written or 'none'}); "
-                         "expected names from that list in eval.checkpoints")
+        raise ValueError(
+            f"{stage_dir}: checkpoints {missing} were not written by this pretraining (it wrote {written or 'none'}); "
+            "expected names from that list in eval.checkpoints"
+        )
     order = sorted(written, key=lambda n: int(re.fullmatch(r"chck_(\d+)M", n).group(1)))
     return [n for n in order if millions is None or int(n[5:-1]) in millions]
 
@@ -89,15 +110,23 @@ def curve_into(stage_dir: str, selection: list[str], eval_cfg: dict, out_dir: st
 
     device, torch_threads = _device(threads)
     names = chosen_checkpoints(stage_dir, selection)
-    manifest: dict[str, Any] = {"kind": "curve", "stage": stage_dir, "eval": eval_cfg, "checkpoints": names, "device": device,
-                                "torch_threads": torch_threads}
+    manifest: dict[str, Any] = {
+        "kind": "curve",
+        "stage": stage_dir,
+        "eval": eval_cfg,
+        "checkpoints": names,
+        "device": device,
+        "torch_threads": torch_threads,
+    }
     t0 = time.perf_counter()
     with atomic_dir(out_dir, manifest) as tmp:
         points, failed, skipped = [], {}, {}
         for name in names:
             checkpoint = Path(stage_dir) / name
             words_seen = read_state(checkpoint)["position"]["words_seen"]
-            report = evaluate(checkpoint, EvalConfig(**eval_cfg), tmp / name, device=device, checkpoint=(name, words_seen))
+            report = evaluate(
+                checkpoint, EvalConfig(**eval_cfg), tmp / name, device=device, checkpoint=(name, words_seen)
+            )
             failed.update({f"{name}/{task}": message for task, message in report.failed.items()})
             skipped.update({f"{name}/{task}": message for task, message in report.skipped.items()})
             points.append({"checkpoint": name, "words_seen": words_seen, "metrics": report.metrics})
@@ -115,8 +144,11 @@ def aoa_over_curve(model_dir: Path, model_name: str, names: list[str], eval_dir:
     word and correlate with the children's AoA (`eval/aoa.py`); {"metrics", "aoa"} for the manifest."""
     from classit_ray.eval.formats import task_dir
 
-    rows = [row for name in names for row in
-            read_json(model_dir / name / "zero_shot" / BACKEND / aoa.OUTPUT_DIR / aoa.OUTPUT_FILE)["results"]]
+    rows = [
+        row
+        for name in names
+        for row in read_json(model_dir / name / "zero_shot" / BACKEND / aoa.OUTPUT_DIR / aoa.OUTPUT_FILE)["results"]
+    ]
     out = model_dir / "main" / "zero_shot" / BACKEND / aoa.OUTPUT_DIR
     atomic_write_json(out / aoa.OUTPUT_FILE, aoa.official_output(model_name, rows, total_steps=len(names)))
     data = aoa.read_aoa(task_dir(eval_dir, False, "aoa"))  # read (and checked) by every checkpoint already

@@ -96,7 +96,9 @@ def load_classifier(model_dir: str | Path, num_labels: int, device: str = "cpu")
     check_model_dir(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     if tokenizer.pad_token_id is None or tokenizer.eos_token is None:
-        raise ValueError(f"{model_dir}: the tokenizer needs a pad token (last-token pooling) and an EOS token (field separator)")
+        raise ValueError(
+            f"{model_dir}: the tokenizer needs a pad token (last-token pooling) and an EOS token (field separator)"
+        )
     tokenizer.padding_side = "right"
     # The classification head is new by design; transformers' load report says so at warning
     # level once per task, which buries a study's log. Errors still show.
@@ -104,7 +106,11 @@ def load_classifier(model_dir: str | Path, num_labels: int, device: str = "cpu")
     transformers_logging.set_verbosity_error()
     try:
         model = LlamaForSequenceClassification.from_pretrained(
-            str(model_dir), num_labels=num_labels, pad_token_id=tokenizer.pad_token_id, dtype=torch.float32, **MODEL_LOAD_KWARGS
+            str(model_dir),
+            num_labels=num_labels,
+            pad_token_id=tokenizer.pad_token_id,
+            dtype=torch.float32,
+            **MODEL_LOAD_KWARGS,
         )
     finally:
         transformers_logging.set_verbosity(verbosity)
@@ -189,7 +195,9 @@ def finetune_task(
             generator=torch.Generator().manual_seed(cfg.seed),
             collate_fn=collate,
         )
-        valid_loader = DataLoader(encode_rows(tokenizer, valid_rows, text_fields, cfg.max_len), batch_size=batch_size, collate_fn=collate)
+        valid_loader = DataLoader(
+            encode_rows(tokenizer, valid_rows, text_fields, cfg.max_len), batch_size=batch_size, collate_fn=collate
+        )
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         total_steps = epochs * len(train_loader)
         scheduler = get_cosine_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * total_steps), total_steps)
@@ -206,8 +214,13 @@ def finetune_task(
                 optimizer.zero_grad(set_to_none=True)
                 losses.append(loss.item())
                 # A study's console shows it (classit_ray/progress.py): MNLI's 10,000 items x 3 epochs take minutes.
-                progress.report(task=task, epoch=epoch, epochs=epochs,
-                                items=min(len(losses) * batch_size, len(train_rows)), of=len(train_rows))
+                progress.report(
+                    task=task,
+                    epoch=epoch,
+                    epochs=epochs,
+                    items=min(len(losses) * batch_size, len(train_rows)),
+                    of=len(train_rows),
+                )
             predictions = predict(model, valid_loader, cfg.device)
             score = metric_value(metric, predictions, valid_labels)
             history.append({"epoch": epoch, "train_loss": sum(losses) / len(losses), "valid_score": score})

@@ -33,18 +33,35 @@ if TYPE_CHECKING:  # pandas is imported where the reading CSV is read: the choic
 
 SPLITS = {False: "full_eval", True: "fast_eval"}
 # full_eval folder name -> its name in the release's fast_eval/ (tried first, then the full name).
-FAST_NAMES = {"blimp_filtered": "blimp_fast", "supplement_filtered": "supplement_fast",
-              "ewok_filtered": "ewok_fast", "entity_tracking": "entity_tracking_fast"}
+FAST_NAMES = {
+    "blimp_filtered": "blimp_fast",
+    "supplement_filtered": "supplement_fast",
+    "ewok_filtered": "ewok_fast",
+    "entity_tracking": "entity_tracking_fast",
+}
 ENTITY_TRACKING_FILES = ("regular", "ambiref", "move_contents")
 # COMPS file stem -> its subset, the UID the official evaluator groups and names predictions by.
-COMPS_FILES = {"comps_base": "base", "comps_wugs": "wugs", "comps_wugs_dist-before": "wugs_dist_before",
-               "comps_wugs_dist-in-between": "wugs_dist_in_between"}
+COMPS_FILES = {
+    "comps_base": "base",
+    "comps_wugs": "wugs",
+    "comps_wugs_dist-before": "wugs_dist_before",
+    "comps_wugs_dist-in-between": "wugs_dist_in_between",
+}
 WUG_TASKS = ("wug_adj", "wug_past")
 
 READING_FILE = "reading_data.csv"
 READING_TEXT_COLUMNS = ("item", "word", "prev_item", "prev_word")
-READING_NUMERIC_COLUMNS = ("RTfirstfix", "RTfirstpass", "RTgopast", "RTrightbound", "self_paced_reading_time",
-                           "Subtlex_log10", "length", "context_length", "prev_length")
+READING_NUMERIC_COLUMNS = (
+    "RTfirstfix",
+    "RTfirstpass",
+    "RTgopast",
+    "RTrightbound",
+    "self_paced_reading_time",
+    "Subtlex_log10",
+    "length",
+    "context_length",
+    "prev_length",
+)
 READING_COLUMNS = READING_TEXT_COLUMNS + READING_NUMERIC_COLUMNS
 # The one context pandas reads as missing in the release: a sentence opening with "None" ("None of
 # the city people ...") gives the next word the one-word context "None", written as an empty cell.
@@ -52,9 +69,13 @@ READING_LOST_CONTEXT = "None"
 
 # Text fields per GLUE task, in the order a classifier concatenates them.
 GLUE_FIELDS: dict[str, tuple[str, ...]] = {
-    "boolq": ("question", "passage"), "mnli": ("premise", "hypothesis"), "mrpc": ("sentence1", "sentence2"),
-    "multirc": ("question", "answer", "paragraph"), "qqp": ("question1", "question2"),
-    "rte": ("sentence1", "sentence2"), "wsc": ("span1_text", "span2_text", "text"),
+    "boolq": ("question", "passage"),
+    "mnli": ("premise", "hypothesis"),
+    "mrpc": ("sentence1", "sentence2"),
+    "multirc": ("question", "answer", "paragraph"),
+    "qqp": ("question1", "question2"),
+    "rte": ("sentence1", "sentence2"),
+    "wsc": ("span1_text", "span2_text", "text"),
 }
 GLUE_NUM_LABELS: dict[str, int] = {task: 3 if task == "mnli" else 2 for task in GLUE_FIELDS}
 GLUE_SPLITS = ("train", "valid")
@@ -103,11 +124,16 @@ def find_layout(path: str | Path) -> DataLayout:
     if any((root / split).is_dir() for split in SPLITS.values()):
         return DataLayout(root, "evaluation_data")
     if root.name in TASK_FOLDERS:
-        split = root.parent.name if root.parent.name in SPLITS.values() else (
-            "fast_eval" if root.name in FAST_NAMES.values() else None)
+        split = (
+            root.parent.name
+            if root.parent.name in SPLITS.values()
+            else ("fast_eval" if root.name in FAST_NAMES.values() else None)
+        )
         return DataLayout(root, "task", split, TASK_FOLDERS[root.name])
-    raise EvalDataError(f"{root}: no full_eval/ or fast_eval/ folder; expected the BabyLM evaluation_data/ folder, "
-                        f"its full_eval/ or fast_eval/, or one task folder ({', '.join(sorted(TASK_FOLDERS))})")
+    raise EvalDataError(
+        f"{root}: no full_eval/ or fast_eval/ folder; expected the BabyLM evaluation_data/ folder, "
+        f"its full_eval/ or fast_eval/, or one task folder ({', '.join(sorted(TASK_FOLDERS))})"
+    )
 
 
 def task_dir(eval_dir: str | Path, fast: bool, subdir: str) -> Path:
@@ -123,19 +149,25 @@ def task_dir(eval_dir: str | Path, fast: bool, subdir: str) -> Path:
     root, split = layout.root, SPLITS[bool(fast)]
     if layout.kind == "task":
         if layout.task != TASK_FOLDERS[subdir]:
-            raise EvalDataError(f"{root}: is the folder of the {layout.task} task alone, not of {TASK_FOLDERS[subdir]}; "
-                                "pass the evaluation_data/ folder to evaluate other tasks")
+            raise EvalDataError(
+                f"{root}: is the folder of the {layout.task} task alone, not of {TASK_FOLDERS[subdir]}; "
+                "pass the evaluation_data/ folder to evaluate other tasks"
+            )
         return root
     if layout.kind == "split":
         split_dir = root if root.name == split else root.parent / split
         if not split_dir.is_dir():
-            raise EvalDataError(f"{root}: is a {root.name}/ folder but fast={bool(fast)} asks for {split}/, and there is no "
-                                f"{split}/ beside it; pass the evaluation_data/ folder that holds both")
+            raise EvalDataError(
+                f"{root}: is a {root.name}/ folder but fast={bool(fast)} asks for {split}/, and there is no "
+                f"{split}/ beside it; pass the evaluation_data/ folder that holds both"
+            )
     else:
         split_dir = root / split
         if not split_dir.is_dir():
-            raise EvalDataError(f"{root}: no {split}/ folder; expected the BabyLM evaluation_data/ folder "
-                                f"(with full_eval/ and fast_eval/) or a {split}/ folder itself")
+            raise EvalDataError(
+                f"{root}: no {split}/ folder; expected the BabyLM evaluation_data/ folder "
+                f"(with full_eval/ and fast_eval/) or a {split}/ folder itself"
+            )
     names = [FAST_NAMES[subdir], subdir] if fast and subdir in FAST_NAMES else [subdir]
     for base in (split_dir, split_dir / "evaluation_data" / split):
         for name in names:
@@ -192,7 +224,9 @@ def _get(obj: dict, name: str, where: str):
 def _text(obj: dict, name: str, where: str, allow_empty: bool = False) -> str:
     value = _get(obj, name, where)
     if not isinstance(value, str) or not (allow_empty or value.strip()):
-        raise EvalDataError(f"{where}: field {name!r} must be a {'' if allow_empty else 'non-empty '}string; got {value!r}")
+        raise EvalDataError(
+            f"{where}: field {name!r} must be a {'' if allow_empty else 'non-empty '}string; got {value!r}"
+        )
     return value
 
 
@@ -280,10 +314,14 @@ def read_entity_tracking(folder: str | Path) -> list[ChoiceItem]:
             where = f"{path}:{lineno}"
             prefix = _text(obj, "input_prefix", where)
             options = _get(obj, "options", where)
-            if (not isinstance(options, list) or len(options) < 2
-                    or not all(isinstance(o, str) and o.strip() for o in options)):
-                raise EvalDataError(f"{where}: field 'options' must be a list of at least 2 non-empty strings; "
-                                    f"got {options!r}")
+            if (
+                not isinstance(options, list)
+                or len(options) < 2
+                or not all(isinstance(o, str) and o.strip() for o in options)
+            ):
+                raise EvalDataError(
+                    f"{where}: field 'options' must be a list of at least 2 non-empty strings; got {options!r}"
+                )
             group = f"{stem}_{_numops(obj, where)}_ops"
             item_id = f"{group}_{counts[group]}"
             items.append(ChoiceItem("entity_tracking", group, item_id, prefix, tuple(options), 0, None, where))
@@ -306,8 +344,11 @@ def read_comps(folder: str | Path) -> list[ChoiceItem]:
             where = f"{path}:{lineno}"
             prefixes = (_text(obj, "prefix_acceptable", where), _text(obj, "prefix_unacceptable", where))
             phrase = " " + _text(obj, "property_phrase", where)
-            items.append(ChoiceItem("comps", group, f"{group}_{counts[group]}", "", (phrase, phrase), 0, None, where,
-                                    contexts=prefixes))
+            items.append(
+                ChoiceItem(
+                    "comps", group, f"{group}_{counts[group]}", "", (phrase, phrase), 0, None, where, contexts=prefixes
+                )
+            )
             counts[group] += 1
     return items
 
@@ -324,8 +365,10 @@ def read_wug(folder: str | Path, task: str) -> list[ChoiceItem]:
             where = f"{path}:{lineno}"
             candidates = tuple(_text(obj, "sentences", where).split("\t"))
             if len(candidates) < 2 or not all(c.strip() for c in candidates):
-                raise EvalDataError(f"{where}: field 'sentences' must hold at least 2 non-empty candidates "
-                                    f"separated by a tab; got {obj['sentences']!r}")
+                raise EvalDataError(
+                    f"{where}: field 'sentences' must hold at least 2 non-empty candidates "
+                    f"separated by a tab; got {obj['sentences']!r}"
+                )
             ratio = _number(obj, "ratio", where)
             # Grouped by the task, the UID the official reader gives every WUG item (`decode_wug`).
             items.append(ChoiceItem(task, task, f"{task}_{counts[task]}", "", candidates, -1, ratio, where))
@@ -362,8 +405,10 @@ def read_reading(folder: str | Path) -> pd.DataFrame:
         raise EvalDataError(f"{path}: not a readable CSV ({e})") from None
     missing = [c for c in READING_COLUMNS if c not in raw.columns]
     if missing:
-        raise EvalDataError(f"{path}: missing column{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}; "
-                            f"expected columns {', '.join(READING_COLUMNS)}")
+        raise EvalDataError(
+            f"{path}: missing column{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}; "
+            f"expected columns {', '.join(READING_COLUMNS)}"
+        )
     if raw.empty:
         raise EvalDataError(f"{path}: no rows")
     frame = raw.copy()
@@ -379,7 +424,9 @@ def read_reading(folder: str | Path) -> pd.DataFrame:
     if empty_word.any():
         raise EvalDataError(f"{path}:{int(empty_word.to_numpy().argmax()) + 2}: column 'word' must not be empty")
     frame.loc[raw["item"].str.strip() == "", "item"] = READING_LOST_CONTEXT
-    lost_previous = (raw["prev_item"].str.strip() == "") & (raw["prev_word"].str.strip() != "") & (frame["context_length"] >= 2)
+    lost_previous = (
+        (raw["prev_item"].str.strip() == "") & (raw["prev_word"].str.strip() != "") & (frame["context_length"] >= 2)
+    )
     frame.loc[lost_previous, "prev_item"] = READING_LOST_CONTEXT
     return frame
 

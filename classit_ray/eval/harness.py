@@ -67,16 +67,23 @@ def evaluate(
     for task in chosen:
         name, spec, t0 = task.spec.name, task.spec, time.perf_counter()
         if cfg.fast and spec.fast_source == "skip":
-            report.skipped[name] = f"not part of the BabyLM fast evaluation (no {spec.subdir}/ in fast_eval/); run the full one"
+            report.skipped[name] = (
+                f"not part of the BabyLM fast evaluation (no {spec.subdir}/ in fast_eval/); run the full one"
+            )
         elif spec.kind == "aoa" and checkpoint is None:
-            report.skipped[name] = ("scored on a pretraining's chck_* checkpoints, by its learning curve (eval.checkpoints), "
-                                    "not on one model")
+            report.skipped[name] = (
+                "scored on a pretraining's chck_* checkpoints, by its learning curve (eval.checkpoints), "
+                "not on one model"
+            )
         elif spec.fast_source == "heldout" and heldout_dir is None:
             report.skipped[name] = "no held-out instruction pairs given (a budget split's heldout/ folder: --heldout)"
         else:
             try:
-                folder = (Path(heldout_dir) if spec.fast_source == "heldout"
-                          else formats.task_dir(cfg.eval_dir, cfg.fast and spec.fast_source == "fast_eval", spec.subdir))
+                folder = (
+                    Path(heldout_dir)
+                    if spec.fast_source == "heldout"
+                    else formats.task_dir(cfg.eval_dir, cfg.fast and spec.fast_source == "fast_eval", spec.subdir)
+                )
                 outcome = task.run(folder, context)
                 report.metrics.update(outcome.metrics)
                 report.failed.update(outcome.failed)
@@ -87,6 +94,14 @@ def evaluate(
         if progress:
             progress(name)  # after each task, scored, failed or skipped
     if out is not None:
-        atomic_write_json(out / "metrics.json", {"convention": cfg.convention, "metrics": report.metrics, "failed": report.failed,
-                                                 "skipped": report.skipped, "seconds": report.seconds})
+        atomic_write_json(
+            out / "metrics.json",
+            {
+                "convention": cfg.convention,
+                "metrics": report.metrics,
+                "failed": report.failed,
+                "skipped": report.skipped,
+                "seconds": report.seconds,
+            },
+        )
     return report

@@ -49,7 +49,9 @@ _NOT_WORD = re.compile(r"[^\w\s]")
 def read_heldout(folder: Path) -> dict[str, pd.DataFrame]:
     """The held-out pairs of each config in `folder` (a split's `heldout/`): prompt, reply, answer."""
     if not folder.is_dir():
-        raise EvalDataError(f"{folder}: no held-out pairs folder; expected a budget split's heldout/ with <config>.parquet")
+        raise EvalDataError(
+            f"{folder}: no held-out pairs folder; expected a budget split's heldout/ with <config>.parquet"
+        )
     pairs = {}
     for config in INSTRUCT_CONFIGS:
         path = folder / f"{config}.parquet"
@@ -69,12 +71,16 @@ def template_renderer(lm: HFCausalLM) -> PairRenderer:
         raise EvalDataError("the interactive task needs a fast (tokenizers) tokenizer in the model folder")
     renderer = PairRenderer(backend, max_len=lm.model.config.max_position_embeddings)
     if None in (renderer.bos, renderer.eos, renderer.prompt, renderer.reply):
-        raise EvalDataError("the model's tokenizer lacks the instruction template's tokens (<s>, </s>, <|prompt|>, "
-                            "<|reply|>); expected a tokenizer trained by this project (data/tokenizer.py)")
+        raise EvalDataError(
+            "the model's tokenizer lacks the instruction template's tokens (<s>, </s>, <|prompt|>, "
+            "<|reply|>); expected a tokenizer trained by this project (data/tokenizer.py)"
+        )
     return renderer
 
 
-def reply_nll_per_word(lm: HFCausalLM, renderer: PairRenderer, prompts: list[str], replies: list[str]) -> list[float | None]:
+def reply_nll_per_word(
+    lm: HFCausalLM, renderer: PairRenderer, prompts: list[str], replies: list[str]
+) -> list[float | None]:
     """Per pair, the reply's summed token NLL (`</s>` included) over its words; None for a reply
     the template would cut to fit the model's context."""
     ids, masks = renderer.render_batch(prompts, replies)
@@ -98,7 +104,7 @@ def greedy_replies(lm: HFCausalLM, renderer: PairRenderer, prompts: list[str], m
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else renderer.eos
     out: list[str] = []
     for start in range(0, len(prompts), lm.batch_size):
-        chunk, budgets = prefixes[start:start + lm.batch_size], max_new[start:start + lm.batch_size]
+        chunk, budgets = prefixes[start : start + lm.batch_size], max_new[start : start + lm.batch_size]
         width = max(map(len, chunk))
         ids = torch.tensor([[pad] * (width - len(c)) + c for c in chunk], device=lm.device)  # (B, T)
         attention = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk], device=lm.device)  # (B, T)
@@ -143,7 +149,9 @@ def answer_matches(generated: str, answer: str) -> bool:
 def run_interactive(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
     lm = context.lm
     if not isinstance(lm, HFCausalLM):
-        raise EvalDataError("the interactive task needs the model itself (a model folder with its tokenizer), not a stand-in scorer")
+        raise EvalDataError(
+            "the interactive task needs the model itself (a model folder with its tokenizer), not a stand-in scorer"
+        )
     renderer = template_renderer(lm)
     outcome, predictions = TaskOutcome({}), {"nll_per_word": {}, "generation": []}
     questions = []
@@ -155,20 +163,28 @@ def run_interactive(task: Task, folder: Path, context: TaskContext) -> TaskOutco
         nll = reply_nll_per_word(lm, renderer, frame["prompt"].tolist(), frame["reply"].tolist())
         scored = [x for x in nll if x is not None]
         if len(scored) < len(nll):
-            outcome.skipped[f"interactive/{config}"] = f"{len(nll) - len(scored)} of {len(nll)} replies are longer than the model's context"
+            outcome.skipped[f"interactive/{config}"] = (
+                f"{len(nll) - len(scored)} of {len(nll)} replies are longer than the model's context"
+            )
         if scored:
             outcome.metrics[f"eval/interactive_nll/{config}"] = sum(scored) / len(scored)
         predictions["nll_per_word"][config] = nll
         questions += [(config, i, p, a) for i, (p, a) in enumerate(zip(frame["prompt"], frame["answer"])) if a]
     if not questions:
-        outcome.skipped["interactive/gen"] = f"{folder}: no held-out pair has a known answer (only the toy world's knowledge-base questions do)"
+        outcome.skipped["interactive/gen"] = (
+            f"{folder}: no held-out pair has a known answer (only the toy world's knowledge-base questions do)"
+        )
     else:
         answer_tokens = renderer.tok.encode_batch_fast([a for *_, a in questions], add_special_tokens=False)
-        replies = greedy_replies(lm, renderer, [p for _, _, p, _ in questions], [len(t.ids) + ANSWER_MARGIN for t in answer_tokens])
+        replies = greedy_replies(
+            lm, renderer, [p for _, _, p, _ in questions], [len(t.ids) + ANSWER_MARGIN for t in answer_tokens]
+        )
         correct = [answer_matches(r, a) for r, (*_, a) in zip(replies, questions)]
         outcome.metrics["eval/interactive_gen"] = sum(correct) / len(correct)
-        predictions["generation"] = [{"config": c, "id": i, "prompt": p, "answer": a, "reply": r, "correct": ok}
-                                     for (c, i, p, a), r, ok in zip(questions, replies, correct)]
+        predictions["generation"] = [
+            {"config": c, "id": i, "prompt": p, "answer": a, "reply": r, "correct": ok}
+            for (c, i, p, a), r, ok in zip(questions, replies, correct)
+        ]
     if context.out is not None:
         atomic_write_json(context.out / "interactive" / task.spec.subdir / "predictions.json", predictions)
     return outcome

@@ -116,8 +116,9 @@ def official_surprisals(lm: LanguageModel, df: pd.DataFrame) -> tuple[list[float
                 continue
             if _official_missing(target):
                 column = ("word", "prev_word")[which]
-                raise EvalDataError(f"reading row {row}: {column} {target!r} is missing "
-                                    "(the official script stops here)")
+                raise EvalDataError(
+                    f"reading row {row}: {column} {target!r} is missing (the official script stops here)"
+                )
             requests.append((context, target))
             owners.append((row, which))
     out = ([math.nan] * len(df), [math.nan] * len(df))
@@ -132,25 +133,31 @@ def row_surprisals(lm: LanguageModel, df: pd.DataFrame, convention: EvalConventi
     and `prev_pred`."""
     if convention == "official":
         return official_surprisals(lm, df)
-    return (_surprisals_where_present(lm, df["item"], df["word"]),
-            _surprisals_where_present(lm, df["prev_item"], df["prev_word"]))
+    return (
+        _surprisals_where_present(lm, df["item"], df["word"]),
+        _surprisals_where_present(lm, df["prev_item"], df["prev_word"]),
+    )
 
 
-def reading_scores(lm: LanguageModel, df: pd.DataFrame,
-                   convention: EvalConvention = EvalConfig.convention) -> dict[str, float]:
+def reading_scores(
+    lm: LanguageModel, df: pd.DataFrame, convention: EvalConvention = EvalConfig.convention
+) -> dict[str, float]:
     """`reading_eye` (mean over the four eye-tracking columns), `reading_spr`, and per-column
     `reading_eye/<column>` values, all in ΔR² percent points of unexplained variance, by `convention`."""
     return regression_scores(df, *row_surprisals(lm, df, convention), convention)
 
 
-def regression_scores(df: pd.DataFrame, surprisal: list[float], prev_surprisal: list[float],
-                      convention: EvalConvention) -> dict[str, float]:
+def regression_scores(
+    df: pd.DataFrame, surprisal: list[float], prev_surprisal: list[float], convention: EvalConvention
+) -> dict[str, float]:
     """`reading_scores` from surprisals already computed (`row_surprisals`)."""
     data = df.copy()
     data["surprisal"], data["prev_surprisal"] = surprisal, prev_surprisal
     same = convention == "clean"
-    scores = {f"reading_eye/{column}": delta_r2(data, "surprisal", list(EYE_BASELINE), column, same)
-              for column in EYE_TRACKING_COLUMNS}
+    scores = {
+        f"reading_eye/{column}": delta_r2(data, "surprisal", list(EYE_BASELINE), column, same)
+        for column in EYE_TRACKING_COLUMNS
+    }
     scores["reading_eye"] = sum(scores.values()) / len(EYE_TRACKING_COLUMNS)
     scores["reading_spr"] = delta_r2(data, "surprisal", list(SPR_BASELINE), SELF_PACED_COLUMN, same)
     return scores

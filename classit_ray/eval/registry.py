@@ -20,7 +20,10 @@ from classit_ray.eval.tasks import TASK_SPECS, TaskKind
 from classit_ray.eval.zero_shot import entity_tracking_accuracy, macro_accuracy, wug_spearman
 
 _RUNNERS: dict[TaskKind, Callable[[Task, Path, TaskContext], TaskOutcome]] = {
-    "choice": run_choice_task, "reading": run_reading_task, "glue": run_glue, "interactive": run_interactive,
+    "choice": run_choice_task,
+    "reading": run_reading_task,
+    "glue": run_glue,
+    "interactive": run_interactive,
     "aoa": run_aoa_task,
 }
 
@@ -29,8 +32,11 @@ _CODE: dict[str, tuple] = {
     "blimp": (formats.read_blimp, macro_accuracy),
     "blimp_supplement": (formats.read_supplement, macro_accuracy),
     "ewok": (formats.read_ewok, macro_accuracy),
-    "entity_tracking": (formats.read_entity_tracking, entity_tracking_accuracy,
-                        tuple(f"{stem}.jsonl" for stem in formats.ENTITY_TRACKING_FILES)),
+    "entity_tracking": (
+        formats.read_entity_tracking,
+        entity_tracking_accuracy,
+        tuple(f"{stem}.jsonl" for stem in formats.ENTITY_TRACKING_FILES),
+    ),
     "wug_adj": (lambda d: formats.read_wug(d, "wug_adj"), wug_spearman),
     "wug_past": (lambda d: formats.read_wug(d, "wug_past"), wug_spearman),
     "comps": (formats.read_comps, macro_accuracy, tuple(f"{stem}.jsonl" for stem in formats.COMPS_FILES)),

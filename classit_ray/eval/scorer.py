@@ -56,7 +56,9 @@ from classit_ray.config import EvalConfig, EvalConvention
 from classit_ray.eval.items import EvalDataError
 from classit_ray.safe_loading import MODEL_LOAD_KWARGS, check_model_dir
 
-ROW_TOKENS = 128  # a row's input tokens (more when one sequence alone is longer): a larger row shares more, and attends wider
+ROW_TOKENS = (
+    128  # a row's input tokens (more when one sequence alone is longer): a larger row shares more, and attends wider
+)
 MAX_PADDED_SHARE = 1.25  # a batch's padded tokens / its real tokens: a wider row starts the next batch
 
 
@@ -156,17 +158,27 @@ def _split_head(model):
 class HFCausalLM:
     """A causal LM directory with its tokenizer (any checkpoint this project writes, or any HF model)."""
 
-    def __init__(self, model_dir: str | Path, device: str = "cpu", batch_size: int = 64, max_batch_tokens: int = 2048,
-                 convention: EvalConvention = EvalConfig.convention):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        device: str = "cpu",
+        batch_size: int = 64,
+        max_batch_tokens: int = 2048,
+        convention: EvalConvention = EvalConfig.convention,
+    ):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         model_dir = check_model_dir(model_dir, EvalDataError)
         if not any((model_dir / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "vocab.json")):
-            raise EvalDataError(f"{model_dir}: no tokenizer (tokenizer.json); the model directory must carry its tokenizer")
+            raise EvalDataError(
+                f"{model_dir}: no tokenizer (tokenizer.json); the model directory must carry its tokenizer"
+            )
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
         self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), **MODEL_LOAD_KWARGS).to(device).eval()
         self.device, self.batch_size, self.max_batch_tokens = device, batch_size, max_batch_tokens
-        self.bos = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
+        self.bos = (
+            self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
+        )
         self._split = _split_head(self.model)
         self.convention = convention
 
@@ -182,8 +194,9 @@ class HFCausalLM:
         texts = [context + continuation for context, continuation in requests]
         encoded = self.tokenizer(texts, return_offsets_mapping=True) if texts else None
         out = []
-        for (context, continuation), ids, offsets in zip(requests, encoded.input_ids if encoded else [],
-                                                         encoded.offset_mapping if encoded else []):
+        for (context, continuation), ids, offsets in zip(
+            requests, encoded.input_ids if encoded else [], encoded.offset_mapping if encoded else []
+        ):
             start = len(context) + (offsets[0][0] if offsets else 0)
             scored = [i for i in range(1, len(ids)) if offsets[i][1] > start]
             if not scored:
@@ -202,13 +215,13 @@ class HFCausalLM:
         ids = self.tokenizer(texts, add_special_tokens=False).input_ids if texts else []
         context_ids = dict(zip(contexts, ids))
         out = []
-        for (context, continuation), whole in zip(requests, ids[len(contexts):]):
+        for (context, continuation), whole in zip(requests, ids[len(contexts) :]):
             ctx = context_ids.get(context, [])
             if whole[: len(ctx)] != ctx:  # the boundary merged into one token: keep the pieces apart
                 whole = ctx + self.tokenizer(continuation, add_special_tokens=False).input_ids
             if len(whole) == len(ctx):
                 raise EvalDataError(f"empty continuation after {context[-40:]!r}: nothing to score")
-            out.append(((self.bos, *ctx), whole[len(ctx):]))
+            out.append(((self.bos, *ctx), whole[len(ctx) :]))
         return out
 
     def encode(self, context: str, continuation: str) -> tuple[list[int], int]:
@@ -219,7 +232,9 @@ class HFCausalLM:
     # ----------------------------------------------------------------------------- fast scoring
 
     def loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
-        return self.score_sequences([([*prefix, *continuation], len(prefix)) for prefix, continuation in self._encode_all(requests)])
+        return self.score_sequences(
+            [([*prefix, *continuation], len(prefix)) for prefix, continuation in self._encode_all(requests)]
+        )
 
     def word_loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
         """log p(word | sentence) per (sentence, word) by the official reading rule (`get_p2`): the
@@ -242,8 +257,10 @@ class HFCausalLM:
         ids = dict(zip(contexts, self.tokenizer(contexts).input_ids)) if contexts else {}
         empty = next((c for c in contexts if not ids[c]), None)
         if empty is not None:
-            raise EvalDataError(f"reading context {empty!r} tokenizes to nothing and the tokenizer adds no <s>: "
-                                "the official rule has no position to predict the word from")
+            raise EvalDataError(
+                f"reading context {empty!r} tokenizes to nothing and the tokenizer adds no <s>: "
+                "the official rule has no position to predict the word from"
+            )
         scores = self.score_sequences([([*ids[context], token], len(ids[context])) for context, token, _ in steps])
         out = [0.0] * len(requests)
         for (_, _, r), score in zip(steps, scores):
@@ -260,8 +277,11 @@ class HFCausalLM:
         real = 0  # tokens of the batch's rows, without padding
         for row in rows:  # ascending width: the row being added is the widest of its batch
             padded = (len(batch) + 1) * row.width()
-            if batch and (len(batch) == self.batch_size or padded > self.max_batch_tokens
-                          or padded > MAX_PADDED_SHARE * (real + row.width())):
+            if batch and (
+                len(batch) == self.batch_size
+                or padded > self.max_batch_tokens
+                or padded > MAX_PADDED_SHARE * (real + row.width())
+            ):
                 self._score_rows(batch, scores)
                 batch, real = [], 0
             batch.append(row)
@@ -294,13 +314,17 @@ class HFCausalLM:
                 targets.append(target)
                 owner.append(request)
         dtype = self.model.dtype
-        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(torch.from_numpy(~allowed), torch.finfo(dtype).min)[:, None]
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(torch.from_numpy(~allowed), torch.finfo(dtype).min)[
+            :, None
+        ]
         mask, positions = mask.to(self.device), torch.from_numpy(positions).to(self.device)
         ids = torch.from_numpy(ids).to(self.device)
         rows_t, columns_t = (torch.tensor(x, device=self.device) for x in zip(*sources))
         if self._split is not None:
             decoder, head = self._split
-            hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
+            hidden = decoder(
+                input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False
+            ).last_hidden_state
             logits = head(hidden[rows_t, columns_t]).float()  # (K source positions, V)
         else:
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits

@@ -60,44 +60,68 @@ BACKEND = "causal"
 GLUE_TASKS = ("boolq", "mnli", "mrpc", "multirc", "qqp", "rte", "wsc")
 
 
-def _choice(name: str, subdir: str, metric: str, fast_source: FastSource = "fast_eval", results_task: str = "") -> TaskSpec:
+def _choice(
+    name: str, subdir: str, metric: str, fast_source: FastSource = "fast_eval", results_task: str = ""
+) -> TaskSpec:
     """A zero-shot task: one score under eval/<name>. Accuracy and Spearman's ρ are better higher."""
     return TaskSpec(name, subdir, "choice", metric, {f"eval/{name}": True}, fast_source, results_task)
 
 
-TASK_SPECS: dict[str, TaskSpec] = {spec.name: spec for spec in (
-    _choice("blimp", "blimp_filtered", "accuracy"),
-    _choice("blimp_supplement", "supplement_filtered", "accuracy", results_task="blimp"),
-    _choice("ewok", "ewok_filtered", "accuracy"),
-    _choice("entity_tracking", "entity_tracking", "accuracy"),
-    _choice("wug_adj", "wug_adj_nominalization", "spearman"),
-    _choice("wug_past", "wug_past_tense", "spearman"),
-    # Property knowledge: in the official full zero-shot evaluation, not in its fast one.
-    _choice("comps", "comps", "accuracy", fast_source="skip"),
-    # ΔR² is the share of reading-time variance surprisal explains: better higher.
-    TaskSpec("reading", "reading", "reading", "delta_r2", {"eval/reading_eye": True, "eval/reading_spr": True}),
-    # eval/glue_avg only when every subtask scored: a mean over fewer tasks is not comparable.
-    TaskSpec("glue", "glue_filtered", "glue", "accuracy (F1 for mrpc, qqp)",
-             {**{f"eval/glue/{t}": True for t in GLUE_TASKS}, "eval/glue_avg": True}, fast_source="full_eval"),
-    # What instruction tuning trains, on the split's held-out pairs (`eval/interactive.py`): the
-    # reply's negative log-likelihood per word under the training template (better lower), and the
-    # greedy reply's accuracy on the questions whose answer is known (better higher).
-    TaskSpec("interactive", "heldout", "interactive", "reply nll per word; generation accuracy",
-             {**{f"eval/interactive_nll/{c}": False for c in INSTRUCT_CONFIGS}, "eval/interactive_gen": True},
-             fast_source="heldout"),
-    # Age of acquisition (eval/aoa.py): Pearson's r between the model's AoA of each CDI word and the
-    # children's (better higher), scored over the learning curve's checkpoints; each checkpoint's mean
-    # surprisal of the words in their contexts is its point on the curve (better lower). The release has
-    # the data in full_eval/aoa/ alone, and the official fast evaluation scores it on every checkpoint.
-    TaskSpec("aoa", "aoa", "aoa", "pearson r of model vs children's AoA",
-             {"eval/aoa": True, "eval/aoa_surprisal": False}, fast_source="full_eval"),
-)}
+TASK_SPECS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        _choice("blimp", "blimp_filtered", "accuracy"),
+        _choice("blimp_supplement", "supplement_filtered", "accuracy", results_task="blimp"),
+        _choice("ewok", "ewok_filtered", "accuracy"),
+        _choice("entity_tracking", "entity_tracking", "accuracy"),
+        _choice("wug_adj", "wug_adj_nominalization", "spearman"),
+        _choice("wug_past", "wug_past_tense", "spearman"),
+        # Property knowledge: in the official full zero-shot evaluation, not in its fast one.
+        _choice("comps", "comps", "accuracy", fast_source="skip"),
+        # ΔR² is the share of reading-time variance surprisal explains: better higher.
+        TaskSpec("reading", "reading", "reading", "delta_r2", {"eval/reading_eye": True, "eval/reading_spr": True}),
+        # eval/glue_avg only when every subtask scored: a mean over fewer tasks is not comparable.
+        TaskSpec(
+            "glue",
+            "glue_filtered",
+            "glue",
+            "accuracy (F1 for mrpc, qqp)",
+            {**{f"eval/glue/{t}": True for t in GLUE_TASKS}, "eval/glue_avg": True},
+            fast_source="full_eval",
+        ),
+        # What instruction tuning trains, on the split's held-out pairs (`eval/interactive.py`): the
+        # reply's negative log-likelihood per word under the training template (better lower), and the
+        # greedy reply's accuracy on the questions whose answer is known (better higher).
+        TaskSpec(
+            "interactive",
+            "heldout",
+            "interactive",
+            "reply nll per word; generation accuracy",
+            {**{f"eval/interactive_nll/{c}": False for c in INSTRUCT_CONFIGS}, "eval/interactive_gen": True},
+            fast_source="heldout",
+        ),
+        # Age of acquisition (eval/aoa.py): Pearson's r between the model's AoA of each CDI word and the
+        # children's (better higher), scored over the learning curve's checkpoints; each checkpoint's mean
+        # surprisal of the words in their contexts is its point on the curve (better lower). The release has
+        # the data in full_eval/aoa/ alone, and the official fast evaluation scores it on every checkpoint.
+        TaskSpec(
+            "aoa",
+            "aoa",
+            "aoa",
+            "pearson r of model vs children's AoA",
+            {"eval/aoa": True, "eval/aoa_surprisal": False},
+            fast_source="full_eval",
+        ),
+    )
+}
 
 # The fast zero-shot tasks: scored by the language model alone, with neither fine-tuning nor a
 # regression, and part of the fast evaluation, so cheap enough to run on intermediate checkpoints
 # for learning curves. COMPS is zero-shot too, but only in the full evaluation. The interactive task
 # is not among them: it measures the instruction template, which no pretraining checkpoint has seen,
 # and the pretrained model's own score (`eval@pretrain`) is already the baseline it is compared to.
-ZERO_SHOT_TASKS = tuple(name for name, spec in TASK_SPECS.items() if spec.kind == "choice" and spec.fast_source == "fast_eval")
+ZERO_SHOT_TASKS = tuple(
+    name for name, spec in TASK_SPECS.items() if spec.kind == "choice" and spec.fast_source == "fast_eval"
+)
 # The learning curve's tasks: the fast zero-shot ones, and those that only a curve can score (AoA).
 CURVE_TASKS = ZERO_SHOT_TASKS + tuple(name for name, spec in TASK_SPECS.items() if spec.kind == "aoa")

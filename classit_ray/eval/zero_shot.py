@@ -34,8 +34,9 @@ class ItemResult:
     tie: bool
 
 
-def score_items(lm: LanguageModel, items: list[ChoiceItem],
-                convention: EvalConvention = EvalConfig.convention) -> list[ItemResult]:
+def score_items(
+    lm: LanguageModel, items: list[ChoiceItem], convention: EvalConvention = EvalConfig.convention
+) -> list[ItemResult]:
     """Score every candidate of every item in one batched call; ties credited by `convention`,
     which must be the scorer's own where it has one (one convention, never two mixed)."""
     if getattr(lm, "convention", convention) != convention:

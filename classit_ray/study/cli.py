@@ -23,45 +23,87 @@ from classit_ray.study.definition import SEED, StudyDefinition
 
 def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--scale", choices=("toy", *RECIPES), default="toy",
-                        help="toy: CPU presets on the generated toy world (default); paper: the paper's recipe "
-                             "(classit_ray/recipes.py: 100M words, its presets, 8 + 10 epochs, GPUs)")
-    parser.add_argument("--data-dir", help="a BabyLM corpus folder (train_100M/ or its parent) instead of the toy world")
-    parser.add_argument("--instruct-dir", help="folder of CLASS_IT instruction parquet, or the release's hub id "
-                        "colinglab/CLASS_IT (default: the toy world's pairs)")
+    parser.add_argument(
+        "--scale",
+        choices=("toy", *RECIPES),
+        default="toy",
+        help="toy: CPU presets on the generated toy world (default); paper: the paper's recipe "
+        "(classit_ray/recipes.py: 100M words, its presets, 8 + 10 epochs, GPUs)",
+    )
+    parser.add_argument(
+        "--data-dir", help="a BabyLM corpus folder (train_100M/ or its parent) instead of the toy world"
+    )
+    parser.add_argument(
+        "--instruct-dir",
+        help="folder of CLASS_IT instruction parquet, or the release's hub id "
+        "colinglab/CLASS_IT (default: the toy world's pairs)",
+    )
     parser.add_argument("--eval-dir", help="the BabyLM evaluation_data/ folder (default: the toy world's)")
-    parser.add_argument("--address", default=None, help="'auto' joins a running Ray cluster (after `ray up cluster.yaml`)")
-    parser.add_argument("--cluster", metavar="YAML",
-                        help="the `ray up` YAML of that cluster: trials at once = what it holds at its largest (max_workers), "
-                             "not the GPUs up at the start; with --dry-run, the trials at once and the GPU-hours on it. "
-                             "An error before anything starts if its nodes cannot hold one trial")
-    parser.add_argument("--storage", help="results and artifacts root: a path, NFS mount or s3:// URI (default: ~/classit_ray_results)")
+    parser.add_argument(
+        "--address", default=None, help="'auto' joins a running Ray cluster (after `ray up cluster.yaml`)"
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="YAML",
+        help="the `ray up` YAML of that cluster: trials at once = what it holds at its largest (max_workers), "
+        "not the GPUs up at the start; with --dry-run, the trials at once and the GPU-hours on it. "
+        "An error before anything starts if its nodes cannot hold one trial",
+    )
+    parser.add_argument(
+        "--storage", help="results and artifacts root: a path, NFS mount or s3:// URI (default: ~/classit_ray_results)"
+    )
     parser.add_argument("--work-dir", help="artifact store (default: <storage>/artifacts); needed with s3:// storage")
     parser.add_argument("--name", help="study name (its folder under the storage)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds per cell")
-    parser.add_argument("--algorithm", choices=("grid", "optuna"), default=None, help="grid search, or an Optuna search")
+    parser.add_argument(
+        "--algorithm", choices=("grid", "optuna"), default=None, help="grid search, or an Optuna search"
+    )
     parser.add_argument("--num-samples", type=int, default=None, help="Optuna: trials to run")
     parser.add_argument("--asha", action="store_true", help="stop weak trials early on instruct/loss (ASHA)")
-    parser.add_argument("--max-concurrent", type=int, default=None,
-                        help="trials at once (default: cores ÷ workers on CPUs; on GPUs this machine's GPUs ÷ GPUs per trial, "
-                             "or on a cluster what --cluster holds at its largest, without --cluster no cap)")
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        help="trials at once (default: cores ÷ workers on CPUs; on GPUs this machine's GPUs ÷ GPUs per trial, "
+        "or on a cluster what --cluster holds at its largest, without --cluster no cap)",
+    )
     parser.add_argument("--config", help="YAML/JSON base config (default: the built-in defaults)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="dotted override of the base config, e.g. pretrain.epochs=2")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the cells, the unique stages, what a trial requests and how many run at once "
-                             "(and a GPU study's GPU-hours), then exit")
-    parser.add_argument("--pilot", metavar="STUDY_DIR",
-                        help="with --dry-run: the power of this design (its seeds per size), planned from the noise of a "
-                             "finished study or pilot in STUDY_DIR (as `python -m classit_ray.analysis --plan`)")
-    parser.add_argument("--verbose", action="store_true",
-                        help="Ray's, Tune's and the workers' raw output on the terminal too (default: only in <storage>/<name>/logs/)")
-    parser.add_argument("--verify", action="store_true",
-                        help="check the hashes of the finished stages the study reads, not only their sizes, before it starts")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dotted override of the base config, e.g. pretrain.epochs=2",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the cells, the unique stages, what a trial requests and how many run at once "
+        "(and a GPU study's GPU-hours), then exit",
+    )
+    parser.add_argument(
+        "--pilot",
+        metavar="STUDY_DIR",
+        help="with --dry-run: the power of this design (its seeds per size), planned from the noise of a "
+        "finished study or pilot in STUDY_DIR (as `python -m classit_ray.analysis --plan`)",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="Ray's, Tune's and the workers' raw output on the terminal too (default: only in <storage>/<name>/logs/)",
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the hashes of the finished stages the study reads, not only their sizes, before it starts",
+    )
     return parser
 
 
-def apply_arguments(study: StudyDefinition, args: argparse.Namespace, paper_grid: dict | None = None) -> StudyDefinition:
+def apply_arguments(
+    study: StudyDefinition, args: argparse.Namespace, paper_grid: dict | None = None
+) -> StudyDefinition:
     """`study` (the toy definition) changed as the command line asks."""
     base: Config = load_config(args.config) if args.config else study.base
     grid = dict(study.grid)
@@ -69,10 +111,18 @@ def apply_arguments(study: StudyDefinition, args: argparse.Namespace, paper_grid
     if args.scale != "toy":
         overrides.update(RECIPES[args.scale].overrides)
         grid.update(paper_grid or {})
-    paths = {"corpus.data_dir": args.data_dir, "corpus.instruct_dir": args.instruct_dir, "eval.eval_dir": args.eval_dir,
-             "study.ray_address": args.address, "study.storage_path": args.storage, "study.work_dir": args.work_dir,
-             "study.name": args.name, "study.max_concurrent_trials": args.max_concurrent, "study.cluster_yaml": args.cluster,
-             "study.verify_stages": args.verify or None}
+    paths = {
+        "corpus.data_dir": args.data_dir,
+        "corpus.instruct_dir": args.instruct_dir,
+        "eval.eval_dir": args.eval_dir,
+        "study.ray_address": args.address,
+        "study.storage_path": args.storage,
+        "study.work_dir": args.work_dir,
+        "study.name": args.name,
+        "study.max_concurrent_trials": args.max_concurrent,
+        "study.cluster_yaml": args.cluster,
+        "study.verify_stages": args.verify or None,
+    }
     overrides.update({k: v for k, v in paths.items() if v is not None})
     base = apply_overrides(base, overrides)
     if args.overrides:
@@ -80,15 +130,22 @@ def apply_arguments(study: StudyDefinition, args: argparse.Namespace, paper_grid
     if args.seeds is not None:
         grid[SEED] = list(range(args.seeds))
     return dataclasses.replace(
-        study, base=base, grid=grid,
+        study,
+        base=base,
+        grid=grid,
         algorithm=args.algorithm or study.algorithm,
         num_samples=args.num_samples if args.num_samples is not None else study.num_samples,
         asha=args.asha or study.asha,
     )
 
 
-def main(build: Callable[[], StudyDefinition], prog: str, description: str, paper_grid: dict | None = None,
-         argv: list[str] | None = None) -> int:
+def main(
+    build: Callable[[], StudyDefinition],
+    prog: str,
+    description: str,
+    paper_grid: dict | None = None,
+    argv: list[str] | None = None,
+) -> int:
     """Parse the command line, then check, plan and run the study `build()` returns."""
     from classit_ray.study.runner import run_study  # it loads torch and Ray Tune; a study script's import does not
 
@@ -115,8 +172,11 @@ def main(build: Callable[[], StudyDefinition], prog: str, description: str, pape
 def run_script(argv: list[str]) -> int:
     """`classit-ray study STUDY.py [ARGS]`: run a study definition file as `python STUDY.py [ARGS]` would."""
     if not argv or argv[0] in ("-h", "--help") or not argv[0].endswith(".py"):
-        print("usage: classit-ray study STUDY.py [ARGS]   (a study definition, e.g. studies/curriculum_grid.py; "
-              "STUDY.py --help for its arguments)", file=sys.stderr)
+        print(
+            "usage: classit-ray study STUDY.py [ARGS]   (a study definition, e.g. studies/curriculum_grid.py; "
+            "STUDY.py --help for its arguments)",
+            file=sys.stderr,
+        )
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     if not Path(argv[0]).is_file():
         print(f"error: {argv[0]}: study definition not found", file=sys.stderr)
@@ -130,4 +190,3 @@ def run_script(argv: list[str]) -> int:
     finally:
         sys.argv = saved
     return 0
-

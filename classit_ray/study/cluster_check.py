@@ -53,20 +53,26 @@ def posture_problems(config: dict) -> list[str]:
     starts = [c for c in _start_commands(config) if re.search(r"\bray start\b", c)]
     for command in starts:
         if "RAY_AUTH_MODE=token" not in command:
-            problems.append(f"start command without RAY_AUTH_MODE=token (token authentication stays off on a fresh node): {command!r}")
+            problems.append(
+                f"start command without RAY_AUTH_MODE=token (token authentication stays off on a fresh node): {command!r}"
+            )
         if "--dashboard-host" in command and "--dashboard-host=127.0.0.1" not in command:
             problems.append(f"dashboard bound beyond localhost; expected --dashboard-host=127.0.0.1: {command!r}")
     every_command = [str(c) for key, value in config.items() if key.endswith("_commands") for c in (value or [])]
     if any(re.search(r"RAY_AUTH_MODE=disabled", c) for c in every_command):
         problems.append("a command sets RAY_AUTH_MODE=disabled; expected token authentication on")
     if starts and not any(str(target).endswith(TOKEN_FILE) for target in (config.get("file_mounts") or {})):
-        problems.append(f"file_mounts: no ~/{TOKEN_FILE}; expected the token from `ray get-auth-token --generate` mounted on every node")
+        problems.append(
+            f"file_mounts: no ~/{TOKEN_FILE}; expected the token from `ray get-auth-token --generate` mounted on every node"
+        )
     provider = config.get("provider") or {}
-    for rule in ((provider.get("security_group") or {}).get("IpPermissions") or []):
+    for rule in (provider.get("security_group") or {}).get("IpPermissions") or []:
         ports = (rule.get("FromPort"), rule.get("ToPort"))
         if ports != (SSH_PORT, SSH_PORT):
-            problems.append(f"provider.security_group: ports {ports[0]}-{ports[1]} open; expected SSH ({SSH_PORT}) only "
-                            "(the dashboard, GCS and client ports stay inside the cluster)")
+            problems.append(
+                f"provider.security_group: ports {ports[0]}-{ports[1]} open; expected SSH ({SSH_PORT}) only "
+                "(the dashboard, GCS and client ports stay inside the cluster)"
+            )
     return problems
 
 
@@ -99,5 +105,7 @@ def main(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     ports = "; security group: SSH only" if (config["provider"].get("security_group")) else ""
-    print(f"{argv[0]}: valid for `ray up` (provider {config['provider']['type']}); token auth on, dashboard on localhost{ports}")
+    print(
+        f"{argv[0]}: valid for `ray up` (provider {config['provider']['type']}); token auth on, dashboard on localhost{ports}"
+    )
     return 0

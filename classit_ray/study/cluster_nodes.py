@@ -21,7 +21,9 @@ from classit_ray.config import ConfigError
 from classit_ray.hardware import INSTANCE_TYPES
 
 Bundle = dict[str, float]
-SHIPPED_CLUSTER_YAML = Path(__file__).resolve().parents[2] / "cluster.yaml"  # this checkout's; absent from an installed wheel
+SHIPPED_CLUSTER_YAML = (
+    Path(__file__).resolve().parents[2] / "cluster.yaml"
+)  # this checkout's; absent from an installed wheel
 DEFAULT_MAX_WORKERS = 2  # the top-level `max_workers` Ray's provider defaults give when a YAML has none
 
 
@@ -34,7 +36,7 @@ class NodeType:
     gpu: str = ""  # the GPU's name ("A10G"); "" without GPUs or when the YAML does not say
 
     def holds(self) -> str:
-        """"g5.2xlarge: 8 CPU, 1 GPU (A10G)"."""
+        """ "g5.2xlarge: 8 CPU, 1 GPU (A10G)"."""
         cpu, gpu = self.resources.get("CPU", 0), self.resources.get("GPU", 0)
         what = f"{cpu:g} CPU" + (f", {gpu:g} GPU" + (f" ({self.gpu})" if self.gpu else "") if gpu else "")
         return f"{self.instance}: {what}" if self.instance else what
@@ -51,9 +53,14 @@ class Cluster:
     nodes: tuple[NodeType, ...]  # the head first, then the worker types in the YAML's order
 
     def describe(self) -> str:
-        """"head (m6i.2xlarge: 0 CPU) + up to 8 × gpu_worker (g5.2xlarge: 8 CPU, 1 GPU (A10G))"."""
+        """ "head (m6i.2xlarge: 0 CPU) + up to 8 × gpu_worker (g5.2xlarge: 8 CPU, 1 GPU (A10G))"."""
         head, *workers = self.nodes
-        return " + ".join([f"{head.name} ({head.holds()})", *(f"up to {n.count} × {n.name} ({n.holds()})" for n in workers if n.count)])
+        return " + ".join(
+            [
+                f"{head.name} ({head.holds()})",
+                *(f"up to {n.count} × {n.name} ({n.holds()})" for n in workers if n.count),
+            ]
+        )
 
     @property
     def largest(self) -> NodeType:
@@ -82,9 +89,14 @@ class Cluster:
             return
         big = self.largest
         runs = "the head" if big is self.nodes[0] else f"of which the cluster runs at most {big.count}"
-        raise ConfigError([f"its nodes cannot hold one trial: a trial needs {need} at once; the largest node is {big.name} "
-                           f"({big.holds()}), {runs}; expected a node type (and max_workers) that holds a trial, "
-                           "or fewer pretrain.num_workers"], source=self.path)
+        raise ConfigError(
+            [
+                f"its nodes cannot hold one trial: a trial needs {need} at once; the largest node is {big.name} "
+                f"({big.holds()}), {runs}; expected a node type (and max_workers) that holds a trial, "
+                "or fewer pretrain.num_workers"
+            ],
+            source=self.path,
+        )
 
 
 def _place(bundles: list[Bundle], free: list[dict[str, float]]) -> bool:
@@ -110,9 +122,13 @@ def _node_type(name: str, spec: dict, count: int) -> tuple[NodeType | None, str 
     given = {k: float(v) for k, v in (spec.get("resources") or {}).items()}
     known = INSTANCE_TYPES.get(instance)
     if known is None and not {"CPU", "GPU"} <= set(given):
-        what = f"instance type {instance!r} is not in classit_ray/hardware.py's table" if instance else "no InstanceType"
-        return None, (f"available_node_types.{name}: {what} and its `resources:` do not say how many CPUs and GPUs it holds; "
-                      'expected resources: {"CPU": n, "GPU": m}')
+        what = (
+            f"instance type {instance!r} is not in classit_ray/hardware.py's table" if instance else "no InstanceType"
+        )
+        return None, (
+            f"available_node_types.{name}: {what} and its `resources:` do not say how many CPUs and GPUs it holds; "
+            'expected resources: {"CPU": n, "GPU": m}'
+        )
     resources = {"CPU": float(known.cpus), **({"GPU": float(known.gpus)} if known.gpus else {})} if known else {}
     resources.update(given)  # `resources:` wins key by key, as `ray up` fills them in
     accelerator = next((k.split(":", 1)[1] for k in resources if k.startswith("accelerator_type:")), "")
@@ -136,8 +152,13 @@ def read_cluster(path: str | Path) -> Cluster:
     types = config.get("available_node_types") if isinstance(config, dict) else None
     head = config.get("head_node_type") if isinstance(config, dict) else None
     if not isinstance(types, dict) or head not in types:
-        raise ConfigError(["expected available_node_types with the head_node_type among them: without them the file does not say what "
-                           "its nodes hold (a local provider's machines report theirs at `ray start`)"], source=shown)
+        raise ConfigError(
+            [
+                "expected available_node_types with the head_node_type among them: without them the file does not say what "
+                "its nodes hold (a local provider's machines report theirs at `ray start`)"
+            ],
+            source=shown,
+        )
     budget = int(config.get("max_workers", DEFAULT_MAX_WORKERS))
     nodes, problems = [], []
     head_type, why = _node_type(head, types[head], 1)

@@ -59,7 +59,11 @@ def cell_words(cell: dict[str, Any], varying: set[str] | None = None, shared: bo
     when it varies in the study (`varying`; None = every axis). `shared` drops the instruction
     axes, for a stage that cells of every curriculum share (a pretraining)."""
     always = ("model.preset", "instruct.curriculum", "seed")
-    order = [a for a in always[:2] if a in cell] + [a for a in cell if a not in always] + [a for a in always[2:] if a in cell]
+    order = (
+        [a for a in always[:2] if a in cell]
+        + [a for a in cell if a not in always]
+        + [a for a in always[2:] if a in cell]
+    )
     shown = [a for a in order if a in always or varying is None or a in varying]
     if shared:
         shown = [a for a in shown if not a.startswith("instruct.")]
@@ -108,8 +112,14 @@ def start_events():
 
 def node_event(cell: dict[str, Any], run) -> dict[str, Any]:
     """What the driver needs of a walked node (`cell/execute.py`'s `NodeRun`): plain values only."""
-    return {"cell": cell, "key": run.node.key, "kind": run.node.kind, "label": run.node.label, "executed": run.executed,
-            "seconds": run.seconds}
+    return {
+        "cell": cell,
+        "key": run.node.key,
+        "kind": run.node.kind,
+        "label": run.node.label,
+        "executed": run.executed,
+        "seconds": run.seconds,
+    }
 
 
 # ---- the driver side: lines ----------------------------------------------------------------------
@@ -120,8 +130,15 @@ class StudyConsole:
     store: progress counts the rest, and the ETA weights each remaining stage by the mean time its
     kind has taken so far in this study."""
 
-    def __init__(self, varying: set[str] | None, stages: dict[str, str], done_before: set[str], trials: int,
-                 out: TextIO | None = None, cell_stages: dict[str, set[str]] | None = None):
+    def __init__(
+        self,
+        varying: set[str] | None,
+        stages: dict[str, str],
+        done_before: set[str],
+        trials: int,
+        out: TextIO | None = None,
+        cell_stages: dict[str, set[str]] | None = None,
+    ):
         self.varying, self.stages, self.trials = varying, dict(stages), trials
         self.cell_stages = dict(cell_stages or {})  # cell_id -> its stages' keys: a failed cell's are no longer to come
         self.out = out or sys.stdout
@@ -154,8 +171,10 @@ class StudyConsole:
         if kind == "toyworld":  # the same for every cell
             self.print(f"[study] toy world generated in {duration(event['seconds'])}")
         elif kind in _OWN_LINE:
-            self.print(f"{cell_words(event['cell'], self.varying, shared=kind in _SHARED)}: {event['label']} done in "
-                       f"{duration(event['seconds'])}")
+            self.print(
+                f"{cell_words(event['cell'], self.varying, shared=kind in _SHARED)}: {event['label']} done in "
+                f"{duration(event['seconds'])}"
+            )
 
     def trial(self, cell: dict[str, Any], seconds: float | None, error: str = "", traceback: str = "") -> None:
         self.trials_done += 1
@@ -174,7 +193,9 @@ class StudyConsole:
         ran = sum(e["executed"] for e in events)
         reused = len(events) - ran
         took = f" in {duration(seconds)}" if seconds is not None else ""
-        self.print(f"{words}: cell done{took} ({len(events)} stages: {ran} run here, {reused} reused)   {self.progress_text()}")
+        self.print(
+            f"{words}: cell done{took} ({len(events)} stages: {ran} run here, {reused} reused)   {self.progress_text()}"
+        )
         self._last_progress = time.perf_counter()
 
     def started(self, cell: dict[str, Any]) -> None:
@@ -248,10 +269,12 @@ def end_summary(statuses: list[str], planned: int, seconds: float, results: str,
     not_started = max(planned - done - failed - interrupted, statuses.count(NOT_STARTED))
     if not interrupted and not not_started:
         return [f"[study] {len(statuses)} cell(s) in {duration(seconds)}, {failed} failed; results: {results}"]
-    return [f"[study] stopped after {duration(seconds)}: {done} of {planned} cell(s) done, {failed} failed, "
-            f"{interrupted} interrupted, {not_started} not started; results so far: {results}",
-            "[study] the unfinished cells are recorded as status 'interrupted' / 'not_started' and no analysis "
-            f"counts them; to resume (finished stages are reused), run the same command again:\n    {resume}"]
+    return [
+        f"[study] stopped after {duration(seconds)}: {done} of {planned} cell(s) done, {failed} failed, "
+        f"{interrupted} interrupted, {not_started} not started; results so far: {results}",
+        "[study] the unfinished cells are recorded as status 'interrupted' / 'not_started' and no analysis "
+        f"counts them; to resume (finished stages are reused), run the same command again:\n    {resume}",
+    ]
 
 
 def tune_callback(console: StudyConsole, events, cell_of):
@@ -297,14 +320,24 @@ def tune_callback(console: StudyConsole, events, cell_of):
             self._started.pop(trial.trial_id, None)
             # The error file is written here first and copied to the study's storage with the trial:
             # name the copy that stays.
-            where = f"{trial.path}/{Path(trial.error_file).name}" if trial.error_file and trial.path else trial.error_file or ""
+            where = (
+                f"{trial.path}/{Path(trial.error_file).name}"
+                if trial.error_file and trial.path
+                else trial.error_file or ""
+            )
             console.trial(cell_of(trial), None, error=_error_line(trial), traceback=where)
 
         def on_experiment_end(self, trials, **info):
             self._drain()
             # By path, as the results' `Result.path`: what the results table joins on.
-            self.states = {t.path: INTERRUPTED if t.trial_id in self.unfinished or t.status in ("RUNNING", "PAUSED")
-                           else NOT_STARTED if t.status == "PENDING" else "" for t in trials}
+            self.states = {
+                t.path: INTERRUPTED
+                if t.trial_id in self.unfinished or t.status in ("RUNNING", "PAUSED")
+                else NOT_STARTED
+                if t.status == "PENDING"
+                else ""
+                for t in trials
+            }
 
     return ConsoleCallback()
 
@@ -369,7 +402,11 @@ class RawLogs:
 
         for name in ["ray", *sorted(n for n in logging.root.manager.loggerDict if n.startswith("ray."))]:
             logger = logging.getLogger(name)
-            terminal = [h for h in logger.handlers if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+            terminal = [
+                h
+                for h in logger.handlers
+                if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+            ]
             for handler in terminal:
                 logger.removeHandler(handler)
                 self._swapped.append((logger, handler))

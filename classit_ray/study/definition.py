@@ -52,9 +52,20 @@ class StudyDefinition:
     def fingerprint(self) -> str:
         """Identifies the Tune experiment: rerunning the same definition resumes it; a changed
         definition is a new experiment (its stages still reuse the artifact store)."""
-        return config_hash({"base": config_to_dict(self.base), "grid": self.grid, "search": {k: list(v) for k, v in self.search.items()},
-                            "algorithm": self.algorithm, "num_samples": self.num_samples, "metric": self.metric,
-                            "mode": self.mode, "asha": self.asha, "baseline": self.baseline, "extra_cells": self.extra_cells})
+        return config_hash(
+            {
+                "base": config_to_dict(self.base),
+                "grid": self.grid,
+                "search": {k: list(v) for k, v in self.search.items()},
+                "algorithm": self.algorithm,
+                "num_samples": self.num_samples,
+                "metric": self.metric,
+                "mode": self.mode,
+                "asha": self.asha,
+                "baseline": self.baseline,
+                "extra_cells": self.extra_cells,
+            }
+        )
 
 
 def cell_config(base: Config, cell: dict[str, Any]) -> Config:
@@ -72,8 +83,6 @@ def grid_cells(study: StudyDefinition) -> list[dict[str, Any]]:
     """Every cell of the cross product of the grid's axes (the last axis varies fastest)."""
     axes = list(study.grid)
     return [dict(zip(axes, values)) for values in itertools.product(*(study.grid[a] for a in axes))]
-
-
 
 
 def baseline_cell(cell: dict[str, Any]) -> dict[str, Any]:
@@ -119,8 +128,10 @@ def check_definition(study: StudyDefinition) -> list[dict[str, Any]]:
     if study.asha and study.algorithm == "optuna":
         # OptunaSearch reads its metric from every report, and ASHA's come from inside instruction
         # tuning, long before the evaluation that yields the metric.
-        problems.append("study asha: not with algorithm 'optuna' (Optuna needs its metric in every report); "
-                        "use ASHA with a grid, or Optuna alone")
+        problems.append(
+            "study asha: not with algorithm 'optuna' (Optuna needs its metric in every report); "
+            "use ASHA with a grid, or Optuna alone"
+        )
     if study.mode not in ("min", "max"):
         problems.append(f"study mode: expected 'min' or 'max', got {study.mode!r}")
     for axis, values in study.grid.items():
@@ -129,21 +140,29 @@ def check_definition(study: StudyDefinition) -> list[dict[str, Any]]:
     instruct_axes = [a for a in study.grid if a.startswith("instruct.") and a != "instruct.curriculum"]
     if BASELINE in (study.grid.get("instruct.curriculum") or []) and instruct_axes:
         # Its cells would differ only in settings a model without instruction tuning never uses.
-        problems.append(f"grid axis 'instruct.curriculum': {BASELINE!r} crossed with {instruct_axes}, which mean nothing without "
-                        f"instruction tuning; expected {BASELINE!r} off that axis (the baseline is added per cell by default)")
+        problems.append(
+            f"grid axis 'instruct.curriculum': {BASELINE!r} crossed with {instruct_axes}, which mean nothing without "
+            f"instruction tuning; expected {BASELINE!r} off that axis (the baseline is added per cell by default)"
+        )
     # Scores of the two conventions do not compare, and a study compares its cells' scores.
-    conventions = {*(study.grid.get("eval.convention") or [study.base.eval.convention]),
-                   *(cell.get("eval.convention", study.base.eval.convention) for cell in study.extra_cells)}
+    conventions = {
+        *(study.grid.get("eval.convention") or [study.base.eval.convention]),
+        *(cell.get("eval.convention", study.base.eval.convention) for cell in study.extra_cells),
+    }
     if len(conventions) > 1:
-        problems.append(f"eval.convention: one study scores by one convention; got {sorted(map(str, conventions))} "
-                        "(run one study per convention)")
+        problems.append(
+            f"eval.convention: one study scores by one convention; got {sorted(map(str, conventions))} "
+            "(run one study per convention)"
+        )
     if study.algorithm == "optuna" and study.extra_cells:
         problems.append("study extra_cells: only with algorithm 'grid' (Optuna chooses its own cells)")
     for path, dim in study.search.items():
         if study.algorithm != "optuna":
             problems.append(f"search dimension {path!r}: ranges need algorithm 'optuna'; a grid takes lists in `grid`")
         if not (isinstance(dim, (list, tuple)) and len(dim) == 3 and dim[0] in SEARCH_KINDS and dim[1] < dim[2]):
-            problems.append(f"search dimension {path!r}: expected (kind, low, high) with kind in {SEARCH_KINDS} and low < high, got {dim!r}")
+            problems.append(
+                f"search dimension {path!r}: expected (kind, low, high) with kind in {SEARCH_KINDS} and low < high, got {dim!r}"
+            )
     if problems:
         raise ConfigError(problems, "study definition")
     cells = study_cells(study) if study.algorithm == "grid" else grid_cells(study)

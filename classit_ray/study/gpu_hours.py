@@ -44,10 +44,12 @@ class Estimate:
     def describe(self) -> str:
         if self.hours is None:
             return f"not estimated: no bf16 peak known for {self.gpu!r} (classit_ray/hardware.py)"
-        return (f"≈ {self.hours:,.0f} for the training stages ({self.flops:.2e} FLOPs, {self.pretrain_flops / self.flops:.0%} of them "
-                f"pretraining): an estimate, not a measurement (no GPU run in bench/results/): 6·N FLOPs per token "
-                f"(+ attention in pretraining) at {TOKENS_PER_WORD} tokens per word, {ASSUMED_MFU:.0%} MFU of the {self.gpu}'s "
-                f"{peak_for(self.gpu):g} TFLOP/s bf16 peak; evaluations not counted")
+        return (
+            f"≈ {self.hours:,.0f} for the training stages ({self.flops:.2e} FLOPs, {self.pretrain_flops / self.flops:.0%} of them "
+            f"pretraining): an estimate, not a measurement (no GPU run in bench/results/): 6·N FLOPs per token "
+            f"(+ attention in pretraining) at {TOKENS_PER_WORD} tokens per word, {ASSUMED_MFU:.0%} MFU of the {self.gpu}'s "
+            f"{peak_for(self.gpu):g} TFLOP/s bf16 peak; evaluations not counted"
+        )
 
 
 def training_flops(graphs: list[CellGraph]) -> tuple[float, float]:
@@ -57,7 +59,10 @@ def training_flops(graphs: list[CellGraph]) -> tuple[float, float]:
     for graph in graphs:
         cfg = graph.cfg
         pre_words, instruct_words = split_targets(cfg.budget)
-        weights = {c: cfg.budget.instruct_weights.get(c, 1.0) if cfg.budget.instruct_weights else 1.0 for c in cfg.budget.instruct_configs}
+        weights = {
+            c: cfg.budget.instruct_weights.get(c, 1.0) if cfg.budget.instruct_weights else 1.0
+            for c in cfg.budget.instruct_configs
+        }
         stages = [(graph.pretrain, pre_words, cfg.pretrain.seq_len)]
         for node, configs in zip(graph.of_kind("instruct"), CURRICULA[cfg.instruct.curriculum]):
             share = sum(weights.get(c, 0.0) for c in configs) / (sum(weights.values()) or 1.0)

@@ -40,7 +40,9 @@ def run_plain(study: StudyDefinition, threads: int = 0) -> Any:
         for cell in ordered_cells(study, work_dir) * study.num_samples:
             cfg = cell_config(study.base, cell)
             cfg = dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, launcher="in_process"))
-            row = run_cell(cfg, work_dir, once=lambda kind, key, fn: fn(), threads=threads or physical_cores())  # no leases: one caller
+            row = run_cell(
+                cfg, work_dir, once=lambda kind, key, fn: fn(), threads=threads or physical_cores()
+            )  # no leases: one caller
             rows.append({**row, **cell_values(cell), **status_values(OK)})
     finally:
         torch.set_num_threads(before)

@@ -46,7 +46,9 @@ from classit_ray.train.driver import launcher_for
 @dataclass(frozen=True)
 class TrialRequest:
     trial: Bundle  # the Tune function: the one bundle of the trial's placement group
-    workers: tuple[Bundle, ...]  # a training stage's Ray Train workers, in the run's own group; () = trains in the stage host
+    workers: tuple[
+        Bundle, ...
+    ]  # a training stage's Ray Train workers, in the run's own group; () = trains in the stage host
     evaluation: Bundle | None  # an evaluation's Ray task; None = runs in the stage host
 
     @property
@@ -75,7 +77,7 @@ class TrialRequest:
         return tune.PlacementGroupFactory([self.trial])
 
     def describe(self) -> str:
-        """"1 CPU (trial) + 2 × (1 CPU + 1 GPU) (Ray Train workers) = 3 CPU + 2 GPU"."""
+        """ "1 CPU (trial) + 2 × (1 CPU + 1 GPU) (Ray Train workers) = 3 CPU + 2 GPU"."""
         parts = [f"{bundle_text(self.trial)} (trial)"]
         if self.workers:
             parts.append(f"{len(self.workers)} × ({bundle_text(self.workers[0])}) (Ray Train workers)")
@@ -91,8 +93,9 @@ def trial_request(cfg: Config, asha: bool = False) -> TrialRequest:
     worker: Bundle = {"CPU": 1.0, **({"GPU": 1.0} if p.use_gpu else {})}
     ray_train = {launcher_for(p.launcher, p.num_workers, p.use_gpu, callbacks) for callbacks in (False, asha)}
     workers = ({**worker, **p.worker_resources},) * p.num_workers if "ray_train" in ray_train else ()
-    return TrialRequest(trial={"CPU": 1.0, **cfg.study.trial_resources}, workers=workers,
-                        evaluation=dict(worker) if p.use_gpu else None)
+    return TrialRequest(
+        trial={"CPU": 1.0, **cfg.study.trial_resources}, workers=workers, evaluation=dict(worker) if p.use_gpu else None
+    )
 
 
 @dataclass
@@ -114,9 +117,12 @@ class Plan:
     def describe(self, cfg: Config) -> dict[str, str]:
         workers, gpu = cfg.pretrain.num_workers, " + 1 GPU" if cfg.pretrain.use_gpu else ""
         req = self.request
-        training = (f"{workers} Ray Train worker(s) × ({bundle_text(req.workers[0]) if req.workers else ''}): the run's own placement group, made by Ray Train's "
-                    "controller (pending until a node fits it: what the autoscaler adds nodes for) + Ray Data read tasks"
-                    if req.workers else "in the trial's stage host (one CPU worker: no Ray Train run)")
+        training = (
+            f"{workers} Ray Train worker(s) × ({bundle_text(req.workers[0]) if req.workers else ''}): the run's own placement group, made by Ray Train's "
+            "controller (pending until a node fits it: what the autoscaler adds nodes for) + Ray Data read tasks"
+            if req.workers
+            else "in the trial's stage host (one CPU worker: no Ray Train run)"
+        )
         lines = {
             "trial": f"{bundle_text(req.trial)}: the Tune function, alone in the placement group Tune makes for it",
             "training stage": training,
@@ -137,13 +143,21 @@ def plan_resources(cfg: Config, cluster_gpus: float = 0.0, cluster: Cluster | No
     request = trial_request(cfg, asha)
     workers = cfg.pretrain.num_workers
     if not cfg.pretrain.use_gpu:
-        auto, why = max(1, physical_cores() // workers), f"this machine's {physical_cores()} core(s) ÷ {workers} worker(s)"
+        auto, why = (
+            max(1, physical_cores() // workers),
+            f"this machine's {physical_cores()} core(s) ÷ {workers} worker(s)",
+        )
     elif cluster is not None:
         auto = cluster.trials_at_once(request.bundles)
         why = f"what {cluster.path} holds at its largest"
     elif cfg.study.ray_address:
-        auto, why = None, ("joining a cluster without its YAML: Tune starts every trial, each run waits for the GPUs the "
-                           "autoscaler adds; --cluster FILE caps them at what it holds at its largest")
+        auto, why = (
+            None,
+            (
+                "joining a cluster without its YAML: Tune starts every trial, each run waits for the GPUs the "
+                "autoscaler adds; --cluster FILE caps them at what it holds at its largest"
+            ),
+        )
     else:
         auto = max(1, int(cluster_gpus // request.gpus))
         why = f"this machine's {cluster_gpus:g} GPU(s) ÷ {request.gpus:g} per trial"

@@ -152,11 +152,17 @@ def status_columns(table: Any) -> list[str]:
 
 def groups(table: Any) -> dict[str, list[str]]:
     """Group name -> its columns; "other" holds what no group declares (Tune's own columns, say)."""
-    out = {"config": config_columns(table), "seed": seed_columns(table), "metric": metric_columns(table, None),
-           "curve": [c for c in _names(table) if c == CURVE], "key": key_columns(table),
-           "artifact": artifact_columns(table), "executed": executed_columns(table), "timing": timing_columns(table),
-           "status": status_columns(table)}
+    out = {
+        "config": config_columns(table),
+        "seed": seed_columns(table),
+        "metric": metric_columns(table, None),
+        "curve": [c for c in _names(table) if c == CURVE],
+        "key": key_columns(table),
+        "artifact": artifact_columns(table),
+        "executed": executed_columns(table),
+        "timing": timing_columns(table),
+        "status": status_columns(table),
+    }
     declared = {c for cols in out.values() for c in cols}
     out["other"] = [c for c in _names(table) if c not in declared]
     return out
-

@@ -57,9 +57,22 @@ from classit_ray.study.row import FAILED, KEYS_GRAPH, OK, cell_values, config_va
 from classit_ray.study.trial import cell_trainable, planned_keys
 
 # Tune fills these into every result; they describe the run, not the cell.
-_TUNE_NOISE = ("timestamp", "date", "pid", "hostname", "node_ip", "time_this_iter_s", "time_since_restore",
-               "iterations_since_restore", "checkpoint_dir_name", "done", "config", "should_checkpoint", "checkpoint_path",
-               "timesteps_total")  # the x axis of the training curves (trial.TrainingCurves), not a result
+_TUNE_NOISE = (
+    "timestamp",
+    "date",
+    "pid",
+    "hostname",
+    "node_ip",
+    "time_this_iter_s",
+    "time_since_restore",
+    "iterations_since_restore",
+    "checkpoint_dir_name",
+    "done",
+    "config",
+    "should_checkpoint",
+    "checkpoint_path",
+    "timesteps_total",
+)  # the x axis of the training curves (trial.TrainingCurves), not a result
 
 
 def study_dir(cfg: Config) -> str:
@@ -74,11 +87,19 @@ def with_absolute_paths(cfg: Config) -> Config:
     folder and look for it in another."""
     return dataclasses.replace(
         cfg,
-        corpus=dataclasses.replace(cfg.corpus, data_dir=absolute_path(cfg.corpus.data_dir),
-                                   instruct_dir=absolute_unless_hub(cfg.corpus.instruct_dir)),
+        corpus=dataclasses.replace(
+            cfg.corpus,
+            data_dir=absolute_path(cfg.corpus.data_dir),
+            instruct_dir=absolute_unless_hub(cfg.corpus.instruct_dir),
+        ),
         eval=dataclasses.replace(cfg.eval, eval_dir=absolute_path(cfg.eval.eval_dir)),
-        study=dataclasses.replace(cfg.study, storage_path=absolute_path(cfg.study.storage_path),
-                                  work_dir=absolute_path(cfg.study.work_dir), cache_dir=absolute_path(cfg.study.cache_dir)))
+        study=dataclasses.replace(
+            cfg.study,
+            storage_path=absolute_path(cfg.study.storage_path),
+            work_dir=absolute_path(cfg.study.work_dir),
+            cache_dir=absolute_path(cfg.study.cache_dir),
+        ),
+    )
 
 
 # ---- checks before any trial ---------------------------------------------------------------------
@@ -90,7 +111,9 @@ def _writable(path: str) -> str | None:
             import pyarrow.fs
 
             fs, root = pyarrow.fs.FileSystem.from_uri(path)
-            if isinstance(fs, pyarrow.fs.LocalFileSystem):  # object storage has no folders to make (and each call retries)
+            if isinstance(
+                fs, pyarrow.fs.LocalFileSystem
+            ):  # object storage has no folders to make (and each call retries)
                 fs.create_dir(root, recursive=True)
             with fs.open_output_stream(f"{root}/.write-probe") as f:
                 f.write(b"ok")
@@ -115,7 +138,9 @@ def check_inputs(cfg: Config) -> None:
     for logger in cfg.study.loggers:
         package = LOGGER_PACKAGES[logger]
         if importlib.util.find_spec(package) is None:
-            problems.append(f"study.loggers: {logger!r} needs the {package} package; expected `pip install {package}` or {logger!r} removed")
+            problems.append(
+                f"study.loggers: {logger!r} needs the {package} package; expected `pip install {package}` or {logger!r} removed"
+            )
     if cfg.corpus.data_dir:
         try:
             find_corpus_dir(cfg.corpus.data_dir)
@@ -130,9 +155,13 @@ def check_inputs(cfg: Config) -> None:
         root = Path(cfg.eval.eval_dir).expanduser()
         splits = ("fast_eval", "full_eval")
         if not root.is_dir() or (root.name not in splits and not any((root / d).is_dir() for d in splits)):
-            problems.append(f"eval.eval_dir: {root}: expected the BabyLM evaluation_data/ folder (holding fast_eval/ and full_eval/)")
+            problems.append(
+                f"eval.eval_dir: {root}: expected the BabyLM evaluation_data/ folder (holding fast_eval/ and full_eval/)"
+            )
     elif not corpus_is_toy(cfg):
-        problems.append("eval.eval_dir: empty, but the corpus is not the toy world; expected --eval-dir pointing at evaluation_data/")
+        problems.append(
+            "eval.eval_dir: empty, but the corpus is not the toy world; expected --eval-dir pointing at evaluation_data/"
+        )
     paths = {"study.storage_path": study_dir(cfg), "study.work_dir": artifact_store_of(cfg)}
     if is_uri(artifact_store_of(cfg)):
         paths["study.cache_dir"] = str(work_dir_of(cfg))  # this node's copy of the remote store
@@ -183,8 +212,11 @@ def gpu_hours_line(study: StudyDefinition, graphs: list[CellGraph], cluster: Clu
     types = cluster.gpu_types if cluster is not None else []
     if not types:
         return [f"  {'GPU-hours':16s} not estimated: no GPU node type to estimate them on (--cluster FILE)"]
-    return [f"  {'GPU-hours':16s} on {n.instance or n.name} ({n.resources['GPU']:g} × {n.gpu or 'GPU'}, node type {n.name} of "
-            f"{cluster.path}): {estimate(graphs, n.gpu).describe()}" for n in types]
+    return [
+        f"  {'GPU-hours':16s} on {n.instance or n.name} ({n.resources['GPU']:g} × {n.gpu or 'GPU'}, node type {n.name} of "
+        f"{cluster.path}): {estimate(graphs, n.gpu).describe()}"
+        for n in types
+    ]
 
 
 def dry_run_report(study: StudyDefinition, cells: list[dict], work_dir: Path, cluster: Cluster | None = None) -> str:
@@ -193,29 +225,40 @@ def dry_run_report(study: StudyDefinition, cells: list[dict], work_dir: Path, cl
     the GPU-hours of its training."""
     cfg = study.base
     plan = plan_resources(cfg, cluster=cluster, asha=study.asha)
-    lines = [f"study {study.name!r}: {study.algorithm}, artifact store {store_words(cfg)}, results in {redact_uri(study_dir(cfg))}"]
+    lines = [
+        f"study {study.name!r}: {study.algorithm}, artifact store {store_words(cfg)}, results in {redact_uri(study_dir(cfg))}"
+    ]
     if study.algorithm == "optuna":
-        lines.append(f"Optuna: {study.num_samples} trials maximising {study.metric} ({study.mode}) over "
-                     f"{ {**{k: list(v) for k, v in study.grid.items()}, **study.search} }; cells are chosen as it goes.")
+        lines.append(
+            f"Optuna: {study.num_samples} trials maximising {study.metric} ({study.mode}) over "
+            f"{ {**{k: list(v) for k, v in study.grid.items()}, **study.search} }; cells are chosen as it goes."
+        )
         cells = cells[:0]
     graphs: list[CellGraph] = [build_graph(cell_config(cfg, cell), work_dir) for cell in cells]
     per_kind: dict[str, dict[str, str]] = {}
     requested: dict[str, int] = {}
     shown: set[str] = set()
-    lines.append(f"\n{len(cells) * study.num_samples if study.algorithm == 'grid' else 0} cell(s), each a stage graph "
-                 "(a stage shown before is named by its key only):")
+    lines.append(
+        f"\n{len(cells) * study.num_samples if study.algorithm == 'grid' else 0} cell(s), each a stage graph "
+        "(a stage shown before is named by its key only):"
+    )
     for n, (cell, graph) in enumerate(zip(cells, graphs), 1):
         lines.append(f"  {n:3d}. {_cell_label(cell)}")
         for node, text in zip(graph.nodes, graph.describe()):
             per_kind.setdefault(node.kind, {})[node.key] = node.path
             requested[node.kind] = requested.get(node.kind, 0) + 1
-            lines.append(f"         {text}" if node.key not in shown else f"         {node.label:<40s} {node.key}  (above)")
+            lines.append(
+                f"         {text}" if node.key not in shown else f"         {node.label:<40s} {node.key}  (above)"
+            )
             shown.add(node.key)
     if cells:
         lines.append("\nunique stages after deduplication (requested by the cells -> run):")
         for kind, keys in per_kind.items():
             done = sum(stage_in_store(cfg, p) for p in keys.values())
-            lines.append(f"  {kind:16s} {requested[kind]:3d} -> {len(keys):3d}" + (f"  ({done} already in the store)" if done else ""))
+            lines.append(
+                f"  {kind:16s} {requested[kind]:3d} -> {len(keys):3d}"
+                + (f"  ({done} already in the store)" if done else "")
+            )
     lines.append("\nresources:")
     lines += [f"  {k:16s} {v}" for k, v in plan.describe(cfg).items()]
     lines += gpu_hours_line(study, graphs, cluster)
@@ -249,14 +292,30 @@ def trial_retries(cfg: Config) -> int:
     return 2 if cfg.study.ray_address else 0
 
 
-def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan: Plan, experiment: str, events=None, say=print,
-                shared: frozenset[str] | None = None):
+def build_tuner(
+    study: StudyDefinition,
+    cells: list[dict],
+    work_dir: Path,
+    plan: Plan,
+    experiment: str,
+    events=None,
+    say=print,
+    shared: frozenset[str] | None = None,
+):
     from ray import tune
 
     base = config_to_dict(study.base)
     trainable = tune.with_resources(
-        tune.with_parameters(cell_trainable, base=base, work_dir=str(work_dir), threads=plan.torch_threads, asha=study.asha,
-                             events=events, shared=shared, curves=reports_curves(study)),
+        tune.with_parameters(
+            cell_trainable,
+            base=base,
+            work_dir=str(work_dir),
+            threads=plan.torch_threads,
+            asha=study.asha,
+            events=events,
+            shared=shared,
+            curves=reports_curves(study),
+        ),
         plan.trial_resources(),
     )
     path = join_uri(study_dir(study.base), experiment)
@@ -275,14 +334,23 @@ def build_tuner(study: StudyDefinition, cells: list[dict], work_dir: Path, plan:
     return tune.Tuner(
         trainable,
         param_space=tune_space(study, cells),
-        tune_config=tune.TuneConfig(num_samples=study.num_samples, max_concurrent_trials=plan.concurrent, search_alg=search_alg,
-                                    scheduler=scheduler, trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
-                                    # A finished trial's process, and its warm stage host (`trial.stage_host`),
-                                    # runs the next trial. Not under ASHA: a trial it stops may still be inside
-                                    # a stage, which only the end of its process ends.
-                                    reuse_actors=not study.asha),
-        run_config=tune.RunConfig(name=experiment, storage_path=study_dir(study.base),
-                                  failure_config=tune.FailureConfig(max_failures=trial_retries(study.base), fail_fast=False)),
+        tune_config=tune.TuneConfig(
+            num_samples=study.num_samples,
+            max_concurrent_trials=plan.concurrent,
+            search_alg=search_alg,
+            scheduler=scheduler,
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
+            # A finished trial's process, and its warm stage host (`trial.stage_host`),
+            # runs the next trial. Not under ASHA: a trial it stops may still be inside
+            # a stage, which only the end of its process ends.
+            reuse_actors=not study.asha,
+        ),
+        run_config=tune.RunConfig(
+            name=experiment,
+            storage_path=study_dir(study.base),
+            failure_config=tune.FailureConfig(max_failures=trial_retries(study.base), fail_fast=False),
+        ),
     )
 
 
@@ -306,8 +374,13 @@ def logger_callbacks(cfg: Config) -> list:
         from ray.air.integrations.mlflow import MLflowLoggerCallback
 
         uri = cfg.study.mlflow_tracking_uri or f"{study_dir(cfg)}/mlruns"
-        callbacks.append(MLflowLoggerCallback(tracking_uri=uri if is_uri(uri) else f"file://{uri}", experiment_name=cfg.study.name,
-                                              save_artifact=False))
+        callbacks.append(
+            MLflowLoggerCallback(
+                tracking_uri=uri if is_uri(uri) else f"file://{uri}",
+                experiment_name=cfg.study.name,
+                save_artifact=False,
+            )
+        )
     if "wandb" in cfg.study.loggers:
         from ray.air.integrations.wandb import WandbLoggerCallback
 
@@ -403,15 +476,20 @@ def logs_dir(cfg: Config) -> Path:
     return work_dir_of(cfg) / "logs" / cfg.study.name if is_uri(folder) else Path(folder) / "logs"
 
 
-def plan_stages(study: StudyDefinition, cells: list[dict], work_dir: Path) -> tuple[dict[str, str], set[str], dict[str, set[str]]]:
+def plan_stages(
+    study: StudyDefinition, cells: list[dict], work_dir: Path
+) -> tuple[dict[str, str], set[str], dict[str, set[str]]]:
     """The unique stages of a grid study (key -> kind), those already in the store, and each
     cell's stages (`console.cell_id` -> keys); none for Optuna, whose cells are chosen as it goes."""
     if study.algorithm != "grid":
         return {}, set(), {}
     graphs = {cell_id(cell): build_graph(cell_config(study.base, cell), work_dir).nodes for cell in cells}
     nodes = {n.key: n for graph in graphs.values() for n in graph}
-    return ({k: n.kind for k, n in nodes.items()}, {k for k, n in nodes.items() if stage_in_store(study.base, n.path)},
-            {cid: {n.key for n in graph} for cid, graph in graphs.items()})
+    return (
+        {k: n.kind for k, n in nodes.items()},
+        {k for k, n in nodes.items() if stage_in_store(study.base, n.path)},
+        {cid: {n.key for n in graph} for cid, graph in graphs.items()},
+    )
 
 
 def varying_axes(study: StudyDefinition) -> set[str] | None:
@@ -447,30 +525,53 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
         print(dry_run_report(study, cells, work_dir, cluster))
         return None
     if cluster is not None and not cfg.study.ray_address:
-        raise ConfigError([f"{cfg.study.cluster_yaml}: describes the cluster a study joins, but study.ray_address is empty "
-                           "(a local Ray); expected --address auto, or no --cluster"], "study.cluster_yaml")
+        raise ConfigError(
+            [
+                f"{cfg.study.cluster_yaml}: describes the cluster a study joins, but study.ray_address is empty "
+                "(a local Ray); expected --address auto, or no --cluster"
+            ],
+            "study.cluster_yaml",
+        )
     logs = logs_dir(cfg)
     trials = len(cells) * study.num_samples if study.algorithm == "grid" else study.num_samples
     stages, in_store, cell_stages = plan_stages(study, cells, work_dir)
     # A damaged finished stage is named before anything starts, not read as a result (the cache's copies, with a remote store).
-    check_local_stages({n.path for cell in cells for n in build_graph(cell_config(cfg, cell), work_dir).nodes},
-                       hashes=cfg.study.verify_stages)
+    check_local_stages(
+        {n.path for cell in cells for n in build_graph(cell_config(cfg, cell), work_dir).nodes},
+        hashes=cfg.study.verify_stages,
+    )
     varying = varying_axes(study)
     with RawLogs(logs, verbose) as raw:
         init_ray(cfg.study.ray_address, plan_resources(cfg).logical_cpus)
         raw.ray_started()
         plan = plan_resources(cfg, ray.cluster_resources().get("GPU", 0.0), cluster=cluster, asha=study.asha)
-        planned = (f", {len(stages)} unique stages" + (f" ({len(in_store)} already in the store)" if in_store else "")) if stages else ""
+        planned = (
+            (f", {len(stages)} unique stages" + (f" ({len(in_store)} already in the store)" if in_store else ""))
+            if stages
+            else ""
+        )
         console = StudyConsole(varying, stages, in_store, trials, out=raw.terminal, cell_stages=cell_stages)
-        at_once = f"{plan.at_once} at once" + (f" ({plan.why}; a trial: {plan.request.describe()})" if cfg.study.ray_address else "")
-        console.print(f"[study] {study.name}: {trials} cell(s){planned}; {at_once}, "
-                      f"{plan.torch_threads or 'default'} torch thread(s) each; artifacts in {store_words(cfg)}")
+        at_once = f"{plan.at_once} at once" + (
+            f" ({plan.why}; a trial: {plan.request.describe()})" if cfg.study.ray_address else ""
+        )
+        console.print(
+            f"[study] {study.name}: {trials} cell(s){planned}; {at_once}, "
+            f"{plan.torch_threads or 'default'} torch thread(s) each; artifacts in {store_words(cfg)}"
+        )
         console.print(f"[study] raw Ray/Tune/Train logs: {logs}/" + ("" if verbose else " (--verbose shows them here)"))
         t0 = time.perf_counter()
         events = start_events()
         try:
-            tuner = build_tuner(study, cells, work_dir, plan, experiment=f"tune-{study.fingerprint()}", events=events,
-                                say=console.print, shared=shared_stages(study, cell_stages))
+            tuner = build_tuner(
+                study,
+                cells,
+                work_dir,
+                plan,
+                experiment=f"tune-{study.fingerprint()}",
+                events=events,
+                say=console.print,
+                shared=shared_stages(study, cell_stages),
+            )
             callback = tune_callback(console, events, _trial_cell)
             attach_console(tuner, callback, verbose, logger_callbacks(cfg))
             grid = tuner.fit()  # returns after a Ctrl-C too (Tune's handler stops the run and saves its state)
@@ -479,10 +580,22 @@ def run_study(study: StudyDefinition, dry_run: bool = False, verbose: bool = Fal
     df = results_table(study, grid, callback.states)
     path = write_results(df, study_dir(cfg))
     failed = df[df["status"] == "error"] if len(df) else df
-    print("\n" + "\n".join(end_summary(list(df["status"]) if len(df) else [], trials, time.perf_counter() - t0,
-                                      redact_uri(path), resume_command())))
+    print(
+        "\n"
+        + "\n".join(
+            end_summary(
+                list(df["status"]) if len(df) else [],
+                trials,
+                time.perf_counter() - t0,
+                redact_uri(path),
+                resume_command(),
+            )
+        )
+    )
     for _, row in failed.iterrows():
-        print(f"  failed: {cell_words(_row_cell(row, (*study.grid, *study.search)), varying)}: {one_line_error(row['error'], 120)}")
+        print(
+            f"  failed: {cell_words(_row_cell(row, (*study.grid, *study.search)), varying)}: {one_line_error(row['error'], 120)}"
+        )
     if not is_uri(study_dir(cfg)) and (df["status"] == "ok").sum() >= 1:
         from classit_ray.analysis import write_report
 
@@ -510,5 +623,9 @@ def _row_cell(row, axes) -> dict:
     import pandas as pd
 
     columns = {axis: f"cell.{axis}" if axis == SEED else axis for axis in axes}
-    cell = {axis: row[col] for axis, col in columns.items() if col in row and not (pd.api.types.is_scalar(row[col]) and pd.isna(row[col]))}
+    cell = {
+        axis: row[col]
+        for axis, col in columns.items()
+        if col in row and not (pd.api.types.is_scalar(row[col]) and pd.isna(row[col]))
+    }
     return {axis: int(v) if isinstance(v, float) and v.is_integer() and axis == SEED else v for axis, v in cell.items()}

@@ -122,7 +122,9 @@ def stage_row(done: Execution, cell_s: float) -> dict[str, Any]:
     row.update(final["metrics"])
     for endpoint, node in ends.items():
         if endpoint != "final":
-            row.update({metric_name(name, endpoint): value for name, value in done.runs[node.key].result["metrics"].items()})
+            row.update(
+                {metric_name(name, endpoint): value for name, value in done.runs[node.key].result["metrics"].items()}
+            )
             row[key_name(metric_name("eval", endpoint))] = node.key
     row[FAILED_TASKS] = json.dumps(sorted(final.get("failed", {})))
     curve = graph.of_kind("curve")
@@ -142,15 +144,27 @@ def stage_row(done: Execution, cell_s: float) -> dict[str, Any]:
     if stages:
         row["instruct/loss"] = stages[-1].metrics.get("instruct/loss")
     model = (stages or [pre])[-1]
-    row.update({
-        "key/pretrain": graph.pretrain.key, "key/model": model.spec.key, "key/eval": ends["final"].key,
-        KEYS_GRAPH: json.dumps(done.keys),  # every node this cell walked, in order: the planned graph
-        "artifact/pretrain": str(pre.out_dir), "artifact/model": str(model.final), "artifact/eval": ends["final"].path,
-        "executed/data": sum(done.executed(k) for k in DATA_KINDS), "executed/pretrain": done.executed("pretrain"),
-        "executed/instruct": done.executed("instruct"), "executed/eval": done.executed("eval"), "executed/curve": done.executed("curve"),
-        "time/cell_s": cell_s, "time/compute_s": done.compute(), "time/waited_s": done.waited(),
-        "time/ray_overhead_s": cell_s - done.compute() - done.waited(), "time/stages": json.dumps(done.timeline()),
-    })
+    row.update(
+        {
+            "key/pretrain": graph.pretrain.key,
+            "key/model": model.spec.key,
+            "key/eval": ends["final"].key,
+            KEYS_GRAPH: json.dumps(done.keys),  # every node this cell walked, in order: the planned graph
+            "artifact/pretrain": str(pre.out_dir),
+            "artifact/model": str(model.final),
+            "artifact/eval": ends["final"].path,
+            "executed/data": sum(done.executed(k) for k in DATA_KINDS),
+            "executed/pretrain": done.executed("pretrain"),
+            "executed/instruct": done.executed("instruct"),
+            "executed/eval": done.executed("eval"),
+            "executed/curve": done.executed("curve"),
+            "time/cell_s": cell_s,
+            "time/compute_s": done.compute(),
+            "time/waited_s": done.waited(),
+            "time/ray_overhead_s": cell_s - done.compute() - done.waited(),
+            "time/stages": json.dumps(done.timeline()),
+        }
+    )
     return row
 
 
@@ -162,7 +176,9 @@ def planned_keys(cfg: Config, work_dir: Path) -> dict[str, str]:
     return {KEYS_GRAPH: json.dumps([node.key for node in build_graph(cfg, work_dir).nodes])}
 
 
-def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callbacks=(), run=None, on_node=None) -> dict[str, Any]:
+def run_cell(
+    cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callbacks=(), run=None, on_node=None
+) -> dict[str, Any]:
     """Walk the whole stage graph of one cell (`cell/graph.py`); return its results row.
 
     `once(kind, key, fn)` coordinates shared stages (default: Ray leases; see once.py), `run(fn)`
@@ -173,11 +189,15 @@ def run_cell(cfg: Config, work_dir: Path, once=run_once, threads: int = 0, callb
     """
     t0 = time.perf_counter()
     graph = build_graph(cfg, work_dir)
-    done = execute(graph, once=once, run=run or (lambda fn: fn()), threads=threads, callbacks=callbacks, on_node=on_node)
+    done = execute(
+        graph, once=once, run=run or (lambda fn: fn()), threads=threads, callbacks=callbacks, on_node=on_node
+    )
     if done.stopped is not None:
         section = done.stopped.kind
-        raise RuntimeError(f"{done.stopped.label} {done.stopped.key} stopped before its end ({section}.max_steps="
-                           f"{getattr(cfg, section).max_steps}); a study needs whole stages: set {section}.max_steps=0")
+        raise RuntimeError(
+            f"{done.stopped.label} {done.stopped.key} stopped before its end ({section}.max_steps="
+            f"{getattr(cfg, section).max_steps}); a study needs whole stages: set {section}.max_steps=0"
+        )
     return stage_row(done, time.perf_counter() - t0)
 
 
@@ -204,11 +224,13 @@ class TrainingCurves:
 
             history = read_state(result.final)["position"]["history"]  # [step, loss, lr, words_seen]
             every = max(1, -(-len(history) // CURVE_POINTS))
-            points = history[every - 1::every]
+            points = history[every - 1 :: every]
             if history and points[-1:] != history[-1:]:
                 points.append(history[-1])  # always the stage's last step
             for step, loss, lr, words in points:
-                self.report({"timesteps_total": self.step + step, "train/loss": loss, "train/lr": lr, "train/words_seen": words})
+                self.report(
+                    {"timesteps_total": self.step + step, "train/loss": loss, "train/lr": lr, "train/words_seen": words}
+                )
             self.step += history[-1][0] if history else 0
             speed = result.metrics.get(f"{node.kind}/tokens_per_s")
             if speed is not None:
@@ -220,8 +242,16 @@ class TrainingCurves:
                 self.report({"timesteps_total": self.step, **scores})
 
 
-def cell_trainable(config: dict, base: dict | None = None, work_dir: str = "", threads: int = 0, asha: bool = False,
-                   events=None, shared: frozenset[str] | None = None, curves: bool = False) -> None:
+def cell_trainable(
+    config: dict,
+    base: dict | None = None,
+    work_dir: str = "",
+    threads: int = 0,
+    asha: bool = False,
+    events=None,
+    shared: frozenset[str] | None = None,
+    curves: bool = False,
+) -> None:
     """The Tune function: one trial = one cell. Reports the cell's results row at the end (and,
     with ASHA, instruct/loss as instruction tuning goes; with `curves`, its training curves and
     evaluations as they end, `TrainingCurves`); tells `events` (the study console's actor,
@@ -255,8 +285,15 @@ def cell_trainable(config: dict, base: dict | None = None, work_dir: str = "", t
     host, warm = stage_host()
     try:
         progress_out = None if events is None else ProgressToConsole(events, cell)
-        row = run_cell(cfg, Path(work_dir), once=once, threads=threads, callbacks=callbacks, run=hosted(host, progress_out),
-                       on_node=on_node)
+        row = run_cell(
+            cfg,
+            Path(work_dir),
+            once=once,
+            threads=threads,
+            callbacks=callbacks,
+            run=hosted(host, progress_out),
+            on_node=on_node,
+        )
     except BaseException:
         drop_stage_host()
         raise
@@ -264,4 +301,3 @@ def cell_trainable(config: dict, base: dict | None = None, work_dir: str = "", t
     if curves:
         row["timesteps_total"] = listeners[-1].step  # the final scores at the end of the cell's path
     tune.report({k: v for k, v in row.items() if v is not None})
-

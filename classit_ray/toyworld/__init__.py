@@ -58,7 +58,10 @@ def with_toy_world(cfg: Config, work_dir: str | Path) -> Config:
     if not (corpus_is_toy(cfg) or eval_is_toy(cfg)):
         return cfg
     world = world_dir(work_dir, cfg.study.toy_words)
-    corpus = dataclasses.replace(cfg.corpus, data_dir=cfg.corpus.data_dir or str(world / CORPUS_DIR),
-                                 instruct_dir=cfg.corpus.instruct_dir or str(world / INSTRUCT_DIR))
+    corpus = dataclasses.replace(
+        cfg.corpus,
+        data_dir=cfg.corpus.data_dir or str(world / CORPUS_DIR),
+        instruct_dir=cfg.corpus.instruct_dir or str(world / INSTRUCT_DIR),
+    )
     ev = dataclasses.replace(cfg.eval, eval_dir=cfg.eval.eval_dir or str(world / EVAL_DIR))
     return dataclasses.replace(cfg, corpus=corpus, eval=ev)

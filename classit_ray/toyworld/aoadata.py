@@ -98,9 +98,17 @@ def toy_aoa_data(corpus_dir: Path | None, seed: int) -> tuple[dict[str, list[dic
     words: dict[str, list[dict]] = {}
     for word in sorted(picked):
         chosen = sorted(contexts[word].items(), key=lambda kv: (-kv[1], kv[0]))[:CONTEXTS]
-        words[word] = [{"context": context, "word_in_context_stats": {
-            "count": n, "frequency": n / context_counts[context],
-            "log_freq_per_million": math.log10(1e6 * n / context_counts[context])}} for context, n in chosen]
+        words[word] = [
+            {
+                "context": context,
+                "word_in_context_stats": {
+                    "count": n,
+                    "frequency": n / context_counts[context],
+                    "log_freq_per_million": math.log10(1e6 * n / context_counts[context]),
+                },
+            }
+            for context, n in chosen
+        ]
     return words, child_aoa({w: heard[w] for w in words})
 
 

@@ -97,10 +97,25 @@ _EDIBLE_CLASSES = frozenset({"fruit", "vegetable", "treat", "food", "plant"})
 
 
 # BLiMP and its supplement: (good, bad) pairs that differ in one word (the auxiliary moves in one).
-_IRREGULAR_INTRANSITIVE = {"run": "person", "sleep": "person", "sing": "person", "sit": "person", "hide": "person",
-                           "swim": "person", "fall": "thing", "break": "thing"}
-_IRREGULAR_TRANSITIVE = {"eat": _FOODS, "see": ANIMAL_LIST + _THING_LIST, "find": ANIMAL_LIST + _THING_LIST,
-                         "hold": _OBJECTS, "throw": _OBJECTS, "bring": _OBJECTS, "take": _OBJECTS}
+_IRREGULAR_INTRANSITIVE = {
+    "run": "person",
+    "sleep": "person",
+    "sing": "person",
+    "sit": "person",
+    "hide": "person",
+    "swim": "person",
+    "fall": "thing",
+    "break": "thing",
+}
+_IRREGULAR_TRANSITIVE = {
+    "eat": _FOODS,
+    "see": ANIMAL_LIST + _THING_LIST,
+    "find": ANIMAL_LIST + _THING_LIST,
+    "hold": _OBJECTS,
+    "throw": _OBJECTS,
+    "bring": _OBJECTS,
+    "take": _OBJECTS,
+}
 
 
 def _person(rng: random.Random) -> str:
@@ -137,9 +152,16 @@ def irregular_past_pair(rng: random.Random) -> tuple[str, str]:
 
 BLIMP_UIDS: dict[str, tuple[str, str, Callable[[random.Random], tuple[str, str]]]] = {
     "subject_verb_agreement_simple": ("morphology", "subject_verb_agreement", lambda rng: agreement_pair(rng, "none")),
-    "subject_verb_agreement_pp_attractor": ("morphology", "subject_verb_agreement", lambda rng: agreement_pair(rng, "pp")),
+    "subject_verb_agreement_pp_attractor": (
+        "morphology",
+        "subject_verb_agreement",
+        lambda rng: agreement_pair(rng, "pp"),
+    ),
     "subject_verb_agreement_rc_attractor": (
-        "morphology", "subject_verb_agreement", lambda rng: agreement_pair(rng, rng.choice(("object_rc", "subject_rc")))),
+        "morphology",
+        "subject_verb_agreement",
+        lambda rng: agreement_pair(rng, rng.choice(("object_rc", "subject_rc"))),
+    ),
     "determiner_noun_agreement": ("morphology", "determiner_noun_agreement", determiner_noun_pair),
     "pronoun_verb_agreement": ("morphology", "subject_verb_agreement", pronoun_agreement_pair),
     "irregular_past_tense": ("morphology", "irregular_forms", irregular_past_pair),
@@ -171,7 +193,9 @@ def subject_aux_inversion_pair(rng: random.Random) -> tuple[str, str]:
     aux = "are" if plural else "is"
     other = NOUNS[rng.choice([t for t in _THING_LIST if t != noun.sg])]
     pp = f"{rng.choice(PREPOSITIONS)} the {other.pl if rng.random() < 0.4 else other.sg}"
-    adjective = ANIMALS[noun.sg].colour if noun.sg in ANIMALS else rng.choice((THINGS[noun.sg].colour, THINGS[noun.sg].size))
+    adjective = (
+        ANIMALS[noun.sg].colour if noun.sg in ANIMALS else rng.choice((THINGS[noun.sg].colour, THINGS[noun.sg].size))
+    )
     np = f"the {noun.pl if plural else noun.sg}"
     return f"{cap(aux)} {np} that {aux} {pp} {adjective}?", f"{cap(aux)} {np} that {pp} {aux} {adjective}?"
 
@@ -184,16 +208,22 @@ def turn_taking_pair(rng: random.Random) -> tuple[str, str]:
     you = VERBS[rng.choice(("see", "find", "want", "like"))]
     me = VERBS[rng.choice(("take", "hold", "drop", "bring"))]
     question, answer, pronouns = (
-        (f"Do you have {article(pet)} {pet}?", f"Yes, {{}} have {article(pet)} {pet}.", ("I", "you")) if r < 0.3 else
-        (f"Did you {you.base} the {thing.sg}?", f"Yes, {{}} {you.past} the {thing.sg}.", ("I", "you")) if r < 0.55 else
-        (f"Did I {me.base} the {thing.pl}?", f"Yes, {{}} {me.past} the {thing.pl}.", ("you", "I")) if r < 0.8 else
-        (f"Can you find the {thing.sg}?", f"No, {{}} can't find the {thing.sg}.", ("I", "you")))
+        (f"Do you have {article(pet)} {pet}?", f"Yes, {{}} have {article(pet)} {pet}.", ("I", "you"))
+        if r < 0.3
+        else (f"Did you {you.base} the {thing.sg}?", f"Yes, {{}} {you.past} the {thing.sg}.", ("I", "you"))
+        if r < 0.55
+        else (f"Did I {me.base} the {thing.pl}?", f"Yes, {{}} {me.past} the {thing.pl}.", ("you", "I"))
+        if r < 0.8
+        else (f"Can you find the {thing.sg}?", f"No, {{}} can't find the {thing.sg}.", ("I", "you"))
+    )
     return tuple(f"A: {question} B: {answer.format(p)}" for p in pronouns)
 
 
 SUPPLEMENT_UIDS: dict[str, Callable[[random.Random], tuple[str, str]]] = {
-    "hypernym": hypernym_pair, "qa_congruence_easy": qa_congruence_pair,
-    "qa_congruence_tricky": qa_congruence_tricky_pair, "subject_aux_inversion": subject_aux_inversion_pair,
+    "hypernym": hypernym_pair,
+    "qa_congruence_easy": qa_congruence_pair,
+    "qa_congruence_tricky": qa_congruence_tricky_pair,
+    "subject_aux_inversion": subject_aux_inversion_pair,
     "turn_taking": turn_taking_pair,
 }
 
@@ -202,8 +232,10 @@ def _write_minimal_pairs(root: Path, seed: int) -> None:
     for uid, (field, term, make) in BLIMP_UIDS.items():
         rng = rng_for(seed, f"blimp:{uid}")
         pairs = unique(partial(make, rng), BLIMP_ITEMS[0])
-        rows = [{"sentence_good": g, "sentence_bad": b, "field": field, "UID": uid, "linguistics_term": term}
-                for g, b in pairs]
+        rows = [
+            {"sentence_good": g, "sentence_bad": b, "field": field, "UID": uid, "linguistics_term": term}
+            for g, b in pairs
+        ]
         write_both(root, "blimp_filtered", f"{uid}.jsonl", rows, BLIMP_ITEMS[1])
     for uid, make in SUPPLEMENT_UIDS.items():
         rng = rng_for(seed, f"supplement:{uid}")
@@ -224,8 +256,12 @@ def _habitats(rng: random.Random) -> tuple[str, str, str, str]:
     p1, p2 = rng.sample(PLACES_WITH_ANIMALS, 2)
     name = rng.choice(NAME_LIST)
     a1, a2 = rng.choice(ANIMALS_AT[p1]), rng.choice(ANIMALS_AT[p2])
-    return (f"{name} went to the {p1}.", f"{name} went to the {p2}.",
-            f"There {NAMES[name]} saw {article(a1)} {a1}.", f"There {NAMES[name]} saw {article(a2)} {a2}.")
+    return (
+        f"{name} went to the {p1}.",
+        f"{name} went to the {p2}.",
+        f"There {NAMES[name]} saw {article(a1)} {a1}.",
+        f"There {NAMES[name]} saw {article(a2)} {a2}.",
+    )
 
 
 def _diets(rng: random.Random) -> tuple[str, str, str, str]:
@@ -236,10 +272,16 @@ def _diets(rng: random.Random) -> tuple[str, str, str, str]:
 
 
 def _sounds(rng: random.Random) -> tuple[str, str, str, str]:
-    a1, a2 = _two(rng, tuple(a for a, f in ANIMALS.items() if f.sound), lambda a, b: ANIMALS[a].sound != ANIMALS[b].sound)
+    a1, a2 = _two(
+        rng, tuple(a for a, f in ANIMALS.items() if f.sound), lambda a, b: ANIMALS[a].sound != ANIMALS[b].sound
+    )
     name = rng.choice(NAME_LIST)
-    return (f"{name} saw {article(a1)} {a1}.", f"{name} saw {article(a2)} {a2}.",
-            f"It said {ANIMALS[a1].sound}.", f"It said {ANIMALS[a2].sound}.")
+    return (
+        f"{name} saw {article(a1)} {a1}.",
+        f"{name} saw {article(a2)} {a2}.",
+        f"It said {ANIMALS[a1].sound}.",
+        f"It said {ANIMALS[a2].sound}.",
+    )
 
 
 def _thing_domain(attribute: str, verb: str, template: str) -> Callable[[random.Random], tuple[str, str, str, str]]:
@@ -247,25 +289,45 @@ def _thing_domain(attribute: str, verb: str, template: str) -> Callable[[random.
         value = lambda t: getattr(THINGS[t], attribute)
         t1, t2 = _two(rng, _OBJECTS if attribute == "material" else _THING_LIST, lambda a, b: value(a) != value(b))
         name = rng.choice(NAME_LIST)
-        return f"{name} {verb} the {t1}.", f"{name} {verb} the {t2}.", template.format(value(t1)), template.format(value(t2))
+        return (
+            f"{name} {verb} the {t1}.",
+            f"{name} {verb} the {t2}.",
+            template.format(value(t1)),
+            template.format(value(t2)),
+        )
+
     return make
 
 
 # (Context1, Context2, Target1, Target2): each target is what the KB expects after its context, as
 # the corpus's stories tell it ("Anna went to the forest. There she saw a fox.", "She had a key.
 # It was grey.").
-EWOK_DOMAINS = {"animal-habitats": _habitats, "animal-diets": _diets, "animal-sounds": _sounds,
-                "object-colours": _thing_domain("colour", "had", "It was {}."),
-                "object-materials": _thing_domain("material", "found", "It was made of {}."),
-                "object-sizes": _thing_domain("size", "held", "It was {}.")}
+EWOK_DOMAINS = {
+    "animal-habitats": _habitats,
+    "animal-diets": _diets,
+    "animal-sounds": _sounds,
+    "object-colours": _thing_domain("colour", "had", "It was {}."),
+    "object-materials": _thing_domain("material", "found", "It was made of {}."),
+    "object-sizes": _thing_domain("size", "held", "It was {}."),
+}
 
 
 def _write_ewok(root: Path, seed: int) -> None:
     for domain, make in EWOK_DOMAINS.items():
         rng = rng_for(seed, f"ewok:{domain}")
-        rows = [{"Context1": c1, "Context2": c2, "Target1": t1, "Target2": t2, "Domain": domain,
-                 "ContextType": "direct", "ContextDiff": "concept swap", "TargetDiff": "concept swap"}
-                for c1, c2, t1, t2 in unique(partial(make, rng), EWOK_ITEMS[0])]
+        rows = [
+            {
+                "Context1": c1,
+                "Context2": c2,
+                "Target1": t1,
+                "Target2": t2,
+                "Domain": domain,
+                "ContextType": "direct",
+                "ContextDiff": "concept swap",
+                "TargetDiff": "concept swap",
+            }
+            for c1, c2, t1, t2 in unique(partial(make, rng), EWOK_ITEMS[0])
+        ]
         write_both(root, "ewok_filtered", f"{domain}.jsonl", rows, EWOK_ITEMS[1])
 
 
@@ -323,10 +385,34 @@ _CODAS = ("m", "nt", "nd", "rp", "lk", "b", "g", "v", "z", "sk")
 _ITY_SUFFIXES = ("al", "ic", "ive", "able", "ar")
 _NESS_SUFFIXES = ("y", "ish", "ful", "less", "")
 # Toy irregular pasts by rime (sing/sang, swim/swam, sit/sat, run/ran, hide/hid, sleep/slept, ...).
-_IRREGULAR_RIMES = {"ing": "ang", "im": "am", "it": "at", "un": "an", "ide": "id", "eep": "ept", "all": "ell",
-                    "eak": "oke", "ake": "ook", "ind": "ound", "old": "eld", "ow": "ew"}
-_OTHER_RIMES = {"ork": "ark", "ump": "omp", "ast": "ust", "elf": "olf", "ool": "ail", "arb": "orb", "esk": "osk",
-                "ong": "ang", "ush": "osh", "oft": "eft", "ilm": "alm", "urn": "arn"}
+_IRREGULAR_RIMES = {
+    "ing": "ang",
+    "im": "am",
+    "it": "at",
+    "un": "an",
+    "ide": "id",
+    "eep": "ept",
+    "all": "ell",
+    "eak": "oke",
+    "ake": "ook",
+    "ind": "ound",
+    "old": "eld",
+    "ow": "ew",
+}
+_OTHER_RIMES = {
+    "ork": "ark",
+    "ump": "omp",
+    "ast": "ust",
+    "elf": "olf",
+    "ool": "ail",
+    "arb": "orb",
+    "esk": "osk",
+    "ong": "ang",
+    "ush": "osh",
+    "oft": "eft",
+    "ilm": "alm",
+    "urn": "arn",
+}
 
 
 def _sigmoid(x: float) -> float:
@@ -358,8 +444,12 @@ def _wug_adj_rows(rng: random.Random, n: int) -> list[dict]:
         wug, name = NOUNS[rng.choice(ANIMAL_LIST)], rng.choice(NAME_LIST)
         frame = f"The {wug.sg} was very {adjective}. {name} liked the {{}} of the {wug.pl}."
         ratio = _sigmoid((2.0 if takes_ity(adjective) else -2.0) + rng.gauss(0, 0.8))
-        rows.append({"sentences": f"{frame.format(ity_form(adjective))}\t{frame.format(ness_form(adjective))}",
-                     "ratio": round(ratio, 3)})
+        rows.append(
+            {
+                "sentences": f"{frame.format(ity_form(adjective))}\t{frame.format(ness_form(adjective))}",
+                "ratio": round(ratio, 3),
+            }
+        )
     return rows
 
 
@@ -367,6 +457,7 @@ def _wug_past_rows(rng: random.Random, n: int) -> list[dict]:
     """Candidate 0 is the regular -ed past, candidate 1 a vowel-change past; `ratio` (share preferring
     -ed) is high, lower where the stem rhymes with a toy irregular verb (spling→splang):
     sigmoid(2 − 1.8·rhymes + Normal(0, 0.6))."""
+
     def make() -> tuple[str, str, bool]:
         rimes = _IRREGULAR_RIMES if rng.random() < 0.5 else _OTHER_RIMES
         rime, onset = rng.choice(tuple(rimes)), rng.choice(_ONSETS)
@@ -376,7 +467,9 @@ def _wug_past_rows(rng: random.Random, n: int) -> list[dict]:
     for stem, irregular, rhymes in unique(make, n, set(NONCE_VERBS) | set(VERBS), key=lambda x: x[0]):
         frame = f"Today they {stem}. Yesterday they {{}}."
         ratio = _sigmoid(2.0 - 1.8 * rhymes + rng.gauss(0, 0.6))
-        rows.append({"sentences": f"{frame.format(ed_form(stem))}\t{frame.format(irregular)}", "ratio": round(ratio, 3)})
+        rows.append(
+            {"sentences": f"{frame.format(ed_form(stem))}\t{frame.format(irregular)}", "ratio": round(ratio, 3)}
+        )
     return rows
 
 
@@ -389,7 +482,10 @@ def _write_wug(root: Path, seed: int) -> None:
 
 # COMPS: a property of one concept against a concept that lacks it, plain or inherited by a nonce
 # concept ("A wug is a fox. Therefore, a wug eats berries and mice.").
-COMPS_RELATIONS = {"animal": ("habitat", "food", "colour", "sound", "moves"), "thing": ("colour", "size", "material", "taste")}
+COMPS_RELATIONS = {
+    "animal": ("habitat", "food", "colour", "sound", "moves"),
+    "thing": ("colour", "size", "material", "taste"),
+}
 
 
 def _lacks(noun: str, other: str, relation: str) -> bool:
@@ -434,15 +530,25 @@ def comps_row(rng: random.Random, stem: str) -> dict:
         else:
             good = f"{cap(a(wug))} is {a(noun)}. {cap(a(dax))} is {a(other)}. {claim}"
             bad = f"{cap(a(wug))} is {a(other)}. {cap(a(dax))} is {a(noun)}. {claim}"
-    return {"property": f"{relation}:{noun}", "acceptable_concept": noun, "unacceptable_concept": other,
-            "prefix_acceptable": good, "prefix_unacceptable": bad, "property_phrase": f"{FACTS[noun][relation][0]}.",
-            "negative_sample_type": "taxonomic" if class_of(other) == class_of(noun) else "random"}
+    return {
+        "property": f"{relation}:{noun}",
+        "acceptable_concept": noun,
+        "unacceptable_concept": other,
+        "prefix_acceptable": good,
+        "prefix_unacceptable": bad,
+        "property_phrase": f"{FACTS[noun][relation][0]}.",
+        "negative_sample_type": "taxonomic" if class_of(other) == class_of(noun) else "random",
+    }
 
 
 def _write_comps(root: Path, seed: int) -> None:
     for stem, n in COMPS_ITEMS.items():
         rng = rng_for(seed, f"comps:{stem}")
-        rows = unique(partial(comps_row, rng, stem), n, key=lambda r: (r["prefix_acceptable"], r["prefix_unacceptable"], r["property_phrase"]))
+        rows = unique(
+            partial(comps_row, rng, stem),
+            n,
+            key=lambda r: (r["prefix_acceptable"], r["prefix_unacceptable"], r["property_phrase"]),
+        )
         write_jsonl(root / FULL / "comps" / f"{stem}.jsonl", [{"id": i, **row} for i, row in enumerate(rows)])
 
 

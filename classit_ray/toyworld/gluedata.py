@@ -28,11 +28,14 @@ from classit_ray.toyworld.lexicon import (
     class_of,
 )
 
-GLUE_ROWS = {"train": (300, 96), "valid": (102, 48)}  # (full, fast) rows per split; multiples of 6: balanced for 2 and 3 labels
+GLUE_ROWS = {
+    "train": (300, 96),
+    "valid": (102, 48),
+}  # (full, fast) rows per split; multiples of 6: balanced for 2 and 3 labels
 
 
 def _generic(rng: random.Random, noun: str) -> tuple[str, bool]:
-    """"a fox", "foxes" or "the fox", with its number."""
+    """ "a fox", "foxes" or "the fox", with its number."""
     r = rng.random()
     if r < 0.4:
         return f"{article(noun)} {noun}", False
@@ -45,7 +48,7 @@ def _other_value(rng: random.Random, noun: str, relation: str) -> tuple[str, str
 
 
 def _passage(rng: random.Random, noun: str, relations: list[str]) -> str:
-    """"Foxes are mammals. They live in the forest.": the KB's facts about `noun`, one per relation."""
+    """ "Foxes are mammals. They live in the forest.": the KB's facts about `noun`, one per relation."""
     subject, plural = _generic(rng, noun)
     sentences = []
     for relation in relations:
@@ -67,8 +70,11 @@ def _boolq(rng: random.Random, label: int) -> dict:
     subject, plural = _generic(rng, noun)
     predicate = FACTS[noun][asked] if label else _other_value(rng, noun, asked)
     first, rest = predicate[plural].split(" ", 1)
-    question = f"{first} {subject} {rest}" if first in ("is", "are", "can") else \
-        f"{'do' if plural else 'does'} {subject} {predicate[1]}"
+    question = (
+        f"{first} {subject} {rest}"
+        if first in ("is", "are", "can")
+        else f"{'do' if plural else 'does'} {subject} {predicate[1]}"
+    )
     return {"question": question, "passage": _passage(rng, noun, relations)}
 
 
@@ -79,21 +85,34 @@ def _mnli(rng: random.Random, label: int) -> dict:
     np = f"{article(noun)} {noun}"
     if label == 0:
         cls = class_of(noun)
-        hypernym = (rng.choice(("an animal", a_hypernym(cls))) if noun in ANIMALS
-                    else f"some {cls}" if cls in MASS_HYPERNYMS else a_hypernym(cls))
+        hypernym = (
+            rng.choice(("an animal", a_hypernym(cls)))
+            if noun in ANIMALS
+            else f"some {cls}"
+            if cls in MASS_HYPERNYMS
+            else a_hypernym(cls)
+        )
         options = (f"{name} {verb.past} {hypernym}.", f"Someone {verb.past} {np}.", f"{name} {verb.past} something.")
     elif label == 1:
         other = rng.choice([n for n in FACTS if n != noun and (n in ANIMALS) == (noun in ANIMALS)])
         someone_else = rng.choice([n for n in NAME_LIST if n != name])
-        options = (f"{name} {verb.past} {article(other)} {other}.",
-                   f"{name} {verb.past} {np} in the {rng.choice(tuple(PLACES))}.", f"{someone_else} {verb.past} {np}.")
+        options = (
+            f"{name} {verb.past} {article(other)} {other}.",
+            f"{name} {verb.past} {np} in the {rng.choice(tuple(PLACES))}.",
+            f"{someone_else} {verb.past} {np}.",
+        )
     else:
-        options = (f"{name} did not {verb.base} {np}.", f"Nobody {verb.past} {np}.", f"{name} did not {verb.base} anything.")
+        options = (
+            f"{name} did not {verb.base} {np}.",
+            f"Nobody {verb.past} {np}.",
+            f"{name} did not {verb.base} anything.",
+        )
     return {"premise": f"{name} {verb.past} {np}.", "hypothesis": rng.choice(options)}
 
 
-def _same_or_not(rng: random.Random, label: int, render: Callable[[str, str], str],
-                 asked: frozenset | None = None) -> tuple[str, str]:
+def _same_or_not(
+    rng: random.Random, label: int, render: Callable[[str, str], str], asked: frozenset | None = None
+) -> tuple[str, str]:
     """Two renderings of one (noun, relation) fact (label 1), or of another relation or noun (label 0)."""
     noun = rng.choice(tuple(FACTS))
     relations = [r for r in FACTS[noun] if asked is None or r in asked]
@@ -111,15 +130,16 @@ def _same_or_not(rng: random.Random, label: int, render: Callable[[str, str], st
 
 
 def _mrpc(rng: random.Random, label: int) -> dict:
-    """"A fox eats berries and mice." / "Foxes eat berries and mice.": 1 = paraphrase."""
+    """ "A fox eats berries and mice." / "Foxes eat berries and mice.": 1 = paraphrase."""
     first, second = _same_or_not(rng, label, lambda noun, relation: _passage(rng, noun, [relation]))
     return {"sentence1": first, "sentence2": second}
 
 
 def _qqp(rng: random.Random, label: int) -> dict:
-    """"What does a fox eat?" / "What do foxes eat?": 1 = duplicate."""
-    first, second = _same_or_not(rng, label, lambda noun, relation: _question(rng, noun, relation),
-                                 frozenset(LECTURE_QUESTIONS))
+    """ "What does a fox eat?" / "What do foxes eat?": 1 = duplicate."""
+    first, second = _same_or_not(
+        rng, label, lambda noun, relation: _question(rng, noun, relation), frozenset(LECTURE_QUESTIONS)
+    )
     return {"question1": first, "question2": second}
 
 
@@ -131,13 +151,20 @@ def _rte(rng: random.Random, label: int) -> dict:
     if rng.random() < 0.5:
         text += f" It {FACTS[animal][rng.choice(('colour', 'food', 'class'))][2]}."
     if label == 0:
-        options = (f"{name} saw {article(animal)} {animal}.", f"{name} saw an animal.", f"{name} went to the {place}.",
-                   f"{name} saw {a_hypernym(ANIMALS[animal].cls)}.")
+        options = (
+            f"{name} saw {article(animal)} {animal}.",
+            f"{name} saw an animal.",
+            f"{name} went to the {place}.",
+            f"{name} saw {a_hypernym(ANIMALS[animal].cls)}.",
+        )
     else:
         other = rng.choice([a for a in ANIMALS if a != animal])
         someone_else = rng.choice([n for n in NAME_LIST if n != name])
-        options = (f"{name} went to the {rng.choice([p for p in PLACES if p != place])}.",
-                   f"{name} saw {article(other)} {other}.", f"{someone_else} went to the {place}.")
+        options = (
+            f"{name} went to the {rng.choice([p for p in PLACES if p != place])}.",
+            f"{name} saw {article(other)} {other}.",
+            f"{someone_else} went to the {place}.",
+        )
     return {"sentence1": text, "sentence2": rng.choice(options)}
 
 
@@ -180,7 +207,14 @@ def _multirc(rng: random.Random, label: int) -> dict:
 
 
 GLUE_MAKERS: dict[str, Callable[[random.Random, int], dict]] = {
-    "boolq": _boolq, "mnli": _mnli, "mrpc": _mrpc, "multirc": _multirc, "qqp": _qqp, "rte": _rte, "wsc": _wsc}
+    "boolq": _boolq,
+    "mnli": _mnli,
+    "mrpc": _mrpc,
+    "multirc": _multirc,
+    "qqp": _qqp,
+    "rte": _rte,
+    "wsc": _wsc,
+}
 
 
 def glue_rows(rng: random.Random, task: str, n: int, seen: set) -> list[dict]:

@@ -92,8 +92,9 @@ _PRENOMINAL = {n.sg: PERSON_ADJECTIVES for n in _PEOPLE}
 _PRENOMINAL.update({a: (f.colour,) for a, f in ANIMALS.items()})
 _PRENOMINAL.update({t: (f.colour, f.size) for t, f in THINGS.items()})
 _PREDICATIVE = dict(_PRENOMINAL)
-_PREDICATIVE.update({t: (f.colour, f.size, f"made of {f.material}" if f.material else f.taste)
-                     for t, f in THINGS.items()})
+_PREDICATIVE.update(
+    {t: (f.colour, f.size, f"made of {f.material}" if f.material else f.taste) for t, f in THINGS.items()}
+)
 _FACT_NOUNS = tuple(FACTS)
 _FACT_RELATIONS = {noun: tuple(facts) for noun, facts in FACTS.items()}
 _STORY_RELATIONS = ("habitat", "food", "colour", "sound")
@@ -151,8 +152,9 @@ def _subject_noun(rng: random.Random, animate: bool = False) -> Noun:
     return rng.choice(_ANIMAL_NOUNS if animate or r < 0.7 else _THING_NOUNS)
 
 
-def _agreement_parts(rng: random.Random, attractor: str, plural: bool, attractor_plural: bool,
-                     past: bool, head: Noun | None = None) -> tuple[str, str, str, str]:
+def _agreement_parts(
+    rng: random.Random, attractor: str, plural: bool, attractor_plural: bool, past: bool, head: Noun | None = None
+) -> tuple[str, str, str, str]:
     """(subject with its attractor, agreeing verb, other-number verb, rest of the predicate)."""
     head = head or _subject_noun(rng, animate=attractor == "subject_rc")
     if attractor == "subject_rc" and head.kind == "thing":  # "the keys that like the boy": no
@@ -177,8 +179,9 @@ def _join(*parts: str) -> str:
     return " ".join(p for p in parts if p)
 
 
-def agreement_sentence(rng: random.Random, attractor: str | None = None, past: bool | None = None,
-                       head: Noun | None = None) -> str:
+def agreement_sentence(
+    rng: random.Random, attractor: str | None = None, past: bool | None = None, head: Noun | None = None
+) -> str:
     """A sentence whose verb agrees with its head noun, across an attractor of either number."""
     attractor = attractor or rng.choice(_ATTRACTOR_WEIGHTS)
     past = rng.random() < 0.3 if past is None else past
@@ -219,8 +222,15 @@ def determiner_noun_pair(rng: random.Random) -> tuple[str, str]:
     return f"{head} {adjective}{good}.", f"{head} {adjective}{bad}."
 
 
-_PRONOUNS = (("he", False, "person"), ("she", False, "person"), ("it", False, "animal"),
-             ("it", False, "thing"), ("they", True, "person"), ("they", True, "animal"), ("they", True, "thing"))
+_PRONOUNS = (
+    ("he", False, "person"),
+    ("she", False, "person"),
+    ("it", False, "animal"),
+    ("it", False, "thing"),
+    ("they", True, "person"),
+    ("they", True, "animal"),
+    ("they", True, "thing"),
+)
 
 
 def _pronoun_parts(rng: random.Random, past: bool) -> tuple[str, str, str, str]:
@@ -229,7 +239,7 @@ def _pronoun_parts(rng: random.Random, past: bool) -> tuple[str, str, str, str]:
 
 
 def pronoun_sentence(rng: random.Random) -> str:
-    """"She has a ball.", "They are red.", "It sleeps.": pronoun-verb agreement."""
+    """ "She has a ball.", "They are red.", "It sleeps.": pronoun-verb agreement."""
     pronoun, verb, _, rest = _pronoun_parts(rng, rng.random() < 0.3)
     return _cap(_join(pronoun, verb, rest)) + "."
 
@@ -290,8 +300,7 @@ def qa_congruence_pair(rng: random.Random) -> tuple[str, str]:
     else:
         question, answer_verb = f"{'do' if plural else 'does'} {subject} {verb.base}?", _forms(verb, plural, False)[0]
     prefix = f"{'Who' if who else 'What'} {question} {_cap(subject)} {answer_verb} the"
-    return (f"{prefix} {right.pl if obj_plural else right.sg}.",
-            f"{prefix} {wrong.pl if obj_plural else wrong.sg}.")
+    return (f"{prefix} {right.pl if obj_plural else right.sg}.", f"{prefix} {wrong.pl if obj_plural else wrong.sg}.")
 
 
 _PLACE_LIST = tuple(PLACES)
@@ -300,13 +309,13 @@ _ANIMAL_CLASSES = frozenset(f.cls for f in ANIMALS.values())
 
 
 def _residents(place: str) -> str:
-    """"Foxes, owls and wolves live in the forest."."""
+    """ "Foxes, owls and wolves live in the forest."."""
     animals = [NOUNS[a].pl for a in ANIMALS_AT[place]]
     return f"{_cap(and_list(animals))} live {PLACES[place]} the {place}."
 
 
 def _hypernym_sentences(cls: str) -> list[str]:
-    """"A bird is an animal. Robins, owls, ducks and geese are birds."."""
+    """ "A bird is an animal. Robins, owls, ducks and geese are birds."."""
     first = [f"{_cap(a_hypernym(cls))} is an animal."] if cls in _ANIMAL_CLASSES else []
     members = and_list([NOUNS[m].pl for m in HYPERNYM_MEMBERS[cls]])
     return first + [f"{_cap(members)} are {HYPERNYMS[cls]}."]
@@ -467,9 +476,20 @@ def child_directed_utterance(rng: random.Random) -> str:
 def _child_utterance(rng: random.Random) -> str:
     """A toddler's turn: one to four words, sometimes an action."""
     noun = rng.choice(_NAMEABLE)
-    return rng.choice((f"{noun.sg}.", f"the {noun.sg}.", f"I want the {noun.sg}.", f"my {noun.sg}!",
-                       f"more {rng.choice(_BY_KIND['food']).pl}.", "yes.", "no.", "uh oh.", "what's that?",
-                       rng.choice(ACTIONS)))
+    return rng.choice(
+        (
+            f"{noun.sg}.",
+            f"the {noun.sg}.",
+            f"I want the {noun.sg}.",
+            f"my {noun.sg}!",
+            f"more {rng.choice(_BY_KIND['food']).pl}.",
+            "yes.",
+            "no.",
+            "uh oh.",
+            "what's that?",
+            rng.choice(ACTIONS),
+        )
+    )
 
 
 def childes_exchange(rng: random.Random) -> list[tuple[str, str]]:
@@ -479,11 +499,18 @@ def childes_exchange(rng: random.Random) -> list[tuple[str, str]]:
     if r < 0.15:  # animal sounds, the classic child-directed quiz
         animal = rng.choice(_SOUNDING)
         sound = ANIMALS[animal].sound
-        return [(adult, f"What does the {animal} say?"), ("CHI", f"{sound}!"), (adult, f"Yes, the {animal} says {sound}.")]
+        return [
+            (adult, f"What does the {animal} say?"),
+            ("CHI", f"{sound}!"),
+            (adult, f"Yes, the {animal} says {sound}."),
+        ]
     if r < 0.25:
         noun = rng.choice(_NAMEABLE).sg
-        return [(adult, "What's that?"), ("CHI", f"{article(noun)} {noun}."),
-                (adult, f"Yes, that's {article(noun)} {noun}. {fact_sentence(rng, noun)}")]
+        return [
+            (adult, "What's that?"),
+            ("CHI", f"{article(noun)} {noun}."),
+            (adult, f"Yes, that's {article(noun)} {noun}. {fact_sentence(rng, noun)}"),
+        ]
     if r < 0.4:
         question, answer = qa_pair(rng)
         if rng.random() < 0.5:
@@ -491,8 +518,12 @@ def childes_exchange(rng: random.Random) -> list[tuple[str, str]]:
         return [(adult, question), ("CHI", "I don't know."), (adult, answer)]
     if r < 0.44:  # the wug test, as Berko ran it
         wug = rng.choice(NONCE_NOUNS)
-        return [(adult, f"This is a {wug}."), (adult, "Now there is another one. There are two of them. There are two..."),
-                ("CHI", f"{s_form(wug)}!"), (adult, f"Yes, two {s_form(wug)}.")]
+        return [
+            (adult, f"This is a {wug}."),
+            (adult, "Now there is another one. There are two of them. There are two..."),
+            ("CHI", f"{s_form(wug)}!"),
+            (adult, f"Yes, two {s_form(wug)}."),
+        ]
     turns = [(adult, child_directed_utterance(rng)), ("CHI", _child_utterance(rng))]
     if rng.random() < 0.3:
         turns.append((adult, pronoun_sentence(rng) if rng.random() < 0.5 else child_directed_utterance(rng)))
@@ -508,8 +539,15 @@ def story_paragraph(rng: random.Random) -> str:
     thing = rng.choice(_OBJECTS)
     facts = FACTS[animal]
     prep = PLACES[place]
-    sentences = [rng.choice((f"Once upon a time there was a {'girl' if pronoun == 'she' else 'boy'} named {name}.",
-                             f"One day {name} went to the {place}.", f"{name} lived near the {place}."))]
+    sentences = [
+        rng.choice(
+            (
+                f"Once upon a time there was a {'girl' if pronoun == 'she' else 'boy'} named {name}.",
+                f"One day {name} went to the {place}.",
+                f"{name} lived near the {place}.",
+            )
+        )
+    ]
     sentences.append(f"{_cap(prep)} the {place} {pronoun} saw {article(animal)} {animal}.")
     for relation in rng.sample([rel for rel in _STORY_RELATIONS if rel in facts], 2):
         sentences.append(f"{rng.choice((f'The {animal}', 'It'))} {facts[relation][2]}.")
@@ -520,7 +558,9 @@ def story_paragraph(rng: random.Random) -> str:
         verb = VERBS[rng.choice(("find", "see", "want", "hold", "carry"))]
         sentences.append(f"{name} {verb.past} {count} {thing.pl}. They were {rng.choice(_PREDICATIVE[thing.sg])}.")
     else:
-        sentences.append(f"{_cap(pronoun)} had {article(thing.sg)} {thing.sg}. It was {rng.choice(_PREDICATIVE[thing.sg])}.")
+        sentences.append(
+            f"{_cap(pronoun)} had {article(thing.sg)} {thing.sg}. It was {rng.choice(_PREDICATIVE[thing.sg])}."
+        )
     for _ in range(rng.randint(1, 4)):
         sentences.append(agreement_sentence(rng, past=True))
     sentences.append(rng.choice((f"Then {pronoun} went home.", f"{name} was happy.", "The end.")))
@@ -532,14 +572,18 @@ def nonce_paragraph(rng: random.Random) -> str:
     wug, blick, adjective = rng.choice(NONCE_NOUNS), rng.choice(NONCE_VERBS), rng.choice(NONCE_ADJECTIVES)
     wugs = s_form(wug)
     name = rng.choice(_NAME_LIST)
-    sentences = [f"There was a {wug} {rng.choice(('in', 'near', 'behind'))} the {rng.choice(_PLACE_LIST)}.",
-                 f"Then another {wug} came, and now there were two {wugs}."]
+    sentences = [
+        f"There was a {wug} {rng.choice(('in', 'near', 'behind'))} the {rng.choice(_PLACE_LIST)}.",
+        f"Then another {wug} came, and now there were two {wugs}.",
+    ]
     if rng.random() < 0.8:
-        sentences += [f"Every day the {wugs} {blick}.", f"The little {wug} {s_form(blick)} too.",
-                      f"Today they {blick}. Yesterday they {ed_form(blick)}."]
+        sentences += [
+            f"Every day the {wugs} {blick}.",
+            f"The little {wug} {s_form(blick)} too.",
+            f"Today they {blick}. Yesterday they {ed_form(blick)}.",
+        ]
     if rng.random() < 0.8:
-        sentences += [f"The {wug} was very {adjective}.",
-                      f"{name} liked the {nominalize(adjective)} of the {wugs}."]
+        sentences += [f"The {wug} was very {adjective}.", f"{name} liked the {nominalize(adjective)} of the {wugs}."]
     return " ".join(sentences)
 
 
@@ -553,7 +597,7 @@ class BoxStory:
 
 
 def box_contents(items: list[str]) -> str:
-    """"the key and the apple", or "nothing"."""
+    """ "the key and the apple", or "nothing"."""
     return " and ".join(items) if items else "nothing"
 
 

@@ -63,7 +63,7 @@ def article(word: str) -> str:
 
 
 def and_list(items: list[str]) -> str:
-    """"foxes", "foxes and owls", "foxes, owls and wolves"."""
+    """ "foxes", "foxes and owls", "foxes, owls and wolves"."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
@@ -100,8 +100,16 @@ class ThingFacts:
     taste: str  # "" for what is not food
 
 
-IRREGULAR_PLURALS = {"man": "men", "woman": "women", "child": "children", "goose": "geese",
-                     "mouse": "mice", "wolf": "wolves", "knife": "knives", "leaf": "leaves"}
+IRREGULAR_PLURALS = {
+    "man": "men",
+    "woman": "women",
+    "child": "children",
+    "goose": "geese",
+    "mouse": "mice",
+    "wolf": "wolves",
+    "knife": "knives",
+    "leaf": "leaves",
+}
 
 
 def _nouns(kind: str, words) -> list[Noun]:
@@ -117,11 +125,33 @@ def _verbs(spec: str) -> dict[str, Verb]:
     return out
 
 
-NAMES = {"Anna": "she", "Ben": "he", "Mia": "she", "Tom": "he", "Lily": "she", "Sam": "he",
-         "Emma": "she", "Max": "he", "Zoe": "she", "Leo": "he", "Ella": "she", "Jack": "he"}
+NAMES = {
+    "Anna": "she",
+    "Ben": "he",
+    "Mia": "she",
+    "Tom": "he",
+    "Lily": "she",
+    "Sam": "he",
+    "Emma": "she",
+    "Max": "he",
+    "Zoe": "she",
+    "Leo": "he",
+    "Ella": "she",
+    "Jack": "he",
+}
 
-PLACES = {"house": "in", "forest": "in", "garden": "in", "pond": "in", "field": "in",
-          "farm": "on", "cave": "in", "hill": "on", "desert": "in", "sea": "in"}
+PLACES = {
+    "house": "in",
+    "forest": "in",
+    "garden": "in",
+    "pond": "in",
+    "field": "in",
+    "farm": "on",
+    "cave": "in",
+    "hill": "on",
+    "desert": "in",
+    "sea": "in",
+}
 
 ANIMALS = {
     "dog": AnimalFacts("mammal", "house", ("cookie", "carrot"), "brown", "woof", "run"),
@@ -184,11 +214,27 @@ THINGS = {
 }
 
 # Hypernyms with their plurals; the mass ones take no article ("A coin is treasure.").
-HYPERNYMS = {"mammal": "mammals", "bird": "birds", "amphibian": "amphibians", "reptile": "reptiles",
-             "insect": "insects", "shellfish": "shellfish", "bug": "bugs", "tool": "tools",
-             "container": "containers", "toy": "toys", "vehicle": "vehicles", "fruit": "fruits",
-             "vegetable": "vegetables", "treat": "treats", "plant": "plants", "furniture": "furniture",
-             "clothing": "clothing", "treasure": "treasure", "food": "food"}
+HYPERNYMS = {
+    "mammal": "mammals",
+    "bird": "birds",
+    "amphibian": "amphibians",
+    "reptile": "reptiles",
+    "insect": "insects",
+    "shellfish": "shellfish",
+    "bug": "bugs",
+    "tool": "tools",
+    "container": "containers",
+    "toy": "toys",
+    "vehicle": "vehicles",
+    "fruit": "fruits",
+    "vegetable": "vegetables",
+    "treat": "treats",
+    "plant": "plants",
+    "furniture": "furniture",
+    "clothing": "clothing",
+    "treasure": "treasure",
+    "food": "food",
+}
 MASS_HYPERNYMS = frozenset({"furniture", "clothing", "treasure", "food"})
 
 PEOPLE = _nouns("person", "boy girl man woman child baby teacher farmer doctor king queen friend".split())
@@ -196,25 +242,40 @@ NOUNS: dict[str, Noun] = {n.sg: n for n in PEOPLE + _nouns("animal", ANIMALS) + 
 
 PERSON_ADJECTIVES = ("happy", "sad", "tired", "hungry", "kind", "tall", "busy", "quiet")
 
-VERBS = _verbs("run/ran walk sleep/slept sing/sang jump laugh smile sit/sat play hide/hid swim/swam "
-               "dance cry fall/fell roll break/broke fly/flew hop/hopped climb crawl eat/ate see/saw "
-               "find/found want like watch hold/held carry drop/dropped throw/threw push bring/brought "
-               "take/took chase help love go/went put/put move give/gave live say/said")
+VERBS = _verbs(
+    "run/ran walk sleep/slept sing/sang jump laugh smile sit/sat play hide/hid swim/swam "
+    "dance cry fall/fell roll break/broke fly/flew hop/hopped climb crawl eat/ate see/saw "
+    "find/found want like watch hold/held carry drop/dropped throw/threw push bring/brought "
+    "take/took chase help love go/went put/put move give/gave live say/said"
+)
 # "have" and "be" are irregular in the present too, so they are spelled out.
 HAVE = Verb("have", "has", "had")
 
 # Which intransitive verbs fit which kind of subject (an animal also does its KB movement).
-INTRANSITIVES = {"person": ("run", "walk", "sleep", "sing", "jump", "laugh", "smile", "sit", "play",
-                            "hide", "swim", "dance", "cry"),
-                 "animal": ("sleep", "hide", "sit", "play", "eat"),
-                 "thing": ("fall", "roll", "break")}
+INTRANSITIVES = {
+    "person": ("run", "walk", "sleep", "sing", "jump", "laugh", "smile", "sit", "play", "hide", "swim", "dance", "cry"),
+    "animal": ("sleep", "hide", "sit", "play", "eat"),
+    "thing": ("fall", "roll", "break"),
+}
 # Transitive verbs by the kinds of object they take; "eat" takes food (for an animal, its KB food).
-TRANSITIVES = {"see": ("person", "animal", "thing"), "find": ("person", "animal", "thing"),
-               "want": ("animal", "thing"), "like": ("person", "animal", "thing"),
-               "watch": ("person", "animal", "thing"), "eat": ("food",), "hold": ("thing",),
-               "carry": ("thing",), "drop": ("thing",), "throw": ("thing",), "push": ("thing",),
-               "bring": ("thing",), "take": ("thing",), "chase": ("person", "animal"),
-               "help": ("person", "animal"), "love": ("person", "animal")}
+TRANSITIVES = {
+    "see": ("person", "animal", "thing"),
+    "find": ("person", "animal", "thing"),
+    "want": ("animal", "thing"),
+    "like": ("person", "animal", "thing"),
+    "watch": ("person", "animal", "thing"),
+    "eat": ("food",),
+    "hold": ("thing",),
+    "carry": ("thing",),
+    "drop": ("thing",),
+    "throw": ("thing",),
+    "push": ("thing",),
+    "bring": ("thing",),
+    "take": ("thing",),
+    "chase": ("person", "animal"),
+    "help": ("person", "animal"),
+    "love": ("person", "animal"),
+}
 # Verbs an animal can do to something (people can do all of TRANSITIVES).
 ANIMAL_TRANSITIVES = ("see", "find", "want", "like", "watch", "eat", "chase")
 
@@ -232,8 +293,24 @@ ACTIONS = ("[laughs]", "[claps]", "[points]", "[cries]", "[sings]")
 # -ness or -ity by `nominalize`. They occur only in morphological frames, never with facts.
 NONCE_NOUNS = ("wug", "dax", "fep", "zorp", "tove", "glim", "blorx", "snib")
 NONCE_VERBS = ("blick", "gorp", "trusk", "snarf", "flink", "zerk", "plome", "drell")
-NONCE_ADJECTIVES = ("trovial", "glorbic", "spandive", "flimable", "zintular", "brental", "florvic", "gambive",
-                    "snorpy", "blithish", "grumful", "plonkless", "dwarm", "quimsy", "frobbish", "spornful")
+NONCE_ADJECTIVES = (
+    "trovial",
+    "glorbic",
+    "spandive",
+    "flimable",
+    "zintular",
+    "brental",
+    "florvic",
+    "gambive",
+    "snorpy",
+    "blithish",
+    "grumful",
+    "plonkless",
+    "dwarm",
+    "quimsy",
+    "frobbish",
+    "spornful",
+)
 
 
 def class_of(noun: str) -> str:
@@ -242,7 +319,7 @@ def class_of(noun: str) -> str:
 
 
 def a_hypernym(cls: str) -> str:
-    """"a mammal", "an insect", but "furniture": a singular hypernym as a predicate noun."""
+    """ "a mammal", "an insect", but "furniture": a singular hypernym as a predicate noun."""
     return cls if cls in MASS_HYPERNYMS else f"{article(cls)} {cls}"
 
 
@@ -256,19 +333,24 @@ def _fact_table() -> dict[str, dict[str, tuple[str, str, str, str]]]:
     table: dict[str, dict[str, tuple[str, str, str, str]]] = {}
     for name, f in ANIMALS.items():
         kind, kinds = a_hypernym(f.cls), HYPERNYMS[f.cls]
-        facts = {"class": (f"is {kind}", f"are {kinds}", f"was {kind}", f"were {kinds}"),
-                 "animal": ("is an animal", "are animals", "was an animal", "were animals"),
-                 "habitat": verb(VERBS["live"], f"{PLACES[f.habitat]} the {f.habitat}"),
-                 "food": verb(VERBS["eat"], and_list([NOUNS[x].pl for x in f.foods])),
-                 "colour": be(f.colour),
-                 "moves": (f"can {f.moves}", f"can {f.moves}", f"could {f.moves}", f"could {f.moves}")}
+        facts = {
+            "class": (f"is {kind}", f"are {kinds}", f"was {kind}", f"were {kinds}"),
+            "animal": ("is an animal", "are animals", "was an animal", "were animals"),
+            "habitat": verb(VERBS["live"], f"{PLACES[f.habitat]} the {f.habitat}"),
+            "food": verb(VERBS["eat"], and_list([NOUNS[x].pl for x in f.foods])),
+            "colour": be(f.colour),
+            "moves": (f"can {f.moves}", f"can {f.moves}", f"could {f.moves}", f"could {f.moves}"),
+        }
         if f.sound:
             facts["sound"] = verb(VERBS["say"], f.sound)
         table[name] = facts
     for name, f in THINGS.items():
         kind, kinds = a_hypernym(f.category), HYPERNYMS[f.category]
-        facts = {"category": (f"is {kind}", f"are {kinds}", f"was {kind}", f"were {kinds}"),
-                 "colour": be(f.colour), "size": be(f.size)}
+        facts = {
+            "category": (f"is {kind}", f"are {kinds}", f"was {kind}", f"were {kinds}"),
+            "colour": be(f.colour),
+            "size": be(f.size),
+        }
         if f.material:
             facts["material"] = be(f"made of {f.material}")
         else:

@@ -32,11 +32,13 @@ from pathlib import Path
 from classit_ray.toyworld.grammar import story_paragraph, wiki_article
 
 # column: (base, a·surprisal, b·length, c·Subtlex_log10, s·previous surprisal, noise sd), in ms.
-RT_PROCESS = {"RTfirstfix": (190.0, 6.0, 4.0, 8.0, 0.0, 25.0),
-              "RTfirstpass": (200.0, 12.0, 10.0, 12.0, 0.0, 35.0),
-              "RTgopast": (230.0, 20.0, 12.0, 15.0, 0.0, 50.0),
-              "RTrightbound": (210.0, 15.0, 11.0, 12.0, 0.0, 40.0),
-              "self_paced_reading_time": (320.0, 14.0, 6.0, 10.0, 8.0, 45.0)}
+RT_PROCESS = {
+    "RTfirstfix": (190.0, 6.0, 4.0, 8.0, 0.0, 25.0),
+    "RTfirstpass": (200.0, 12.0, 10.0, 12.0, 0.0, 35.0),
+    "RTgopast": (230.0, 20.0, 12.0, 15.0, 0.0, 50.0),
+    "RTrightbound": (210.0, 15.0, 11.0, 12.0, 0.0, 40.0),
+    "self_paced_reading_time": (320.0, 14.0, 6.0, 10.0, 8.0, 45.0),
+}
 
 _LABEL = re.compile(r"^(\*[A-Z]+|[A-Z]):\t")
 BOS = "<s>"
@@ -113,11 +115,17 @@ def reading_rows(lm: BigramLM, rng: random.Random, n: int) -> list[dict]:
             surprisal = lm.surprisal(words[i - 1], words[i])
             previous = lm.surprisal(words[i - 2], words[i - 1])
             frequency = lm.log10_per_million(words[i])
-            row = {"item": " ".join(raw[:i]), "word": raw[i], "prev_item": " ".join(raw[: i - 1]), "prev_word": raw[i - 1]}
+            row = {
+                "item": " ".join(raw[:i]),
+                "word": raw[i],
+                "prev_item": " ".join(raw[: i - 1]),
+                "prev_word": raw[i - 1],
+            }
             for column, (base, a, b, c, s, sd) in RT_PROCESS.items():
                 rt = base + a * surprisal + b * len(words[i]) - c * frequency + s * previous + rng.gauss(0, sd)
                 row[column] = f"{rt:.2f}"
-            row.update(Subtlex_log10=f"{frequency:.4f}", length=len(words[i]), context_length=i,
-                       prev_length=len(words[i - 1]))
+            row.update(
+                Subtlex_log10=f"{frequency:.4f}", length=len(words[i]), context_length=i, prev_length=len(words[i - 1])
+            )
             rows.append(row)
     return rows[:n]

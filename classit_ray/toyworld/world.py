@@ -48,8 +48,14 @@ METADATA = "toyworld.json"
 
 # Percent of the words per source in the real 100M mix. The published shares sum to 99 (they are
 # rounded), so each file gets its share of that sum: CHILDES 29/99 of the words, and so on.
-SOURCE_PERCENT = {"childes": 29, "gutenberg": 26, "open_subtitles": 20, "simple_wiki": 15,
-                  "bnc_spoken": 8, "switchboard": 1}
+SOURCE_PERCENT = {
+    "childes": 29,
+    "gutenberg": 26,
+    "open_subtitles": 20,
+    "simple_wiki": 15,
+    "bnc_spoken": 8,
+    "switchboard": 1,
+}
 _PERCENT_TOTAL = sum(SOURCE_PERCENT.values())
 # Instruction words (prompt + reply) per config, in percent of the corpus words.
 INSTRUCT_PERCENT = {"switchboard": 15, "simple_wiki": 25}
@@ -101,9 +107,14 @@ def _bnc_spoken_lines(rng: random.Random) -> Iterator[str]:
         yield from dialogue(rng, 2 * rng.randint(2, 8), filler_rate=0.5)
 
 
-SOURCE_LINES = {"bnc_spoken": _bnc_spoken_lines, "childes": _childes_lines, "gutenberg": _gutenberg_lines,
-                "open_subtitles": _open_subtitles_lines, "simple_wiki": _simple_wiki_lines,
-                "switchboard": _switchboard_lines}
+SOURCE_LINES = {
+    "bnc_spoken": _bnc_spoken_lines,
+    "childes": _childes_lines,
+    "gutenberg": _gutenberg_lines,
+    "open_subtitles": _open_subtitles_lines,
+    "simple_wiki": _simple_wiki_lines,
+    "switchboard": _switchboard_lines,
+}
 
 
 # Pairs as (prompt, reply, answer): the known answer a reply must state, "" where none is known.
@@ -112,7 +123,9 @@ def _switchboard_pairs(rng: random.Random) -> Iterator[tuple[str, str, str]]:
         # CLASS_IT's rule, unfiltered: each turn prompts the other speaker's next turn. A turn's
         # fillers and backchannels are drawn at random, so no reply has one right wording.
         conversation = _conversation(rng, 2 * rng.randint(3, 10), filler_rate=0.4)
-        yield from ((prompt, reply, "") for prompt, reply in turn_pairs(iter_turns(conversation), TurnRules.unfiltered()))
+        yield from (
+            (prompt, reply, "") for prompt, reply in turn_pairs(iter_turns(conversation), TurnRules.unfiltered())
+        )
 
 
 def _simple_wiki_pairs(rng: random.Random) -> Iterator[tuple[str, str, str]]:
@@ -171,8 +184,13 @@ def _write_pairs(path: Path, config: str, pairs: Iterator[tuple[str, str, str]],
 
 
 def _summary(out: Path, meta: dict) -> dict:
-    return {"corpus_dir": str(out / CORPUS_DIR), "instruct_dir": str(out / INSTRUCT_DIR),
-            "eval_dir": str(out / EVAL_DIR), "words": dict(meta["file_words"]), "pairs": dict(meta["pairs"])}
+    return {
+        "corpus_dir": str(out / CORPUS_DIR),
+        "instruct_dir": str(out / INSTRUCT_DIR),
+        "eval_dir": str(out / EVAL_DIR),
+        "words": dict(meta["file_words"]),
+        "pairs": dict(meta["pairs"]),
+    }
 
 
 def _existing(out: Path, words: int, seed: int) -> dict | None:
@@ -184,9 +202,11 @@ def _existing(out: Path, words: int, seed: int) -> dict | None:
     wanted = {"words": words, "seed": seed, "generator_version": GENERATOR_VERSION}
     if meta is None or {k: meta.get(k) for k in wanted} != wanted:
         found = "no " + METADATA if meta is None else ", ".join(f"{k}={meta.get(k)}" for k in wanted)
-        raise ValueError(f"{out} already exists but is not the toy world asked for "
-                         f"({', '.join(f'{k}={v}' for k, v in wanted.items())}; found {found}); "
-                         f"remove it or choose another directory")
+        raise ValueError(
+            f"{out} already exists but is not the toy world asked for "
+            f"({', '.join(f'{k}={v}' for k, v in wanted.items())}; found {found}); "
+            f"remove it or choose another directory"
+        )
     return _summary(out, meta)
 
 
@@ -229,7 +249,9 @@ def write_toy_world(out_dir: str | Path, words: int, seed: int = 0) -> dict:
         for config, make_pairs in INSTRUCT_PAIRS.items():
             path = tmp / INSTRUCT_DIR / config / class_it.PARQUET_NAME
             budget = INSTRUCT_PERCENT[config] * words // 100
-            pairs[config], pair_words[config] = _write_pairs(path, config, make_pairs(_rng(seed, f"instruct:{config}")), budget)
+            pairs[config], pair_words[config] = _write_pairs(
+                path, config, make_pairs(_rng(seed, f"instruct:{config}")), budget
+            )
         write_toy_eval(tmp, seed, corpus_dir=corpus)
         meta.update(file_words=file_words, total_words=written, pairs=pairs, pair_words=pair_words)
         atomic_write_json(tmp / METADATA, meta)
@@ -239,7 +261,9 @@ def write_toy_world(out_dir: str | Path, words: int, seed: int = 0) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write the toy BabyLM world (corpus, CLASS_IT-style parquet, evaluation data).")
+    parser = argparse.ArgumentParser(
+        description="Write the toy BabyLM world (corpus, CLASS_IT-style parquet, evaluation data)."
+    )
     parser.add_argument("out", help="output folder (created; reused if it holds the same world)")
     parser.add_argument("--words", type=int, default=1_000_000, help="corpus words in total (default 1,000,000)")
     parser.add_argument("--seed", type=int, default=0)

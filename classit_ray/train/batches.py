@@ -33,9 +33,12 @@ def collate_pairs(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         ids[i, : len(row)] = row
         attention[i, : len(row)] = 1
         reply[i, : len(row)] = mask
-    return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(attention), "reply_mask": torch.from_numpy(reply)}
+    return {
+        "input_ids": torch.from_numpy(ids),
+        "attention_mask": torch.from_numpy(attention),
+        "reply_mask": torch.from_numpy(reply),
+    }
 
 
 def collate_for(stage: str):
     return collate_packed if stage == "pretrain" else collate_pairs
-

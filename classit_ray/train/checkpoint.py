@@ -72,7 +72,11 @@ def save_optimizer(optimizer: torch.optim.Optimizer, directory: str | Path) -> N
 
     directory = Path(directory)
     state = optimizer.state_dict()
-    tensors = {f"{index}.{key}": value.detach().cpu().contiguous() for index, per_param in state["state"].items() for key, value in per_param.items()}
+    tensors = {
+        f"{index}.{key}": value.detach().cpu().contiguous()
+        for index, per_param in state["state"].items()
+        for key, value in per_param.items()
+    }
     save_file(tensors, str(directory / "optimizer.safetensors"))
     atomic_write_json(directory / "optimizer.json", {"param_groups": state["param_groups"]})
 
@@ -89,7 +93,9 @@ def load_optimizer(optimizer: torch.optim.Optimizer, directory: str | Path) -> N
     optimizer.load_state_dict({"state": state, "param_groups": read_json(directory / "optimizer.json")["param_groups"]})
 
 
-def save_checkpoint(directory: str | Path, model, tokenizer_dir: str | Path, state: dict, optimizer: torch.optim.Optimizer | None = None) -> Path:
+def save_checkpoint(
+    directory: str | Path, model, tokenizer_dir: str | Path, state: dict, optimizer: torch.optim.Optimizer | None = None
+) -> Path:
     """Write a complete checkpoint into `directory` (the caller makes it atomic)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

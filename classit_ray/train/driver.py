@@ -58,8 +58,14 @@ def launcher_of(spec: StageSpec, callbacks=()) -> str:
     return launcher_for(spec.launcher, spec.num_workers, spec.use_gpu, bool(callbacks))
 
 
-def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_failures: int = 3, callbacks=(),
-              progress: bool = False) -> StageResult:
+def run_stage(
+    spec: StageSpec,
+    out_dir: Path,
+    storage_path: str | Path,
+    max_failures: int = 3,
+    callbacks=(),
+    progress: bool = False,
+) -> StageResult:
     """Run (or resume, or reuse) one planned stage (`resolve`d against its inputs first, which
     must exist).
 
@@ -69,7 +75,9 @@ def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_fail
     if is_complete(out_dir):
         remove_run(storage_path, spec.run_name)  # left behind if the process died just after completing it
         print(f"[{spec.name}] reused {out_dir}", flush=True)
-        return StageResult(spec, out_dir, True, False, read_manifest(out_dir)["metrics"], str(out_dir / FINAL_CHECKPOINT))
+        return StageResult(
+            spec, out_dir, True, False, read_manifest(out_dir)["metrics"], str(out_dir / FINAL_CHECKPOINT)
+        )
     spec = resolve(spec)
     if spec.init_from:
         check_compatible(spec.init_from, spec.preset, spec.vocab_size, spec.tokenizer_sha256)
@@ -82,14 +90,23 @@ def run_stage(spec: StageSpec, out_dir: Path, storage_path: str | Path, max_fail
         print(f"[{spec.name}] stopped at {latest or 'no checkpoint'}; run again to continue", flush=True)
         return StageResult(spec, out_dir, False, True, metrics, latest)
     kept = retained(sorted(named), spec.keep_checkpoints, spec.curve_checkpoints)
-    manifest = {"kind": f"{spec.stage}_stage", "spec": dataclasses.asdict(spec), "metrics": metrics,
-                "checkpoints": sorted(kept), "dropped": sorted(set(named) - set(kept)), "retention": spec.keep_checkpoints,
-                "seconds": time.perf_counter() - t0}
+    manifest = {
+        "kind": f"{spec.stage}_stage",
+        "spec": dataclasses.asdict(spec),
+        "metrics": metrics,
+        "checkpoints": sorted(kept),
+        "dropped": sorted(set(named) - set(kept)),
+        "retention": spec.keep_checkpoints,
+        "seconds": time.perf_counter() - t0,
+    }
     with atomic_dir(out_dir, manifest) as tmp:
         for name, whole in kept.items():
             place_checkpoint(*named[name], tmp / name, whole)
     remove_run(storage_path, spec.run_name)
-    print(f"[{spec.name}] done in {manifest['seconds']:.1f}s: {len(kept)} of {len(named)} checkpoints -> {out_dir}", flush=True)
+    print(
+        f"[{spec.name}] done in {manifest['seconds']:.1f}s: {len(kept)} of {len(named)} checkpoints -> {out_dir}",
+        flush=True,
+    )
     # The installed stage's metrics, not this run's: another writer of the key may have finished first (`atomic_dir`).
     return StageResult(spec, out_dir, True, True, read_manifest(out_dir)["metrics"], str(out_dir / FINAL_CHECKPOINT))
 
@@ -105,7 +122,9 @@ def _fit(spec: StageSpec, storage_path: str | Path, max_failures: int, callbacks
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=dataclasses.asdict(spec),
-        scaling_config=ScalingConfig(num_workers=spec.num_workers, use_gpu=spec.use_gpu, resources_per_worker=resources),
+        scaling_config=ScalingConfig(
+            num_workers=spec.num_workers, use_gpu=spec.use_gpu, resources_per_worker=resources
+        ),
         run_config=RunConfig(
             name=spec.run_name,
             storage_path=absolute_path(storage_path),
@@ -119,7 +138,10 @@ def _fit(spec: StageSpec, storage_path: str | Path, max_failures: int, callbacks
         dataset_config=DataConfig(execution_options=ExecutionOptions(preserve_order=True)),
     )
     result = trainer.fit()
-    named = {metrics["checkpoint_name"]: (checkpoint.filesystem, checkpoint.path) for checkpoint, metrics in result.best_checkpoints}
+    named = {
+        metrics["checkpoint_name"]: (checkpoint.filesystem, checkpoint.path)
+        for checkpoint, metrics in result.best_checkpoints
+    }
     return named, result.metrics, result.checkpoint.path if result.checkpoint else ""
 
 
@@ -142,7 +164,9 @@ def place_checkpoint(filesystem, path: str, dest: Path, whole: bool) -> None:
 
     if not isinstance(filesystem, pyarrow.fs.LocalFileSystem):
         dest.mkdir(parents=True, exist_ok=True)  # pyarrow creates no local folders
-        pyarrow.fs.copy_files(path, str(dest), source_filesystem=filesystem, destination_filesystem=pyarrow.fs.LocalFileSystem())
+        pyarrow.fs.copy_files(
+            path, str(dest), source_filesystem=filesystem, destination_filesystem=pyarrow.fs.LocalFileSystem()
+        )
         for name in () if whole else OPTIMIZER_FILES:
             (dest / name).unlink(missing_ok=True)
         return

@@ -75,14 +75,19 @@ def make_scheduler(optimizer, optim: OptimizerConfig, total_steps: int, done_ste
     from transformers.optimization import get_cosine_with_min_lr_schedule_with_warmup
 
     scheduler = get_cosine_with_min_lr_schedule_with_warmup(
-        optimizer, num_warmup_steps=min(optim.warmup_steps, total_steps), num_training_steps=total_steps, min_lr_rate=optim.min_lr_ratio
+        optimizer,
+        num_warmup_steps=min(optim.warmup_steps, total_steps),
+        num_training_steps=total_steps,
+        min_lr_rate=optim.min_lr_ratio,
     )
     for _ in range(done_steps):
         scheduler.step()
     return scheduler
 
 
-def checkpoint_name(position: Position, total_steps: int, schedule: list[tuple[int, str]], words_before: int, stopping: bool) -> str | None:
+def checkpoint_name(
+    position: Position, total_steps: int, schedule: list[tuple[int, str]], words_before: int, stopping: bool
+) -> str | None:
     """The name of the checkpoint due after this step, if any: the final one, a BabyLM schedule
     point just crossed, or — when stopping at max_steps with neither due — `step_{N}`."""
     if position.step == total_steps:
@@ -176,7 +181,9 @@ def train_loop(spec: StageSpec, session, started: float | None = None) -> None:
         loss_fn = torch.compile(loss_fn)
 
     all_reduce_sum = _AllReduceSum(device) if world > 1 else None
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
+    autocast = (
+        (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
+    )
     words_per_step = spec.optim.batch_size * spec.words / spec.rows
     schedule = babylm_schedule(spec.budget_words, math.ceil(words_per_step * total_steps)) if spec.budget_words else []
     reporter = Reporter(spec.stage, started)
@@ -214,12 +221,25 @@ def train_loop(spec: StageSpec, session, started: float | None = None) -> None:
                 bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
                 bar.update(1)
             elif rank == 0 and (position.step % log_every == 0 or position.step == total_steps):
-                print(f"[{spec.name}] step {position.step}/{total_steps} epoch {position.epoch + 1}/{spec.optim.epochs} loss {loss:.4f} lr {lr:.2e} words {position.words_seen:,}", flush=True)
+                print(
+                    f"[{spec.name}] step {position.step}/{total_steps} epoch {position.epoch + 1}/{spec.optim.epochs} loss {loss:.4f} lr {lr:.2e} words {position.words_seen:,}",
+                    flush=True,
+                )
 
-            stopping = bool(spec.optim.max_steps) and position.step >= spec.optim.max_steps and position.step < total_steps
+            stopping = (
+                bool(spec.optim.max_steps) and position.step >= spec.optim.max_steps and position.step < total_steps
+            )
             name = checkpoint_name(position, total_steps, schedule, words_before, stopping)
             if name is not None:
-                _report(session, spec, raw_model, optimizer, position, reporter.flush(position, lr, name, all_reduce_sum), name)
+                _report(
+                    session,
+                    spec,
+                    raw_model,
+                    optimizer,
+                    position,
+                    reporter.flush(position, lr, name, all_reduce_sum),
+                    name,
+                )
             if stopping:
                 return  # max_steps reached; the same run (same name) resumes from this checkpoint
         for _ in batches:  # drain the leftover that does not fill a step, so every worker ends the epoch together
@@ -252,10 +272,18 @@ def _report(session, spec: StageSpec, model, optimizer, position: Position, metr
     if session.rank != 0:
         session.report(metrics, None, name)
         return
-    state = {"spec": asdict(spec), "position": asdict(position), "checkpoint_name": name, "preset": spec.preset,
-             "tokenizer_sha256": spec.tokenizer_sha256, "metrics": metrics, "versions": _versions(),
-             # On CPU the intra-op thread count decides the last bits of every step (docs/reproducibility.md).
-             "device": str(next(model.parameters()).device), "torch_threads": torch.get_num_threads()}
+    state = {
+        "spec": asdict(spec),
+        "position": asdict(position),
+        "checkpoint_name": name,
+        "preset": spec.preset,
+        "tokenizer_sha256": spec.tokenizer_sha256,
+        "metrics": metrics,
+        "versions": _versions(),
+        # On CPU the intra-op thread count decides the last bits of every step (docs/reproducibility.md).
+        "device": str(next(model.parameters()).device),
+        "torch_threads": torch.get_num_threads(),
+    }
     with tempfile.TemporaryDirectory() as directory:
         save_checkpoint(directory, model, spec.tokenizer_dir, state, optimizer)
         session.report(metrics, directory, name)
@@ -266,4 +294,8 @@ def _versions() -> dict:
 
     import transformers
 
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "ray": importlib.metadata.version("ray")}
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "ray": importlib.metadata.version("ray"),
+    }

@@ -42,7 +42,9 @@ def summed_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
     logits: (B, T, V); labels: (B, T), already shifted (`shifted_labels`).
     """
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
+    return F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE, reduction="sum"
+    )
 
 
 def forward_loss(model, batch: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:

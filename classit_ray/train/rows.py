@@ -92,5 +92,11 @@ def read_rows(files: Iterable[str], batch_rows: int = 1024) -> Iterator[Row]:
 
     for path in files:
         for record_batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-            yield from rows_of_batches([{name: column.to_numpy(zero_copy_only=False)
-                                         for name, column in zip(record_batch.schema.names, record_batch.columns)}])
+            yield from rows_of_batches(
+                [
+                    {
+                        name: column.to_numpy(zero_copy_only=False)
+                        for name, column in zip(record_batch.schema.names, record_batch.columns)
+                    }
+                ]
+            )

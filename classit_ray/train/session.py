@@ -72,7 +72,9 @@ class RayTrainSession:
         if checkpoint_dir is None:
             ray.train.report(metrics)
         else:
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(checkpoint_dir), checkpoint_dir_name=name)
+            ray.train.report(
+                metrics, checkpoint=ray.train.Checkpoint.from_directory(checkpoint_dir), checkpoint_dir_name=name
+            )
 
 
 class InProcessSession:
@@ -112,7 +114,9 @@ class RunFolder:
     def __init__(self, storage: str, run_name: str):
         import pyarrow.fs
 
-        self.fs, root = pyarrow.fs.FileSystem.from_uri(storage) if is_uri(storage) else (pyarrow.fs.LocalFileSystem(), storage)
+        self.fs, root = (
+            pyarrow.fs.FileSystem.from_uri(storage) if is_uri(storage) else (pyarrow.fs.LocalFileSystem(), storage)
+        )
         self.local = isinstance(self.fs, pyarrow.fs.LocalFileSystem)
         self.root = f"{root.rstrip('/')}/{run_name}"
 
@@ -168,7 +172,9 @@ class RunFolder:
         import pyarrow.fs
 
         with tempfile.TemporaryDirectory() as tmp:
-            pyarrow.fs.copy_files(path, tmp, source_filesystem=self.fs, destination_filesystem=pyarrow.fs.LocalFileSystem())
+            pyarrow.fs.copy_files(
+                path, tmp, source_filesystem=self.fs, destination_filesystem=pyarrow.fs.LocalFileSystem()
+            )
             yield Path(tmp)
 
     def remove(self) -> None:

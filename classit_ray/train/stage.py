@@ -28,8 +28,24 @@ from classit_ray.train.checkpoint import FINAL_CHECKPOINT
 #   (`inputs`), and what is derived from them (row and word counts, the tokenizer hash) with them.
 # The key can therefore be computed from the config before any input exists (a study's plan).
 # A dotted name is a field of a nested dataclass (`optim.max_steps`).
-_NOT_IN_KEY = ("optim.max_steps", "num_workers", "use_gpu", "launcher", "worker_resources", "store", "torch_threads", "run_name", "keep_checkpoints", "curve_checkpoints",
-               "tokenizer_dir", "shard_dirs", "init_from", "rows", "words", "tokenizer_sha256")
+_NOT_IN_KEY = (
+    "optim.max_steps",
+    "num_workers",
+    "use_gpu",
+    "launcher",
+    "worker_resources",
+    "store",
+    "torch_threads",
+    "run_name",
+    "keep_checkpoints",
+    "curve_checkpoints",
+    "tokenizer_dir",
+    "shard_dirs",
+    "init_from",
+    "rows",
+    "words",
+    "tokenizer_sha256",
+)
 
 
 @dataclass
@@ -56,7 +72,9 @@ class StageSpec:
     torch_threads: int = 0  # CPU threads per worker; 0 = the node's cores / its workers
     keep_checkpoints: str = "all"  # what the artifact store keeps of the finished stage (config.KeepCheckpoints)
     curve_checkpoints: list[str] = dataclasses.field(default_factory=list)  # `eval.checkpoints`, which `curve` keeps
-    store: list[str] = dataclasses.field(default_factory=list)  # [URI, cache] of a remote artifact store; [] = a local one
+    store: list[str] = dataclasses.field(
+        default_factory=list
+    )  # [URI, cache] of a remote artifact store; [] = a local one
     run_name: str = ""  # filled by `with_key`
 
     @classmethod
@@ -110,6 +128,7 @@ def check_tokenizer_fits(tokenizer_dir: Path, preset: str) -> int:
 class StageResult:
     """What running (or reusing) a training stage gives back; it travels from a trial's stage host
     to the trial, which reads it without torch."""
+
     spec: StageSpec
     out_dir: Path
     complete: bool  # False when the run stopped at max_steps; rerun to continue it
@@ -127,25 +146,47 @@ def stage_dir(work_dir: Path, spec: StageSpec) -> Path:
     return work_dir / spec.stage / spec.key
 
 
-def _stage(cfg: Config, data: PreparedData, stage: str, name: str, shard_dirs: list[Path], inputs: list[str]) -> StageSpec:
+def _stage(
+    cfg: Config, data: PreparedData, stage: str, name: str, shard_dirs: list[Path], inputs: list[str]
+) -> StageSpec:
     """The fields both kinds of stage take from the config: the optimizer settings of `stage`'s
     section, the model, the hardware."""
     p = cfg.pretrain
     return StageSpec(
-        stage=stage, name=name, preset=cfg.model.preset, vocab_size=model_vocab(cfg.model.preset),
-        tokenizer_dir=str(data.tokenizer_dir), tokenizer_sha256="", shard_dirs=[str(d) for d in shard_dirs], rows=0, words=0,
-        optim=OptimizerConfig.of(getattr(cfg, stage)), loss_on="all" if stage == "pretrain" else cfg.instruct.loss_on,
-        num_workers=p.num_workers, use_gpu=p.use_gpu, launcher=p.launcher, worker_resources=dict(p.worker_resources), compile=p.compile,
-        budget_words=cfg.budget.total_words if stage == "pretrain" else 0, inputs=inputs,
-        keep_checkpoints=p.keep_checkpoints, curve_checkpoints=list(cfg.eval.checkpoints),
+        stage=stage,
+        name=name,
+        preset=cfg.model.preset,
+        vocab_size=model_vocab(cfg.model.preset),
+        tokenizer_dir=str(data.tokenizer_dir),
+        tokenizer_sha256="",
+        shard_dirs=[str(d) for d in shard_dirs],
+        rows=0,
+        words=0,
+        optim=OptimizerConfig.of(getattr(cfg, stage)),
+        loss_on="all" if stage == "pretrain" else cfg.instruct.loss_on,
+        num_workers=p.num_workers,
+        use_gpu=p.use_gpu,
+        launcher=p.launcher,
+        worker_resources=dict(p.worker_resources),
+        compile=p.compile,
+        budget_words=cfg.budget.total_words if stage == "pretrain" else 0,
+        inputs=inputs,
+        keep_checkpoints=p.keep_checkpoints,
+        curve_checkpoints=list(cfg.eval.checkpoints),
     )
 
 
 def pretrain_spec(cfg: Config, data: PreparedData) -> StageSpec:
     """The pretraining stage of `cfg` on `data`, as planned: nothing is read from disk, the counts
     stay 0 until `resolve`, and the key is the one the stage has when it runs."""
-    return _stage(cfg, data, "pretrain", "pretrain", [data.pretrain_shards],
-                  [data.keys["tokenizer"], data.keys["pretrain_shards"]]).with_key()
+    return _stage(
+        cfg,
+        data,
+        "pretrain",
+        "pretrain",
+        [data.pretrain_shards],
+        [data.keys["tokenizer"], data.keys["pretrain_shards"]],
+    ).with_key()
 
 
 def instruct_specs(cfg: Config, data: PreparedData) -> list[StageSpec]:
@@ -156,8 +197,16 @@ def instruct_specs(cfg: Config, data: PreparedData) -> list[StageSpec]:
     slug = curriculum.replace(">", "-then-")
     specs = []
     for n, configs in enumerate(CURRICULA[curriculum], 1):
-        specs.append(_stage(cfg, data, "instruct", f"instruct-{slug}-{n}-{'+'.join(configs)}", [data.instruct_shards[c] for c in configs],
-                            [data.keys["tokenizer"], *(data.keys[f"instruct_shards/{c}"] for c in configs)]))
+        specs.append(
+            _stage(
+                cfg,
+                data,
+                "instruct",
+                f"instruct-{slug}-{n}-{'+'.join(configs)}",
+                [data.instruct_shards[c] for c in configs],
+                [data.keys["tokenizer"], *(data.keys[f"instruct_shards/{c}"] for c in configs)],
+            )
+        )
     return specs
 
 
@@ -175,8 +224,10 @@ def resolve(spec: StageSpec) -> StageSpec:
     rows, words = sum(m["sequences"] for m in manifests), sum(m["words"] for m in manifests)
     if rows < spec.optim.batch_size:
         what = "sequences" if spec.stage == "pretrain" else "pairs"
-        raise ValueError(f"{', '.join(spec.shard_dirs)}: {rows} {what}, fewer than one batch of {spec.optim.batch_size}; "
-                         f"lower {spec.stage}.batch_size or add data")
+        raise ValueError(
+            f"{', '.join(spec.shard_dirs)}: {rows} {what}, fewer than one batch of {spec.optim.batch_size}; "
+            f"lower {spec.stage}.batch_size or add data"
+        )
     return dataclasses.replace(spec, rows=rows, words=words, tokenizer_sha256=manifests[0]["tokenizer_sha256"])
 
 
@@ -189,4 +240,6 @@ def fetch_inputs(spec: StageSpec) -> None:
     store = open_store(*spec.store)
     for local in (spec.tokenizer_dir, str(Path(spec.init_from).parent) if spec.init_from else ""):
         if local and not is_complete(local) and not store.fetch(store.rel(local)):
-            raise FileNotFoundError(f"{local}: not in this node's cache, and {redact_uri(store.uri_of(store.rel(local)))} has no complete copy")
+            raise FileNotFoundError(
+                f"{local}: not in this node's cache, and {redact_uri(store.uri_of(store.rel(local)))} has no complete copy"
+            )

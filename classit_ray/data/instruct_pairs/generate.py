@@ -44,8 +44,15 @@ SOURCE = "simple_wiki"
 WORK_DIR = "_work"
 # prompts -> completions, one per prompt; built inside each Ray Data actor by a factory.
 Generator = Callable[[list[str]], list[str]]
-PART_SCHEMA = pa.schema([("passage", pa.int64()), ("generation", pa.string()), ("questions", pa.list_(pa.string())),
-                         ("answers", pa.list_(pa.string())), ("drops", pa.string())])
+PART_SCHEMA = pa.schema(
+    [
+        ("passage", pa.int64()),
+        ("generation", pa.string()),
+        ("questions", pa.list_(pa.string())),
+        ("answers", pa.list_(pa.string())),
+        ("drops", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -65,10 +72,15 @@ class GenerationConfig:
     RUN_FIELDS = ("batch_size", "replicas", "part_passages", "flush_seconds")
 
     def __post_init__(self):
-        problems = [f"{name} must be >= 1, got {getattr(self, name)}"
-                    for name in ("pairs_per_passage", "max_new_tokens", "batch_size", "part_passages") if getattr(self, name) < 1]
+        problems = [
+            f"{name} must be >= 1, got {getattr(self, name)}"
+            for name in ("pairs_per_passage", "max_new_tokens", "batch_size", "part_passages")
+            if getattr(self, name) < 1
+        ]
         if self.replicas < 0 or self.temperature < 0 or not 0 < self.top_p <= 1:
-            problems.append(f"expected replicas >= 0, temperature >= 0, 0 < top_p <= 1; got {self.replicas}, {self.temperature}, {self.top_p}")
+            problems.append(
+                f"expected replicas >= 0, temperature >= 0, 0 < top_p <= 1; got {self.replicas}, {self.temperature}, {self.top_p}"
+            )
         if problems:
             raise ValueError("GenerationConfig: " + "; ".join(problems))
 
@@ -93,15 +105,21 @@ class HFGenerator:
             self.tok.pad_token = self.tok.eos_token
         # bf16 on GPU; fp32 on CPU, where bf16 matmuls are far slower.
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **MODEL_LOAD_KWARGS).to(self.device).eval()
+        self.model = (
+            AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **MODEL_LOAD_KWARGS).to(self.device).eval()
+        )
         self.chat = bool(getattr(self.tok, "chat_template", None))
 
     def __call__(self, prompts: list[str]) -> list[str]:
         import torch
 
         if self.chat:
-            texts = [self.tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-                     for p in prompts]
+            texts = [
+                self.tok.apply_chat_template(
+                    [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+                )
+                for p in prompts
+            ]
             enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         else:
             enc = self.tok(prompts, return_tensors="pt", padding=True)
@@ -112,8 +130,10 @@ class HFGenerator:
         else:
             sampling = {"do_sample": False}
         with torch.inference_mode():
-            out = self.model.generate(**enc, max_new_tokens=self.cfg.max_new_tokens, pad_token_id=self.tok.pad_token_id, **sampling)
-        return self.tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            out = self.model.generate(
+                **enc, max_new_tokens=self.cfg.max_new_tokens, pad_token_id=self.tok.pad_token_id, **sampling
+            )
+        return self.tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def generator_identity(model_dir: str | Path) -> dict:
@@ -129,8 +149,10 @@ def generator_identity(model_dir: str | Path) -> dict:
 
     path = hub.resolve(model_dir, "model").resolve()
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{model_dir}: not a local model folder; expected config.json, safetensors weights and a "
-                                "tokenizer that transformers loads (the paper used a ~3B instruct model)")
+        raise FileNotFoundError(
+            f"{model_dir}: not a local model folder; expected config.json, safetensors weights and a "
+            "tokenizer that transformers loads (the paper used a ~3B instruct model)"
+        )
     check_model_dir(path, FileNotFoundError)
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=True)
@@ -138,8 +160,13 @@ def generator_identity(model_dir: str | Path) -> dict:
         raise FileNotFoundError(f"{path}/config.json: transformers cannot load it ({e})") from None
     weights = {p.name: p.stat().st_size for p in sorted(path.glob("*.safetensors"))}
     from_hub = {"hub": str(model_dir)} if hub.is_hub_id(model_dir) else {}  # the snapshot's folder names its commit
-    return {"path": str(path), **from_hub, "model_type": config.model_type,
-            "config_sha256": file_sha256(path / "config.json"), "weights": weights}
+    return {
+        "path": str(path),
+        **from_hub,
+        "model_type": config.model_type,
+        "config_sha256": file_sha256(path / "config.json"),
+        "weights": weights,
+    }
 
 
 class QAWorker:
@@ -158,7 +185,9 @@ class QAWorker:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         texts = batch.column("text").to_pylist()
-        prompts = [qa_prompt(title, text, self.n_pairs) for title, text in zip(batch.column("title").to_pylist(), texts)]
+        prompts = [
+            qa_prompt(title, text, self.n_pairs) for title, text in zip(batch.column("title").to_pylist(), texts)
+        ]
         generations = self.generate(prompts)
         if len(generations) != len(prompts):
             raise RuntimeError(f"generator returned {len(generations)} completions for {len(prompts)} prompts")
@@ -169,8 +198,16 @@ class QAWorker:
             questions.append([q for q, _ in pairs])
             answers.append([a for _, a in pairs])
             drops.append(json.dumps(dict(counts.drops), sort_keys=True))
-        return pa.Table.from_arrays([batch.column("passage"), pa.array(generations, pa.string()), pa.array(questions, pa.list_(pa.string())),
-                                     pa.array(answers, pa.list_(pa.string())), pa.array(drops, pa.string())], schema=PART_SCHEMA)
+        return pa.Table.from_arrays(
+            [
+                batch.column("passage"),
+                pa.array(generations, pa.string()),
+                pa.array(questions, pa.list_(pa.string())),
+                pa.array(answers, pa.list_(pa.string())),
+                pa.array(drops, pa.string()),
+            ],
+            schema=PART_SCHEMA,
+        )
 
 
 def _todo(batch: pa.Table, done: np.ndarray, limit: int) -> pa.Table:
@@ -198,15 +235,20 @@ class WorkState:
             changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
             if changed:
                 detail = "; ".join(f"{k}: {before.get(k)!r} -> {settings.get(k)!r}" for k in changed)
-                raise ValueError(f"{self.root}: holds a run with other settings ({detail}); resume with the same settings, "
-                                 "or choose another --out")
+                raise ValueError(
+                    f"{self.root}: holds a run with other settings ({detail}); resume with the same settings, "
+                    "or choose another --out"
+                )
             return
         atomic_write_json(path, settings)
 
     def done(self) -> np.ndarray:
         if not self.parts.is_dir():
             return np.zeros(0, dtype=np.int64)
-        ids = [pq.read_table(p, columns=["passage"]).column("passage").to_numpy() for p in sorted(self.parts.glob("part-*.parquet"))]
+        ids = [
+            pq.read_table(p, columns=["passage"]).column("passage").to_numpy()
+            for p in sorted(self.parts.glob("part-*.parquet"))
+        ]
         return np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
 
     def write_part(self, tables: list[pa.Table]) -> Path:
@@ -226,7 +268,10 @@ class WorkState:
 
     def read_parts(self) -> pa.Table:
         """Every finished passage once, in passage order."""
-        tables = [pq.read_table(p, columns=["passage", "questions", "answers", "drops"]) for p in sorted(self.parts.glob("part-*.parquet"))]
+        tables = [
+            pq.read_table(p, columns=["passage", "questions", "answers", "drops"])
+            for p in sorted(self.parts.glob("part-*.parquet"))
+        ]
         if not tables:
             return PART_SCHEMA.empty_table().select(["passage", "questions", "answers", "drops"])
         table = pa.concat_tables(tables).sort_by("passage")
@@ -255,9 +300,16 @@ def _replicas(cfg: GenerationConfig) -> tuple[int, dict]:
     return replicas, ({"num_gpus": 1} if gpus else {"num_cpus": 1})
 
 
-def generate_simplewiki_pairs(input_file: str | Path, out_dir: str | Path, generator: str | Callable[[], Generator],
-                              cfg: GenerationConfig = GenerationConfig(), passage_rules: PassageRules = PassageRules(),
-                              qa_rules: QARules = QARules(), limit: int = 0, progress: bool = False) -> PairCounts:
+def generate_simplewiki_pairs(
+    input_file: str | Path,
+    out_dir: str | Path,
+    generator: str | Callable[[], Generator],
+    cfg: GenerationConfig = GenerationConfig(),
+    passage_rules: PassageRules = PassageRules(),
+    qa_rules: QARules = QARules(),
+    limit: int = 0,
+    progress: bool = False,
+) -> PairCounts:
     """Generate (or resume generating) Q&A pairs for the passages of `input_file`; Ray must be up.
 
     `generator` is a local model folder or a hub id, or a factory returning a `Generator` (tests use a stub).
@@ -274,18 +326,30 @@ def generate_simplewiki_pairs(input_file: str | Path, out_dir: str | Path, gener
     check_writable(out_dir, SOURCE)
     input_file = Path(input_file).expanduser()
     if not input_file.is_file():
-        raise FileNotFoundError(f"{input_file}: Simple Wikipedia file not found; expected simple_wiki.train from a BabyLM release")
+        raise FileNotFoundError(
+            f"{input_file}: Simple Wikipedia file not found; expected simple_wiki.train from a BabyLM release"
+        )
     if isinstance(generator, (str, Path)):
         identity = generator_identity(generator)
         make_generator = functools.partial(HFGenerator, identity["path"], cfg)
     else:
         func = getattr(generator, "func", generator)  # a functools.partial is named by its function
-        identity = {"callable": f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', type(func).__name__)}"}
+        identity = {
+            "callable": f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', type(func).__name__)}"
+        }
         make_generator = generator
     state = WorkState(out_dir)
-    state.bind({"input_sha256": file_sha256(input_file), "passage_rules": dataclasses.asdict(passage_rules),
-                "qa_rules": dataclasses.asdict(qa_rules), "prompt_version": PROMPT_VERSION, "prompt": PROMPT_TEMPLATE,
-                "generator": identity, "generation": cfg.settings()})
+    state.bind(
+        {
+            "input_sha256": file_sha256(input_file),
+            "passage_rules": dataclasses.asdict(passage_rules),
+            "qa_rules": dataclasses.asdict(qa_rules),
+            "prompt_version": PROMPT_VERSION,
+            "prompt": PROMPT_TEMPLATE,
+            "generator": identity,
+            "generation": cfg.settings(),
+        }
+    )
     if not (state.passages.is_file() and state.passage_counts.is_file()):
         passage_counts = write_passages(input_file, state.passages, passage_rules)
         atomic_write_json(state.passage_counts, passage_counts.to_dict())
@@ -301,20 +365,37 @@ def generate_simplewiki_pairs(input_file: str | Path, out_dir: str | Path, gener
     if todo:
         ds = read_parquet(state.passages, columns=["passage", "title", "text"])
         ds = ds.map_batches(_todo, fn_kwargs={"done": done, "limit": in_range}, batch_format="pyarrow", batch_size=None)
-        ds = ds.map_batches(QAWorker, fn_constructor_kwargs={"make_generator": make_generator, "n_pairs": cfg.pairs_per_passage,
-                                                             "rules": qa_rules, "torch_threads": threads},
-                            batch_size=cfg.batch_size, batch_format="pyarrow",
-                            compute=ray.data.ActorPoolStrategy(size=replicas), **resources)
+        ds = ds.map_batches(
+            QAWorker,
+            fn_constructor_kwargs={
+                "make_generator": make_generator,
+                "n_pairs": cfg.pairs_per_passage,
+                "rules": qa_rules,
+                "torch_threads": threads,
+            },
+            batch_size=cfg.batch_size,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=replicas),
+            **resources,
+        )
         pending: list[pa.Table] = []
         last_flush = time.monotonic()
-        with tqdm(total=todo, unit="passage", desc=f"simple_wiki Q&A ({replicas} replica{'s' * (replicas > 1)})", disable=not progress) as bar:
+        with tqdm(
+            total=todo,
+            unit="passage",
+            desc=f"simple_wiki Q&A ({replicas} replica{'s' * (replicas > 1)})",
+            disable=not progress,
+        ) as bar:
             try:
                 for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
                     pending.append(block)
                     tally(block, run_counts)
                     bar.update(block.num_rows)
                     bar.set_postfix(pairs=f"{run_counts.pairs:,}", dropped=f"{run_counts.dropped:,}", refresh=False)
-                    if sum(t.num_rows for t in pending) >= cfg.part_passages or time.monotonic() - last_flush > cfg.flush_seconds:
+                    if (
+                        sum(t.num_rows for t in pending) >= cfg.part_passages
+                        or time.monotonic() - last_flush > cfg.flush_seconds
+                    ):
                         state.write_part(pending)
                         pending, last_flush = [], time.monotonic()
             finally:  # a failure or Ctrl-C keeps the passages that did finish
@@ -332,6 +413,14 @@ def generate_simplewiki_pairs(input_file: str | Path, out_dir: str | Path, gener
         for questions, answers in zip(parts.column("questions").to_pylist(), parts.column("answers").to_pylist()):
             for q, a in zip(questions, answers):
                 writer.add(q, a)
-        writer.finish({"input": {"file": str(input_file), "sha256": settings.pop("input_sha256")}, "settings": settings,
-                       "generated": True, "limit": limit, "this_run": run_counts.to_dict()}, counts)
+        writer.finish(
+            {
+                "input": {"file": str(input_file), "sha256": settings.pop("input_sha256")},
+                "settings": settings,
+                "generated": True,
+                "limit": limit,
+                "this_run": run_counts.to_dict(),
+            },
+            counts,
+        )
     return counts

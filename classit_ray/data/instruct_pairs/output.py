@@ -73,9 +73,15 @@ class PairCounts:
         self.seen.update(other.seen)
 
     def to_dict(self) -> dict:
-        return {"pairs": self.pairs, "prompt_words": self.prompt_words, "reply_words": self.reply_words,
-                "words": self.words, "dropped": self.dropped, "drops": dict(sorted(self.drops.items())),
-                "seen": dict(sorted(self.seen.items()))}
+        return {
+            "pairs": self.pairs,
+            "prompt_words": self.prompt_words,
+            "reply_words": self.reply_words,
+            "words": self.words,
+            "dropped": self.dropped,
+            "drops": dict(sorted(self.drops.items())),
+            "seen": dict(sorted(self.seen.items())),
+        }
 
     def summary(self) -> str:
         """One line: what a researcher reads at the end of a run."""
@@ -87,12 +93,19 @@ class PairCounts:
 def word_table(counts: PairCounts, generated: bool) -> str:
     """Markdown: the words a config adds to the instruction budget, and what was dropped."""
     c = counts
-    lines = ["| config | pairs | prompt words | reply words | words | generated words | dropped |",
-             "|---|---:|---:|---:|---:|---:|---:|",
-             f"| {c.source} | {c.pairs:,} | {c.prompt_words:,} | {c.reply_words:,} | {c.words:,} | "
-             f"{c.words if generated else 0:,} | {c.dropped:,} |"]
+    lines = [
+        "| config | pairs | prompt words | reply words | words | generated words | dropped |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| {c.source} | {c.pairs:,} | {c.prompt_words:,} | {c.reply_words:,} | {c.words:,} | "
+        f"{c.words if generated else 0:,} | {c.dropped:,} |",
+    ]
     if c.drops:
-        lines += ["", "| dropped because | count |", "|---|---:|", *(f"| {k} | {v:,} |" for k, v in sorted(c.drops.items()))]
+        lines += [
+            "",
+            "| dropped because | count |",
+            "|---|---:|",
+            *(f"| {k} | {v:,} |" for k, v in sorted(c.drops.items())),
+        ]
     if c.seen:
         lines += ["", "| counted | count |", "|---|---:|", *(f"| {k} | {v:,} |" for k, v in sorted(c.seen.items()))]
     return "\n".join(lines) + "\n"
@@ -104,17 +117,19 @@ def check_writable(out_dir: str | Path, source: str) -> Path:
     if final.exists():
         manifest = final / MANIFEST
         if not (manifest.is_file() and read_json(manifest).get("kind") == KIND):
-            raise FileExistsError(f"{final}: already holds data this tool did not write (no {MANIFEST} of kind {KIND!r}); "
-                                  "choose another --out so that it is not overwritten")
+            raise FileExistsError(
+                f"{final}: already holds data this tool did not write (no {MANIFEST} of kind {KIND!r}); "
+                "choose another --out so that it is not overwritten"
+            )
     return final
 
 
 class PairWriter:
     """Stream pairs into `OUT/<source>/` in the CLASS_IT layout; it appears whole or not at all.
 
-        with PairWriter(out, "switchboard") as w:
-            w.add(prompt, reply) ...
-            w.finish(provenance, counts)      # without finish(), nothing appears
+    with PairWriter(out, "switchboard") as w:
+        w.add(prompt, reply) ...
+        w.finish(provenance, counts)      # without finish(), nothing appears
     """
 
     def __init__(self, out_dir: str | Path, source: str):
@@ -149,8 +164,13 @@ class PairWriter:
         self._writer.close()
         self._writer = None
         generated = bool(provenance.get("generated"))
-        manifest = {"kind": KIND, "config": self.source, **provenance, "counts": counts.to_dict(),
-                    "generated_words": counts.words if generated else 0}
+        manifest = {
+            "kind": KIND,
+            "config": self.source,
+            **provenance,
+            "counts": counts.to_dict(),
+            "generated_words": counts.words if generated else 0,
+        }
         atomic_write_text(self.tmp / WORD_TABLE, word_table(counts, generated))
         atomic_write_json(self.tmp / MANIFEST, manifest)
         replace_dir(self.tmp, self.final)

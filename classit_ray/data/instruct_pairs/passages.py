@@ -25,8 +25,16 @@ from classit_ray.atomic import tmp_sibling
 from classit_ray.data.corpus import HEADER_RE, iter_lines
 from classit_ray.data.instruct_pairs.output import PairCounts
 
-PASSAGE_SCHEMA = pa.schema([("passage", pa.int64()), ("article", pa.int64()), ("chunk", pa.int32()),
-                            ("title", pa.string()), ("text", pa.string()), ("words", pa.int32())])
+PASSAGE_SCHEMA = pa.schema(
+    [
+        ("passage", pa.int64()),
+        ("article", pa.int64()),
+        ("chunk", pa.int32()),
+        ("title", pa.string()),
+        ("text", pa.string()),
+        ("words", pa.int32()),
+    ]
+)
 # Passages per parquet row group, and so per Ray Data block: small enough that a few replicas
 # all get work on a small file, large enough that a 100M-word corpus is not ten thousand blocks.
 ROW_GROUP_PASSAGES = 64
@@ -40,7 +48,9 @@ class PassageRules:
 
     def __post_init__(self):
         if self.min_words < 1 or self.max_words < self.min_words:
-            raise ValueError(f"PassageRules: expected 1 <= min_words <= max_words, got min_words={self.min_words}, max_words={self.max_words}")
+            raise ValueError(
+                f"PassageRules: expected 1 <= min_words <= max_words, got min_words={self.min_words}, max_words={self.max_words}"
+            )
 
 
 def iter_articles(path: Path) -> Iterator[tuple[str, list[str]]]:
@@ -102,7 +112,9 @@ def write_passages(path: str | Path, out_file: Path, rules: PassageRules) -> Pai
     """Stream the passages of `path` to `out_file` (parquet, written atomically); return the counts."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: Simple Wikipedia file not found; expected simple_wiki.train from a BabyLM release")
+        raise FileNotFoundError(
+            f"{path}: Simple Wikipedia file not found; expected simple_wiki.train from a BabyLM release"
+        )
     counts = PairCounts("simple_wiki")
     out_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_sibling(out_file)
@@ -119,8 +131,10 @@ def write_passages(path: str | Path, out_file: Path, rules: PassageRules) -> Pai
             if rows:
                 writer.write_table(_passage_table(rows))
         if n == 0:
-            raise ValueError(f"{path}: no passage of at least {rules.min_words} words ({counts.seen['articles']:,} articles); "
-                             "expected Simple Wikipedia text with `= = = Title = = =` headers")
+            raise ValueError(
+                f"{path}: no passage of at least {rules.min_words} words ({counts.seen['articles']:,} articles); "
+                "expected Simple Wikipedia text with `= = = Title = = =` headers"
+            )
         tmp.rename(out_file)
     finally:
         tmp.unlink(missing_ok=True)
@@ -129,4 +143,6 @@ def write_passages(path: str | Path, out_file: Path, rules: PassageRules) -> Pai
 
 
 def _passage_table(rows: list[tuple]) -> pa.Table:
-    return pa.Table.from_arrays([pa.array(col, t) for col, t in zip(zip(*rows), PASSAGE_SCHEMA.types)], schema=PASSAGE_SCHEMA)
+    return pa.Table.from_arrays(
+        [pa.array(col, t) for col, t in zip(zip(*rows), PASSAGE_SCHEMA.types)], schema=PASSAGE_SCHEMA
+    )

@@ -29,7 +29,7 @@ from classit_ray.data.instruct_pairs.output import PairCounts
 
 PROMPT_VERSION = 1
 PROMPT_TEMPLATE = (
-    "Read this passage from the Simple English Wikipedia article \"{title}\".\n\n"
+    'Read this passage from the Simple English Wikipedia article "{title}".\n\n'
     "{passage}\n\n"
     "Write {n} questions that a curious child might ask about the passage, each with its answer. "
     "Every answer must come from the passage and be one or two short, complete sentences.\n"
@@ -38,7 +38,9 @@ PROMPT_TEMPLATE = (
     "A: <answer>"
 )
 
-_MARKER = re.compile(r"^\s*(?:\d+\s*[.)]\s*)?(?:\*\*)?(Q|A|Question|Answer)\s*\d*\s*(?:\*\*)?\s*[:.]\s*(?:\*\*)?\s*(.*)$", re.IGNORECASE)
+_MARKER = re.compile(
+    r"^\s*(?:\d+\s*[.)]\s*)?(?:\*\*)?(Q|A|Question|Answer)\s*\d*\s*(?:\*\*)?\s*[:.]\s*(?:\*\*)?\s*(.*)$", re.IGNORECASE
+)
 _WORD = re.compile(r"[a-z0-9]+")
 _BAD_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
 # Function words do not show that an answer is about the passage; content words do.
@@ -59,7 +61,10 @@ class QARules:
     min_grounding: float = 0.3  # share of the answer's content words found in the passage
 
     def __post_init__(self):
-        if not (1 <= self.min_question_words <= self.max_question_words and 1 <= self.min_answer_words <= self.max_answer_words):
+        if not (
+            1 <= self.min_question_words <= self.max_question_words
+            and 1 <= self.min_answer_words <= self.max_answer_words
+        ):
             raise ValueError(f"QARules: expected 1 <= min <= max word limits, got {self}")
         if not 0 <= self.min_grounding <= 1:
             raise ValueError(f"QARules: min_grounding must be in [0, 1], got {self.min_grounding}")

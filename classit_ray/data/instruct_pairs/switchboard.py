@@ -34,10 +34,34 @@ SOURCE = "switchboard"
 
 # Single tokens (lower-cased, edge punctuation stripped) that acknowledge without content. "yes" and
 # "no" are not here: after a question they are the answer.
-BACKCHANNELS = frozenset({
-    "uh-huh", "um-hum", "uh-hum", "mm-hmm", "mm-hm", "mhm", "mm", "hm", "hmm", "huh", "uh", "um",
-    "oh", "ah", "yeah", "yep", "yup", "right", "okay", "ok", "sure", "really", "wow", "gosh",
-})
+BACKCHANNELS = frozenset(
+    {
+        "uh-huh",
+        "um-hum",
+        "uh-hum",
+        "mm-hmm",
+        "mm-hm",
+        "mhm",
+        "mm",
+        "hm",
+        "hmm",
+        "huh",
+        "uh",
+        "um",
+        "oh",
+        "ah",
+        "yeah",
+        "yep",
+        "yup",
+        "right",
+        "okay",
+        "ok",
+        "sure",
+        "really",
+        "wow",
+        "gosh",
+    }
+)
 _EDGE_PUNCT = ".,!?;:\"'()[]-"
 
 
@@ -52,7 +76,9 @@ class TurnRules:
 
     def __post_init__(self):
         if self.min_words < 1 or self.max_words < self.min_words:
-            raise ValueError(f"TurnRules: expected 1 <= min_words <= max_words, got min_words={self.min_words}, max_words={self.max_words}")
+            raise ValueError(
+                f"TurnRules: expected 1 <= min_words <= max_words, got min_words={self.min_words}, max_words={self.max_words}"
+            )
 
     @classmethod
     def unfiltered(cls) -> TurnRules:
@@ -72,7 +98,7 @@ _LABEL = SPEAKER_RE["switchboard"]
 def parse_turn(line: str) -> tuple[str, str] | None:
     """("A", "text") of a labelled line; None for a line without an `A:\\t`/`B:\\t` label."""
     match = _LABEL.match(line)
-    return (line[0], line[match.end():].strip()) if match else None
+    return (line[0], line[match.end() :].strip()) if match else None
 
 
 def iter_turns(lines: Iterable[str], counts: PairCounts | None = None) -> Iterator[tuple[str, str] | None]:
@@ -87,7 +113,9 @@ def iter_turns(lines: Iterable[str], counts: PairCounts | None = None) -> Iterat
         yield turn
 
 
-def turn_pairs(turns: Iterable[tuple[str, str] | None], rules: TurnRules, counts: PairCounts | None = None) -> Iterator[tuple[str, str]]:
+def turn_pairs(
+    turns: Iterable[tuple[str, str] | None], rules: TurnRules, counts: PairCounts | None = None
+) -> Iterator[tuple[str, str]]:
     """(prompt, reply) pairs from a stream of turns and conversation breaks (None)."""
     counts = counts if counts is not None else PairCounts(SOURCE)
     previous: tuple[str, str] | None = None  # (speaker, text) of the turn a reply would answer
@@ -133,7 +161,9 @@ def _checked(prompt: str, reply: str, rules: TurnRules, counts: PairCounts) -> t
     return None
 
 
-def build_switchboard_pairs(path: str | Path, out_dir: str | Path, rules: TurnRules = TurnRules(), progress: bool = False) -> PairCounts:
+def build_switchboard_pairs(
+    path: str | Path, out_dir: str | Path, rules: TurnRules = TurnRules(), progress: bool = False
+) -> PairCounts:
     """Read `switchboard.train`, write `out_dir/switchboard/` in the CLASS_IT layout; return the counts."""
     from tqdm import tqdm
 
@@ -141,8 +171,11 @@ def build_switchboard_pairs(path: str | Path, out_dir: str | Path, rules: TurnRu
     if not path.is_file():
         raise FileNotFoundError(f"{path}: Switchboard file not found; expected switchboard.train from a BabyLM release")
     counts = PairCounts(SOURCE)
-    with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="switchboard", disable=not progress) as bar, \
-            PairWriter(out_dir, SOURCE) as writer:
+    with (
+        tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="switchboard", disable=not progress) as bar,
+        PairWriter(out_dir, SOURCE) as writer,
+    ):
+
         def lines() -> Iterator[str]:
             for _, line in iter_lines(path):
                 bar.update(len(line.encode("utf-8")) + 1)
@@ -154,7 +187,11 @@ def build_switchboard_pairs(path: str | Path, out_dir: str | Path, rules: TurnRu
             if counts.pairs % 10_000 == 0:
                 bar.set_postfix(pairs=f"{counts.pairs:,}", dropped=f"{counts.dropped:,}", refresh=False)
         if counts.pairs == 0:
-            raise ValueError(f"{path}: no Switchboard pairs ({counts.summary()}); expected lines of `A:\\t...` / `B:\\t...` turns")
-        writer.finish({"input": {"file": str(path), "sha256": file_sha256(path)},
-                       "rules": rules.__dict__, "generated": False}, counts)
+            raise ValueError(
+                f"{path}: no Switchboard pairs ({counts.summary()}); expected lines of `A:\\t...` / `B:\\t...` turns"
+            )
+        writer.finish(
+            {"input": {"file": str(path), "sha256": file_sha256(path)}, "rules": rules.__dict__, "generated": False},
+            counts,
+        )
     return counts
