@@ -15,6 +15,7 @@ import pytest
 from classit_ray.cell.graph import build_graph
 from classit_ray.config import Config, ConfigError
 from classit_ray.config_load import apply_overrides
+from classit_ray.study.cli import apply_arguments, study_parser
 from classit_ray.study.definition import StudyDefinition, cell_config, check_definition, grid_cells, study_cells
 from classit_ray.study.runner import check_inputs
 
@@ -331,3 +332,23 @@ def test_study_command_reports_bad_input_in_one_message(tmp_path):
     )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "model.preset" in out.stderr and "huge" in out.stderr
+
+
+def test_grid_picks_a_subset_of_the_studys_own_axes():
+    """`--grid AXIS=V1,V2` narrows an axis the study has: one size, one curriculum and one seed is one
+    cell and its baseline; an axis the study lacks, or no value, is a config error naming it."""
+    sys.path.insert(0, str(ROOT / "studies"))
+    try:
+        import curriculum_grid
+    finally:
+        sys.path.pop(0)
+    parse = study_parser("curriculum_grid.py", "").parse_args
+    args = parse(["--grid", "model.preset=tiny", "--grid", "instruct.curriculum=merged", "--seeds", "1"])
+    study = apply_arguments(curriculum_grid.build(), args)
+    assert study.grid["model.preset"] == ["tiny"] and study.grid["budget.instruct_fraction"] == [0.087]
+    cells = study_cells(study)
+    assert sorted(c["instruct.curriculum"] for c in cells) == ["merged", "none"]
+    fractions = apply_arguments(curriculum_grid.build(), parse(["--grid", "budget.instruct_fraction=0.05,0.1"]))
+    assert fractions.grid["budget.instruct_fraction"] == [0.05, 0.1]
+    with pytest.raises(ConfigError, match=r"--grid nope: not an axis of this study[\s\S]*--grid 'x': expected"):
+        apply_arguments(curriculum_grid.build(), parse(["--grid", "nope=1", "--grid", "x"]))

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 from classit_ray.config import Config, ConfigError
 from classit_ray.config_load import apply_overrides, load_config
 from classit_ray.recipes import RECIPES
@@ -55,6 +57,15 @@ def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--work-dir", help="artifact store (default: <storage>/artifacts); needed with s3:// storage")
     parser.add_argument("--name", help="study name (its folder under the storage)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds per cell")
+    parser.add_argument(
+        "--grid",
+        dest="axes",
+        action="append",
+        default=[],
+        metavar="AXIS=V1,V2",
+        help="run only these values of one of the study's axes (YAML values), e.g. --grid model.preset=tiny "
+        "--grid instruct.curriculum=merged --seeds 1: one cell and its baseline",
+    )
     parser.add_argument(
         "--algorithm", choices=("grid", "optuna"), default=None, help="grid search, or an Optuna search"
     )
@@ -101,6 +112,23 @@ def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def grid_values(grid: dict, axes: list[str]) -> dict[str, list]:
+    """`--grid AXIS=V1,V2` as {axis: [values]}: each axis one the study already has, each value read as
+    YAML (`0.1` a number, `tiny` a string), so a subset of the study's own grid runs."""
+    chosen, problems = {}, []
+    for text in axes:
+        axis, eq, values = text.partition("=")
+        if not eq or not values:
+            problems.append(f"--grid {text!r}: expected AXIS=V1,V2")
+        elif axis not in grid:
+            problems.append(f"--grid {axis}: not an axis of this study (its axes: {', '.join(grid)})")
+        else:
+            chosen[axis] = [yaml.safe_load(v) for v in values.split(",")]
+    if problems:
+        raise ConfigError(problems)
+    return chosen
+
+
 def apply_arguments(
     study: StudyDefinition, args: argparse.Namespace, paper_grid: dict | None = None
 ) -> StudyDefinition:
@@ -129,6 +157,7 @@ def apply_arguments(
         base = apply_overrides(base, args.overrides)
     if args.seeds is not None:
         grid[SEED] = list(range(args.seeds))
+    grid.update(grid_values(grid, args.axes))
     return dataclasses.replace(
         study,
         base=base,
