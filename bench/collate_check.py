@@ -7,7 +7,9 @@ accept the results folder that `python -m classit_ray.eval` writes, task by task
 `--official` is a checkout of `babylm/evaluation-pipeline-2025` kept outside this project; its code is
 run as it is. `--data` is a release `full_eval/` folder: the collation checks the full evaluation's
 item counts, so every task present there is evaluated whole unless `--items N` samples each file
-(N lines spaced evenly), and then the official size check fails by design (its lines are recorded).
+(N lines spaced evenly), and then the official size check fails by design (its lines are recorded)
+and is applied instead to the whole files' counts per subtask, beside a check that the sample got one
+prediction per item: together they say whether the whole files would pass it.
 Tasks whose folder the data lacks are listed as not at hand. The model is `--model`, or a randomly
 initialised `--preset` with a BPE trained on the toy corpus (bench/scorer.py): the collation reads
 the layout and the predictions, not how good they are.
@@ -36,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +46,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from parity import CHOICE_TASKS, sample_folder  # noqa: E402
+
+from classit_ray.eval.registry import get_task  # noqa: E402
+from classit_ray.eval.tasks import TASK_SPECS  # noqa: E402
 
 # Per task of ours: the official collation's task key, the file it loads under
 # `<results>/<model>/<revision>/zero_shot/causal/` and the line its validity check prints without it
@@ -90,6 +96,11 @@ def official_score(cp, task: str, results: dict, folder: Path) -> dict[str, floa
     return None
 
 
+def items_per_group(task: str, folder: Path) -> dict[str, int]:
+    """How many items of `folder` each subtask (UID, domain, `<file>_<numops>_ops`) has, by our reader."""
+    return dict(Counter(item.group for item in get_task(task).read(folder)))
+
+
 def ours_vs_official(task: str, ours: dict[str, float], theirs: dict[str, float]) -> tuple[float, float]:
     """(our reported score, the same score from the official function's values). Accuracy tasks:
     the mean over subtasks (our macro average); reading: ΔR² in % (ours) from its fraction."""
@@ -113,8 +124,6 @@ def main() -> None:
     args = parser.parse_args()
     if args.data.name != "full_eval":
         raise SystemExit(f"{args.data}: expected a full_eval/ folder (the collation checks full evaluation counts)")
-
-    from classit_ray.eval.tasks import TASK_SPECS
 
     work = (args.out or Path(tempfile.mkdtemp(prefix="collate_check_"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -194,8 +203,17 @@ def main() -> None:
                 else:
                     row["ours"], row["official_from_ours"] = ours_vs_official(task, ours, score)
             same = math.isnan(row.get("ours", math.nan)) or abs(row["ours"] - row["official_from_ours"]) < 1e-6
-            row["accepted"] = (row["found"] and row.get("size_check") is True and "official_from_ours" in row
-                               and same)
+            row["accepted"] = row["found"] and row.get("size_check") is True and "official_from_ours" in row and same
+            if args.items and task != "reading" and not isinstance(results, Exception):
+                # A sample fails the size check by design. Whether the whole files would pass it: their
+                # counts per subtask under the same official check, and one prediction per sampled item.
+                whole = items_per_group(task, args.data / TASK_SPECS[task].subdir)
+                row["whole_files_size_check"] = captured(
+                    cp._check_size, key, {g: {"predictions": [None] * n} for g, n in whole.items()}, False)[0] is True
+                written = {g: len(v["predictions"]) for g, v in results.items()}
+                row["one_prediction_per_item"] = written == items_per_group(task, data / TASK_SPECS[task].subdir)
+                row["accepted_as_sample"] = (row["found"] and "official_from_ours" in row and same
+                                             and row["whole_files_size_check"] and row["one_prediction_per_item"])
         rows.append(row)
         print(json.dumps(row), flush=True)
 
@@ -210,9 +228,13 @@ def main() -> None:
     print("|---|---|---|---|---:|---:|---|")
     for r in rows:
         size = "—" if "size_check" not in r else "pass" if r["size_check"] else f"fail: {r['size_lines'][0]}"
+        accepted = "yes" if r.get("accepted") else "no"
+        if "whole_files_size_check" in r:
+            size += (f" (whole files: {'pass' if r['whole_files_size_check'] else 'fail'}; one prediction per item: "
+                     f"{'yes' if r['one_prediction_per_item'] else 'no'})")
+            accepted = "as a sample" if r["accepted_as_sample"] else "no"
         print(f"| {r['task']} | {'yes' if r['data_at_hand'] else 'no'} | {'yes' if r['found'] else 'no'} | {size} "
-              f"| {r.get('ours', float('nan')):.4f} | {r.get('official_from_ours', float('nan')):.4f} "
-              f"| {'yes' if r.get('accepted') else 'no'} |")
+              f"| {r.get('ours', float('nan')):.4f} | {r.get('official_from_ours', float('nan')):.4f} | {accepted} |")
     print(f"\nresults in {work / 'results.json'}")
 
 
