@@ -201,7 +201,8 @@ def main() -> None:
                 if isinstance(score, Exception):
                     row["official_score_error"] = f"{type(score).__name__}: {score}"
                 else:
-                    row["ours"], row["official_from_ours"] = ours_vs_official(task, ours, score)
+                    # numpy floats (Spearman's ρ) made plain, for the JSON record
+                    row["ours"], row["official_from_ours"] = map(float, ours_vs_official(task, ours, score))
             same = math.isnan(row.get("ours", math.nan)) or abs(row["ours"] - row["official_from_ours"]) < 1e-6
             row["accepted"] = row["found"] and row.get("size_check") is True and "official_from_ours" in row and same
             if args.items and task != "reading" and not isinstance(results, Exception):
