@@ -55,13 +55,22 @@ from classit_ray.eval.tasks import TASK_SPECS  # noqa: E402
 # (copied from collate_preds.py's collate_full_eval_preds and _check_validity_of_dir, commit bf55c11).
 OFFICIAL = {
     "blimp": ("blimp", "blimp/blimp_filtered/predictions.json", "The blimp data is missing!"),
-    "blimp_supplement": ("blimp_supplement", "blimp/supplement_filtered/predictions.json",
-                         "The blimp supplement data is missing!"),
+    "blimp_supplement": (
+        "blimp_supplement",
+        "blimp/supplement_filtered/predictions.json",
+        "The blimp supplement data is missing!",
+    ),
     "ewok": ("ewok", "ewok/ewok_filtered/predictions.json", "The ewok data is missing!"),
-    "entity_tracking": ("entity_tracking", "entity_tracking/entity_tracking/predictions.json",
-                        "The entity tracking data is missing!"),
-    "wug_adj": ("wug_adj", "wug_adj/wug_adj_nominalization/predictions.json",
-                "The wug adj nominalization data is missing!"),
+    "entity_tracking": (
+        "entity_tracking",
+        "entity_tracking/entity_tracking/predictions.json",
+        "The entity tracking data is missing!",
+    ),
+    "wug_adj": (
+        "wug_adj",
+        "wug_adj/wug_adj_nominalization/predictions.json",
+        "The wug adj nominalization data is missing!",
+    ),
     "wug_past": ("wug_past", "wug_past/wug_past_tense/predictions.json", "The wug past tense data is missing!"),
     "comps": ("comps", "comps/comps/predictions.json", "The comps data is missing!"),
     "reading": ("reading", "reading/predictions.json", "The reading data is missing!"),
@@ -150,10 +159,28 @@ def main() -> None:
     results_dir = work / "results"
 
     t0 = time.perf_counter()
-    ours_cmd = [sys.executable, "-m", "classit_ray.eval", "--model", str(model), "--data", str(data), "--full",
-                "--tasks", *at_hand, "--results", str(results_dir)]
-    proc = subprocess.run(ours_cmd, cwd=REPO, capture_output=True, text=True, timeout=args.timeout,
-                          env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    ours_cmd = [
+        sys.executable,
+        "-m",
+        "classit_ray.eval",
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--full",
+        "--tasks",
+        *at_hand,
+        "--results",
+        str(results_dir),
+    ]
+    proc = subprocess.run(
+        ours_cmd,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=args.timeout,
+        env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+    )
     ours_s = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"our evaluation failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -163,9 +190,16 @@ def main() -> None:
     print(f"our evaluation: {ours_s:.0f} s, results in {run_dir}", flush=True)
 
     # 1. The collation's command, as collate_preds.sh runs it (less --fast).
-    official_cmd = [sys.executable, "-m", "evaluation_pipeline.collate_preds", f"--model_path_or_name={name}",
-                    "--backend=causal", "--track=strict-small", f"--results_dir={results_dir}",
-                    f"--revision_name={revision}"]
+    official_cmd = [
+        sys.executable,
+        "-m",
+        "evaluation_pipeline.collate_preds",
+        f"--model_path_or_name={name}",
+        "--backend=causal",
+        "--track=strict-small",
+        f"--results_dir={results_dir}",
+        f"--revision_name={revision}",
+    ]
     env = {**os.environ, "PYTHONPATH": str(args.official.resolve())}
     cli = subprocess.run(official_cmd, cwd=args.official, capture_output=True, text=True, timeout=600, env=env)
     cli_lines = [line for line in cli.stdout.splitlines() if line.strip()]
@@ -175,8 +209,15 @@ def main() -> None:
     sys.path.insert(0, str(args.official.resolve()))
     import evaluation_pipeline.collate_preds as cp  # the official module, unmodified
 
-    ns = argparse.Namespace(model_path_or_name=Path(name), backend="causal", results_dir=results_dir,
-                            revision_name=revision, fast=False, track="strict-small", multimodal=False)
+    ns = argparse.Namespace(
+        model_path_or_name=Path(name),
+        backend="causal",
+        results_dir=results_dir,
+        revision_name=revision,
+        fast=False,
+        track="strict-small",
+        multimodal=False,
+    )
     # 2. Its full collation, which stops at the first task that fails.
     stop, stop_lines = captured(cp.collate_full_eval_preds, ns)
     stop_text = f"{type(stop).__name__}: {stop}".splitlines()[0] if isinstance(stop, Exception) else "completed"
@@ -209,33 +250,55 @@ def main() -> None:
                 # A sample fails the size check by design. Whether the whole files would pass it: their
                 # counts per subtask under the same official check, and one prediction per sampled item.
                 whole = items_per_group(task, args.data / TASK_SPECS[task].subdir)
-                row["whole_files_size_check"] = captured(
-                    cp._check_size, key, {g: {"predictions": [None] * n} for g, n in whole.items()}, False)[0] is True
+                row["whole_files_size_check"] = (
+                    captured(cp._check_size, key, {g: {"predictions": [None] * n} for g, n in whole.items()}, False)[0]
+                    is True
+                )
                 written = {g: len(v["predictions"]) for g, v in results.items()}
                 row["one_prediction_per_item"] = written == items_per_group(task, data / TASK_SPECS[task].subdir)
-                row["accepted_as_sample"] = (row["found"] and "official_from_ours" in row and same
-                                             and row["whole_files_size_check"] and row["one_prediction_per_item"])
+                row["accepted_as_sample"] = (
+                    row["found"]
+                    and "official_from_ours" in row
+                    and same
+                    and row["whole_files_size_check"]
+                    and row["one_prediction_per_item"]
+                )
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    summary = {"command_ours": " ".join(ours_cmd), "ours_s": round(ours_s, 1), "model": str(model),
-               "collate_preds_command": " ".join(official_cmd), "collate_preds_exit": cli.returncode,
-               "collate_preds_stdout": cli_lines, "collate_preds_error": cli_error,
-               "collate_full_eval_preds": stop_text, "collate_full_eval_preds_stdout": stop_lines,
-               "not_at_hand": missing, "args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}
+    summary = {
+        "command_ours": " ".join(ours_cmd),
+        "ours_s": round(ours_s, 1),
+        "model": str(model),
+        "collate_preds_command": " ".join(official_cmd),
+        "collate_preds_exit": cli.returncode,
+        "collate_preds_stdout": cli_lines,
+        "collate_preds_error": cli_error,
+        "collate_full_eval_preds": stop_text,
+        "collate_full_eval_preds_stdout": stop_lines,
+        "not_at_hand": missing,
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "rows": rows,
+    }
     (work / "results.json").write_text(json.dumps(summary, indent=1))
-    print("\n| task | real data at hand | found by the validity check | official size check "
-          "| our score | official function on our predictions | accepted |")
+    print(
+        "\n| task | real data at hand | found by the validity check | official size check "
+        "| our score | official function on our predictions | accepted |"
+    )
     print("|---|---|---|---|---:|---:|---|")
     for r in rows:
         size = "—" if "size_check" not in r else "pass" if r["size_check"] else f"fail: {r['size_lines'][0]}"
         accepted = "yes" if r.get("accepted") else "no"
         if "whole_files_size_check" in r:
-            size += (f" (whole files: {'pass' if r['whole_files_size_check'] else 'fail'}; one prediction per item: "
-                     f"{'yes' if r['one_prediction_per_item'] else 'no'})")
+            size += (
+                f" (whole files: {'pass' if r['whole_files_size_check'] else 'fail'}; one prediction per item: "
+                f"{'yes' if r['one_prediction_per_item'] else 'no'})"
+            )
             accepted = "as a sample" if r["accepted_as_sample"] else "no"
-        print(f"| {r['task']} | {'yes' if r['data_at_hand'] else 'no'} | {'yes' if r['found'] else 'no'} | {size} "
-              f"| {r.get('ours', float('nan')):.4f} | {r.get('official_from_ours', float('nan')):.4f} | {accepted} |")
+        print(
+            f"| {r['task']} | {'yes' if r['data_at_hand'] else 'no'} | {'yes' if r['found'] else 'no'} | {size} "
+            f"| {r.get('ours', float('nan')):.4f} | {r.get('official_from_ours', float('nan')):.4f} | {accepted} |"
+        )
     print(f"\nresults in {work / 'results.json'}")
 
 

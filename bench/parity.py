@@ -81,10 +81,27 @@ def choice_parity(name: str, folder: Path, model: Path, official: Path, work: Pa
     items = task.read(folder)
     scores_path, out = work / f"official-{name}.scores.json", work / "official" / name
     t0 = time.perf_counter()
-    run([sys.executable, "-c", DATASETS_STAND_IN + OFFICIAL_CHILD, "--model_path_or_name", str(model),
-         "--backend", "causal",
-         "--task", OFFICIAL_TASK[name], "--data_path", str(folder), "--save_predictions", "--output_dir", str(out)],
-        official, {**env, "BENCH_SCORES": str(scores_path)}, timeout)
+    run(
+        [
+            sys.executable,
+            "-c",
+            DATASETS_STAND_IN + OFFICIAL_CHILD,
+            "--model_path_or_name",
+            str(model),
+            "--backend",
+            "causal",
+            "--task",
+            OFFICIAL_TASK[name],
+            "--data_path",
+            str(folder),
+            "--save_predictions",
+            "--output_dir",
+            str(out),
+        ],
+        official,
+        {**env, "BENCH_SCORES": str(scores_path)},
+        timeout,
+    )
     official_s = time.perf_counter() - t0
     theirs_scores = json.loads(scores_path.read_text())["scores"]
     theirs_pred = predictions(next(out.glob("*/*/zero_shot/causal/*/*/predictions.json")))
@@ -109,8 +126,12 @@ def choice_parity(name: str, folder: Path, model: Path, official: Path, work: Pa
                 examples.append(f"{r.item.id}: ours {r.chosen}, official {theirs_i}")
             if convention == "official":
                 official_results.append(ItemResult(r.item, theirs, theirs_i, float(theirs_i == r.item.correct), False))
-        row[convention] = {"differ": differ, "max_abs_logprob_diff": max_diff, "score": task.aggregate(results),
-                           "examples": examples[:3]}
+        row[convention] = {
+            "differ": differ,
+            "max_abs_logprob_diff": max_diff,
+            "score": task.aggregate(results),
+            "examples": examples[:3],
+        }
     row["official_score"] = task.aggregate(official_results)
     return row
 
@@ -141,9 +162,24 @@ def reading_parity(csv: Path, model: Path, official: Path, work: Path, env: dict
         csv = sample
     out = work / "official" / "reading"
     t0 = time.perf_counter()
-    run([sys.executable, "-m", "evaluation_pipeline.reading.run", "--model_path_or_name", str(model),
-         "--backend", "causal",
-         "--data_path", str(csv), "--output_dir", str(out)], official, env, timeout)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "evaluation_pipeline.reading.run",
+            "--model_path_or_name",
+            str(model),
+            "--backend",
+            "causal",
+            "--data_path",
+            str(csv),
+            "--output_dir",
+            str(out),
+        ],
+        official,
+        env,
+        timeout,
+    )
     official_s = time.perf_counter() - t0
     folder = next(out.glob("*/*/zero_shot/causal/reading"))
     theirs = [json.loads(line) for line in (folder / "prediction.jsonl").read_text().splitlines()]
@@ -151,8 +187,12 @@ def reading_parity(csv: Path, model: Path, official: Path, work: Path, env: dict
     their_eye = sum(v for k, v in their_r2.items() if k.startswith("predictive_power/")) / len(EYE_TRACKING_COLUMNS)
     their_spr = their_r2["predictive_power_spillover/self_paced_reading_time"]
     data = read_reading(csv)
-    row = {"task": "reading", "items": len(data), "official_s": round(official_s, 1),
-           "official_score": {"reading_eye": their_eye, "reading_spr": their_spr}}
+    row = {
+        "task": "reading",
+        "items": len(data),
+        "official_s": round(official_s, 1),
+        "official_score": {"reading_eye": their_eye, "reading_spr": their_spr},
+    }
     for convention in ("official", "clean"):
         pred, prev = row_surprisals(HFCausalLM(model, convention=convention), data, convention)
         scores = regression_scores(data, pred, prev, convention)
@@ -164,11 +204,15 @@ def reading_parity(csv: Path, model: Path, official: Path, work: Path, env: dict
                     diffs.append(0.0 if math.isnan(m) and math.isnan(t) else math.inf)
                 else:
                     diffs.append(abs(m - t))
-        row[convention] = {"differ": sum(d > 1e-4 for d in diffs), "words": len(diffs),
-                           "max_abs_logprob_diff": max(diffs),
-                           "score": {"reading_eye": scores["reading_eye"], "reading_spr": scores["reading_spr"]},
-                           "delta_r2_max_diff": max(abs(scores[f"reading_eye/{c}"] - their_r2[f"predictive_power/{c}"])
-                                                    for c in EYE_TRACKING_COLUMNS)}
+        row[convention] = {
+            "differ": sum(d > 1e-4 for d in diffs),
+            "words": len(diffs),
+            "max_abs_logprob_diff": max(diffs),
+            "score": {"reading_eye": scores["reading_eye"], "reading_spr": scores["reading_spr"]},
+            "delta_r2_max_diff": max(
+                abs(scores[f"reading_eye/{c}"] - their_r2[f"predictive_power/{c}"]) for c in EYE_TRACKING_COLUMNS
+            ),
+        }
     return row
 
 
@@ -213,8 +257,9 @@ def main() -> None:
             print(f"{name}: skipped ({str(e).splitlines()[0]})", flush=True)
             continue
         if name == "reading":
-            row = reading_parity(folder / "reading_data.csv", model, args.official, work, env, args.timeout,
-                                 args.reading_rows)
+            row = reading_parity(
+                folder / "reading_data.csv", model, args.official, work, env, args.timeout, args.reading_rows
+            )
         else:
             sample = sample_folder(folder, work / "data" / folder.name, args.items)
             row = choice_parity(name, sample, model, args.official, work, env, args.timeout)
@@ -222,14 +267,18 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     args_text = {k: str(v) for k, v in vars(args).items()}
     (work / "results.json").write_text(json.dumps({"args": args_text, "model": str(model), "rows": rows}, indent=1))
-    print("\n| task | items | differ: official | differ: clean | max abs log-prob diff (official) "
-          "| score: official pipeline | ours, official | ours, clean |")
+    print(
+        "\n| task | items | differ: official | differ: clean | max abs log-prob diff (official) "
+        "| score: official pipeline | ours, official | ours, clean |"
+    )
     print("|---|---:|---:|---:|---:|---|---|---|")
     for r in rows:
-        print(f"| {r['task']} | {r['items']} | {r['official']['differ']} | {r['clean']['differ']} "
-              f"| {r['official']['max_abs_logprob_diff']:.1e} | {fmt(r['official_score'])} "
-              f"| {fmt(r['official']['score'])} "
-              f"| {fmt(r['clean']['score'])} |")
+        print(
+            f"| {r['task']} | {r['items']} | {r['official']['differ']} | {r['clean']['differ']} "
+            f"| {r['official']['max_abs_logprob_diff']:.1e} | {fmt(r['official_score'])} "
+            f"| {fmt(r['official']['score'])} "
+            f"| {fmt(r['clean']['score'])} |"
+        )
     print(f"\nresults in {work / 'results.json'}")
 
 

@@ -124,3 +124,12 @@ def test_power_is_the_noncentral_t_tail_and_the_mde_inverts_it():
     mde = inference.minimal_detectable_effect(0.5, 6, 15, 0.05 / 3)
     assert inference.power(mde, 0.5, 6, 15, 0.05 / 3) == pytest.approx(0.8, abs=1e-6)
     assert math.isnan(inference.minimal_detectable_effect(0.5, 1, 0, 0.05))
+
+
+def test_a_score_every_block_shares_is_no_difference():
+    # a pretraining's own score (AoA, say): equal across the conditions of a block, varying between
+    # blocks with values whose sums round; the contrast is 0 and its p 1, not 1e-16 called exact
+    y = np.repeat([0.1, 0.7, 0.30000000000000004], 2) * 3.3
+    x = np.hstack([inference.dummies([0, 1] * 3)[0], inference.dummies([0, 0, 1, 1, 2, 2])[0]])
+    tested = inference.block_contrasts(y[:, None], x, np.array([[-1, 1, 0, 0, 0]])).t_test()
+    assert tested["p"][0, 0] == 1.0 and tested["ci_low"][0, 0] == 0.0 == tested["ci_high"][0, 0]

@@ -80,7 +80,9 @@ def _fit_one(y: np.ndarray, x: np.ndarray, contrasts: np.ndarray):
     var = np.einsum("ij,jk,ik->i", contrasts, xtx_inv, contrasts)  # (contrasts,)
     est = contrasts @ beta
     se = np.sqrt(np.clip(var, 0.0, None))[:, None] * np.sqrt(sigma2)[None, :]
-    est[:, spread == 0] = 0.0  # a constant measure: no contrast differs from 0, not even by rounding
+    # A contrast at float rounding of the measure's spread is 0 (a score every block shares across its
+    # conditions, or a constant one): otherwise an exact, noiseless fit would call 1e-16 a difference.
+    est = np.where((np.abs(est) <= 1e-9 * spread[None, :]) | (spread[None, :] == 0), 0.0, est)
     est[~estimable], se[~estimable] = np.nan, np.nan
     if df <= 0:
         se[:] = np.nan

@@ -31,41 +31,55 @@ def finish_figure(fig, path: str | Path | None):
 
 
 def plot_forest(table: pd.DataFrame, path: str | Path | None = None, alpha: float = 0.05) -> Figure:
-    """The answer at a glance: one panel per question (curricula against the baseline, curricula
-    against each other, and where asked the size dependence and the proportion slope), one row per
-    comparison × measure, each paired difference with its 95% interval in z units (the difference
-    over the measure's between-trial SD, so tasks share an axis; the global z is already one).
-    A filled marker is significant after Holm's correction within its family, a hollow one is not."""
+    """The answer at a glance: one panel per question side by side (curricula against the baseline,
+    curricula against each other, and where asked the size dependence and the proportion slope), a
+    row per measure (the global z first) and in it a marker per comparison, each paired difference
+    with its 95% interval in z units (the difference over the measure's between-trial SD, so tasks
+    share an axis; the global z is already one). A filled marker is significant after Holm's
+    correction within its family, a hollow one is not."""
     shown = table[table["question"].isin(["baseline", "curricula", "sizes", "dose"]) & (table["note"] == "")]
     if shown.empty:
         raise ValueError("no tested comparison to draw: the study has no two conditions with two pairs")
     questions = [q for q in QUESTIONS if (shown["question"] == q).any()]
-    heights = [(shown["question"] == q).sum() for q in questions]
-    fig = Figure(figsize=(7.0, 0.22 * sum(heights) + 1.2 * len(questions) + 0.6))
-    axes = fig.subplots(len(questions), 1, squeeze=False, height_ratios=[h + 3 for h in heights])[:, 0]
+    measures = list(dict.fromkeys(shown["measure"]))
+    fig = Figure(figsize=(4.2 * len(questions), 0.42 * len(measures) + 2.2))
+    axes = fig.subplots(1, len(questions), squeeze=False, sharey=True)[0]
+    y_of = {m: len(measures) - 1 - i for i, m in enumerate(measures)}
     for ax, question in zip(axes, questions):
         rows = shown[shown["question"] == question].reset_index(drop=True)
-        groups = list(dict.fromkeys(rows["contrast"]))
-        y = np.arange(len(rows))[::-1]
+        # A comparison's name without the size statement, which the panel's title carries.
+        names = [f"{a} − {b}" if question == "sizes" else c for a, b, c in zip(rows["a"], rows["b"], rows["contrast"])]
+        groups = list(dict.fromkeys(names))
+        step = 0.8 / len(groups)
         scale = rows["scale"].where(rows["scale"] > 0)
         mean, low, high = (rows[c] / scale for c in ("mean", "ci_low", "ci_high"))
+        sig = np.array([significant(r, alpha) for _, r in rows.iterrows()])
         for g, name in enumerate(groups):
-            sel = (rows["contrast"] == name).to_numpy()
+            sel = np.array([n == name for n in names])
+            y = rows["measure"].map(y_of).to_numpy(dtype=float) + (len(groups) - 1) / 2 * step - g * step
             color = f"C{g % 10}"
-            ax.errorbar(
-                mean[sel], y[sel], xerr=[(mean - low)[sel], (high - mean)[sel]], fmt="none", ecolor=color, lw=1.2
-            )
-            sig = sel & np.array([significant(r, alpha) for _, r in rows.iterrows()])
-            ax.scatter(mean[sig], y[sig], color=color, s=28, zorder=3)
-            ax.scatter(mean[sel & ~sig], y[sel & ~sig], facecolors="white", edgecolors=color, s=28, zorder=3)
+            ax.errorbar(mean[sel], y[sel], xerr=[(mean - low)[sel], (high - mean)[sel]], fmt="none", ecolor=color, lw=1)
+            ax.scatter(mean[sel & sig], y[sel & sig], color=color, s=16, zorder=3)
+            ax.scatter(mean[sel & ~sig], y[sel & ~sig], facecolors="white", edgecolors=color, s=16, zorder=3)
+        for k in range(len(measures) - 1):
+            ax.axhline(k + 0.5, color="0.9", lw=0.6)
         ax.axvline(0.0, color="grey", lw=0.8, ls="--")
-        ax.set_yticks(y, [("▶ " if m == GLOBAL else "") + label(m) for m in rows["measure"]], fontsize=7)
-        ax.set_title(QUESTIONS[question], fontsize=9, loc="left")
-        handles = [Line2D([], [], color=f"C{g % 10}", marker="o", lw=1.2, label=name) for g, name in enumerate(groups)]
-        ax.legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.8)
+        title = QUESTIONS[question]
+        if question == "sizes":
+            title += "\n" + rows["contrast"].iloc[0].split(") ", 1)[-1].replace("(", "")
+        ax.set_title(title, fontsize=8, loc="left")
+        handles = [Line2D([], [], color=f"C{g % 10}", marker="o", lw=1, label=n) for g, n in enumerate(groups)]
+        ax.legend(handles=handles, fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.07), ncols=2, frameon=False)
         ax.tick_params(axis="x", labelsize=7)
-    axes[-1].set_xlabel(
-        "paired difference in z units (between-trial SDs), 95% CI; filled = significant after Holm", fontsize=8
+    axes[0].set_yticks(
+        [y_of[m] for m in measures], [("▶ " if m == GLOBAL else "") + label(m) for m in measures], fontsize=7
+    )
+    axes[0].set_ylim(-0.6, len(measures) - 0.4)
+    fig.suptitle(
+        "Paired differences in z units (between-trial SDs), 95% CIs; filled: significant after Holm "
+        "within the question's family",
+        fontsize=8,
+        y=1.0,
     )
     return finish_figure(fig, path)
 

@@ -94,7 +94,7 @@ def read_words(path: str | Path) -> dict[str, list[str]]:
         if not word.strip():
             raise _fail(path, f"word {word!r}: a target word must be non-empty")
         if not isinstance(entries, list) or not entries:
-            raise _fail(path, f"word {word!r}: no contexts; expected a non-empty list of {{\"context\": ...}} objects")
+            raise _fail(path, f'word {word!r}: no contexts; expected a non-empty list of {{"context": ...}} objects')
         contexts = []
         for i, entry in enumerate(entries):
             where = f"word {word!r}, context {i}"
@@ -111,8 +111,11 @@ def read_child_aoa(path: str | Path, words: dict[str, list[str]]) -> dict[str, f
     """`child_aoa.tsv`: word and AoA in months per row; every word must be a target word of `words`."""
     path = Path(path)
     if not path.is_file():
-        raise _fail(path, f"file not found; the children's AoA ({', '.join(CHILD_AOA_COLUMNS)}, tab-separated) "
-                          f"that the model's is correlated with")
+        raise _fail(
+            path,
+            f"file not found; the children's AoA ({', '.join(CHILD_AOA_COLUMNS)}, tab-separated) "
+            f"that the model's is correlated with",
+        )
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f, delimiter="\t")
         missing = [c for c in CHILD_AOA_COLUMNS if c not in (reader.fieldnames or [])]
@@ -122,13 +125,17 @@ def read_child_aoa(path: str | Path, words: dict[str, list[str]]) -> dict[str, f
         for lineno, row in enumerate(reader, 2):
             word = (row["word"] or "").strip()
             if word not in words:
-                raise EvalDataError(f"{path}:{lineno}: field 'word': unknown word {word!r}, not a target word of {WORDS_FILE}")
+                raise EvalDataError(
+                    f"{path}:{lineno}: field 'word': unknown word {word!r}, not a target word of {WORDS_FILE}"
+                )
             try:
                 months = float(row["aoa"])
             except (TypeError, ValueError):
                 months = math.nan
             if not math.isfinite(months):
-                raise EvalDataError(f"{path}:{lineno}: field 'aoa' must be a finite number of months; got {row['aoa']!r}")
+                raise EvalDataError(
+                    f"{path}:{lineno}: field 'aoa' must be a finite number of months; got {row['aoa']!r}"
+                )
             aoa[word] = months
     if not aoa:
         raise _fail(path, "no rows")
@@ -149,15 +156,30 @@ def surprisal_rows(lm: LanguageModel, data: AoAData, step: str, word_count: int)
     # nothing leaves the word right after <s>.
     requests = [(context.strip(), (" " if context.strip() else "") + word.strip()) for word, _, context in keys]
     logprobs = lm.loglikelihood(requests)
-    return [{"step": step, "word_count": int(word_count), "target_word": word, "context_id": i, "context": context,
-             "surprisal": -float(lp)} for (word, i, context), lp in zip(keys, logprobs)]
+    return [
+        {
+            "step": step,
+            "word_count": int(word_count),
+            "target_word": word,
+            "context_id": i,
+            "context": context,
+            "surprisal": -float(lp),
+        }
+        for (word, i, context), lp in zip(keys, logprobs)
+    ]
 
 
 def official_output(model_name: str, rows: list[dict[str, Any]], total_steps: int) -> dict[str, Any]:
     """`surprisal.json` as the official pipeline writes it."""
-    return {"metadata": {"model_name": model_name, "use_bos_only": False, "total_steps": total_steps,
-                         "completed_steps": len({r["step"] for r in rows})},
-            "results": rows}
+    return {
+        "metadata": {
+            "model_name": model_name,
+            "use_bos_only": False,
+            "total_steps": total_steps,
+            "completed_steps": len({r["step"] for r in rows}),
+        },
+        "results": rows,
+    }
 
 
 def sigmoid(x, lo: float, hi: float, k: float, x0: float):
@@ -179,12 +201,20 @@ def fit_word(word: str, log_words: np.ndarray, surprisal: np.ndarray) -> WordFit
     nan = float("nan")
     finite = np.isfinite(surprisal)
     if finite.sum() < MIN_CHECKPOINTS:
-        return WordFit(word, nan, nan, {}, f"{int(finite.sum())} checkpoints with a finite surprisal; "
-                                           f"a sigmoid needs at least {MIN_CHECKPOINTS}")
+        return WordFit(
+            word,
+            nan,
+            nan,
+            {},
+            f"{int(finite.sum())} checkpoints with a finite surprisal; a sigmoid needs at least {MIN_CHECKPOINTS}",
+        )
     x, y = log_words[finite], surprisal[finite]
     span = float(x.max() - x.min())
     guess = (float(y.min()), float(y.max()), 4.0 / max(span, 1e-6), float(np.median(x)))
-    bounds = ([-np.inf, -np.inf, 0.0, float(x.min()) - span], [np.inf, np.inf, 100.0 / max(span, 1e-6), float(x.max()) + span])
+    bounds = (
+        [-np.inf, -np.inf, 0.0, float(x.min()) - span],
+        [np.inf, np.inf, 100.0 / max(span, 1e-6), float(x.max()) + span],
+    )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
@@ -233,11 +263,24 @@ def acquisition(rows: list[dict[str, Any]], child_aoa: dict[str, float]) -> dict
             pearson, spearman = float(pearsonr(model, child)[0]), float(spearmanr(model, child)[0])
     return {
         "metrics": {"eval/aoa": pearson},
-        "pearson": pearson, "spearman": spearman, "words": len(fits), "fitted": sum(not f.failed for f in fits),
-        "correlated": len(paired), "failed": {f.word: f.failed for f in fits if f.failed},
+        "pearson": pearson,
+        "spearman": spearman,
+        "words": len(fits),
+        "fitted": sum(not f.failed for f in fits),
+        "correlated": len(paired),
+        "failed": {f.word: f.failed for f in fits if f.failed},
         "steps_log10_words": [float(v) for v in log_words],
-        "fits": [{"word": f.word, "aoa_log10_words": f.aoa_log10_words, "child_aoa_months": child_aoa.get(f.word),
-                  "r2": f.r2, **f.params, "failed": f.failed} for f in fits],
+        "fits": [
+            {
+                "word": f.word,
+                "aoa_log10_words": f.aoa_log10_words,
+                "child_aoa_months": child_aoa.get(f.word),
+                "r2": f.r2,
+                **f.params,
+                "failed": f.failed,
+            }
+            for f in fits
+        ],
     }
 
 
@@ -245,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m classit_ray.eval.aoa FOLDER`: check an AoA data folder (`full_eval/aoa/`) and say
     what it holds; a bad file is one line naming the file and the field, and exit status 1."""
     parser = argparse.ArgumentParser(prog="python -m classit_ray.eval.aoa", description=main.__doc__.split("\n")[0])
-    parser.add_argument("folder", help=f"the folder of {WORDS_FILE} and {CHILD_AOA_FILE} (the release's full_eval/aoa/)")
+    parser.add_argument(
+        "folder", help=f"the folder of {WORDS_FILE} and {CHILD_AOA_FILE} (the release's full_eval/aoa/)"
+    )
     args = parser.parse_args(argv)
     try:
         data = read_aoa(args.folder)
@@ -253,8 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     contexts = sum(map(len, data.contexts.values()))
-    print(f"{args.folder}: {len(data.contexts)} target words, {contexts} contexts, "
-          f"children's AoA for {len(data.child_aoa)} of them")
+    print(
+        f"{args.folder}: {len(data.contexts)} target words, {contexts} contexts, "
+        f"children's AoA for {len(data.child_aoa)} of them"
+    )
     return 0
 
 

@@ -37,8 +37,9 @@ def absent_parts(task: Task, folder: Path, fast: bool) -> dict[str, str]:
     name = task.spec.name
     absent = [part for part in task.parts if not (folder / part).is_file()]
     if absent and not fast:
-        raise EvalDataError(f"{folder / absent[0]}: file not found; the full evaluation of {name} needs "
-                            f"{', '.join(task.parts)}")
+        raise EvalDataError(
+            f"{folder / absent[0]}: file not found; the full evaluation of {name} needs {', '.join(task.parts)}"
+        )
     return {f"{name}/{Path(part).stem}": f"{folder}: no {part} in this fast set" for part in absent}
 
 
@@ -78,10 +79,18 @@ def run_reading_task(task: Task, folder: Path, context: TaskContext) -> TaskOutc
     data = task.read(folder)
     # Scored once: the regressions and the predictions file read the same surprisals.
     pred, prev = row_surprisals(context.lm, data, context.cfg.convention)
-    outcome = TaskOutcome({f"eval/{k}": v for k, v in regression_scores(data, pred, prev, context.cfg.convention).items()})
+    outcome = TaskOutcome(
+        {f"eval/{k}": v for k, v in regression_scores(data, pred, prev, context.cfg.convention).items()}
+    )
     if context.out is not None:
-        atomic_write_json(context.out / "zero_shot" / BACKEND / "reading" / "predictions.json",
-                          {"reading": {"predictions": [{"id": i, "pred": p, "prev_pred": q} for i, (p, q) in enumerate(zip(pred, prev))]}})
+        atomic_write_json(
+            context.out / "zero_shot" / BACKEND / "reading" / "predictions.json",
+            {
+                "reading": {
+                    "predictions": [{"id": i, "pred": p, "prev_pred": q} for i, (p, q) in enumerate(zip(pred, prev))]
+                }
+            },
+        )
     return outcome
 
 
@@ -94,8 +103,10 @@ def run_aoa_task(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
     step, words_seen = context.checkpoint
     rows = aoa.surprisal_rows(context.lm, task.read(folder), step, words_seen)
     if context.out is not None:
-        atomic_write_json(context.out / "zero_shot" / BACKEND / aoa.OUTPUT_DIR / aoa.OUTPUT_FILE,
-                          aoa.official_output(context.model_dir.parent.name, rows, total_steps=1))
+        atomic_write_json(
+            context.out / "zero_shot" / BACKEND / aoa.OUTPUT_DIR / aoa.OUTPUT_FILE,
+            aoa.official_output(context.model_dir.parent.name, rows, total_steps=1),
+        )
     return TaskOutcome({"eval/aoa_surprisal": sum(r["surprisal"] for r in rows) / len(rows)})
 
 
@@ -115,12 +126,27 @@ def run_glue(task: Task, folder: Path, context: TaskContext) -> TaskOutcome:
         except EvalDataError as e:
             outcome.failed[f"glue/{name}"] = str(e)
             continue
-        result = finetune_task(context.model_dir, name, train, valid, formats.GLUE_FIELDS[name], formats.GLUE_NUM_LABELS[name],
-                               FinetuneConfig(epochs=context.cfg.finetune_epochs, device=context.device))
+        result = finetune_task(
+            context.model_dir,
+            name,
+            train,
+            valid,
+            formats.GLUE_FIELDS[name],
+            formats.GLUE_NUM_LABELS[name],
+            FinetuneConfig(epochs=context.cfg.finetune_epochs, device=context.device),
+        )
         outcome.metrics[f"eval/glue/{name}"] = result["score"]
         if context.out is not None:
-            atomic_write_json(context.out / "finetune" / name / "predictions.json",
-                              {name: {"predictions": [{"id": f"{name}_{i}", "pred": int(p)} for i, p in enumerate(result["predictions"])]}})
+            atomic_write_json(
+                context.out / "finetune" / name / "predictions.json",
+                {
+                    name: {
+                        "predictions": [
+                            {"id": f"{name}_{i}", "pred": int(p)} for i, p in enumerate(result["predictions"])
+                        ]
+                    }
+                },
+            )
     if not outcome.failed and chosen == list(GLUE_TASKS):
         outcome.metrics["eval/glue_avg"] = sum(outcome.metrics.values()) / len(outcome.metrics)
     return outcome
