@@ -247,6 +247,27 @@ def compare(
     }
 
 
+def official_command(python: str, child: str, model: Path, name: str, folder: Path, out: Path) -> list[str]:
+    """The official zero-shot runner's command line for task `name` on `folder`, run through `child`
+    (the snippet that times it and records its scores), with its predictions saved under `out`."""
+    return [
+        python,
+        "-c",
+        child,
+        "--model_path_or_name",
+        str(model),
+        "--backend",
+        "causal",
+        "--task",
+        OFFICIAL_TASK[name],
+        "--data_path",
+        str(folder),
+        "--save_predictions",
+        "--output_dir",
+        str(out),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--official", required=True, type=Path, help="a clone of babylm/evaluation-pipeline-2025")
@@ -314,22 +335,9 @@ def main() -> None:
                 "--results",
                 str(work / "ours" / f"{name}-{rep}"),
             ]
-            official_cmd = [
-                args.official_python,
-                "-c",
-                OFFICIAL_CHILD,
-                "--model_path_or_name",
-                str(model),
-                "--backend",
-                "causal",
-                "--task",
-                OFFICIAL_TASK[name],
-                "--data_path",
-                str(folder),
-                "--save_predictions",
-                "--output_dir",
-                str(work / "official" / f"{name}-{rep}"),
-            ]
+            official_cmd = official_command(
+                args.official_python, OFFICIAL_CHILD, model, name, folder, work / "official" / f"{name}-{rep}"
+            )
             order = [("ours", ours_cmd, REPO), ("official", official_cmd, args.official.resolve())]
             for who, cmd, cwd in order if rep % 2 == 0 else order[::-1]:
                 run = run_child(cmd, cwd, work / f"{who}-{name}-{rep}.scores.json", env)

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from official_eval import OFFICIAL_CHILD, OFFICIAL_TASK, official_ids, predictions  # noqa: E402
+from official_eval import OFFICIAL_CHILD, OFFICIAL_TASK, official_command, official_ids, predictions  # noqa: E402
 
 CHOICE_TASKS = ["blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps"]
 # `datasets` is imported by the official reader at the top, and used only with --images_path.
@@ -82,22 +82,7 @@ def choice_parity(name: str, folder: Path, model: Path, official: Path, work: Pa
     scores_path, out = work / f"official-{name}.scores.json", work / "official" / name
     t0 = time.perf_counter()
     run(
-        [
-            sys.executable,
-            "-c",
-            DATASETS_STAND_IN + OFFICIAL_CHILD,
-            "--model_path_or_name",
-            str(model),
-            "--backend",
-            "causal",
-            "--task",
-            OFFICIAL_TASK[name],
-            "--data_path",
-            str(folder),
-            "--save_predictions",
-            "--output_dir",
-            str(out),
-        ],
+        official_command(sys.executable, DATASETS_STAND_IN + OFFICIAL_CHILD, model, name, folder, out),
         official,
         {**env, "BENCH_SCORES": str(scores_path)},
         timeout,
